@@ -1,0 +1,1 @@
+"""The demo assistant's custom actions (rasa_sdk)."""

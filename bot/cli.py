@@ -1,0 +1,261 @@
+"""`emobot`: one command for running, chatting, replaying, sensing, training, evaluating
+and benchmarking. `emobot COMMAND --help` explains each."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import List, Optional
+
+from emotion_sensing.config import DEFAULT_DATASETS_DIR, Settings
+
+
+def _print_json(data) -> None:
+    print(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def _datasets_dir(args) -> Path:
+    path = Path(args.data or os.environ.get("EMOBOT_DATASETS", DEFAULT_DATASETS_DIR))
+    if not path.exists():
+        raise SystemExit(
+            f"datasets folder {path} not found. Point --data (or EMOBOT_DATASETS) at the folder "
+            "holding dair_emotion/ and goemotions/; README.md, 'Datasets', says where to get them."
+        )
+    return path
+
+
+def cmd_run(args) -> int:
+    from bot.stack import Stack, StackError
+
+    stack = Stack()
+    s = stack.settings
+    print("starting the emotion service, the action server and Rasa (Rasa takes ~30 s to load)...", flush=True)
+    try:
+        stack.start(progress=lambda m: print(f"  ✓ {m}", flush=True))
+    except (StackError, FileNotFoundError) as error:
+        print(f"could not start the stack: {error}", file=sys.stderr)
+        return 1
+    print(
+        f"\nready.\n  Rasa REST:       {s.rasa_url}/webhooks/rest/webhook\n"
+        f"  emotion service: {s.service_url}/health\n  action server:   {s.actions_url}/health\n"
+        f"  logs:            {stack.run_dir}/\n\nChat in another terminal: emobot chat   (Ctrl-C here stops all three)",
+        flush=True,
+    )
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    try:
+        while not stopping:
+            dead = [p for p in stack.processes if not p.alive()]
+            if dead:
+                print(f"{dead[0].name} stopped unexpectedly:\n{dead[0].log_tail()}", file=sys.stderr)
+                return 1
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("\nstopping...", flush=True)
+        stack.stop()
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from dataclasses import replace
+
+    from emotion_sensing.service.app import serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings.from_env()
+    serve(replace(settings, host=args.host or settings.host, service_port=args.port or settings.service_port))
+    return 0
+
+
+def cmd_chat(args) -> int:
+    from bot.chat import chat
+
+    return chat(args.url or Settings.from_env().rasa_url, sender_id=args.sender)
+
+
+def _tracker_url(args) -> str:
+    import yaml
+
+    from bot.paths import ENDPOINTS, PROJECT_DIR  # noqa: F401
+    from bot.replay import store_url
+
+    if args.store:
+        return args.store
+    endpoints = yaml.safe_load(Path(args.endpoints or ENDPOINTS).read_text()) or {}
+    return store_url(endpoints.get("tracker_store") or {}, PROJECT_DIR)
+
+
+def cmd_replay(args) -> int:
+    from bot.replay import ReplayError, TrackerReader, format_turns, replay
+
+    try:
+        url = _tracker_url(args)
+        if args.list or not args.sender_id:
+            conversations = TrackerReader(url).conversations()
+            if args.json:
+                _print_json(conversations)
+            elif not conversations:
+                print("no conversations in the tracker store yet")
+            else:
+                for c in conversations:
+                    last = time.strftime("%Y-%m-%d %H:%M", time.localtime(c["last"]))
+                    print(f"{c['sender_id']:<40} {c['user_turns']:>4} turns   last {last}")
+            return 0
+        turns = replay(args.sender_id, url)
+    except ReplayError as error:
+        print(f"emobot replay: {error}", file=sys.stderr)
+        return 2
+    if args.json:
+        _print_json({"sender_id": args.sender_id, "turns": [t.to_dict() for t in turns]})
+    else:
+        print(format_turns(args.sender_id, turns))
+    return 0
+
+
+def cmd_sense(args) -> int:
+    settings = Settings.from_env()
+    if args.modality != "text":
+        print(f"emobot sense {args.modality}: not available yet in this version", file=sys.stderr)
+        return 2
+    from emotion_sensing.text.recognizer import MODEL_FILE, TextRecognizer
+
+    text = " ".join(args.text) if args.text else sys.stdin.read()
+    if not text.strip():
+        print("emobot sense text: give some text (as arguments or on stdin)", file=sys.stderr)
+        return 2
+    reading = TextRecognizer(settings.models_dir / MODEL_FILE).read(text)
+    if args.json:
+        _print_json(reading.to_dict())
+        return 0
+    print(f"{reading.label} (confidence {reading.confidence:.2f}, valence {reading.valence:+.2f}, arousal {reading.arousal:.2f})")
+    for label, p in sorted(zip(reading.to_dict()["probs"], reading.probs), key=lambda x: -x[1]):
+        print(f"  {label:<9} {'█' * round(p * 30):<30} {p:.3f}")
+    print("  VADER: " + ", ".join(f"{k} {v:+.3f}" for k, v in reading.extras["vader"].items()))
+    return 0
+
+
+def cmd_train(args) -> int:
+    if args.modality != "text":
+        print(f"emobot train {args.modality}: not available yet in this version", file=sys.stderr)
+        return 2
+    from emotion_sensing.text.train import train_text
+
+    out = Path(args.out or Settings.from_env().models_dir)
+    train_text(_datasets_dir(args), out, log=lambda m: print(m, flush=True))
+    return 0
+
+
+def cmd_eval(args) -> int:
+    if args.modality != "text":
+        print(f"emobot eval {args.modality}: not available yet in this version", file=sys.stderr)
+        return 2
+    from emotion_sensing.text.datasets import load_dair, load_goemotions_ekman, load_manifest
+    from emotion_sensing.text.recognizer import MODEL_FILE
+    from emotion_sensing.text.train import eval_text
+
+    model = Path(args.model) if args.model else Settings.from_env().models_dir / MODEL_FILE
+    try:
+        if args.manifest:
+            splits = [load_manifest(Path(args.manifest))]
+        else:
+            root = _datasets_dir(args)
+            splits = []
+            if args.dataset in ("dair", "all"):
+                splits.append(load_dair(root / "dair_emotion", args.split))
+            if args.dataset in ("goemotions", "all"):
+                splits.append(load_goemotions_ekman(root / "goemotions", "dev" if args.split == "val" else args.split))
+        result = eval_text(splits, model, log=None if args.json else print)
+    except FileNotFoundError as error:
+        print(f"emobot eval text: {error}", file=sys.stderr)
+        return 2
+    if args.json:
+        _print_json(result)
+    return 0
+
+
+def cmd_bench(args) -> int:
+    if args.what != "turn":
+        print(f"emobot bench {args.what}: not available yet in this version", file=sys.stderr)
+        return 2
+    from bot.bench import bench_turn
+
+    result = bench_turn(turns=args.turns, log=(lambda m: print(m, file=sys.stderr, flush=True)))
+    if args.json:
+        _print_json(result)
+    else:
+        for name in ("with_sensing", "without_sensing"):
+            r = result[name]
+            print(f"{name:<16} p50 {r['p50_ms']:.1f} ms  p95 {r['p95_ms']:.1f} ms  (n={r['n']})")
+        print(f"sensing adds {result['sensing_overhead_p50_ms']:.1f} ms at p50, {result['sensing_overhead_p95_ms']:.1f} ms at p95")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="emobot", description="Emotion-aware Rasa assistant: run, chat, replay, sense, train, eval, bench.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("run", help="start Rasa, the action server and the emotion service")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("serve", help="start only the emotion service")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("chat", help="chat with the assistant in the terminal")
+    p.add_argument("--url", help="Rasa server URL (default from EMOBOT_HOST/EMOBOT_RASA_PORT)")
+    p.add_argument("--sender", help="conversation id (default: a new random one)")
+    p.set_defaults(func=cmd_chat)
+
+    p = sub.add_parser("replay", help="a stored conversation with its emotion annotations")
+    p.add_argument("sender_id", nargs="?")
+    p.add_argument("--list", action="store_true", help="list stored conversations")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--store", help="SQLAlchemy URL of the tracker store (default: from endpoints.yml)")
+    p.add_argument("--endpoints", help="endpoints.yml to read the tracker store from")
+    p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("sense", help="one-off emotion analysis")
+    p.add_argument("modality", choices=["text", "face", "speech"])
+    p.add_argument("text", nargs="*", help="the text (or stdin)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_sense)
+
+    p = sub.add_parser("train", help="reproduce a shipped emotion model")
+    p.add_argument("modality", choices=["text", "face", "speech"])
+    p.add_argument("--data", help="datasets folder (default ../shared/datasets or EMOBOT_DATASETS)")
+    p.add_argument("--out", help="models folder to write (default models/)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="measure a model on a dataset")
+    p.add_argument("modality", choices=["text", "face", "speech"])
+    p.add_argument("--data", help="datasets folder (default ../shared/datasets or EMOBOT_DATASETS)")
+    p.add_argument("--dataset", choices=["dair", "goemotions", "all"], default="all")
+    p.add_argument("--split", choices=["train", "val", "test"], default="test")
+    p.add_argument("--manifest", help="CSV of text,label to evaluate instead")
+    p.add_argument("--model", help="model file (default models/text_emotion.joblib)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("bench", help="speed figures")
+    p.add_argument("what", choices=["turn", "face", "speech"])
+    p.add_argument("--turns", type=int, default=200)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,214 @@
+"""Start, watch and stop the three processes of the stack: emotion service, action
+server and Rasa. Used by `emobot run`, `emobot bench turn` and the integration tests."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import yaml
+
+from bot.paths import ASSISTANT_DIR, CREDENTIALS, ENDPOINTS, RUN_DIR, latest_rasa_model
+from emotion_sensing.config import Settings
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def http_ok(url: str, timeout: float = 1.0) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status < 400
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+@dataclass
+class Process:
+    name: str
+    command: List[str]
+    health_url: str
+    log_path: Path
+    env: Dict[str, str]
+    popen: Optional[subprocess.Popen] = None
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.popen = subprocess.Popen(
+            self.command, cwd=ASSISTANT_DIR, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if not self.alive():
+            return
+        try:
+            os.killpg(self.popen.pid, signal.SIGTERM)
+            self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.wait(timeout=timeout)
+        except ProcessLookupError:
+            pass
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+class StackError(RuntimeError):
+    """A process of the stack failed to start."""
+
+
+@dataclass
+class Stack:
+    """The three processes, configured from one Settings object."""
+
+    settings: Settings = field(default_factory=Settings.from_env)
+    run_dir: Path = RUN_DIR
+    model: Optional[Path] = None
+    tracker_db: Optional[Path] = None
+    components: tuple = ("service", "actions", "rasa")
+    processes: List[Process] = field(default_factory=list)
+
+    @classmethod
+    def on_free_ports(cls, run_dir: Path, **kwargs) -> Stack:
+        """A stack on fresh loopback ports with its own tracker database, for tests and benches."""
+        settings = replace(
+            Settings.from_env(),
+            host="127.0.0.1",
+            rasa_port=free_port(),
+            actions_port=free_port(),
+            service_port=free_port(),
+            service_url_override=None,
+        )
+        return cls(settings=settings, run_dir=Path(run_dir), tracker_db=Path(run_dir) / "tracker.db", **kwargs)
+
+    def _env(self) -> Dict[str, str]:
+        s = self.settings
+        env = dict(os.environ)
+        env.update(
+            EMOBOT_HOST=s.host,
+            EMOBOT_RASA_PORT=str(s.rasa_port),
+            EMOBOT_ACTIONS_PORT=str(s.actions_port),
+            EMOBOT_SERVICE_PORT=str(s.service_port),
+            EMOBOT_SERVICE_URL=s.service_url,
+            EMOBOT_TIME_BUDGET_MS=str(s.time_budget_ms),
+            PYTHONUNBUFFERED="1",
+            TF_CPP_MIN_LOG_LEVEL="2",
+        )
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ASSISTANT_DIR), env.get("PYTHONPATH")]))
+        return env
+
+    def endpoints_file(self) -> Path:
+        """endpoints.yml with this stack's action server URL and tracker database."""
+        endpoints = yaml.safe_load(ENDPOINTS.read_text()) or {}
+        if "actions" in self.components:
+            endpoints["action_endpoint"] = {"url": f"{self.settings.actions_url}/webhook"}
+        else:
+            endpoints.pop("action_endpoint", None)
+        if self.tracker_db is not None:
+            endpoints["tracker_store"] = {"type": "SQL", "dialect": "sqlite", "db": str(self.tracker_db)}
+        path = self.run_dir / "endpoints.yml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(endpoints, sort_keys=False))
+        return path
+
+    def tracker_store_config(self) -> dict:
+        return yaml.safe_load(self.endpoints_file().read_text()).get("tracker_store") or {}
+
+    def build(self) -> List[Process]:
+        s = self.settings
+        env = self._env()
+        python = sys.executable
+        bin_dir = Path(python).parent
+        rasa = str(bin_dir / "rasa")
+        model = self.model or latest_rasa_model()
+        processes = []
+        if "service" in self.components:
+            processes.append(Process(
+                "emotion service",
+                [python, "-m", "emotion_sensing.service", "--host", s.host, "--port", str(s.service_port)],
+                f"{s.service_url}/health",
+                self.run_dir / "service.log",
+                env,
+            ))
+        if "actions" in self.components:
+            processes.append(
+                Process(
+                    "action server",
+                    [rasa, "run", "actions", "--actions", "actions", "--port", str(s.actions_port)],
+                    f"{s.actions_url}/health",
+                    self.run_dir / "actions.log",
+                    env,
+                )
+            )
+        if "rasa" in self.components:
+            processes.append(Process(
+                "rasa",
+                [
+                    rasa, "run", "--enable-api", "--interface", s.host, "--port", str(s.rasa_port),
+                    "--model", str(model), "--endpoints", str(self.endpoints_file()),
+                    "--credentials", str(CREDENTIALS), "--cors", "*",
+                ],
+                f"{s.rasa_url}/status",
+                self.run_dir / "rasa.log",
+                env,
+            ))
+        return processes
+
+    def start(self, timeout: float = 180.0, progress=None) -> None:
+        """Start every process and wait until each answers its health URL."""
+        self.processes = self.build()
+        for process in self.processes:
+            process.start()
+        deadline = time.time() + timeout
+        waiting = list(self.processes)
+        while waiting:
+            for process in list(waiting):
+                if not process.alive():
+                    self.stop()
+                    raise StackError(f"{process.name} exited during start-up:\n{process.log_tail()}")
+                if http_ok(process.health_url):
+                    waiting.remove(process)
+                    if progress:
+                        progress(f"{process.name} ready ({process.health_url})")
+            if time.time() > deadline:
+                names = ", ".join(p.name for p in waiting)
+                self.stop()
+                raise StackError(f"timed out after {timeout:.0f} s waiting for {names}")
+            time.sleep(0.3)
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
+
+    def stop_process(self, name: str) -> None:
+        for process in self.processes:
+            if process.name == name:
+                process.stop()
+
+    def __enter__(self) -> Stack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

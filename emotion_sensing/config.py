@@ -1,0 +1,101 @@
+"""Settings of the plugin in one place: defaults here, environment variables override.
+
+| variable | default | meaning |
+|---|---|---|
+| EMOBOT_HOST | 127.0.0.1 | address every process listens on |
+| EMOBOT_RASA_PORT | 5005 | Rasa server |
+| EMOBOT_ACTIONS_PORT | 5055 | action server |
+| EMOBOT_SERVICE_PORT | 5006 | emotion service |
+| EMOBOT_SERVICE_URL | http://{host}:{service port} | where actions find the service |
+| EMOBOT_TIME_BUDGET_MS | 300 | the most a turn waits for sensing |
+| EMOBOT_MODALITIES | text,face,voice | which recognizers the service runs |
+| EMOBOT_MODELS_DIR | models/ of the checkout | trained emotion models |
+| EMOBOT_MAX_BODY_BYTES | 2097152 | largest request body the service accepts |
+| EMOBOT_MAX_TEXT_CHARS | 5000 | longest text the service analyses |
+| EMOBOT_FUSION_RELIABILITY | text=1.0,face=0.8,voice=0.6 | fusion weight per modality |
+| EMOBOT_FUSION_WINDOW_S | 20 | readings older than this are ignored |
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Mapping, Optional, Tuple
+
+from emotion_sensing.fusion import FusionConfig
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_DIR = PACKAGE_DIR.parent
+DEFAULT_MODELS_DIR = PROJECT_DIR / "models"
+DEFAULT_DATASETS_DIR = PROJECT_DIR.parent / "shared" / "datasets"
+
+
+def _parse_weights(text: str) -> Dict[str, float]:
+    pairs = (item.split("=", 1) for item in text.split(",") if item.strip())
+    return {name.strip(): float(value) for name, value in pairs}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a process of the stack needs to know about the others."""
+
+    host: str = "127.0.0.1"
+    rasa_port: int = 5005
+    actions_port: int = 5055
+    service_port: int = 5006
+    service_url_override: Optional[str] = None
+    time_budget_ms: int = 300
+    modalities: Tuple[str, ...] = ("text", "face", "voice")
+    models_dir: Path = DEFAULT_MODELS_DIR
+    max_body_bytes: int = 2 * 1024 * 1024
+    max_text_chars: int = 5000
+    fusion: FusionConfig = field(default_factory=FusionConfig)
+
+    @property
+    def service_url(self) -> str:
+        return self.service_url_override or f"http://{self.host}:{self.service_port}"
+
+    @property
+    def rasa_url(self) -> str:
+        return f"http://{self.host}:{self.rasa_port}"
+
+    @property
+    def actions_url(self) -> str:
+        return f"http://{self.host}:{self.actions_port}"
+
+    @classmethod
+    def from_env(cls, environ: Optional[Mapping[str, str]] = None) -> Settings:
+        """Defaults overridden by EMOBOT_* variables; a malformed value raises ValueError."""
+        env = os.environ if environ is None else environ
+        base = cls()
+        fusion = base.fusion
+        if "EMOBOT_FUSION_RELIABILITY" in env:
+            fusion = FusionConfig(
+                reliability={**fusion.reliability, **_parse_weights(env["EMOBOT_FUSION_RELIABILITY"])},
+                half_life_s=fusion.half_life_s,
+                window_s=fusion.window_s,
+            )
+        if "EMOBOT_FUSION_WINDOW_S" in env:
+            fusion = FusionConfig(
+                reliability=fusion.reliability,
+                half_life_s=fusion.half_life_s,
+                window_s=float(env["EMOBOT_FUSION_WINDOW_S"]),
+            )
+        try:
+            return cls(
+                host=env.get("EMOBOT_HOST", base.host),
+                rasa_port=int(env.get("EMOBOT_RASA_PORT", base.rasa_port)),
+                actions_port=int(env.get("EMOBOT_ACTIONS_PORT", base.actions_port)),
+                service_port=int(env.get("EMOBOT_SERVICE_PORT", base.service_port)),
+                service_url_override=env.get("EMOBOT_SERVICE_URL") or None,
+                time_budget_ms=int(env.get("EMOBOT_TIME_BUDGET_MS", base.time_budget_ms)),
+                modalities=tuple(
+                    m.strip() for m in env.get("EMOBOT_MODALITIES", ",".join(base.modalities)).split(",") if m.strip()
+                ),
+                models_dir=Path(env.get("EMOBOT_MODELS_DIR", base.models_dir)),
+                max_body_bytes=int(env.get("EMOBOT_MAX_BODY_BYTES", base.max_body_bytes)),
+                max_text_chars=int(env.get("EMOBOT_MAX_TEXT_CHARS", base.max_text_chars)),
+                fusion=fusion,
+            )
+        except ValueError as error:
+            raise ValueError(f"bad EMOBOT_* setting: {error}") from error

@@ -1,0 +1,1 @@
+"""The emotion service (aiohttp) and its async client."""

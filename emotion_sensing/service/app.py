@@ -1,0 +1,140 @@
+"""The emotion service: recognizers, per-session state and fusion behind a small REST API.
+
+| method | path | what |
+|---|---|---|
+| GET | /health | liveness and which recognizers are loaded |
+| POST | /v1/text | one-off text reading, no session |
+| POST | /v1/sessions/{id}/turns | a user turn's text: adds a text reading, returns the fused state |
+| GET | /v1/sessions/{id} | the session's latest state and recent readings |
+| DELETE | /v1/sessions/{id} | forget a session's readings |
+
+Errors are JSON ``{"error": {"code", "message"}}`` with a 4xx status.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Dict, Optional
+
+from aiohttp import web
+
+from emotion_sensing import __version__
+from emotion_sensing.config import Settings
+from emotion_sensing.fusion import unknown_state
+from emotion_sensing.service.errors import ApiError, json_errors, read_json_object
+from emotion_sensing.session import SessionStore, valid_session_id
+from emotion_sensing.text.recognizer import MODEL_FILE, TextRecognizer
+
+logger = logging.getLogger(__name__)
+
+SETTINGS = web.AppKey("settings", Settings)
+STORE = web.AppKey("store", SessionStore)
+TEXT = web.AppKey("text", TextRecognizer)
+
+
+def _session_id(request: web.Request) -> str:
+    session_id = request.match_info["session_id"]
+    if not valid_session_id(session_id):
+        raise ApiError(
+            400, "invalid_session_id", "session id must be 1-128 characters of letters, digits and _.:@+-"
+        )
+    return session_id
+
+
+def _text_field(data: Dict[str, Any], settings: Settings) -> str:
+    text = data.get("text")
+    if not isinstance(text, str):
+        raise ApiError(422, "invalid_text", "field 'text' must be a string")
+    if not text.strip():
+        raise ApiError(422, "empty_text", "field 'text' is empty")
+    if len(text) > settings.max_text_chars:
+        raise ApiError(
+            413, "text_too_long", f"text has {len(text)} characters; the limit is {settings.max_text_chars}"
+        )
+    return text
+
+
+async def health(request: web.Request) -> web.Response:
+    app = request.app
+    return web.json_response(
+        {
+            "status": "ok",
+            "version": __version__,
+            "modalities": {"text": {"loaded": True, "classifier": app[TEXT].has_classifier}},
+            "sessions": len(app[STORE]),
+        }
+    )
+
+
+async def analyse_text(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    text = _text_field(await read_json_object(request), settings)
+    return web.json_response({"reading": request.app[TEXT].read(text).to_dict()})
+
+
+async def add_turn(request: web.Request) -> web.Response:
+    session_id = _session_id(request)
+    settings = request.app[SETTINGS]
+    text = _text_field(await read_json_object(request), settings)
+    session = request.app[STORE].get_or_create(session_id)
+    reading = request.app[TEXT].read(text)
+    session.add(reading)
+    session.turns += 1
+    state = session.fuse(settings.fusion)
+    return web.json_response(
+        {"session_id": session_id, "turn": session.turns, "reading": reading.to_dict(), "state": state.to_dict()}
+    )
+
+
+async def get_session(request: web.Request) -> web.Response:
+    session_id = _session_id(request)
+    session = request.app[STORE].get(session_id)
+    if session is None:
+        raise ApiError(404, "unknown_session", f"no session {session_id!r}")
+    state = session.fuse(request.app[SETTINGS].fusion)
+    return web.json_response(
+        {
+            "session_id": session_id,
+            "turns": session.turns,
+            "state": state.to_dict(),
+            "counts": session.counts(),
+            "readings": [r.to_dict() for r in list(session.readings)[-50:]],
+        }
+    )
+
+
+async def delete_session(request: web.Request) -> web.Response:
+    session_id = _session_id(request)
+    if not request.app[STORE].delete(session_id):
+        raise ApiError(404, "unknown_session", f"no session {session_id!r}")
+    return web.json_response({"session_id": session_id, "deleted": True})
+
+
+def create_app(settings: Optional[Settings] = None, text: Optional[TextRecognizer] = None) -> web.Application:
+    """The aiohttp application; recognizers load here, before the first request."""
+    settings = settings or Settings.from_env()
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[json_errors])
+    app[SETTINGS] = settings
+    app["settings"] = settings  # read by the error middleware
+    app[STORE] = SessionStore()
+    started = time.time()
+    app[TEXT] = text or TextRecognizer(settings.models_dir / MODEL_FILE)
+    app[TEXT].read("warm up")
+    logger.info("recognizers ready in %.1f s", time.time() - started)
+    app.router.add_get("/health", health)
+    app.router.add_post("/v1/text", analyse_text)
+    app.router.add_post("/v1/sessions/{session_id}/turns", add_turn)
+    app.router.add_get("/v1/sessions/{session_id}", get_session)
+    app.router.add_delete("/v1/sessions/{session_id}", delete_session)
+    return app
+
+
+def serve(settings: Optional[Settings] = None) -> None:
+    """Run the service until interrupted."""
+    settings = settings or Settings.from_env()
+    app = create_app(settings)
+    print(f"emotion service on http://{settings.host}:{settings.service_port}", flush=True)
+    web.run_app(app, host=settings.host, port=settings.service_port, print=None, access_log=None)
+
+
+__all__ = ["create_app", "serve", "unknown_state"]

@@ -1,0 +1,51 @@
+"""The Rasa slots the plugin fills, and how a fused state becomes their values.
+
+Pure Python (no Rasa import) so the mapping is testable on its own and shared by the
+action, replay and the `add-to` installer.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Mapping
+
+from emotion_sensing.labels import LABELS, UNKNOWN
+
+USER_EMOTION = "user_emotion"
+CONFIDENCE = "emotion_confidence"
+VALENCE = "emotion_valence"
+AROUSAL = "emotion_arousal"
+READING = "emotion_reading"
+SLOT_NAMES = (USER_EMOTION, CONFIDENCE, VALENCE, AROUSAL, READING)
+EMOTION_VALUES = (*LABELS, UNKNOWN)
+SENSE_ACTION = "action_sense_emotion"
+
+
+def slot_values(answer: Mapping[str, Any]) -> Dict[str, Any]:
+    """Slot values from the service's answer to a turn (or an unknown-state answer)."""
+    state = answer.get("state") or {}
+    label = state.get("label", UNKNOWN)
+    if label not in EMOTION_VALUES:
+        label = UNKNOWN
+    reading = {
+        "label": label,
+        "confidence": state.get("confidence", 0.0),
+        "valence": state.get("valence", 0.0),
+        "arousal": state.get("arousal", 0.0),
+        "probs": state.get("probs", {}),
+        "contributions": state.get("contributions", []),
+        "sensing": answer.get("sensing", "ok"),
+        "elapsed_ms": answer.get("elapsed_ms"),
+    }
+    text_reading = answer.get("reading")
+    if text_reading:
+        reading["text"] = {
+            "label": text_reading.get("label"),
+            "confidence": text_reading.get("confidence"),
+            "vader": (text_reading.get("extras") or {}).get("vader"),
+        }
+    return {
+        USER_EMOTION: label,
+        CONFIDENCE: float(state.get("confidence", 0.0)),
+        VALENCE: float(state.get("valence", 0.0)),
+        AROUSAL: float(state.get("arousal", 0.0)),
+        READING: reading,
+    }

@@ -1,0 +1,114 @@
+"""Readers for the text emotion corpora, each mapped onto the canonical labels.
+
+Layouts (as distributed):
+- dair-ai emotion (CARER): ``{train,val,test}.txt``, one ``text;label`` per line.
+- GoEmotions, Ekman grouping (monologg/GoEmotions-pytorch ``data/ekman``):
+  ``{train,dev,test}.tsv`` with ``text<TAB>label ids<TAB>comment id``; only rows with a
+  single label are used, since a multi-label row has no one right answer.
+- A manifest CSV of ``text,label`` with any label name ``labels.canonical`` knows.
+"""
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Tuple
+
+from emotion_sensing.labels import DAIR_EMOTION, GOEMOTIONS_EKMAN, canonical
+
+
+@dataclass
+class TextSplit:
+    """Texts and canonical labels of one split, with how many rows were skipped."""
+
+    name: str
+    texts: List[str]
+    labels: List[str]
+    skipped: int = 0
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+def _require(path: Path, what: str) -> Path:
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{what} not found at {path}. See README.md, 'Datasets', for where to get it "
+            "and pass its folder with --data."
+        )
+    return path
+
+
+def load_dair(root: Path, split: str) -> TextSplit:
+    """dair-ai emotion split ``train``, ``val`` or ``test``; love and joy become happy."""
+    path = _require(Path(root) / f"{split}.txt", f"dair-ai emotion {split} split")
+    texts, labels, skipped = [], [], 0
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        text, _, label = line.rpartition(";")
+        mapped = DAIR_EMOTION.get(label.strip())
+        if not text or mapped is None:
+            skipped += 1
+            continue
+        texts.append(text)
+        labels.append(mapped)
+    return TextSplit(f"dair_emotion/{split}", texts, labels, skipped)
+
+
+def load_goemotions_ekman(root: Path, split: str) -> TextSplit:
+    """GoEmotions Ekman split ``train``, ``dev`` or ``test``, single-label rows only."""
+    root = Path(root)
+    folder = root / "data" / "ekman" if (root / "data" / "ekman").exists() else root
+    path = _require(folder / f"{split}.tsv", f"GoEmotions Ekman {split} split")
+    texts, labels, skipped = [], [], 0
+    with path.open(encoding="utf-8", newline="") as handle:
+        for row in csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE):
+            if len(row) < 2 or "," in row[1]:
+                skipped += 1
+                continue
+            texts.append(row[0])
+            labels.append(GOEMOTIONS_EKMAN[int(row[1])])
+    return TextSplit(f"goemotions_ekman/{split}", texts, labels, skipped)
+
+
+def load_manifest(path: Path) -> TextSplit:
+    """A CSV with ``text`` and ``label`` columns (header optional)."""
+    path = _require(Path(path), "manifest")
+    texts, labels, skipped = [], [], 0
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle))
+    if rows and [c.strip().lower() for c in rows[0][:2]] == ["text", "label"]:
+        rows = rows[1:]
+    for row in rows:
+        if len(row) < 2:
+            skipped += 1
+            continue
+        try:
+            mapped = canonical(row[1])
+        except KeyError:
+            mapped = None
+        if mapped is None:
+            skipped += 1
+            continue
+        texts.append(row[0])
+        labels.append(mapped)
+    return TextSplit(f"manifest/{path.name}", texts, labels, skipped)
+
+
+def training_sets(datasets_dir: Path) -> Tuple[TextSplit, TextSplit]:
+    """The combined training and validation splits of both corpora."""
+    dair = Path(datasets_dir) / "dair_emotion"
+    goemo = Path(datasets_dir) / "goemotions"
+    train = [load_dair(dair, "train"), load_goemotions_ekman(goemo, "train")]
+    val = [load_dair(dair, "val"), load_goemotions_ekman(goemo, "dev")]
+    return _concat("train", train), _concat("validation", val)
+
+
+def _concat(name: str, splits: List[TextSplit]) -> TextSplit:
+    return TextSplit(
+        name,
+        [t for s in splits for t in s.texts],
+        [label for s in splits for label in s.labels],
+        sum(s.skipped for s in splits),
+    )

@@ -1,0 +1,62 @@
+"""The emobot command as a user runs it."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def emobot(*args, **kwargs):
+    return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True, timeout=300, **kwargs)
+
+
+def test_help_lists_the_commands():
+    result = emobot("--help")
+    assert result.returncode == 0
+    for command in ("run", "chat", "replay", "sense", "train", "eval", "bench"):
+        assert command in result.stdout
+
+
+def test_sense_text_prints_the_emotion():
+    result = emobot("sense", "text", "I", "am", "absolutely", "furious", "with", "you")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("angry")
+    assert "VADER" in result.stdout
+    as_json = json.loads(emobot("sense", "text", "--json", "what a lovely day").stdout)
+    assert as_json["label"] == "happy" and as_json["modality"] == "text"
+
+
+def test_sense_text_without_text_is_a_clear_error():
+    result = emobot("sense", "text", input="")
+    assert result.returncode == 2
+    assert "give some text" in result.stderr
+
+
+def test_eval_text_on_a_manifest(tmp_path):
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(
+        "text,label\nI am so angry right now,anger\nthis makes me so happy,joy\n"
+        "I'm terrified of the dark,fear\nwhat a contemptuous remark,contempt\n"
+    )
+    result = emobot("eval", "text", "--manifest", str(manifest), "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)["datasets"][0]
+    assert data["n"] == 3 and data["skipped"] == 1
+    assert data["accuracy"] == 1.0
+    assert set(data) >= {"accuracy", "macro_f1", "per_class", "confusion", "modality", "dataset"}
+
+
+def test_eval_with_missing_data_folder_explains(tmp_path):
+    result = emobot("eval", "text", "--data", str(tmp_path / "nowhere"))
+    assert result.returncode != 0
+    assert "not found" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command", [["sense", "face"], ["train", "speech"], ["bench", "face"]])
+def test_modalities_not_built_yet_say_so(command):
+    result = emobot(*command)
+    assert result.returncode == 2
+    assert "not available yet" in result.stderr

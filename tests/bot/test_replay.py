@@ -1,0 +1,118 @@
+"""Replay reads the SQL tracker store: known, unknown, empty and corrupted conversations."""
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from bot.replay import ReplayError, TrackerReader, format_turns, replay, store_url
+
+USER = {"event": "user", "text": "I'm furious", "parse_data": {"intent": {"name": "complaint"}}}
+SLOTS = [
+    {"event": "slot", "name": "user_emotion", "value": "angry"},
+    {"event": "slot", "name": "emotion_confidence", "value": 0.8},
+    {"event": "slot", "name": "emotion_valence", "value": -0.7},
+    {
+        "event": "slot",
+        "name": "emotion_reading",
+        "value": {"sensing": "ok", "contributions": [{"modality": "text", "label": "angry", "share": 1.0}]},
+    },
+]
+BOT = [
+    {"event": "action", "name": "utter_complaint", "policy": "RulePolicy"},
+    {"event": "bot", "text": "I'm truly sorry.", "metadata": {"utter_action": "utter_complaint"}},
+]
+
+
+def make_store(path, conversations):
+    connection = sqlite3.connect(path)
+    connection.execute(
+        "CREATE TABLE events (id INTEGER PRIMARY KEY, sender_id TEXT, type_name TEXT, timestamp REAL,"
+        " intent_name TEXT, action_name TEXT, data TEXT)"
+    )
+    for sender, events in conversations.items():
+        for i, event in enumerate(events):
+            data = event if isinstance(event, str) else json.dumps({**event, "timestamp": 1000.0 + i})
+            kind = "corrupt" if isinstance(event, str) else event["event"]
+            connection.execute(
+                "INSERT INTO events (sender_id, type_name, timestamp, data) VALUES (?, ?, ?, ?)",
+                (sender, kind, 1000.0 + i, data),
+            )
+    connection.commit()
+    connection.close()
+    return f"sqlite:///{path}"
+
+
+def test_a_turn_with_its_emotion_and_reply(tmp_path):
+    url = make_store(tmp_path / "t.db", {"alice": [USER, *SLOTS, *BOT]})
+    [turn] = replay("alice", url)
+    assert turn.text == "I'm furious" and turn.intent == "complaint"
+    assert turn.emotion["label"] == "angry" and turn.emotion["confidence"] == 0.8
+    assert turn.replies == [{"text": "I'm truly sorry.", "action": "utter_complaint", "policy": "RulePolicy"}]
+    text = format_turns("alice", [turn])
+    assert "angry 0.80" in text and "text angry (100%)" in text and "I'm truly sorry." in text
+
+
+def test_unknown_id_empty_store_and_missing_file_say_so(tmp_path):
+    url = make_store(tmp_path / "t.db", {"alice": [USER]})
+    with pytest.raises(ReplayError, match="no conversation with sender id 'bob'"):
+        replay("bob", url)
+    empty = tmp_path / "empty.db"
+    sqlite3.connect(empty).close()
+    with pytest.raises(ReplayError, match="empty"):
+        replay("alice", f"sqlite:///{empty}")
+    assert TrackerReader(f"sqlite:///{empty}").conversations() == []
+    with pytest.raises(ReplayError, match="does not exist"):
+        TrackerReader(f"sqlite:///{tmp_path / 'nope.db'}")
+
+
+def test_a_corrupted_event_is_reported_not_fatal(tmp_path):
+    url = make_store(tmp_path / "t.db", {"alice": [USER, "{broken json", *SLOTS, *BOT]})
+    [turn] = replay("alice", url)
+    assert turn.emotion["label"] == "angry"
+    assert any("could not be read" in (r.get("warning") or "") for r in turn.replies)
+    assert "could not be read" in format_turns("alice", [turn])
+
+
+def test_listing_conversations(tmp_path):
+    url = make_store(tmp_path / "t.db", {"alice": [USER, *BOT], "bob": [USER, USER]})
+    listed = {c["sender_id"]: c["user_turns"] for c in TrackerReader(url).conversations()}
+    assert listed == {"alice": 1, "bob": 2}
+
+
+def test_store_url_from_endpoints(tmp_path):
+    assert store_url({"type": "SQL", "dialect": "sqlite", "db": "x.db"}, tmp_path) == f"sqlite:///{tmp_path / 'x.db'}"
+    pg = store_url({"type": "SQL", "dialect": "postgresql", "url": "127.0.0.1", "port": 5432,
+                    "db": "rasa", "username": "u", "password": "p"}, tmp_path)
+    assert pg == "postgresql+psycopg2://u:p@127.0.0.1:5432/rasa"
+    with pytest.raises(ReplayError):
+        store_url({"type": "redis"}, tmp_path)
+
+
+def test_replay_command_exit_codes(tmp_path):
+    url = make_store(tmp_path / "t.db", {"alice": [USER, *SLOTS, *BOT]})
+    ok = subprocess.run([sys.executable, "-m", "bot", "replay", "alice", "--store", url], capture_output=True, text=True)
+    assert ok.returncode == 0 and "I'm truly sorry." in ok.stdout
+    as_json = subprocess.run([sys.executable, "-m", "bot", "replay", "alice", "--store", url, "--json"],
+                             capture_output=True, text=True)
+    assert json.loads(as_json.stdout)["turns"][0]["emotion"]["label"] == "angry"
+    missing = subprocess.run([sys.executable, "-m", "bot", "replay", "bob", "--store", url], capture_output=True, text=True)
+    assert missing.returncode == 2
+    assert "no conversation with sender id 'bob'" in missing.stderr
+    assert "Traceback" not in missing.stderr
+
+
+def test_replay_of_a_long_conversation_is_fast_enough_to_use(tmp_path):
+    events = []
+    for _ in range(200):
+        events += [USER, *SLOTS, *BOT]
+    url = make_store(tmp_path / "t.db", {"long": events})
+    started = time.perf_counter()
+    turns = replay("long", url)
+    format_turns("long", turns)
+    assert len(turns) == 200
+    assert time.perf_counter() - started < 5

@@ -1,0 +1,107 @@
+"""End to end through the REST channel: sensing sets the slots and picks the variation."""
+from __future__ import annotations
+
+import io
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from bot.chat import RasaRestClient, chat
+from bot.replay import replay, store_url
+
+pytestmark = pytest.mark.integration
+
+DOMAIN = yaml.safe_load((Path(__file__).resolve().parents[2] / "domain.yml").read_text())
+
+
+def variations(response: str, emotion: str | None) -> set[str]:
+    """Texts of a response's variations for one emotion (None: the unconditioned ones)."""
+    found = set()
+    for variation in DOMAIN["responses"][response]:
+        conditions = variation.get("condition") or []
+        values = {c["value"] for c in conditions if c.get("name") == "user_emotion"}
+        if (emotion is None and not conditions) or emotion in values:
+            found.add(variation["text"])
+    return found
+
+
+def new_client(stack) -> RasaRestClient:
+    return RasaRestClient(stack.settings.rasa_url, sender_id=f"test-{uuid.uuid4().hex[:8]}")
+
+
+def test_angry_then_calm_turns_and_their_replay(stack):
+    client = new_client(stack)
+    replies = client.send("I'm furious, my order never arrived and nobody answers")
+    slots = client.slots()
+    assert slots["user_emotion"] == "angry"
+    assert slots["emotion_confidence"] > 0.3
+    assert slots["emotion_valence"] < 0
+    assert slots["emotion_reading"]["sensing"] == "ok"
+    texts = [r["text"] for r in replies]
+    angry_texts = variations("utter_order_status", "angry") | variations("utter_complaint", "angry")
+    assert texts[0] in angry_texts, texts
+
+    replies = client.send("Could you tell me where my order is?")
+    slots = client.slots()
+    assert slots["user_emotion"] == "neutral"
+    assert [r["text"] for r in replies] == list(variations("utter_order_status", None))
+
+    turns = replay(client.sender_id, store_url(stack.tracker_store_config(), stack.run_dir))
+    assert [t.text for t in turns] == [
+        "I'm furious, my order never arrived and nobody answers",
+        "Could you tell me where my order is?",
+    ]
+    assert [t.emotion["label"] for t in turns] == ["angry", "neutral"]
+    assert turns[0].replies[0]["text"] == texts[0]
+    assert turns[0].emotion["reading"]["contributions"][0]["modality"] == "text"
+
+
+def test_emotion_changes_the_wording_of_the_same_request(stack):
+    sad, happy = new_client(stack), new_client(stack)
+    sad_reply = sad.send("I feel so miserable and lonely, I want a refund")
+    happy_reply = happy.send("This is great, I love it, but I'd like a refund please!")
+    assert sad.slots()["user_emotion"] == "sad"
+    assert happy.slots()["user_emotion"] == "happy"
+    assert sad_reply[0]["text"] in variations("utter_refund", "sad")
+    assert happy_reply[0]["text"] in variations("utter_refund", "happy")
+
+
+def test_terminal_chat_converses_and_shows_the_emotion(stack):
+    lines = iter(["hello", "I'm so scared my package got stolen", "/quit"])
+    out = io.StringIO()
+    code = chat(stack.settings.rasa_url, sender_id="chat-test", input_fn=lambda _: next(lines), out=out)
+    text = out.getvalue()
+    assert code == 0
+    assert "bot> " in text
+    assert "fear" in text
+    assert "emobot replay chat-test" in text
+
+
+def test_chat_goes_on_with_unknown_emotion_when_the_service_is_down(stack):
+    client = new_client(stack)
+    stack.stop_process("emotion service")
+    try:
+        replies = client.send("I'm furious, where is my order?")
+        slots = client.slots()
+    finally:
+        restarted = [p for p in stack.processes if p.name == "emotion service"][0]
+        restarted.start()
+    assert replies, "the assistant must still answer"
+    assert slots["user_emotion"] == "unknown"
+    assert slots["emotion_reading"]["sensing"].startswith("unavailable")
+    assert replies[0]["text"] in variations("utter_order_status", None) | variations("utter_complaint", None)
+    # Sensing resumes once the service is back.
+    import time
+
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            if requests.get(f"{stack.settings.service_url}/health", timeout=1).ok:
+                break
+        except requests.RequestException:
+            time.sleep(0.3)
+    client.send("I'm furious, nobody answers my emails")
+    assert client.slots()["user_emotion"] == "angry"
