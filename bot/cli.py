@@ -145,10 +145,17 @@ def cmd_train(args) -> int:
     if args.modality != "text":
         print(f"emobot train {args.modality}: not available yet in this version", file=sys.stderr)
         return 2
-    from emotion_sensing.text.train import train_text
+    from emotion_sensing.text.datasets import load_dair, load_goemotions_ekman
+    from emotion_sensing.text.recognizer import MODEL_FILE
+    from emotion_sensing.text.train import eval_text, train_text, write_card
 
     out = Path(args.out or Settings.from_env().models_dir)
-    train_text(_datasets_dir(args), out, log=lambda m: print(m, flush=True))
+    root = _datasets_dir(args)
+    meta = train_text(root, out, log=lambda m: print(m, flush=True))
+    print("evaluating on the test splits...", flush=True)
+    splits = [load_dair(root / "dair_emotion", "test"), load_goemotions_ekman(root / "goemotions", "test")]
+    evaluation = eval_text(splits, out / MODEL_FILE, log=print)
+    print(f"wrote {write_card(out, meta, evaluation)}")
     return 0
 
 

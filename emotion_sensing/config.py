@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Dict, Mapping, Optional, Tuple
 
@@ -69,19 +69,12 @@ class Settings:
         env = os.environ if environ is None else environ
         base = cls()
         fusion = base.fusion
-        if "EMOBOT_FUSION_RELIABILITY" in env:
-            fusion = FusionConfig(
-                reliability={**fusion.reliability, **_parse_weights(env["EMOBOT_FUSION_RELIABILITY"])},
-                half_life_s=fusion.half_life_s,
-                window_s=fusion.window_s,
-            )
-        if "EMOBOT_FUSION_WINDOW_S" in env:
-            fusion = FusionConfig(
-                reliability=fusion.reliability,
-                half_life_s=fusion.half_life_s,
-                window_s=float(env["EMOBOT_FUSION_WINDOW_S"]),
-            )
         try:
+            if "EMOBOT_FUSION_RELIABILITY" in env:
+                weights = {**fusion.reliability, **_parse_weights(env["EMOBOT_FUSION_RELIABILITY"])}
+                fusion = replace(fusion, reliability=weights)
+            if "EMOBOT_FUSION_WINDOW_S" in env:
+                fusion = replace(fusion, window_s=float(env["EMOBOT_FUSION_WINDOW_S"]))
             return cls(
                 host=env.get("EMOBOT_HOST", base.host),
                 rasa_port=int(env.get("EMOBOT_RASA_PORT", base.rasa_port)),

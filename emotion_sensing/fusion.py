@@ -96,21 +96,25 @@ def unknown_state(timestamp: Optional[float] = None) -> FusedState:
 
 def _modality_average(
     readings: Sequence[Reading], now: float, half_life: float
-) -> tuple[tuple[float, ...], float]:
-    """Decay- and confidence-weighted mean distribution and the strongest fresh weight."""
+) -> tuple[tuple[float, ...], float, float]:
+    """Decay- and confidence-weighted mean distribution, the strongest such weight, and
+    the freshness (decay factor) of the newest reading."""
     sums = [0.0] * len(LABELS)
     total = 0.0
     strongest = 0.0
+    freshest = 0.0
     for reading in readings:
         age = max(0.0, now - reading.timestamp)
-        weight = reading.confidence * 0.5 ** (age / half_life) if half_life > 0 else reading.confidence
+        decay = 0.5 ** (age / half_life) if half_life > 0 else 1.0
+        weight = reading.confidence * decay
         strongest = max(strongest, weight)
+        freshest = max(freshest, decay)
         total += weight
         for i, p in enumerate(reading.probs):
             sums[i] += weight * p
     if total <= 0:
-        return tuple(1.0 / len(LABELS) for _ in LABELS), 0.0
-    return tuple(s / total for s in sums), strongest
+        return tuple(1.0 / len(LABELS) for _ in LABELS), 0.0, freshest
+    return tuple(s / total for s in sums), strongest, freshest
 
 
 def fuse(
@@ -129,21 +133,22 @@ def fuse(
 
     parts = []
     for modality, group in sorted(by_modality.items()):
-        probs, strength = _modality_average(group, now, config.half_life_s.get(modality, 10.0))
+        probs, strength, fresh = _modality_average(group, now, config.half_life_s.get(modality, 10.0))
         weight = config.reliability[modality] * strength
         if weight > 0:
-            parts.append((modality, probs, weight, strength, len(group)))
+            parts.append((modality, probs, weight, strength, fresh, len(group)))
     total = sum(part[2] for part in parts)
     if total <= 0:
         return unknown_state(now)
 
     fused = [0.0] * len(LABELS)
-    for _, probs, weight, _, _ in parts:
+    for _, probs, weight, _, _, _ in parts:
         for i, p in enumerate(probs):
             fused[i] += weight / total * p
     top = max(range(len(LABELS)), key=fused.__getitem__)
-    # Agreement: how strongly, share by share, the modalities back the winning label.
-    confidence = sum(weight / total * strength * probs[top] for _, probs, weight, strength, _ in parts)
+    # Agreement: how strongly, share by share, the fresh modalities back the winning label.
+    # One fresh reading alone gives its own probability of the label.
+    confidence = sum(weight / total * fresh * probs[top] for _, probs, weight, _, fresh, _ in parts)
     contributions = tuple(
         Contribution(
             modality=modality,
@@ -153,7 +158,7 @@ def fuse(
             probs=probs,
             n_readings=n,
         )
-        for modality, probs, weight, strength, n in parts
+        for modality, probs, weight, strength, _, n in parts
     )
     label = LABELS[top] if confidence >= config.min_confidence else UNKNOWN
     # Valence and arousal: recognizers may measure them directly (VADER for text), so
@@ -176,7 +181,7 @@ def _combine_dimension(
     config: FusionConfig,
 ) -> Optional[float]:
     value = 0.0
-    for modality, _, weight, _, _ in parts:
+    for modality, _, weight, _, _, _ in parts:
         group = by_modality[modality]
         half_life = config.half_life_s.get(modality, 10.0)
         weights = [r.confidence * 0.5 ** (max(0.0, now - r.timestamp) / half_life) for r in group]

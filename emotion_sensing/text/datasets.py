@@ -4,7 +4,9 @@ Layouts (as distributed):
 - dair-ai emotion (CARER): ``{train,val,test}.txt``, one ``text;label`` per line.
 - GoEmotions, Ekman grouping (monologg/GoEmotions-pytorch ``data/ekman``):
   ``{train,dev,test}.tsv`` with ``text<TAB>label ids<TAB>comment id``; only rows with a
-  single label are used, since a multi-label row has no one right answer.
+  single label are used, since a multi-label row has no one right answer. For training,
+  rows whose Ekman "surprise" comes only from curiosity or confusion (``data/original``)
+  can be kept apart as ``curiosity``: see emotion_sensing/text/model.py for why.
 - A manifest CSV of ``text,label`` with any label name ``labels.canonical`` knows.
 """
 from __future__ import annotations
@@ -12,9 +14,12 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Tuple
+from typing import List
 
 from emotion_sensing.labels import DAIR_EMOTION, GOEMOTIONS_EKMAN, canonical
+
+CURIOSITY = "curiosity"
+CURIOUS = frozenset({"curiosity", "confusion"})
 
 
 @dataclass
@@ -56,19 +61,38 @@ def load_dair(root: Path, split: str) -> TextSplit:
     return TextSplit(f"dair_emotion/{split}", texts, labels, skipped)
 
 
-def load_goemotions_ekman(root: Path, split: str) -> TextSplit:
-    """GoEmotions Ekman split ``train``, ``dev`` or ``test``, single-label rows only."""
+def _original_labels(folder: Path, split: str) -> dict[str, set[str]]:
+    """Comment id -> its fine-grained GoEmotions labels (``data/original``)."""
+    names = (folder / "labels.txt").read_text(encoding="utf-8").split()
+    found = {}
+    with _require(folder / f"{split}.tsv", f"GoEmotions original {split} split").open(encoding="utf-8") as handle:
+        for row in csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE):
+            if len(row) >= 3:
+                found[row[2]] = {names[int(i)] for i in row[1].split(",")}
+    return found
+
+
+def load_goemotions_ekman(root: Path, split: str, curiosity: bool = False) -> TextSplit:
+    """GoEmotions Ekman split ``train``, ``dev`` or ``test``, single-label rows only.
+
+    With ``curiosity``, "surprise" rows whose fine labels are only curiosity/confusion
+    are labelled ``curiosity`` instead.
+    """
     root = Path(root)
     folder = root / "data" / "ekman" if (root / "data" / "ekman").exists() else root
     path = _require(folder / f"{split}.tsv", f"GoEmotions Ekman {split} split")
+    fine = _original_labels(folder.parent / "original", split) if curiosity else {}
     texts, labels, skipped = [], [], 0
     with path.open(encoding="utf-8", newline="") as handle:
         for row in csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE):
             if len(row) < 2 or "," in row[1]:
                 skipped += 1
                 continue
+            label = GOEMOTIONS_EKMAN[int(row[1])]
+            if curiosity and label == "surprise" and fine.get(row[2], set()) <= CURIOUS:
+                label = CURIOSITY
             texts.append(row[0])
-            labels.append(GOEMOTIONS_EKMAN[int(row[1])])
+            labels.append(label)
     return TextSplit(f"goemotions_ekman/{split}", texts, labels, skipped)
 
 
@@ -94,21 +118,3 @@ def load_manifest(path: Path) -> TextSplit:
         texts.append(row[0])
         labels.append(mapped)
     return TextSplit(f"manifest/{path.name}", texts, labels, skipped)
-
-
-def training_sets(datasets_dir: Path) -> Tuple[TextSplit, TextSplit]:
-    """The combined training and validation splits of both corpora."""
-    dair = Path(datasets_dir) / "dair_emotion"
-    goemo = Path(datasets_dir) / "goemotions"
-    train = [load_dair(dair, "train"), load_goemotions_ekman(goemo, "train")]
-    val = [load_dair(dair, "val"), load_goemotions_ekman(goemo, "dev")]
-    return _concat("train", train), _concat("validation", val)
-
-
-def _concat(name: str, splits: List[TextSplit]) -> TextSplit:
-    return TextSplit(
-        name,
-        [t for s in splits for t in s.texts],
-        [label for s in splits for label in s.labels],
-        sum(s.skipped for s in splits),
-    )

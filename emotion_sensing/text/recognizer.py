@@ -11,6 +11,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from emotion_sensing.labels import LABELS, valence_of
 from emotion_sensing.reading import Reading
+from emotion_sensing.text.model import CURIOSITY
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +36,8 @@ class TextRecognizer:
             self._model = joblib.load(self.model_path)
             classes = [str(c) for c in self._model.classes_]
             self._order = [classes.index(label) for label in LABELS]
+            # Curiosity (questions) is no emotion: its probability counts as neutral.
+            self._curiosity = classes.index(CURIOSITY) if CURIOSITY in classes else None
         elif self.model_path is not None:
             logger.warning("text emotion model %s not found: VADER-only readings", self.model_path)
 
@@ -53,7 +56,10 @@ class TextRecognizer:
         scores = self.vader(text)
         if self._model is not None:
             raw = self._model.predict_proba([text])[0]
-            probs = tuple(float(raw[i]) for i in self._order)
+            probs = [float(raw[i]) for i in self._order]
+            if self._curiosity is not None:
+                probs[LABELS.index("neutral")] += float(raw[self._curiosity])
+            probs = tuple(probs)
         else:
             probs = _probs_from_vader(scores)
         confidence = max(probs)

@@ -69,3 +69,9 @@ def test_state_serialises_with_contributions():
     assert state["label"] == "sad"
     assert set(state["probs"]) == set(LABELS)
     assert state["contributions"][0]["modality"] == "text"
+
+
+def test_one_fresh_reading_keeps_its_own_confidence_and_fades_with_age():
+    reading = Reading("face", one_hot("happy", 0.6), 0.6, timestamp=100.0)
+    assert fuse([reading], now=100.0).confidence == pytest.approx(0.6)
+    assert fuse([reading], now=103.0).confidence == pytest.approx(0.3, abs=0.01)

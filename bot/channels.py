@@ -1,0 +1,46 @@
+"""A socket.io input channel that works with python-socketio 5.
+
+Rasa 3.6's SocketIOInput calls ``sio.enter_room(...)`` without ``await``; in python-socketio 5
+that is a coroutine, so the socket never joins its session's room and the browser never
+receives ``bot_uttered`` (RasaHQ/rasa#13027). This subclass re-registers the
+``session_request`` handler with the call awaited. Named in credentials.yml as
+``bot.channels.SocketIOInput``.
+"""
+from __future__ import annotations
+
+import inspect
+import logging
+import uuid
+from typing import Any, Awaitable, Callable, Dict, Optional
+
+from rasa.core.channels.channel import UserMessage
+from rasa.core.channels.socketio import SocketIOInput as RasaSocketIOInput
+from sanic import Blueprint
+
+logger = logging.getLogger(__name__)
+
+
+class SocketIOInput(RasaSocketIOInput):
+    """Rasa's socket.io channel with session persistence fixed."""
+
+    @classmethod
+    def name(cls) -> str:
+        return "socketio"
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        blueprint = super().blueprint(on_new_message)
+        sio = self.sio
+
+        async def session_request(sid: str, data: Optional[Dict]) -> None:
+            data = data or {}
+            if data.get("session_id") is None:
+                data["session_id"] = uuid.uuid4().hex
+            if self.session_persistence:
+                joined = sio.enter_room(sid, data["session_id"], namespace=self.namespace or "/")
+                if inspect.isawaitable(joined):
+                    await joined
+            await sio.emit("session_confirm", data["session_id"], room=sid)
+            logger.debug("socket %s joined session %s", sid, data["session_id"])
+
+        sio.on("session_request", namespace=self.namespace)(session_request)
+        return blueprint

@@ -1,0 +1,24 @@
+import pytest
+
+from emotion_sensing.config import Settings
+
+
+def test_defaults_are_loopback_and_documented_ports():
+    s = Settings.from_env({})
+    assert (s.host, s.rasa_port, s.actions_port, s.service_port) == ("127.0.0.1", 5005, 5055, 5006)
+    assert s.service_url == "http://127.0.0.1:5006"
+    assert s.time_budget_ms == 300
+
+
+def test_environment_overrides():
+    s = Settings.from_env({"EMOBOT_SERVICE_PORT": "7000", "EMOBOT_TIME_BUDGET_MS": "150",
+                           "EMOBOT_FUSION_RELIABILITY": "face=0.5", "EMOBOT_MODALITIES": "text"})
+    assert s.service_url.endswith(":7000")
+    assert s.time_budget_ms == 150
+    assert s.fusion.reliability["face"] == 0.5 and s.fusion.reliability["text"] == 1.0
+    assert s.modalities == ("text",)
+
+
+def test_malformed_setting_is_a_clear_error():
+    with pytest.raises(ValueError, match="EMOBOT"):
+        Settings.from_env({"EMOBOT_RASA_PORT": "five"})

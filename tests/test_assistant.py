@@ -1,0 +1,55 @@
+"""The demo assistant's Rasa files are consistent, and every tone-sensitive reply adapts."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from emotion_sensing.slots import EMOTION_VALUES, SENSE_ACTION, SLOT_NAMES
+
+ROOT = Path(__file__).resolve().parents[1]
+DOMAIN = yaml.safe_load((ROOT / "domain.yml").read_text())
+TONE_SENSITIVE = ["utter_greet", "utter_order_status", "utter_complaint", "utter_refund",
+                  "utter_handoff", "utter_goodbye", "utter_thanks"]
+
+
+def test_rasa_data_validate_is_clean():
+    rasa = Path(sys.executable).parent / "rasa"
+    result = subprocess.run([str(rasa), "data", "validate", "--fail-on-warnings"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+def test_emotion_slots_are_filled_by_the_sensing_action_on_every_turn():
+    slots = DOMAIN["slots"]
+    for name in SLOT_NAMES:
+        assert slots[name]["mappings"] == [{"type": "custom", "action": SENSE_ACTION}], name
+    assert slots["user_emotion"]["values"] == list(EMOTION_VALUES)
+    assert slots["user_emotion"]["influence_conversation"] is True
+    assert slots["emotion_reading"]["influence_conversation"] is False
+
+
+def test_tone_sensitive_replies_vary_by_emotion():
+    for response in TONE_SENSITIVE:
+        variations = DOMAIN["responses"][response]
+        emotions = {c["value"] for v in variations for c in v.get("condition", []) if c["name"] == "user_emotion"}
+        assert any("condition" not in v for v in variations), f"{response} needs a default variation"
+        assert {"angry", "sad"} <= emotions, f"{response} covers only {emotions}"
+    covered = {
+        c["value"]
+        for response in TONE_SENSITIVE
+        for v in DOMAIN["responses"][response]
+        for c in v.get("condition", [])
+    }
+    assert {"angry", "sad", "fear", "happy"} <= covered
+
+
+def test_channels_rest_and_socketio_with_custom_data():
+    credentials = yaml.safe_load((ROOT / "credentials.yml").read_text())
+    assert "rest" in credentials
+    socketio = credentials["bot.channels.SocketIOInput"]
+    assert socketio["metadata_key"] == "customData" and socketio["session_persistence"] is True
+    endpoints = yaml.safe_load((ROOT / "endpoints.yml").read_text())
+    assert endpoints["tracker_store"]["type"] == "SQL" and endpoints["tracker_store"]["dialect"] == "sqlite"
