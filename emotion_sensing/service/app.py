@@ -22,14 +22,12 @@ from emotion_sensing import __version__
 from emotion_sensing.config import Settings
 from emotion_sensing.fusion import unknown_state
 from emotion_sensing.service.errors import ApiError, json_errors, read_json_object
+from emotion_sensing.service.keys import SETTINGS, STORE, TEXT
 from emotion_sensing.session import SessionStore, valid_session_id
 from emotion_sensing.text.recognizer import MODEL_FILE, TextRecognizer
 
 logger = logging.getLogger(__name__)
 
-SETTINGS = web.AppKey("settings", Settings)
-STORE = web.AppKey("store", SessionStore)
-TEXT = web.AppKey("text", TextRecognizer)
 
 
 def _session_id(request: web.Request) -> str:
@@ -115,7 +113,6 @@ def create_app(settings: Optional[Settings] = None, text: Optional[TextRecognize
     settings = settings or Settings.from_env()
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[json_errors])
     app[SETTINGS] = settings
-    app["settings"] = settings  # read by the error middleware
     app[STORE] = SessionStore()
     started = time.time()
     app[TEXT] = text or TextRecognizer(settings.models_dir / MODEL_FILE)

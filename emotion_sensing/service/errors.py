@@ -7,6 +7,8 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
+from emotion_sensing.service.keys import SETTINGS
+
 logger = logging.getLogger(__name__)
 
 
@@ -47,7 +49,7 @@ async def json_errors(
         code = _HTTP_CODES.get(error.status, "http_error")
         message = error.text or error.reason
         if error.status == 413:
-            message = f"request body too large (limit {request.app['settings'].max_body_bytes} bytes)"
+            message = f"request body too large (limit {request.app[SETTINGS].max_body_bytes} bytes)"
         return error_response(error.status, code, message)
     except Exception:  # noqa: BLE001 - the service must keep serving
         logger.exception("unhandled error on %s %s", request.method, request.path)

@@ -1,0 +1,12 @@
+"""Typed keys of what the service application holds."""
+from __future__ import annotations
+
+from aiohttp import web
+
+from emotion_sensing.config import Settings
+from emotion_sensing.session import SessionStore
+from emotion_sensing.text.recognizer import TextRecognizer
+
+SETTINGS = web.AppKey("settings", Settings)
+STORE = web.AppKey("store", SessionStore)
+TEXT = web.AppKey("text", TextRecognizer)
