@@ -17,7 +17,11 @@ from rasa.core.channels.channel import UserMessage
 from rasa.core.channels.socketio import SocketIOInput as RasaSocketIOInput
 from sanic import Blueprint
 
+from bot import rasa_patches
+
 logger = logging.getLogger(__name__)
+# Rasa imports this module from credentials.yml, so the speed fix lands in its process.
+rasa_patches.apply()
 
 
 class SocketIOInput(RasaSocketIOInput):

@@ -48,3 +48,12 @@ def test_without_a_model_it_falls_back_to_vader(tmp_path):
     assert not recognizer.has_classifier
     assert recognizer.read("I love this, wonderful!").label == "happy"
     assert recognizer.read("the parcel is in the box").label == "neutral"
+
+
+def test_fast_path_matches_the_pipeline(recognizer):
+    import joblib
+    import numpy as np
+
+    model = joblib.load(recognizer.model_path)
+    for text in ["where is my order?", "I'm furious!!", "i feel lonely", "wow", "xqzt vbnm", "the the the the"]:
+        assert np.allclose(recognizer.class_probabilities(text), model.predict_proba([text])[0], atol=1e-6)
