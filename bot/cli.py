@@ -30,9 +30,12 @@ def _datasets_dir(args) -> Path:
 
 
 def cmd_run(args) -> int:
+    from bot.paths import RUN_DIR
     from bot.stack import Stack, StackError
 
-    stack = Stack()
+    tracker_db = os.environ.get("EMOBOT_TRACKER_DB")
+    run_dir = Path(os.environ.get("EMOBOT_RUN_DIR", RUN_DIR))
+    stack = Stack(run_dir=run_dir, tracker_db=Path(tracker_db) if tracker_db else None)
     s = stack.settings
     print("starting the emotion service, the action server and Rasa (Rasa takes ~30 s to load)...", flush=True)
     try:

@@ -105,3 +105,15 @@ def test_chat_goes_on_with_unknown_emotion_when_the_service_is_down(stack):
             time.sleep(0.3)
     client.send("I'm furious, nobody answers my emails")
     assert client.slots()["user_emotion"] == "angry"
+
+
+def test_angry_complaint_then_accepting_a_person(stack):
+    client = new_client(stack)
+    replies = client.send("This is ridiculous, I'm furious, half of my order is missing")
+    assert client.slots()["user_emotion"] == "angry"
+    assert [r["text"] for r in replies] == [
+        next(iter(variations("utter_complaint", "angry"))),
+        next(iter(variations("utter_offer_human", None))),
+    ]
+    replies = client.send("yes please")
+    assert replies[0]["text"] in {v["text"] for v in DOMAIN["responses"]["utter_handoff"]}
