@@ -49,7 +49,7 @@ def test_tone_sensitive_replies_vary_by_emotion():
 def test_channels_rest_and_socketio_with_custom_data():
     credentials = yaml.safe_load((ROOT / "credentials.yml").read_text())
     assert "rest" in credentials
-    socketio = credentials["bot.channels.SocketIOInput"]
+    socketio = credentials["emobot.channels.SocketIOInput"]
     assert socketio["metadata_key"] == "customData" and socketio["session_persistence"] is True
     endpoints = yaml.safe_load((ROOT / "endpoints.yml").read_text())
     assert endpoints["tracker_store"]["type"] == "SQL" and endpoints["tracker_store"]["dialect"] == "sqlite"

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.paths import latest_rasa_model
-from bot.stack import Stack
+from emobot.paths import latest_rasa_model
+from emobot.stack import Stack
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from bot.stack import free_port, http_ok
+from emobot.stack import free_port, http_ok
 
 pytestmark = pytest.mark.integration
 
@@ -19,7 +19,7 @@ def test_run_prints_urls_and_ctrl_c_stops_everything(tmp_path):
     env = {**os.environ, **{k: str(v) for k, v in ports.items()},
            "EMOBOT_TRACKER_DB": str(tmp_path / "tracker.db"), "EMOBOT_RUN_DIR": str(tmp_path / "run")}
     env.pop("EMOBOT_SERVICE_URL", None)
-    process = subprocess.Popen([sys.executable, "-m", "bot", "run"], env=env, stdout=subprocess.PIPE,
+    process = subprocess.Popen([sys.executable, "-m", "emobot", "run"], env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
     output = []
     deadline = time.time() + 240

@@ -9,8 +9,8 @@ import pytest
 import requests
 import yaml
 
-from bot.chat import RasaRestClient, chat
-from bot.replay import replay, store_url
+from emobot.chat import RasaRestClient, chat
+from emobot.replay import replay, store_url
 
 pytestmark = pytest.mark.integration
 

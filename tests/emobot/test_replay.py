@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from bot.replay import ReplayError, TrackerReader, format_turns, replay, store_url
+from emobot.replay import ReplayError, TrackerReader, format_turns, replay, store_url
 
 USER = {"event": "user", "text": "I'm furious", "parse_data": {"intent": {"name": "complaint"}}}
 SLOTS = [
@@ -95,12 +95,12 @@ def test_store_url_from_endpoints(tmp_path):
 
 def test_replay_command_exit_codes(tmp_path):
     url = make_store(tmp_path / "t.db", {"alice": [USER, *SLOTS, *BOT]})
-    ok = subprocess.run([sys.executable, "-m", "bot", "replay", "alice", "--store", url], capture_output=True, text=True)
+    ok = subprocess.run([sys.executable, "-m", "emobot", "replay", "alice", "--store", url], capture_output=True, text=True)
     assert ok.returncode == 0 and "I'm truly sorry." in ok.stdout
-    as_json = subprocess.run([sys.executable, "-m", "bot", "replay", "alice", "--store", url, "--json"],
+    as_json = subprocess.run([sys.executable, "-m", "emobot", "replay", "alice", "--store", url, "--json"],
                              capture_output=True, text=True)
     assert json.loads(as_json.stdout)["turns"][0]["emotion"]["label"] == "angry"
-    missing = subprocess.run([sys.executable, "-m", "bot", "replay", "bob", "--store", url], capture_output=True, text=True)
+    missing = subprocess.run([sys.executable, "-m", "emobot", "replay", "bob", "--store", url], capture_output=True, text=True)
     assert missing.returncode == 2
     assert "no conversation with sender id 'bob'" in missing.stderr
     assert "Traceback" not in missing.stderr

@@ -4,7 +4,7 @@ Rasa 3.6's SocketIOInput calls ``sio.enter_room(...)`` without ``await``; in pyt
 that is a coroutine, so the socket never joins its session's room and the browser never
 receives ``bot_uttered`` (RasaHQ/rasa#13027). This subclass re-registers the
 ``session_request`` handler with the call awaited. Named in credentials.yml as
-``bot.channels.SocketIOInput``.
+``emobot.channels.SocketIOInput``.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from rasa.core.channels.channel import UserMessage
 from rasa.core.channels.socketio import SocketIOInput as RasaSocketIOInput
 from sanic import Blueprint
 
-from bot import rasa_patches
+from emobot import rasa_patches
 
 logger = logging.getLogger(__name__)
 # Rasa imports this module from credentials.yml, so the speed fix lands in its process.

@@ -30,12 +30,17 @@ def _datasets_dir(args) -> Path:
 
 
 def cmd_run(args) -> int:
-    from bot.paths import RUN_DIR
-    from bot.stack import Stack, StackError
+    from emobot.paths import assistant_dir
+    from emobot.stack import Stack, StackError
 
     tracker_db = os.environ.get("EMOBOT_TRACKER_DB")
-    run_dir = Path(os.environ.get("EMOBOT_RUN_DIR", RUN_DIR))
-    stack = Stack(run_dir=run_dir, tracker_db=Path(tracker_db) if tracker_db else None)
+    run_dir = os.environ.get("EMOBOT_RUN_DIR")
+    stack = Stack(
+        run_dir=Path(run_dir) if run_dir else None,
+        project=assistant_dir(args.project),
+        tracker_db=Path(tracker_db) if tracker_db else None,
+    )
+    print(f"assistant: {stack.project}", flush=True)
     s = stack.settings
     print("starting the emotion service, the action server and Rasa (Rasa takes ~30 s to load)...", flush=True)
     try:
@@ -78,7 +83,7 @@ def cmd_serve(args) -> int:
 
 
 def cmd_chat(args) -> int:
-    from bot.chat import chat
+    from emobot.chat import chat
 
     return chat(args.url or Settings.from_env().rasa_url, sender_id=args.sender)
 
@@ -86,17 +91,21 @@ def cmd_chat(args) -> int:
 def _tracker_url(args) -> str:
     import yaml
 
-    from bot.paths import ENDPOINTS, PROJECT_DIR  # noqa: F401
-    from bot.replay import store_url
+    from emobot.paths import assistant_dir
+    from emobot.replay import ReplayError, store_url
 
     if args.store:
         return args.store
-    endpoints = yaml.safe_load(Path(args.endpoints or ENDPOINTS).read_text()) or {}
-    return store_url(endpoints.get("tracker_store") or {}, PROJECT_DIR)
+    project = assistant_dir(args.project)
+    path = Path(args.endpoints) if args.endpoints else project / "endpoints.yml"
+    if not path.exists():
+        raise ReplayError(f"{path} not found; give the tracker store with --store URL")
+    endpoints = yaml.safe_load(path.read_text()) or {}
+    return store_url(endpoints.get("tracker_store") or {}, project)
 
 
 def cmd_replay(args) -> int:
-    from bot.replay import ReplayError, TrackerReader, format_turns, replay
+    from emobot.replay import ReplayError, TrackerReader, format_turns, replay
 
     try:
         url = _tracker_url(args)
@@ -194,7 +203,7 @@ def cmd_bench(args) -> int:
     if args.what != "turn":
         print(f"emobot bench {args.what}: not available yet in this version", file=sys.stderr)
         return 2
-    from bot.bench import bench_turn
+    from emobot.bench import bench_turn
 
     result = bench_turn(turns=args.turns, log=(lambda m: print(m, file=sys.stderr, flush=True)))
     if args.json:
@@ -212,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("run", help="start Rasa, the action server and the emotion service")
+    p.add_argument("--project", help="Rasa project folder (default: the current folder if it is one, else the demo)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("serve", help="start only the emotion service")
@@ -230,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--store", help="SQLAlchemy URL of the tracker store (default: from endpoints.yml)")
     p.add_argument("--endpoints", help="endpoints.yml to read the tracker store from")
+    p.add_argument("--project", help="Rasa project whose endpoints.yml to read (default as for run)")
     p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("sense", help="one-off emotion analysis")

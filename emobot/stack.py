@@ -16,7 +16,7 @@ from typing import Dict, List, Optional
 
 import yaml
 
-from bot.paths import ASSISTANT_DIR, CREDENTIALS, ENDPOINTS, RUN_DIR, latest_rasa_model
+from emobot.paths import DEMO_DIR, latest_rasa_model
 from emotion_sensing.config import Settings
 
 
@@ -42,13 +42,14 @@ class Process:
     health_url: str
     log_path: Path
     env: Dict[str, str]
+    cwd: Path = DEMO_DIR
     popen: Optional[subprocess.Popen] = None
 
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.popen = subprocess.Popen(
-            self.command, cwd=ASSISTANT_DIR, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            self.command, cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
 
@@ -80,14 +81,20 @@ class StackError(RuntimeError):
 
 @dataclass
 class Stack:
-    """The three processes, configured from one Settings object."""
+    """The three processes of one assistant (the demo by default), configured from one
+    Settings object."""
 
     settings: Settings = field(default_factory=Settings.from_env)
-    run_dir: Path = RUN_DIR
+    run_dir: Optional[Path] = None
+    project: Path = DEMO_DIR
     model: Optional[Path] = None
     tracker_db: Optional[Path] = None
     components: tuple = ("service", "actions", "rasa")
     processes: List[Process] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.project = Path(self.project).resolve()
+        self.run_dir = Path(self.run_dir) if self.run_dir else self.project / ".emobot"
 
     @classmethod
     def on_free_ports(cls, run_dir: Path, **kwargs) -> Stack:
@@ -115,12 +122,13 @@ class Stack:
             PYTHONUNBUFFERED="1",
             TF_CPP_MIN_LOG_LEVEL="2",
         )
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ASSISTANT_DIR), env.get("PYTHONPATH")]))
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self.project), env.get("PYTHONPATH")]))
         return env
 
     def endpoints_file(self) -> Path:
         """endpoints.yml with this stack's action server URL and tracker database."""
-        endpoints = yaml.safe_load(ENDPOINTS.read_text()) or {}
+        source = self.project / "endpoints.yml"
+        endpoints = (yaml.safe_load(source.read_text()) if source.exists() else None) or {}
         if "actions" in self.components:
             endpoints["action_endpoint"] = {"url": f"{self.settings.actions_url}/webhook"}
         else:
@@ -141,7 +149,7 @@ class Stack:
         python = sys.executable
         bin_dir = Path(python).parent
         rasa = str(bin_dir / "rasa")
-        model = self.model or latest_rasa_model()
+        model = self.model or latest_rasa_model(self.project)
         processes = []
         if "service" in self.components:
             processes.append(Process(
@@ -150,6 +158,7 @@ class Stack:
                 f"{s.service_url}/health",
                 self.run_dir / "service.log",
                 env,
+                self.project,
             ))
         if "actions" in self.components:
             processes.append(
@@ -167,11 +176,12 @@ class Stack:
                 [
                     rasa, "run", "--enable-api", "--interface", s.host, "--port", str(s.rasa_port),
                     "--model", str(model), "--endpoints", str(self.endpoints_file()),
-                    "--credentials", str(CREDENTIALS), "--cors", "*",
+                    "--credentials", str(self.project / "credentials.yml"), "--cors", "*",
                 ],
                 f"{s.rasa_url}/status",
                 self.run_dir / "rasa.log",
                 env,
+                self.project,
             ))
         return processes
 

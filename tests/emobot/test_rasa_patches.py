@@ -5,7 +5,7 @@ import pytest
 from jsonschema import ValidationError
 from rasa.core.actions.action import RemoteAction
 
-from bot import rasa_patches
+from emobot import rasa_patches
 
 
 def test_valid_and_invalid_action_responses():

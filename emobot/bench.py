@@ -10,7 +10,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 import requests
 
-from bot.stack import Stack, free_port
+from emobot.stack import Stack, free_port
 
 BENCH_MESSAGES = (
     "hi there",

@@ -9,7 +9,7 @@ import pytest
 
 
 def emobot(*args, **kwargs):
-    return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True, timeout=300, **kwargs)
+    return subprocess.run([sys.executable, "-m", "emobot", *args], capture_output=True, text=True, timeout=300, **kwargs)
 
 
 def test_help_lists_the_commands():
