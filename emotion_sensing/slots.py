@@ -42,10 +42,12 @@ def slot_values(answer: Mapping[str, Any]) -> Dict[str, Any]:
             "confidence": text_reading.get("confidence"),
             "vader": (text_reading.get("extras") or {}).get("vader"),
         }
+    known = label != UNKNOWN
+    # Unknown is no evidence of calm: valence and arousal stay empty rather than 0.
     return {
         USER_EMOTION: label,
         CONFIDENCE: float(state.get("confidence", 0.0)),
-        VALENCE: float(state.get("valence", 0.0)),
-        AROUSAL: float(state.get("arousal", 0.0)),
+        VALENCE: float(state.get("valence", 0.0)) if known else None,
+        AROUSAL: float(state.get("arousal", 0.0)) if known else None,
         READING: reading,
     }
