@@ -216,6 +216,42 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_add_to(args) -> int:
+    from emobot.installer import AddToError, apply, plan
+
+    project = Path(args.project_dir).resolve()
+    emotions = [e.strip() for e in args.emotions.split(",") if e.strip()]
+    try:
+        changes = plan(project, emotions=emotions)
+    except AddToError as error:
+        print(f"emobot add-to: {error}", file=sys.stderr)
+        return 2
+    if not changes:
+        print(f"{project} is already emotion-aware: nothing to change.")
+        return 0
+    for change in changes:
+        print(change.diff(project), end="")
+    print("\nemobot add-to will:")
+    for change in changes:
+        for item in change.summary:
+            print(f"  - {change.path.relative_to(project)}: add {item}")
+    if args.dry_run:
+        print("(dry run: nothing written)")
+        return 0
+    if not args.yes:
+        if not sys.stdin.isatty():
+            print("not a terminal: re-run with --yes to apply, or --dry-run to only show the diff", file=sys.stderr)
+            return 2
+        if input("Apply these changes? [y/N] ").strip().lower() not in ("y", "yes"):
+            print("nothing written")
+            return 1
+    backup = apply(project, changes)
+    print(f"done. Originals backed up in {backup}")
+    print("Next: write the emotion variations marked 'emobot:' in domain.yml, then `rasa train`,\n"
+          "and run the stack with `emobot run --project " + str(project) + "`.")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="emobot", description="Emotion-aware Rasa assistant: run, chat, replay, sense, train, eval, bench.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -223,6 +259,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="start Rasa, the action server and the emotion service")
     p.add_argument("--project", help="Rasa project folder (default: the current folder if it is one, else the demo)")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("add-to", help="make an existing Rasa 3 project emotion-aware")
+    p.add_argument("project_dir")
+    p.add_argument("--yes", action="store_true", help="apply without asking")
+    p.add_argument("--dry-run", action="store_true", help="only print the diff")
+    p.add_argument("--emotions", default="angry,sad", help="emotions to stub variations for (default angry,sad)")
+    p.set_defaults(func=cmd_add_to)
 
     p = sub.add_parser("serve", help="start only the emotion service")
     p.add_argument("--host")
@@ -274,6 +317,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    # `emobot ... | head` ends quietly, as Unix tools do.
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra and args.command == "sense" and not any(e.startswith("-") for e in extra):

@@ -117,7 +117,8 @@ class Stack:
             EMOBOT_RASA_PORT=str(s.rasa_port),
             EMOBOT_ACTIONS_PORT=str(s.actions_port),
             EMOBOT_SERVICE_PORT=str(s.service_port),
-            EMOBOT_SERVICE_URL=s.service_url,
+            # The stack starts the service itself, so its address is known (endpoints.yml aside).
+            EMOBOT_SERVICE_URL=f"http://{s.host}:{s.service_port}",
             EMOBOT_TIME_BUDGET_MS=str(s.time_budget_ms),
             PYTHONUNBUFFERED="1",
             TF_CPP_MIN_LOG_LEVEL="2",

@@ -30,6 +30,21 @@ DEFAULT_MODELS_DIR = PROJECT_DIR / "models"
 DEFAULT_DATASETS_DIR = PROJECT_DIR.parent / "shared" / "datasets"
 
 
+def _endpoints_settings(path: Optional[Path]) -> Dict[str, str]:
+    """EMOBOT_* values from the ``emotion_service`` block of an endpoints.yml (cwd's by default)."""
+    path = Path(path) if path is not None else Path.cwd() / "endpoints.yml"
+    if not path.is_file():
+        return {}
+    try:
+        import yaml
+
+        block = (yaml.safe_load(path.read_text()) or {}).get("emotion_service") or {}
+    except (OSError, ValueError, AttributeError):
+        return {}
+    names = {"url": "EMOBOT_SERVICE_URL", "time_budget_ms": "EMOBOT_TIME_BUDGET_MS"}
+    return {names[k]: str(v) for k, v in block.items() if k in names and v is not None}
+
+
 def _parse_weights(text: str) -> Dict[str, float]:
     pairs = (item.split("=", 1) for item in text.split(",") if item.strip())
     return {name.strip(): float(value) for name, value in pairs}
@@ -64,9 +79,12 @@ class Settings:
         return f"http://{self.host}:{self.actions_port}"
 
     @classmethod
-    def from_env(cls, environ: Optional[Mapping[str, str]] = None) -> Settings:
-        """Defaults overridden by EMOBOT_* variables; a malformed value raises ValueError."""
-        env = os.environ if environ is None else environ
+    def from_env(cls, environ: Optional[Mapping[str, str]] = None, endpoints: Optional[Path] = None) -> Settings:
+        """Defaults, then the ``emotion_service`` block of the assistant's endpoints.yml
+        (``url``, ``time_budget_ms``), then EMOBOT_* variables; a malformed value raises ValueError."""
+        env = dict(os.environ if environ is None else environ)
+        for key, value in _endpoints_settings(endpoints).items():
+            env.setdefault(key, value)
         base = cls()
         fusion = base.fusion
         try:

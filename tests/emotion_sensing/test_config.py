@@ -22,3 +22,12 @@ def test_environment_overrides():
 def test_malformed_setting_is_a_clear_error():
     with pytest.raises(ValueError, match="EMOBOT"):
         Settings.from_env({"EMOBOT_RASA_PORT": "five"})
+
+
+def test_endpoints_emotion_service_block_then_environment(tmp_path):
+    endpoints = tmp_path / "endpoints.yml"
+    endpoints.write_text("emotion_service:\n  url: http://127.0.0.1:7777\n  time_budget_ms: 120\n")
+    s = Settings.from_env({}, endpoints=endpoints)
+    assert s.service_url == "http://127.0.0.1:7777" and s.time_budget_ms == 120
+    s = Settings.from_env({"EMOBOT_TIME_BUDGET_MS": "90"}, endpoints=endpoints)
+    assert s.time_budget_ms == 90

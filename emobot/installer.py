@@ -1,0 +1,313 @@
+"""`emobot add-to PROJECT`: make an existing Rasa 3.x assistant emotion-aware.
+
+It plans every change first (as unified diffs), then writes them after a backup. Each
+change is made only when missing, so a second run plans nothing. YAML is edited with
+ruamel.yaml's round-trip mode, which keeps comments, key order and quoting.
+"""
+from __future__ import annotations
+
+import copy
+import difflib
+import io
+import re
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import YAMLError
+
+from emotion_sensing.labels import LABELS
+from emotion_sensing.slots import (
+    AROUSAL,
+    CONFIDENCE,
+    EMOTION_VALUES,
+    READING,
+    SENSE_ACTION,
+    USER_EMOTION,
+    VALENCE,
+)
+
+POLICY_NAME = "emobot.policy.EmotionPolicy"
+OFFER_ACTION = "utter_offer_human"
+OFFER_TEXT = "It sounds like this isn't going well. Would you like me to get a person to help you?"
+ACTIONS_MODULE = "emobot_sensing.py"
+DEFAULT_STUB_EMOTIONS = ("angry", "sad")
+# Rasa 3.6's default policies: written out when config.yml leaves `policies` empty,
+# since naming any policy there turns Rasa's defaults off.
+RASA_DEFAULT_POLICIES = [
+    {"name": "MemoizationPolicy"},
+    {"name": "RulePolicy"},
+    {"name": "UnexpecTEDIntentPolicy", "max_history": 5, "epochs": 100},
+    {"name": "TEDPolicy", "max_history": 5, "epochs": 100, "constrain_similarities": True},
+]
+
+
+class AddToError(Exception):
+    """The project cannot be made emotion-aware automatically; the message says why."""
+
+
+@dataclass
+class Change:
+    """One file's new content."""
+
+    path: Path
+    before: Optional[str]
+    after: str
+    summary: List[str]
+
+    def diff(self, root: Path) -> str:
+        name = str(self.path.relative_to(root))
+        return "".join(
+            difflib.unified_diff(
+                (self.before or "").splitlines(keepends=True),
+                self.after.splitlines(keepends=True),
+                fromfile=f"a/{name}" if self.before is not None else "/dev/null",
+                tofile=f"b/{name}",
+            )
+        )
+
+
+_KEY_THEN_DASH = re.compile(r"^( *)[^\s#-][^\n]*:[ \t]*\n(?:[ \t]*(?:#[^\n]*)?\n)*( *)- ", re.MULTILINE)
+
+
+def _sequence_offset(text: str) -> int:
+    """How far this file indents a list's dash under its key (0 or 2, as written)."""
+    offsets = [len(dash) - len(key) for key, dash in _KEY_THEN_DASH.findall(text)]
+    offsets = [o for o in offsets if o in (0, 2)]
+    return max(set(offsets), key=offsets.count) if offsets else 2
+
+
+def _yaml(offset: int = 2) -> YAML:
+    yaml = YAML(typ="rt")
+    yaml.preserve_quotes = True
+    yaml.width = 4096
+    yaml.indent(mapping=2, sequence=offset + 2, offset=offset)
+    return yaml
+
+
+def _load(path: Path) -> Any:
+    try:
+        return _yaml().load(path.read_text(encoding="utf-8"))
+    except YAMLError as error:
+        raise AddToError(f"{path.name} is not valid YAML: {error}") from None
+
+
+def _dump(data: Any, like: str = "") -> str:
+    """YAML text of ``data``, indenting lists the way ``like`` (the original) does."""
+    buffer = io.StringIO()
+    _yaml(_sequence_offset(like)).dump(data, buffer)
+    return buffer.getvalue()
+
+
+def _slot_definitions() -> Dict[str, Dict[str, Any]]:
+    mapping = [{"type": "custom", "action": SENSE_ACTION}]
+    return {
+        # Not influencing the conversation: the project's stories were written without it,
+        # and a featurized slot they never saw would throw memoization and TED off. Wording
+        # (conditional variations) and the EmotionPolicy use it either way; switch it on
+        # when writing stories that branch on emotion.
+        USER_EMOTION: {"type": "categorical", "values": list(EMOTION_VALUES), "initial_value": "unknown",
+                       "influence_conversation": False, "mappings": mapping},
+        CONFIDENCE: {"type": "float", "min_value": 0.0, "max_value": 1.0, "initial_value": 0.0,
+                     "influence_conversation": False, "mappings": mapping},
+        VALENCE: {"type": "float", "min_value": -1.0, "max_value": 1.0,
+                  "influence_conversation": False, "mappings": mapping},
+        AROUSAL: {"type": "float", "min_value": 0.0, "max_value": 1.0,
+                  "influence_conversation": False, "mappings": mapping},
+        READING: {"type": "any", "influence_conversation": False, "mappings": mapping},
+    }
+
+
+def _cmap(data: Dict[str, Any]) -> CommentedMap:
+    result = CommentedMap()
+    for key, value in data.items():
+        if isinstance(value, dict):
+            value = _cmap(value)
+        elif isinstance(value, list):
+            seq = CommentedSeq(_cmap(v) if isinstance(v, dict) else v for v in value)
+            if key == "values":
+                seq.fa.set_flow_style()
+            value = seq
+        result[key] = value
+    return result
+
+
+def _has_emotion_condition(variation: Any) -> bool:
+    conditions = variation.get("condition") if isinstance(variation, dict) else None
+    return any(isinstance(c, dict) and c.get("name") == USER_EMOTION for c in conditions or [])
+
+
+def _plan_domain(path: Path, emotions: Sequence[str]) -> Optional[Change]:
+    domain = _load(path)
+    if not isinstance(domain, dict):
+        raise AddToError(f"{path.name} is not a mapping of Rasa domain keys")
+    version = str(domain.get("version", ""))
+    if version and not version.startswith("3"):
+        raise AddToError(f"{path.name} has version {version!r}; emobot supports Rasa 3.x domains")
+    before = path.read_text(encoding="utf-8")
+    summary: List[str] = []
+
+    slots = domain.get("slots")
+    if slots is None:
+        domain["slots"] = slots = CommentedMap()
+    if not isinstance(slots, dict):
+        raise AddToError(f"`slots` in {path.name} is not a mapping")
+    for name, definition in _slot_definitions().items():
+        if name not in slots:
+            slots[name] = _cmap(definition)
+            summary.append(f"slot {name}")
+
+    actions = domain.get("actions")
+    if actions is None:
+        domain["actions"] = actions = CommentedSeq()
+    if not isinstance(actions, list):
+        raise AddToError(f"`actions` in {path.name} is not a list")
+    if SENSE_ACTION not in actions:
+        actions.append(SENSE_ACTION)
+        summary.append(f"action {SENSE_ACTION}")
+
+    responses = domain.get("responses")
+    if responses is None:
+        domain["responses"] = responses = CommentedMap()
+    if not isinstance(responses, dict):
+        raise AddToError(f"`responses` in {path.name} is not a mapping")
+    for name, variations in list(responses.items()):
+        if not isinstance(variations, list) or any(_has_emotion_condition(v) for v in variations):
+            continue
+        if name == OFFER_ACTION and all(isinstance(v, dict) and v.get("text") == OFFER_TEXT for v in variations):
+            continue  # ours, already written for an upset user
+        defaults = [v for v in variations if isinstance(v, dict) and not v.get("condition")]
+        if not defaults:
+            continue
+        # Stubs go first (order means nothing to Rasa: a matching condition wins), so the
+        # file's blank line after the response stays where it was.
+        for position, emotion in enumerate(emotions):
+            stub = copy.deepcopy(dict(defaults[0]))
+            stub.pop("id", None)
+            variation = _cmap({"condition": [{"type": "slot", "name": USER_EMOTION, "value": emotion}], **stub})
+            variation["condition"][0].fa.set_flow_style()
+            variation["condition"].fa.set_flow_style()
+            variations.insert(position, variation)
+        summary.append(f"{'/'.join(emotions)} variations of {name} (copies of its text: rewrite them)")
+    if OFFER_ACTION not in responses:
+        responses[OFFER_ACTION] = CommentedSeq(
+            [_cmap({"text": OFFER_TEXT})]
+        )
+        summary.append(f"response {OFFER_ACTION} (the EmotionPolicy's de-escalation)")
+
+    if not summary:
+        return None
+    return Change(path, before, _dump(domain, before), summary)
+
+
+def _plan_config(path: Path) -> Optional[Change]:
+    config = _load(path)
+    if not isinstance(config, dict):
+        raise AddToError(f"{path.name} is not a mapping of Rasa config keys")
+    policies = config.get("policies")
+    if policies is not None and not isinstance(policies, list):
+        raise AddToError(f"`policies` in {path.name} is not a list")
+    if policies and any(isinstance(p, dict) and p.get("name") == POLICY_NAME for p in policies):
+        return None
+    summary = []
+    if not policies:
+        config["policies"] = policies = CommentedSeq(_cmap(p) for p in RASA_DEFAULT_POLICIES)
+        summary.append("Rasa's default policies, written out")
+    policies.append(_cmap({"name": POLICY_NAME, "negative_valence": -0.3, "turns": 2,
+                           "action": OFFER_ACTION, "cooldown_turns": 5, "priority": 7}))
+    summary.append(f"policy {POLICY_NAME}")
+    before = path.read_text(encoding="utf-8")
+    return Change(path, before, _dump(config, before), summary)
+
+
+def _plan_endpoints(path: Path, actions_url: str, service_url: str) -> Optional[Change]:
+    before = path.read_text(encoding="utf-8") if path.exists() else None
+    endpoints = _load(path) if before is not None else None
+    if endpoints is not None and not isinstance(endpoints, dict):
+        raise AddToError(f"{path.name} is not a mapping")
+    wanted = {
+        "action_endpoint": {"url": actions_url},
+        "emotion_service": {"url": service_url, "time_budget_ms": 300},
+    }
+    missing = {key: value for key, value in wanted.items() if not (endpoints or {}).get(key)}
+    if not missing:
+        return None
+    if endpoints and any(key in endpoints for key in missing):
+        # A key written but left empty: edit in place.
+        for key, value in missing.items():
+            endpoints[key] = _cmap(value)
+        after = _dump(endpoints, before)
+    else:
+        # Absent keys (rasa init leaves them commented out): append, keeping the file as is.
+        block = _dump(_cmap(missing))
+        after = (before.rstrip("\n") + "\n\n" if before else "") + "# Added by emobot add-to.\n" + block
+    return Change(path, before, after, list(missing))
+
+
+def _plan_actions(project: Path) -> Optional[Change]:
+    package = project / "actions"
+    target = package / ACTIONS_MODULE
+    if target.exists():
+        return None
+    if package.exists() and not (package / "__init__.py").exists():
+        raise AddToError(f"{package} is not a Python package (no __init__.py)")
+    for existing in package.glob("*.py") if package.exists() else []:
+        if "emobot.actions" in existing.read_text(encoding="utf-8", errors="replace"):
+            return None
+    text = (
+        '"""Emotion sensing for this assistant (added by `emobot add-to`).\n\n'
+        "`rasa run actions` serves every Action imported into the actions package.\n"
+        '"""\nfrom emobot.actions import ActionSenseEmotion  # noqa: F401\n'
+    )
+    return Change(target, None, text, [f"actions/{ACTIONS_MODULE} importing the sensing action"])
+
+
+def plan(
+    project: Path,
+    emotions: Sequence[str] = DEFAULT_STUB_EMOTIONS,
+    actions_url: str = "http://localhost:5055/webhook",
+    service_url: str = "http://127.0.0.1:5006",
+) -> List[Change]:
+    """Every change that would make ``project`` emotion-aware (empty when it already is)."""
+    project = Path(project)
+    unknown = [e for e in emotions if e not in LABELS]
+    if unknown:
+        raise AddToError(f"unknown emotions {unknown}; choose from {', '.join(LABELS)}")
+    if not project.is_dir():
+        raise AddToError(f"{project} is not a folder")
+    domain = project / "domain.yml"
+    if (project / "domain").is_dir() and not domain.exists():
+        raise AddToError(
+            "this project splits its domain into a folder; add the blocks by hand (README, "
+            "'Adding emotion to your assistant by hand')"
+        )
+    for required in (domain, project / "config.yml"):
+        if not required.exists():
+            raise AddToError(f"{project} does not look like a Rasa 3 project: {required.name} is missing")
+    changes = [
+        _plan_domain(domain, emotions),
+        _plan_config(project / "config.yml"),
+        _plan_endpoints(project / "endpoints.yml", actions_url, service_url),
+        _plan_actions(project),
+    ]
+    return [c for c in changes if c is not None]
+
+
+def apply(project: Path, changes: List[Change]) -> Optional[Path]:
+    """Back up every file about to change, then write the changes. Returns the backup folder."""
+    if not changes:
+        return None
+    backup = Path(project) / ".emobot" / f"backup-{time.strftime('%Y%m%d-%H%M%S')}"
+    for change in changes:
+        if change.before is not None:
+            target = backup / change.path.relative_to(project)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(change.path, target)
+    for change in changes:
+        change.path.parent.mkdir(parents=True, exist_ok=True)
+        change.path.write_text(change.after, encoding="utf-8")
+    return backup
