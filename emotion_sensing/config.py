@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Dict, Mapping, Optional, Tuple
@@ -26,7 +27,12 @@ from emotion_sensing.fusion import FusionConfig
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = PACKAGE_DIR.parent
-DEFAULT_MODELS_DIR = PROJECT_DIR / "models"
+# A checkout keeps its models beside the packages; a wheel installs them under the prefix.
+DEFAULT_MODELS_DIR = (
+    PROJECT_DIR / "models"
+    if (PROJECT_DIR / "models" / "text_emotion.joblib").exists()
+    else Path(sys.prefix) / "share" / "emobot" / "models"
+)
 DEFAULT_DATASETS_DIR = PROJECT_DIR.parent / "shared" / "datasets"
 
 
