@@ -50,7 +50,7 @@ def cmd_run(args) -> int:
         return 1
     print(
         f"\nready.\n  Rasa REST:       {s.rasa_url}/webhooks/rest/webhook\n"
-        f"  emotion service: {s.service_url}/health\n  action server:   {s.actions_url}/health\n"
+        f"  emotion service: {s.service_listen_url}/health\n  action server:   {s.actions_url}/health\n"
         f"  logs:            {stack.run_dir}/\n\nChat in another terminal: emobot chat   (Ctrl-C here stops all three)",
         flush=True,
     )

@@ -13,10 +13,14 @@ config.yml::
         action: utter_offer_human # what to do then
         cooldown_turns: 5         # don't offer again within this many user turns
         priority: 7               # above RulePolicy (6), so it wins a tie
+
+EMOBOT_POLICY_NEGATIVE_VALENCE, EMOBOT_POLICY_TURNS and EMOBOT_POLICY_COOLDOWN_TURNS
+override those three when Rasa loads the model.
 """
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any, Dict, List, Optional
 
 from rasa.core.policies.policy import Policy, PolicyPrediction
@@ -37,6 +41,26 @@ from emotion_sensing.trajectory import TrajectoryRule, should_step_in
 logger = logging.getLogger(__name__)
 # Rasa imports this module from config.yml, so the speed fix lands in its process.
 rasa_patches.apply()
+
+
+POLICY_ENV = {
+    "EMOBOT_POLICY_NEGATIVE_VALENCE": ("negative_valence", float),
+    "EMOBOT_POLICY_TURNS": ("turns", int),
+    "EMOBOT_POLICY_COOLDOWN_TURNS": ("cooldown_turns", int),
+}
+
+
+def policy_overrides(environ: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
+    """Thresholds from EMOBOT_POLICY_* variables, which override config.yml at load time."""
+    env = os.environ if environ is None else environ
+    found = {}
+    for variable, (key, kind) in POLICY_ENV.items():
+        if env.get(variable):
+            try:
+                found[key] = kind(env[variable])
+            except ValueError:
+                raise ValueError(f"bad {variable}={env[variable]!r}: expected {kind.__name__}") from None
+    return found
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.POLICY_WITHOUT_END_TO_END_SUPPORT, is_trainable=True)
@@ -62,6 +86,7 @@ class EmotionPolicy(Policy):
         featurizer: Optional[Any] = None,
     ) -> None:
         super().__init__(config, model_storage, resource, execution_context, featurizer)
+        config = {**config, **policy_overrides()}
         self.rule = TrajectoryRule(float(config["negative_valence"]), int(config["turns"]))
         self.action = config["action"]
         self.cooldown_turns = int(config["cooldown_turns"])

@@ -118,7 +118,7 @@ class Stack:
             EMOBOT_ACTIONS_PORT=str(s.actions_port),
             EMOBOT_SERVICE_PORT=str(s.service_port),
             # The stack starts the service itself, so its address is known (endpoints.yml aside).
-            EMOBOT_SERVICE_URL=f"http://{s.host}:{s.service_port}",
+            EMOBOT_SERVICE_URL=s.service_listen_url,
             EMOBOT_TIME_BUDGET_MS=str(s.time_budget_ms),
             PYTHONUNBUFFERED="1",
             TF_CPP_MIN_LOG_LEVEL="2",
@@ -156,7 +156,7 @@ class Stack:
             processes.append(Process(
                 "emotion service",
                 [python, "-m", "emotion_sensing.service", "--host", s.host, "--port", str(s.service_port)],
-                f"{s.service_url}/health",
+                f"{s.service_listen_url}/health",
                 self.run_dir / "service.log",
                 env,
                 self.project,

@@ -13,7 +13,11 @@
 | EMOBOT_MAX_BODY_BYTES | 2097152 | largest request body the service accepts |
 | EMOBOT_MAX_TEXT_CHARS | 5000 | longest text the service analyses |
 | EMOBOT_FUSION_RELIABILITY | text=1.0,face=0.8,voice=0.6 | fusion weight per modality |
+| EMOBOT_FUSION_HALF_LIFE_S | text=30,face=3,voice=8 | a reading's weight halves with each half-life of age |
 | EMOBOT_FUSION_WINDOW_S | 20 | readings older than this are ignored |
+
+The EmotionPolicy's thresholds are set in config.yml and overridden by
+EMOBOT_POLICY_NEGATIVE_VALENCE, EMOBOT_POLICY_TURNS and EMOBOT_POLICY_COOLDOWN_TURNS.
 """
 from __future__ import annotations
 
@@ -74,7 +78,13 @@ class Settings:
 
     @property
     def service_url(self) -> str:
-        return self.service_url_override or f"http://{self.host}:{self.service_port}"
+        """Where clients (the sensing action) reach the service."""
+        return self.service_url_override or self.service_listen_url
+
+    @property
+    def service_listen_url(self) -> str:
+        """Where a service started with these settings listens."""
+        return f"http://{self.host}:{self.service_port}"
 
     @property
     def rasa_url(self) -> str:
@@ -97,6 +107,9 @@ class Settings:
             if "EMOBOT_FUSION_RELIABILITY" in env:
                 weights = {**fusion.reliability, **_parse_weights(env["EMOBOT_FUSION_RELIABILITY"])}
                 fusion = replace(fusion, reliability=weights)
+            if "EMOBOT_FUSION_HALF_LIFE_S" in env:
+                half_lives = {**fusion.half_life_s, **_parse_weights(env["EMOBOT_FUSION_HALF_LIFE_S"])}
+                fusion = replace(fusion, half_life_s=half_lives)
             if "EMOBOT_FUSION_WINDOW_S" in env:
                 fusion = replace(fusion, window_s=float(env["EMOBOT_FUSION_WINDOW_S"]))
             return cls(

@@ -58,7 +58,9 @@ async def health(request: web.Request) -> web.Response:
         {
             "status": "ok",
             "version": __version__,
-            "modalities": {"text": {"loaded": True, "classifier": app[TEXT].has_classifier}},
+            "modalities": {
+                "text": {"on": "text" in app[SETTINGS].modalities, "classifier": app[TEXT].has_classifier}
+            },
             "sessions": len(app[STORE]),
         }
     )
@@ -76,7 +78,8 @@ async def add_turn(request: web.Request) -> web.Response:
     text = _text_field(await read_json_object(request), settings)
     session = request.app[STORE].get_or_create(session_id)
     reading = request.app[TEXT].read(text)
-    session.add(reading)
+    if "text" in settings.modalities:
+        session.add(reading)
     session.turns += 1
     state = session.fuse(settings.fusion)
     return web.json_response(

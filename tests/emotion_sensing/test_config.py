@@ -3,6 +3,11 @@ import pytest
 from emotion_sensing.config import Settings
 
 
+@pytest.fixture(autouse=True)
+def no_endpoints_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no endpoints.yml in the working folder
+
+
 def test_defaults_are_loopback_and_documented_ports():
     s = Settings.from_env({})
     assert (s.host, s.rasa_port, s.actions_port, s.service_port) == ("127.0.0.1", 5005, 5055, 5006)
@@ -12,11 +17,23 @@ def test_defaults_are_loopback_and_documented_ports():
 
 def test_environment_overrides():
     s = Settings.from_env({"EMOBOT_SERVICE_PORT": "7000", "EMOBOT_TIME_BUDGET_MS": "150",
-                           "EMOBOT_FUSION_RELIABILITY": "face=0.5", "EMOBOT_MODALITIES": "text"})
+                           "EMOBOT_FUSION_RELIABILITY": "face=0.5", "EMOBOT_MODALITIES": "text",
+                           "EMOBOT_FUSION_HALF_LIFE_S": "face=1.5", "EMOBOT_FUSION_WINDOW_S": "12"})
     assert s.service_url.endswith(":7000")
     assert s.time_budget_ms == 150
     assert s.fusion.reliability["face"] == 0.5 and s.fusion.reliability["text"] == 1.0
     assert s.modalities == ("text",)
+    assert s.fusion.half_life_s["face"] == 1.5 and s.fusion.half_life_s["voice"] == 8.0
+    assert s.fusion.window_s == 12.0
+
+
+def test_policy_thresholds_from_the_environment():
+    from emobot.policy import policy_overrides
+
+    assert policy_overrides({"EMOBOT_POLICY_TURNS": "3", "EMOBOT_POLICY_NEGATIVE_VALENCE": "-0.5"}) == {
+        "turns": 3, "negative_valence": -0.5}
+    with pytest.raises(ValueError, match="EMOBOT_POLICY_TURNS"):
+        policy_overrides({"EMOBOT_POLICY_TURNS": "many"})
 
 
 def test_malformed_setting_is_a_clear_error():

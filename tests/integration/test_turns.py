@@ -99,7 +99,7 @@ def test_chat_goes_on_with_unknown_emotion_when_the_service_is_down(stack):
     deadline = time.time() + 30
     while time.time() < deadline:
         try:
-            if requests.get(f"{stack.settings.service_url}/health", timeout=1).ok:
+            if requests.get(f"{stack.settings.service_listen_url}/health", timeout=1).ok:
                 break
         except requests.RequestException:
             time.sleep(0.3)
