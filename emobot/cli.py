@@ -124,9 +124,16 @@ def cmd_replay(args) -> int:
     except ReplayError as error:
         print(f"emobot replay: {error}", file=sys.stderr)
         return 2
+    if args.html or args.csv:
+        from emobot.report import to_csv, to_html
+
+        for path, render in ((args.html, lambda: to_html(args.sender_id, turns)), (args.csv, lambda: to_csv(turns))):
+            if path:
+                Path(path).write_text(render(), encoding="utf-8")
+                print(f"wrote {path}", file=sys.stderr)
     if args.json:
         _print_json({"sender_id": args.sender_id, "turns": [t.to_dict() for t in turns]})
-    else:
+    elif not (args.html or args.csv):
         print(format_turns(args.sender_id, turns))
     return 0
 
@@ -281,6 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("sender_id", nargs="?")
     p.add_argument("--list", action="store_true", help="list stored conversations")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--html", metavar="FILE", help="write a self-contained HTML report with a timeline")
+    p.add_argument("--csv", metavar="FILE", help="write one CSV row per user turn")
     p.add_argument("--store", help="SQLAlchemy URL of the tracker store (default: from endpoints.yml)")
     p.add_argument("--endpoints", help="endpoints.yml to read the tracker store from")
     p.add_argument("--project", help="Rasa project whose endpoints.yml to read (default as for run)")

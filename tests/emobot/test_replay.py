@@ -116,3 +116,19 @@ def test_replay_of_a_long_conversation_is_fast_enough_to_use(tmp_path):
     format_turns("long", turns)
     assert len(turns) == 200
     assert time.perf_counter() - started < 5
+
+
+def test_csv_and_html_exports(tmp_path):
+    import csv as csv_module
+
+    url = make_store(tmp_path / "t.db", {"alice": [USER, *SLOTS, *BOT, USER, *BOT]})
+    html_path, csv_path = tmp_path / "r.html", tmp_path / "r.csv"
+    result = subprocess.run([sys.executable, "-m", "emobot", "replay", "alice", "--store", url,
+                             "--html", str(html_path), "--csv", str(csv_path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    rows = list(csv_module.DictReader(csv_path.open()))
+    assert [r["emotion"] for r in rows] == ["angry", ""]
+    assert rows[0]["contributions"] == "text:angry:1.00" and rows[0]["bot"] == "I'm truly sorry."
+    page = html_path.read_text()
+    assert '<svg id="timeline"' in page and page.count('class="turn"') == 2
+    assert "I&#x27;m furious" in page and "http" not in page.split("<body>")[1].replace("http://www.w3.org/2000/svg", "")
