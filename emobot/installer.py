@@ -141,6 +141,15 @@ def _has_emotion_condition(variation: Any) -> bool:
     return any(isinstance(c, dict) and c.get("name") == USER_EMOTION for c in conditions or [])
 
 
+def _section(document: CommentedMap, key: str, kind: type, path: Path) -> Any:
+    """``document[key]``, created empty when absent; AddToError when it is of another kind."""
+    if document.get(key) is None:
+        document[key] = kind()
+    if not isinstance(document[key], dict if kind is CommentedMap else list):
+        raise AddToError(f"`{key}` in {path.name} is not a {'mapping' if kind is CommentedMap else 'list'}")
+    return document[key]
+
+
 def _plan_domain(path: Path, emotions: Sequence[str]) -> Optional[Change]:
     domain = _load(path)
     if not isinstance(domain, dict):
@@ -151,30 +160,18 @@ def _plan_domain(path: Path, emotions: Sequence[str]) -> Optional[Change]:
     before = path.read_text(encoding="utf-8")
     summary: List[str] = []
 
-    slots = domain.get("slots")
-    if slots is None:
-        domain["slots"] = slots = CommentedMap()
-    if not isinstance(slots, dict):
-        raise AddToError(f"`slots` in {path.name} is not a mapping")
+    slots = _section(domain, "slots", CommentedMap, path)
     for name, definition in _slot_definitions().items():
         if name not in slots:
             slots[name] = _cmap(definition)
             summary.append(f"slot {name}")
 
-    actions = domain.get("actions")
-    if actions is None:
-        domain["actions"] = actions = CommentedSeq()
-    if not isinstance(actions, list):
-        raise AddToError(f"`actions` in {path.name} is not a list")
+    actions = _section(domain, "actions", CommentedSeq, path)
     if SENSE_ACTION not in actions:
         actions.append(SENSE_ACTION)
         summary.append(f"action {SENSE_ACTION}")
 
-    responses = domain.get("responses")
-    if responses is None:
-        domain["responses"] = responses = CommentedMap()
-    if not isinstance(responses, dict):
-        raise AddToError(f"`responses` in {path.name} is not a mapping")
+    responses = _section(domain, "responses", CommentedMap, path)
     for name, variations in list(responses.items()):
         if not isinstance(variations, list) or any(_has_emotion_condition(v) for v in variations):
             continue

@@ -126,8 +126,8 @@ class Stack:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self.project), env.get("PYTHONPATH")]))
         return env
 
-    def endpoints_file(self) -> Path:
-        """endpoints.yml with this stack's action server URL and tracker database."""
+    def endpoints(self) -> dict:
+        """The project's endpoints with this stack's action server URL and tracker database."""
         source = self.project / "endpoints.yml"
         endpoints = (yaml.safe_load(source.read_text()) if source.exists() else None) or {}
         if "actions" in self.components:
@@ -136,13 +136,17 @@ class Stack:
             endpoints.pop("action_endpoint", None)
         if self.tracker_db is not None:
             endpoints["tracker_store"] = {"type": "SQL", "dialect": "sqlite", "db": str(self.tracker_db)}
+        return endpoints
+
+    def endpoints_file(self) -> Path:
+        """:meth:`endpoints` written where Rasa can be pointed at it."""
         path = self.run_dir / "endpoints.yml"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(yaml.safe_dump(endpoints, sort_keys=False))
+        path.write_text(yaml.safe_dump(self.endpoints(), sort_keys=False))
         return path
 
     def tracker_store_config(self) -> dict:
-        return yaml.safe_load(self.endpoints_file().read_text()).get("tracker_store") or {}
+        return self.endpoints().get("tracker_store") or {}
 
     def build(self) -> List[Process]:
         s = self.settings

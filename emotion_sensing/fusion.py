@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
-from emotion_sensing.labels import LABELS, UNKNOWN, arousal_of, valence_of
+from emotion_sensing.labels import LABELS, UNKNOWN
 from emotion_sensing.reading import Reading
 
 
@@ -94,15 +94,22 @@ def unknown_state(timestamp: Optional[float] = None) -> FusedState:
     return FusedState(UNKNOWN, uniform, 0.0, 0.0, 0.0, (), timestamp or time.time())
 
 
-def _modality_average(
-    readings: Sequence[Reading], now: float, half_life: float
-) -> tuple[tuple[float, ...], float, float]:
-    """Decay- and confidence-weighted mean distribution, the strongest such weight, and
-    the freshness (decay factor) of the newest reading."""
+@dataclass(frozen=True)
+class _ModalitySummary:
+    """One modality's readings reduced to what fusion needs, with one set of weights."""
+
+    probs: tuple[float, ...]
+    strength: float  # the strongest confidence x decay
+    fresh: float  # the decay factor of the newest reading
+    valence: float
+    arousal: float
+    n: int
+
+
+def _summarise(readings: Sequence[Reading], now: float, half_life: float) -> _ModalitySummary:
+    """Decay- and confidence-weighted means of a modality's distribution, valence and arousal."""
     sums = [0.0] * len(LABELS)
-    total = 0.0
-    strongest = 0.0
-    freshest = 0.0
+    total = strongest = freshest = valence = arousal = 0.0
     for reading in readings:
         age = max(0.0, now - reading.timestamp)
         decay = 0.5 ** (age / half_life) if half_life > 0 else 1.0
@@ -110,11 +117,16 @@ def _modality_average(
         strongest = max(strongest, weight)
         freshest = max(freshest, decay)
         total += weight
+        valence += weight * float(reading.valence)
+        arousal += weight * float(reading.arousal)
         for i, p in enumerate(reading.probs):
             sums[i] += weight * p
     if total <= 0:
-        return tuple(1.0 / len(LABELS) for _ in LABELS), 0.0, freshest
-    return tuple(s / total for s in sums), strongest, freshest
+        uniform = tuple(1.0 / len(LABELS) for _ in LABELS)
+        return _ModalitySummary(uniform, 0.0, freshest, 0.0, 0.0, len(readings))
+    return _ModalitySummary(
+        tuple(s / total for s in sums), strongest, freshest, valence / total, arousal / total, len(readings)
+    )
 
 
 def fuse(
@@ -133,60 +145,36 @@ def fuse(
 
     parts = []
     for modality, group in sorted(by_modality.items()):
-        probs, strength, fresh = _modality_average(group, now, config.half_life_s.get(modality, 10.0))
-        weight = config.reliability[modality] * strength
+        summary = _summarise(group, now, config.half_life_s.get(modality, 10.0))
+        weight = config.reliability[modality] * summary.strength
         if weight > 0:
-            parts.append((modality, probs, weight, strength, fresh, len(group)))
-    total = sum(part[2] for part in parts)
+            parts.append((modality, weight, summary))
+    total = sum(weight for _, weight, _ in parts)
     if total <= 0:
         return unknown_state(now)
 
     fused = [0.0] * len(LABELS)
-    for _, probs, weight, _, _, _ in parts:
-        for i, p in enumerate(probs):
+    for _, weight, summary in parts:
+        for i, p in enumerate(summary.probs):
             fused[i] += weight / total * p
     top = max(range(len(LABELS)), key=fused.__getitem__)
     # Agreement: how strongly, share by share, the fresh modalities back the winning label.
     # One fresh reading alone gives its own probability of the label.
-    confidence = sum(weight / total * fresh * probs[top] for _, probs, weight, _, fresh, _ in parts)
+    confidence = sum(weight / total * m.fresh * m.probs[top] for _, weight, m in parts)
     contributions = tuple(
         Contribution(
             modality=modality,
             share=weight / total,
-            label=LABELS[max(range(len(LABELS)), key=probs.__getitem__)],
-            confidence=strength,
-            probs=probs,
-            n_readings=n,
+            label=LABELS[max(range(len(LABELS)), key=m.probs.__getitem__)],
+            confidence=m.strength,
+            probs=m.probs,
+            n_readings=m.n,
         )
-        for modality, probs, weight, strength, _, n in parts
+        for modality, weight, m in parts
     )
     label = LABELS[top] if confidence >= config.min_confidence else UNKNOWN
     # Valence and arousal: recognizers may measure them directly (VADER for text), so
     # combine theirs rather than recomputing from the fused labels.
-    valence = _combine_dimension(by_modality, parts, total, "valence", now, config)
-    arousal = _combine_dimension(by_modality, parts, total, "arousal", now, config)
-    if valence is None:
-        valence = valence_of(fused)
-    if arousal is None:
-        arousal = arousal_of(fused)
+    valence = sum(weight / total * m.valence for _, weight, m in parts)
+    arousal = sum(weight / total * m.arousal for _, weight, m in parts)
     return FusedState(label, tuple(fused), confidence, valence, arousal, contributions, now)
-
-
-def _combine_dimension(
-    by_modality: Mapping[str, Sequence[Reading]],
-    parts: Sequence[tuple],
-    total: float,
-    attribute: str,
-    now: float,
-    config: FusionConfig,
-) -> Optional[float]:
-    value = 0.0
-    for modality, _, weight, _, _, _ in parts:
-        group = by_modality[modality]
-        half_life = config.half_life_s.get(modality, 10.0)
-        weights = [r.confidence * 0.5 ** (max(0.0, now - r.timestamp) / half_life) for r in group]
-        norm = sum(weights)
-        if norm <= 0:
-            return None
-        value += weight / total * sum(w * float(getattr(r, attribute)) for w, r in zip(weights, group)) / norm
-    return value

@@ -53,6 +53,11 @@ class TextRecognizer:
             logger.warning("text emotion model %s not found: VADER-only readings", self.model_path)
 
     @property
+    def model(self):
+        """The loaded scikit-learn pipeline (None without a model file)."""
+        return self._model
+
+    @property
     def has_classifier(self) -> bool:
         return self._model is not None
 

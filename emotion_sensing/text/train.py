@@ -122,7 +122,7 @@ def eval_text(
     recognizer = TextRecognizer(model_path)
     if not recognizer.has_classifier:
         raise FileNotFoundError(f"no text model at {model_path}; run `emobot train text` first")
-    model = joblib.load(model_path)
+    model = recognizer.model
     results = []
     for split in splits:
         result = evaluate(split.labels, predict_labels(model, split.texts))
