@@ -138,11 +138,29 @@ def cmd_replay(args) -> int:
     return 0
 
 
+# Face and speech commands live in their own modules; each exposes
+# add_arguments(command, parser) and sense/train/eval/bench(args) -> exit code.
+MODALITY_MODULES = {"face": "emobot.cli_face", "speech": "emobot.cli_speech"}
+
+
+def _modality_module(name: str):
+    import importlib
+
+    return importlib.import_module(MODALITY_MODULES[name])
+
+
+def _dispatch(command: str, args) -> Optional[int]:
+    """Run a face/speech subcommand; None for text (handled here)."""
+    modality = getattr(args, "modality", None) or getattr(args, "what", None)
+    if modality not in MODALITY_MODULES:
+        return None
+    return getattr(_modality_module(modality), command)(args)
+
+
 def cmd_sense(args) -> int:
+    if (code := _dispatch("sense", args)) is not None:
+        return code
     settings = Settings.from_env()
-    if args.modality != "text":
-        print(f"emobot sense {args.modality}: not available yet in this version", file=sys.stderr)
-        return 2
     from emotion_sensing.text.recognizer import MODEL_FILE, TextRecognizer
 
     text = " ".join(args.text) if args.text else sys.stdin.read()
@@ -161,9 +179,8 @@ def cmd_sense(args) -> int:
 
 
 def cmd_train(args) -> int:
-    if args.modality != "text":
-        print(f"emobot train {args.modality}: not available yet in this version", file=sys.stderr)
-        return 2
+    if (code := _dispatch("train", args)) is not None:
+        return code
     from emotion_sensing.text.datasets import load_dair, load_goemotions_ekman
     from emotion_sensing.text.recognizer import MODEL_FILE
     from emotion_sensing.text.train import eval_text, train_text, write_card
@@ -179,9 +196,8 @@ def cmd_train(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    if args.modality != "text":
-        print(f"emobot eval {args.modality}: not available yet in this version", file=sys.stderr)
-        return 2
+    if (code := _dispatch("eval", args)) is not None:
+        return code
     from emotion_sensing.text.datasets import load_dair, load_goemotions_ekman, load_manifest
     from emotion_sensing.text.recognizer import MODEL_FILE
     from emotion_sensing.text.train import eval_text
@@ -207,9 +223,8 @@ def cmd_eval(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    if args.what != "turn":
-        print(f"emobot bench {args.what}: not available yet in this version", file=sys.stderr)
-        return 2
+    if (code := _dispatch("bench", args)) is not None:
+        return code
     from emobot.bench import bench_turn
 
     result = bench_turn(turns=args.turns, log=(lambda m: print(m, file=sys.stderr, flush=True)))
@@ -322,6 +337,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--turns", type=int, default=200)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench)
+
+    for command, subparser in (("sense", sub.choices["sense"]), ("train", sub.choices["train"]),
+                               ("eval", sub.choices["eval"]), ("bench", sub.choices["bench"])):
+        for module in MODALITY_MODULES:
+            _modality_module(module).add_arguments(command, subparser)
     return parser
 
 
