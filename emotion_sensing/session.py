@@ -9,7 +9,7 @@ import re
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
-from typing import Deque, Dict, Iterator, List, Optional
+from typing import Any, Deque, Dict, Iterator, List, Optional
 
 from emotion_sensing.fusion import FusedState, FusionConfig, fuse
 from emotion_sensing.reading import Reading
@@ -33,6 +33,8 @@ class Session:
     turns: int = 0
     readings: Deque[Reading] = field(init=False)
     last_state: Optional[FusedState] = None
+    # Per-modality derived state (e.g. running feature statistics); never raw frames or audio.
+    extras: Dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.readings = deque(maxlen=self.max_readings)

@@ -21,8 +21,9 @@ from aiohttp import web
 from emotion_sensing import __version__
 from emotion_sensing.config import Settings
 from emotion_sensing.fusion import unknown_state
+from emotion_sensing.service import face_routes, voice_routes
 from emotion_sensing.service.errors import ApiError, json_errors, read_json_object
-from emotion_sensing.service.keys import SETTINGS, STORE, TEXT
+from emotion_sensing.service.keys import MODALITY_STATUS, SETTINGS, STORE, STREAM_HANDLERS, TEXT
 from emotion_sensing.session import SessionStore, valid_session_id
 from emotion_sensing.text.recognizer import MODEL_FILE, TextRecognizer
 
@@ -59,7 +60,8 @@ async def health(request: web.Request) -> web.Response:
             "status": "ok",
             "version": __version__,
             "modalities": {
-                "text": {"on": "text" in app[SETTINGS].modalities, "classifier": app[TEXT].has_classifier}
+                "text": {"on": "text" in app[SETTINGS].modalities, "classifier": app[TEXT].has_classifier},
+                **app[MODALITY_STATUS],
             },
             "sessions": len(app[STORE]),
         }
@@ -120,6 +122,10 @@ def create_app(settings: Optional[Settings] = None, text: Optional[TextRecognize
     started = time.time()
     app[TEXT] = text or TextRecognizer(settings.models_dir / MODEL_FILE)
     app[TEXT].read("warm up")
+    app[MODALITY_STATUS] = {}
+    app[STREAM_HANDLERS] = {}
+    face_routes.setup(app, settings)
+    voice_routes.setup(app, settings)
     logger.info("recognizers ready in %.1f s", time.time() - started)
     app.router.add_get("/health", health)
     app.router.add_post("/v1/text", analyse_text)

@@ -10,3 +10,7 @@ from emotion_sensing.text.recognizer import TextRecognizer
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", SessionStore)
 TEXT = web.AppKey("text", TextRecognizer)
+# Per-modality status merged into /health, e.g. {"face": {"on": True, "model": "..."}}.
+MODALITY_STATUS = web.AppKey("modality_status", dict)
+# WebSocket stream: message type byte -> async handler(request, session, payload) -> list of events.
+STREAM_HANDLERS = web.AppKey("stream_handlers", dict)
