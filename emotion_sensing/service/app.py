@@ -5,14 +5,21 @@
 | GET | /health | liveness and which recognizers are loaded |
 | POST | /v1/text | one-off text reading, no session |
 | POST | /v1/sessions/{id}/turns | a user turn's text: adds a text reading, returns the fused state |
+| POST | /v1/sessions/{id}/readings | a face or voice reading from any sensor (below); returns the fused state |
 | GET | /v1/sessions/{id} | the session's latest state and recent readings |
 | DELETE | /v1/sessions/{id} | forget a session's readings |
+
+A sensor outside the service (a camera app, a phone, a test) posts its own readings:
+``{"modality": "face" or "voice", "probs": {"angry": 0.7, "neutral": 0.3}, "confidence": 0.9}``;
+probabilities are over the labels of emotion_sensing.labels (missing ones count as 0) and
+sum to 1; confidence is the sensor's trust in the reading, 0..1.
 
 Errors are JSON ``{"error": {"code", "message"}}`` with a 4xx status.
 """
 from __future__ import annotations
 
 import logging
+import math
 import time
 from typing import Any, Dict, Optional
 
@@ -21,6 +28,8 @@ from aiohttp import web
 from emotion_sensing import __version__
 from emotion_sensing.config import Settings
 from emotion_sensing.fusion import unknown_state
+from emotion_sensing.labels import LABELS
+from emotion_sensing.reading import Reading
 from emotion_sensing.service import face_routes, voice_routes
 from emotion_sensing.service.errors import ApiError, json_errors, read_json_object
 from emotion_sensing.service.keys import MODALITY_STATUS, SETTINGS, STORE, STREAM_HANDLERS, TEXT
@@ -89,6 +98,55 @@ async def add_turn(request: web.Request) -> web.Response:
     )
 
 
+# Modalities an outside sensor may report; text arrives with the user's turn instead.
+SENSOR_MODALITIES = ("face", "voice")
+READING_FIELDS = ("modality", "probs", "confidence")
+PROBS_SUM_TOLERANCE = 0.02
+
+
+def _unit_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and 0 <= value <= 1
+
+
+def _sensor_reading(data: Dict[str, Any], settings: Settings) -> Reading:
+    """A Reading from a posted body, or an ApiError naming the first thing wrong with it."""
+    unknown = sorted(set(data) - set(READING_FIELDS))
+    if unknown:
+        raise ApiError(422, "unknown_field", f"unknown field(s) {', '.join(unknown)}; expected {', '.join(READING_FIELDS)}")
+    modality = data.get("modality")
+    if modality not in SENSOR_MODALITIES:
+        raise ApiError(422, "invalid_modality", f"field 'modality' must be one of {', '.join(SENSOR_MODALITIES)}; got {modality!r}")
+    if modality not in settings.modalities:
+        raise ApiError(409, "modality_off", f"the {modality} modality is switched off (EMOBOT_MODALITIES)")
+    probs = data.get("probs")
+    if not isinstance(probs, dict) or not probs:
+        raise ApiError(422, "invalid_probs", f"field 'probs' must be an object of label -> probability over {', '.join(LABELS)}")
+    strangers = sorted(set(probs) - set(LABELS))
+    if strangers:
+        raise ApiError(422, "invalid_probs", f"unknown label(s) {', '.join(strangers)} in 'probs'; labels are {', '.join(LABELS)}")
+    bad = sorted(label for label, p in probs.items() if not _unit_number(p))
+    if bad:
+        raise ApiError(422, "invalid_probs", f"'probs' of {', '.join(bad)} must be numbers between 0 and 1")
+    total = sum(probs.values())
+    if abs(total - 1.0) > PROBS_SUM_TOLERANCE:
+        raise ApiError(422, "invalid_probs", f"'probs' must sum to 1 (missing labels count as 0); they sum to {total:.3f}")
+    confidence = data.get("confidence")
+    if not _unit_number(confidence):
+        raise ApiError(422, "invalid_confidence", f"field 'confidence' must be a number between 0 and 1; got {confidence!r}")
+    return Reading(modality, tuple(float(probs.get(label, 0.0)) for label in LABELS), float(confidence),
+                   extras={"source": "api"})
+
+
+async def add_reading(request: web.Request) -> web.Response:
+    session_id = _session_id(request)
+    settings = request.app[SETTINGS]
+    reading = _sensor_reading(await read_json_object(request), settings)
+    session = request.app[STORE].get_or_create(session_id)
+    session.add(reading)
+    state = session.fuse(settings.fusion)
+    return web.json_response({"session_id": session_id, "reading": reading.to_dict(), "state": state.to_dict()})
+
+
 async def get_session(request: web.Request) -> web.Response:
     session_id = _session_id(request)
     session = request.app[STORE].get(session_id)
@@ -130,6 +188,7 @@ def create_app(settings: Optional[Settings] = None, text: Optional[TextRecognize
     app.router.add_get("/health", health)
     app.router.add_post("/v1/text", analyse_text)
     app.router.add_post("/v1/sessions/{session_id}/turns", add_turn)
+    app.router.add_post("/v1/sessions/{session_id}/readings", add_reading)
     app.router.add_get("/v1/sessions/{session_id}", get_session)
     app.router.add_delete("/v1/sessions/{session_id}", delete_session)
     return app
