@@ -12,6 +12,8 @@ config.yml::
         turns: 2                  # for this many user turns in a row
         action: utter_offer_human # what to do then
         cooldown_turns: 5         # don't offer again within this many user turns
+        deescalations: [utter_ask_talk]  # actions that already address the feeling:
+                                  # the cooldown counts them like its own action
         priority: 7               # above RulePolicy (6), so it wins a tie
 
 EMOBOT_POLICY_NEGATIVE_VALENCE, EMOBOT_POLICY_TURNS and EMOBOT_POLICY_COOLDOWN_TURNS
@@ -75,6 +77,7 @@ class EmotionPolicy(Policy):
             "turns": 2,
             "action": "utter_offer_human",
             "cooldown_turns": 5,
+            "deescalations": [],
         }
 
     def __init__(
@@ -90,10 +93,14 @@ class EmotionPolicy(Policy):
         self.rule = TrajectoryRule(float(config["negative_valence"]), int(config["turns"]))
         self.action = config["action"]
         self.cooldown_turns = int(config["cooldown_turns"])
+        # A rule that already apologised or offered to listen has addressed the feeling;
+        # offering a person right after it would talk over it.
+        self.addressed_by = {self.action, *(config.get("deescalations") or [])}
 
     def train(self, training_trackers: List[TrackerWithCachedStates], domain: Domain, **kwargs: Any) -> Resource:
-        if self.action not in domain.action_names_or_texts:
-            raise ValueError(f"EmotionPolicy: action {self.action!r} is not in the domain")
+        for action in sorted(self.addressed_by):
+            if action not in domain.action_names_or_texts:
+                raise ValueError(f"EmotionPolicy: action {action!r} is not in the domain")
         return self._resource
 
     def predict_action_probabilities(
@@ -113,7 +120,8 @@ class EmotionPolicy(Policy):
         if last[-1] == self.action:
             probabilities[domain.index_for_action(ACTION_LISTEN_NAME)] = 1.0  # offered: now listen
             return self._prediction(probabilities)
-        if any(self.action in t["bot_actions"] for t in turns[-self.cooldown_turns:]):
+        recent = {a for t in turns[-self.cooldown_turns:] for a in t["bot_actions"]}
+        if recent & self.addressed_by:
             return self._prediction(probabilities)
         reason = should_step_in([t["valence"] for t in turns], self.rule)
         if reason is None:
