@@ -89,6 +89,8 @@ class Stack:
     project: Path = DEMO_DIR
     model: Optional[Path] = None
     tracker_db: Optional[Path] = None
+    # A whole endpoints.yml tracker_store block (e.g. PostgreSQL); wins over tracker_db.
+    tracker_store: Optional[dict] = None
     components: tuple = ("service", "actions", "rasa")
     processes: List[Process] = field(default_factory=list)
 
@@ -134,7 +136,9 @@ class Stack:
             endpoints["action_endpoint"] = {"url": f"{self.settings.actions_url}/webhook"}
         else:
             endpoints.pop("action_endpoint", None)
-        if self.tracker_db is not None:
+        if self.tracker_store is not None:
+            endpoints["tracker_store"] = dict(self.tracker_store)
+        elif self.tracker_db is not None:
             endpoints["tracker_store"] = {"type": "SQL", "dialect": "sqlite", "db": str(self.tracker_db)}
         return endpoints
 

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 VENV=.venv
 STAMP="$VENV/.setup-done"
-DEBIAN_PACKAGES=(libportaudio2 espeak-ng sox sqlite3)
+DEBIAN_PACKAGES=(libportaudio2 espeak-ng sox sqlite3 postgresql chromium chromium-driver)
 
 find_python310() {
   local candidate

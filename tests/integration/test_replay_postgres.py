@@ -1,0 +1,69 @@
+"""Replay works on PostgreSQL too: a real Rasa stores a conversation in a throwaway local
+PostgreSQL server, and `emobot replay --store postgresql://...` reads it back annotated."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from emobot.chat import RasaRestClient
+from emobot.stack import Stack
+from tests.integration.postgres import LocalPostgres, unavailable_reason
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    reason = unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    server = LocalPostgres()
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def pg_stack(postgres, tmp_path_factory):
+    stack = Stack.on_free_ports(tmp_path_factory.mktemp("pg-stack"), tracker_store=postgres.tracker_store())
+    stack.start(timeout=240)
+    yield stack
+    stack.stop()
+
+
+def emobot(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "emobot", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_a_conversation_stored_in_postgresql_replays_with_its_emotions(postgres, pg_stack):
+    client = RasaRestClient(pg_stack.settings.rasa_url, f"pg-{uuid.uuid4().hex[:8]}")
+    first = client.send("I'm furious, my order never arrived and nobody answers")
+    second = client.send("Could you tell me where my order is?")
+    assert first and second
+
+    listed = emobot("replay", "--list", "--store", postgres.url, "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert client.sender_id in [c["sender_id"] for c in json.loads(listed.stdout)]
+
+    result = emobot("replay", client.sender_id, "--store", postgres.url, "--json")
+    assert result.returncode == 0, result.stderr
+    turns = json.loads(result.stdout)["turns"]
+    assert [t["text"] for t in turns] == [
+        "I'm furious, my order never arrived and nobody answers",
+        "Could you tell me where my order is?",
+    ]
+    assert [t["emotion"]["label"] for t in turns] == ["angry", "neutral"]
+    assert turns[0]["emotion"]["reading"]["contributions"][0]["modality"] == "text"
+    assert [r["text"] for r in turns[0]["replies"]] == [r["text"] for r in first]
+    assert [r["text"] for r in turns[1]["replies"]] == [r["text"] for r in second]
+
+    terminal = emobot("replay", client.sender_id, "--store", postgres.url)
+    assert terminal.returncode == 0 and "angry" in terminal.stdout and second[0]["text"] in terminal.stdout
+
+    missing = emobot("replay", "nobody-here", "--store", postgres.url)
+    assert missing.returncode == 2 and "no conversation with sender id 'nobody-here'" in missing.stderr
