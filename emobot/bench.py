@@ -1,4 +1,5 @@
-"""`emobot bench`: speed figures, as JSON, measured on the real stack."""
+"""`emobot bench`: speed figures, as JSON, measured on the real stack (turn) and on a
+stored conversation (replay)."""
 from __future__ import annotations
 
 import statistics
@@ -94,4 +95,124 @@ def bench_turn(turns: int = 200, warmup: int = 16, log: Optional[Callable[[str],
         result[name] = _summary(values)
     result["sensing_overhead_p50_ms"] = round(result["with_sensing"]["p50_ms"] - result["without_sensing"]["p50_ms"], 2)
     result["sensing_overhead_p95_ms"] = round(result["with_sensing"]["p95_ms"] - result["without_sensing"]["p95_ms"], 2)
+    return result
+
+
+def _replay_turn_events(number: int, start: float) -> List[Dict[str, Any]]:
+    """One user turn as Rasa stores it: the message, the five emotion slots, a reply."""
+    from emotion_sensing.labels import LABELS
+
+    label = LABELS[number % len(LABELS)]
+    probs = {name: (0.9 if name == label else round(0.1 / (len(LABELS) - 1), 4)) for name in LABELS}
+    text = BENCH_MESSAGES[number % len(BENCH_MESSAGES)]
+    t = start + number * 10.0
+    intents = ["order_status", "complaint", "refund", "thanks", "greet", "goodbye", "affirm", "deny", "human_handoff", "out_of_scope"]
+    reading = {"label": label, "confidence": 0.9, "valence": -0.5, "arousal": 0.6, "probs": probs,
+               "contributions": [{"modality": "text", "share": 0.6, "label": label, "confidence": 0.9, "probs": probs, "n_readings": 1},
+                                 {"modality": "face", "share": 0.4, "label": label, "confidence": 0.8, "probs": probs, "n_readings": 30}],
+               "sensing": "ok", "elapsed_ms": 3.2}
+    meta = {"model_id": "bench", "assistant_id": "emobot-bench"}
+    return [
+        {"event": "user", "timestamp": t, "metadata": meta, "text": text, "input_channel": "rest",
+         "parse_data": {"intent": {"name": intents[number % 10], "confidence": 0.99}, "entities": [], "text": text,
+                        "intent_ranking": [{"name": name, "confidence": 0.1} for name in intents]}},
+        {"event": "slot", "timestamp": t + 0.01, "metadata": meta, "name": "user_emotion", "value": label},
+        {"event": "slot", "timestamp": t + 0.01, "metadata": meta, "name": "emotion_confidence", "value": 0.9},
+        {"event": "slot", "timestamp": t + 0.01, "metadata": meta, "name": "emotion_valence", "value": -0.5},
+        {"event": "slot", "timestamp": t + 0.01, "metadata": meta, "name": "emotion_arousal", "value": 0.6},
+        {"event": "slot", "timestamp": t + 0.01, "metadata": meta, "name": "emotion_reading", "value": reading},
+        {"event": "user_featurization", "timestamp": t + 0.02, "metadata": meta, "use_text_for_featurization": False},
+        {"event": "action", "timestamp": t + 0.03, "metadata": meta, "name": "utter_order_status", "policy": "RulePolicy",
+         "confidence": 1.0},
+        {"event": "bot", "timestamp": t + 0.03, "text": "Orders usually arrive within 3-5 business days.",
+         "metadata": {**meta, "utter_action": "utter_order_status"}},
+        {"event": "action", "timestamp": t + 0.04, "metadata": meta, "name": "action_listen", "policy": "RulePolicy",
+         "confidence": 1.0},
+    ]
+
+
+def write_replay_store(path: Path, turns: int, sender_id: str = "bench-replay") -> str:
+    """An SQLite tracker store (Rasa's events table) holding one conversation of ``turns`` turns."""
+    import json
+    import sqlite3
+
+    connection = sqlite3.connect(path)
+    connection.execute(
+        "CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, sender_id VARCHAR(255) NOT NULL, "
+        "type_name VARCHAR(255) NOT NULL, timestamp FLOAT, intent_name VARCHAR(255), action_name VARCHAR(255), data TEXT)"
+    )
+    connection.execute("CREATE INDEX IF NOT EXISTS ix_events_sender_id ON events (sender_id)")
+    start = time.time() - turns * 10.0
+    rows = [
+        (sender_id, e["event"], e["timestamp"], None, e.get("name"), json.dumps(e))
+        for number in range(turns) for e in _replay_turn_events(number, start)
+    ]
+    connection.executemany(
+        "INSERT INTO events (sender_id, type_name, timestamp, intent_name, action_name, data) VALUES (?, ?, ?, ?, ?, ?)", rows
+    )
+    connection.commit()
+    connection.close()
+    return f"sqlite:///{path}"
+
+
+def _replay_outputs() -> Dict[str, Callable[[str, list], str]]:
+    import json
+
+    from emobot.replay import format_turns
+    from emobot.report import to_csv, to_html
+
+    return {
+        "terminal": format_turns,
+        "json": lambda sender, turns: json.dumps({"sender_id": sender, "turns": [t.to_dict() for t in turns]}),
+        "csv": lambda sender, turns: to_csv(turns),
+        "html": to_html,
+    }
+
+
+def bench_replay(turns: int = 200, repeats: int = 10, log: Optional[Callable[[str], None]] = print) -> Dict[str, Any]:
+    """Time the replay of one stored conversation of ``turns`` user turns: in process (reading
+    the store, then each output: terminal, JSON, CSV, HTML) and as the `emobot replay` command
+    a user runs (a fresh Python process, imports included)."""
+    import subprocess
+    import sys
+
+    from emobot.replay import TrackerReader, replay, turns_from_events
+
+    sender = "bench-replay"
+    outputs = _replay_outputs()
+    samples: Dict[str, List[float]] = {"read_store": [], **{name: [] for name in outputs}, "in_process": []}
+    with tempfile.TemporaryDirectory(prefix="emobot-bench-") as tmp:
+        url = write_replay_store(Path(tmp) / "tracker.db", turns)
+        if log:
+            log(f"replaying a {turns}-turn conversation {repeats} times in process...")
+        replay(sender, url)  # warm-up: imports, SQLAlchemy engine set-up
+        for _ in range(repeats):
+            began = time.perf_counter()
+            replayed = turns_from_events(TrackerReader(url).events(sender))
+            samples["read_store"].append((time.perf_counter() - began) * 1000)
+            if len(replayed) != turns:
+                raise RuntimeError(f"replayed {len(replayed)} turns of {turns}")
+            for name, render in outputs.items():
+                started = time.perf_counter()
+                render(sender, replayed)
+                samples[name].append((time.perf_counter() - started) * 1000)
+            samples["in_process"].append((time.perf_counter() - began) * 1000)
+        commands = {
+            "command_terminal": [sys.executable, "-m", "emobot", "replay", sender, "--store", url],
+            "command_html": [sys.executable, "-m", "emobot", "replay", sender, "--store", url,
+                             "--html", str(Path(tmp) / "report.html")],
+        }
+        for name, command in commands.items():
+            samples[name] = []
+            for _ in range(max(1, repeats // 3)):
+                started = time.perf_counter()
+                done = subprocess.run(command, capture_output=True, text=True)
+                samples[name].append((time.perf_counter() - started) * 1000)
+                if done.returncode != 0:
+                    raise RuntimeError(f"{' '.join(command)} failed: {done.stderr[-500:]}")
+            if log:
+                log(f"  {name}: {samples[name][-1]:.0f} ms")
+    result: Dict[str, Any] = {"bench": "replay", "unit": "ms", "store": "sqlite", "turns": turns, "repeats": repeats}
+    for name, values in samples.items():
+        result[name] = {"p50_ms": round(percentile(values, 50), 2), "max_ms": round(max(values), 2), "n": len(values)}
     return result

@@ -225,9 +225,19 @@ def cmd_eval(args) -> int:
 def cmd_bench(args) -> int:
     if (code := _dispatch("bench", args)) is not None:
         return code
-    from emobot.bench import bench_turn
+    from emobot.bench import bench_replay, bench_turn
 
-    result = bench_turn(turns=args.turns, log=(lambda m: print(m, file=sys.stderr, flush=True)))
+    log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+    if args.what == "replay":
+        result = bench_replay(turns=args.turns, log=log)
+        if args.json:
+            _print_json(result)
+        else:
+            for name, r in result.items():
+                if isinstance(r, dict):
+                    print(f"{name:<17} p50 {r['p50_ms']:.1f} ms  max {r['max_ms']:.1f} ms  (n={r['n']})")
+        return 0
+    result = bench_turn(turns=args.turns, log=log)
     if args.json:
         _print_json(result)
     else:
@@ -333,8 +343,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("bench", help="speed figures")
-    p.add_argument("what", choices=["turn", "face", "speech"])
-    p.add_argument("--turns", type=int, default=200)
+    p.add_argument("what", choices=["turn", "replay", "face", "speech"])
+    p.add_argument("--turns", type=int, default=200, help="turns to time (turn) or in the replayed conversation (replay)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench)
 

@@ -6,9 +6,10 @@ no running Rasa and works on SQLite and PostgreSQL alike.
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 import sqlalchemy as sa
 
@@ -70,6 +71,17 @@ class Turn:
         }
 
 
+URL_HELP = "expected sqlite:///path/to/tracker.db or postgresql://user:password@host:port/database"
+
+
+def _shown(url: str) -> str:
+    """The URL with its password masked, for messages."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return url
+
+
 class TrackerReader:
     """Read-only access to the events of a SQL tracker store."""
 
@@ -77,14 +89,27 @@ class TrackerReader:
         self.url = url
         if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
             raise ReplayError(f"tracker store {url[len('sqlite:///'):]} does not exist: no conversation yet")
-        self._engine = sa.create_engine(url)
+        try:
+            self._engine = sa.create_engine(url)
+        except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as error:
+            raise ReplayError(f"cannot use tracker store URL {_shown(url)!r} ({error}); {URL_HELP}") from None
+
+    @contextmanager
+    def _connection(self) -> Iterator[Any]:
+        """A connection; a store that cannot be reached or read becomes a ReplayError."""
+        try:
+            with self._engine.connect() as connection:
+                yield connection
+        except sa.exc.DBAPIError as error:
+            reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+            raise ReplayError(f"cannot read the tracker store at {_shown(self.url)}: {reason}") from None
 
     def _events_table(self, connection) -> bool:
         return sa.inspect(connection).has_table("events")
 
     def conversations(self) -> List[Dict[str, Any]]:
         """Every sender id with its event count and last activity, newest first."""
-        with self._engine.connect() as connection:
+        with self._connection() as connection:
             if not self._events_table(connection):
                 return []
             rows = connection.execute(
@@ -101,7 +126,7 @@ class TrackerReader:
 
     def events(self, sender_id: str) -> List[Dict[str, Any]]:
         """The sender's events in order; ReplayError if there are none."""
-        with self._engine.connect() as connection:
+        with self._connection() as connection:
             if not self._events_table(connection):
                 raise ReplayError("the tracker store is empty: no conversation has been stored yet")
             rows = connection.execute(
@@ -119,44 +144,83 @@ class TrackerReader:
             except ValueError as error:
                 event = {"corrupt": f"event {row_id} could not be read ({error})"}
             event.setdefault("event", type_name)
+            event.setdefault("_row", row_id)
             event.setdefault("timestamp", timestamp)
             events.append(event)
         return events
 
 
+EMOTION_KEYS = {USER_EMOTION: "label", CONFIDENCE: "confidence", VALENCE: "valence",
+                AROUSAL: "arousal", READING: "reading"}
+
+
+def _emotion_value(key: str, value: Any) -> Any:
+    """A stored emotion slot value checked for what replay shows; ValueError if it is unusable."""
+    if value is None:
+        return None
+    if key == "label":
+        if not isinstance(value, str):
+            raise ValueError(f"emotion label {value!r} is not a string")
+        return value
+    if key == "reading":
+        if not isinstance(value, dict):
+            raise ValueError("emotion reading is not an object")
+        contributions = value.get("contributions") or []
+        if not isinstance(contributions, list) or not all(
+            isinstance(c, dict) and isinstance(c.get("modality"), str) and isinstance(c.get("label"), str)
+            and isinstance(c.get("share"), (int, float)) for c in contributions
+        ):
+            raise ValueError("emotion reading has malformed contributions")
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{key} {value!r} is not a number")
+    return float(value)
+
+
+def _apply(event: Dict[str, Any], turns: List[Turn]) -> None:
+    """Add one event to the turns; ValueError/TypeError/KeyError if it is malformed."""
+    kind = event.get("event")
+    current = turns[-1] if turns else None
+    if kind == "user":
+        text = event.get("text")
+        if text is not None and not isinstance(text, str):
+            raise ValueError("user text is not a string")
+        parse_data = event.get("parse_data") or {}
+        intent = (parse_data.get("intent") or {}).get("name") if isinstance(parse_data, dict) else None
+        turns.append(Turn(text=text or "", timestamp=float(event.get("timestamp") or 0.0), intent=intent))
+    elif current is None:
+        return
+    elif kind == "slot" and event.get("name") in EMOTION_KEYS:
+        key = EMOTION_KEYS[event["name"]]
+        current.emotion[key] = _emotion_value(key, event.get("value"))
+    elif kind == "bot":
+        metadata = event.get("metadata") or {}
+        current.replies.append({"text": str(event.get("text") or ""), "action": metadata.get("utter_action")})
+    elif kind == "action" and event.get("name") not in (None, "action_listen", "action_extract_slots", SENSE_ACTION):
+        current.replies.append({"text": None, "action": event.get("name"), "policy": event.get("policy")})
+
+
 def turns_from_events(events: List[Dict[str, Any]]) -> List[Turn]:
-    """Group events into turns: each user message with the slots and replies that follow it."""
+    """Group events into turns: each user message with the slots and replies that follow it.
+
+    An event that cannot be read is reported in its turn as a warning; the rest replays."""
     turns: List[Turn] = []
-    current: Optional[Turn] = None
     for event in events:
-        kind = event.get("event")
-        if "corrupt" in event:
-            if current is not None:
-                current.replies.append({"text": None, "action": None, "warning": event["corrupt"]})
-            continue
-        if kind == "user":
-            current = Turn(
-                text=event.get("text") or "",
-                timestamp=float(event.get("timestamp") or 0.0),
-                intent=((event.get("parse_data") or {}).get("intent") or {}).get("name"),
-            )
-            turns.append(current)
-        elif current is None:
-            continue
-        elif kind == "slot" and event.get("name") in (USER_EMOTION, CONFIDENCE, VALENCE, AROUSAL, READING):
-            key = {USER_EMOTION: "label", CONFIDENCE: "confidence", VALENCE: "valence",
-                   AROUSAL: "arousal", READING: "reading"}[event["name"]]
-            current.emotion[key] = event.get("value")
-        elif kind == "bot":
-            metadata = event.get("metadata") or {}
-            current.replies.append({"text": event.get("text"), "action": metadata.get("utter_action")})
-        elif kind == "action" and event.get("name") not in (None, "action_listen", "action_extract_slots", SENSE_ACTION):
-            current.replies.append({"text": None, "action": event.get("name"), "policy": event.get("policy")})
+        problem = event.get("corrupt")
+        if problem is None:
+            try:
+                _apply(event, turns)
+            except (ValueError, TypeError, KeyError, AttributeError) as error:
+                problem = f"event {event.get('_row', '?')} ({event.get('event')}) could not be read ({error})"
+        if problem and turns:
+            turns[-1].replies.append({"text": None, "action": None, "warning": problem})
     # A reply's policy is on the action event before its bot event; merge them.
     for turn in turns:
         merged: List[Dict[str, Any]] = []
         for reply in turn.replies:
-            if reply["text"] is not None and merged and merged[-1]["text"] is None and merged[-1]["action"] == reply["action"]:
+            previous = merged[-1] if merged else None
+            if (reply["text"] is not None and previous and previous["text"] is None and "warning" not in previous
+                    and previous["action"] == reply["action"]):
                 merged[-1] = {**merged[-1], "text": reply["text"]}
             else:
                 merged.append(reply)
@@ -174,12 +238,12 @@ def format_turns(sender_id: str, turns: List[Turn]) -> str:
     lines = [f"conversation {sender_id}: {len(turns)} user turns"]
     for number, turn in enumerate(turns, 1):
         emotion = turn.emotion
-        label = emotion.get("label", "not sensed")
+        label = emotion.get("label") or "not sensed"
         summary = f"{label}"
-        if "confidence" in emotion:
-            summary += f" {float(emotion['confidence']):.2f}"
-        if "valence" in emotion:
-            summary += f", valence {float(emotion['valence']):+.2f}"
+        if emotion.get("confidence") is not None:
+            summary += f" {emotion['confidence']:.2f}"
+        if emotion.get("valence") is not None:
+            summary += f", valence {emotion['valence']:+.2f}"
         reading = emotion.get("reading") or {}
         parts = [
             f"{c['modality']} {c['label']} ({c['share'] * 100:.0f}%)"

@@ -65,7 +65,7 @@ def _timeline_svg(turns: List[Turn], width: int = 860, height: int = 240) -> str
         path = " ".join(f"{x(i):.1f},{y(float(v)):.1f}" for i, v in known)
         parts.append(f'<polyline points="{path}" fill="none" stroke="#444" stroke-width="1.5"/>')
     for i, turn in enumerate(turns):
-        label = turn.emotion.get("label", "unknown")
+        label = turn.emotion.get("label") or "unknown"
         valence = turn.emotion.get("valence")
         cy = y(float(valence)) if valence is not None else y(0)
         title = html.escape(f"turn {i + 1}: {label}, valence {valence}: {turn.text}")
@@ -86,7 +86,7 @@ def to_html(sender_id: str, turns: List[Turn]) -> str:
     rows = []
     for number, turn in enumerate(turns, 1):
         emotion = turn.emotion
-        label = emotion.get("label", "not sensed")
+        label = emotion.get("label") or "not sensed"
         reading = emotion.get("reading") or {}
         shares = ", ".join(f"{c['modality']} {c['label']} {c['share'] * 100:.0f}%" for c in reading.get("contributions", []))
         confidence = emotion.get("confidence")

@@ -132,3 +132,58 @@ def test_csv_and_html_exports(tmp_path):
     page = html_path.read_text()
     assert '<svg id="timeline"' in page and page.count('class="turn"') == 2
     assert "I&#x27;m furious" in page and "http" not in page.split("<body>")[1].replace("http://www.w3.org/2000/svg", "")
+
+
+def run_replay(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "emobot", "replay", *args], capture_output=True, text=True)
+
+
+def test_a_store_that_cannot_be_reached_or_read_says_so(tmp_path):
+    from tests.integration.helpers import closed_port
+
+    not_a_db = tmp_path / "notes.db"
+    not_a_db.write_text("these are not the events you are looking for\n" * 100)
+    cases = [
+        (["alice", "--store", f"postgresql://rasa:secret@127.0.0.1:{closed_port()}/rasa"], "cannot read the tracker store"),
+        (["--list", "--store", f"postgresql://rasa:secret@127.0.0.1:{closed_port()}/rasa"], "cannot read the tracker store"),
+        (["alice", "--store", "redis://localhost/0"], "cannot use tracker store URL"),
+        (["alice", "--store", "not a url"], "cannot use tracker store URL"),
+        (["alice", "--store", f"sqlite:///{not_a_db}"], "cannot read the tracker store"),
+    ]
+    for args, message in cases:
+        result = run_replay(*args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert message in result.stderr and "Traceback" not in result.stderr, (args, result.stderr)
+        assert "secret" not in result.stderr  # the password is masked
+
+
+def test_events_with_wrong_types_are_reported_and_the_rest_replays(tmp_path):
+    bad = [
+        {"event": "slot", "name": "emotion_confidence", "value": "very"},
+        {"event": "slot", "name": "emotion_reading", "value": {"contributions": [{"modality": "face"}]}},
+        {"event": "user", "text": 42},
+    ]
+    url = make_store(tmp_path / "t.db", {"alice": [USER, *SLOTS[:1], *bad, *SLOTS[2:3], *BOT]})
+    [turn] = replay("alice", url)
+    warnings = [r["warning"] for r in turn.replies if r.get("warning")]
+    assert len(warnings) == 3 and all("could not be read" in w for w in warnings)
+    assert turn.emotion["label"] == "angry" and turn.emotion["valence"] == -0.7
+    assert [r["text"] for r in turn.replies if r.get("text")] == ["I'm truly sorry."]
+    for args in ([], ["--json"], ["--html", str(tmp_path / "r.html"), "--csv", str(tmp_path / "r.csv")]):
+        result = run_replay("alice", "--store", url, *args)
+        assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert "could not be read" in run_replay("alice", "--store", url).stdout
+
+
+def test_a_turn_sensed_as_unknown_has_no_valence_and_still_replays(tmp_path):
+    unknown = [
+        {"event": "slot", "name": "user_emotion", "value": "unknown"},
+        {"event": "slot", "name": "emotion_confidence", "value": 0.0},
+        {"event": "slot", "name": "emotion_valence", "value": None},
+        {"event": "slot", "name": "emotion_reading", "value": {"sensing": "unavailable (timeout)", "contributions": []}},
+    ]
+    url = make_store(tmp_path / "t.db", {"alice": [USER, *unknown, *BOT, USER, *SLOTS, *BOT]})
+    result = run_replay("alice", "--store", url, "--html", str(tmp_path / "r.html"))
+    assert result.returncode == 0, result.stderr
+    text = run_replay("alice", "--store", url).stdout
+    assert "unknown 0.00 [sensing: unavailable (timeout)]" in text and "angry 0.80, valence -0.70" in text
