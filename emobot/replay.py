@@ -27,6 +27,14 @@ class ReplayError(Exception):
     """The conversation cannot be replayed; the message says why."""
 
 
+class EmptyStore(ReplayError):
+    """The tracker store holds no conversation yet (no database file, or no events table)."""
+
+
+class UnknownConversation(ReplayError):
+    """The store has no events for this sender id."""
+
+
 def store_url(tracker_store: Dict[str, Any], base_dir: Path) -> str:
     """SQLAlchemy URL of a Rasa SQL tracker store configuration (endpoints.yml)."""
     if (tracker_store.get("type") or "").lower() != "sql":
@@ -88,7 +96,7 @@ class TrackerReader:
     def __init__(self, url: str) -> None:
         self.url = url
         if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
-            raise ReplayError(f"tracker store {url[len('sqlite:///'):]} does not exist: no conversation yet")
+            raise EmptyStore(f"tracker store {url[len('sqlite:///'):]} does not exist: no conversation yet")
         try:
             self._engine = sa.create_engine(url)
         except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as error:
@@ -128,13 +136,13 @@ class TrackerReader:
         """The sender's events in order; ReplayError if there are none."""
         with self._connection() as connection:
             if not self._events_table(connection):
-                raise ReplayError("the tracker store is empty: no conversation has been stored yet")
+                raise EmptyStore("the tracker store is empty: no conversation has been stored yet")
             rows = connection.execute(
                 sa.text("SELECT id, type_name, timestamp, data FROM events WHERE sender_id = :s ORDER BY id"),
                 {"s": sender_id},
             ).fetchall()
         if not rows:
-            raise ReplayError(f"no conversation with sender id {sender_id!r} (see `emobot replay --list`)")
+            raise UnknownConversation(f"no conversation with sender id {sender_id!r} (see `emobot replay --list`)")
         events = []
         for row_id, type_name, timestamp, data in rows:
             try:

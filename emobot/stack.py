@@ -17,6 +17,7 @@ from typing import Dict, List, Optional
 import yaml
 
 from emobot.paths import DEMO_DIR, latest_rasa_model
+from emobot.replay import ReplayError, store_url
 from emotion_sensing.config import Settings
 
 
@@ -126,6 +127,11 @@ class Stack:
             TF_CPP_MIN_LOG_LEVEL="2",
         )
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self.project), env.get("PYTHONPATH")]))
+        # The service's /replay pages read the tracker store this stack's Rasa writes.
+        try:
+            env["EMOBOT_TRACKER_STORE_URL"] = store_url(self.tracker_store_config(), self.project)
+        except ReplayError:
+            env.pop("EMOBOT_TRACKER_STORE_URL", None)  # not an SQL store: no replay pages
         return env
 
     def endpoints(self) -> dict:

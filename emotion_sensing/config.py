@@ -15,6 +15,7 @@
 | EMOBOT_FUSION_RELIABILITY | text=1.0,face=0.8,voice=0.6 | fusion weight per modality |
 | EMOBOT_FUSION_HALF_LIFE_S | text=30,face=3,voice=8 | a reading's weight halves with each half-life of age |
 | EMOBOT_FUSION_WINDOW_S | 20 | readings older than this are ignored |
+| EMOBOT_TRACKER_STORE_URL | endpoints.yml's tracker_store | SQLAlchemy URL of the tracker store the service's /replay pages read |
 
 The EmotionPolicy's thresholds are set in config.yml and overridden by
 EMOBOT_POLICY_NEGATIVE_VALENCE, EMOBOT_POLICY_TURNS and EMOBOT_POLICY_COOLDOWN_TURNS.
@@ -75,6 +76,8 @@ class Settings:
     max_body_bytes: int = 2 * 1024 * 1024
     max_text_chars: int = 5000
     fusion: FusionConfig = field(default_factory=FusionConfig)
+    # None: /replay reads the tracker_store block of the endpoints.yml in the working folder.
+    tracker_store_url: Optional[str] = None
 
     @property
     def service_url(self) -> str:
@@ -126,6 +129,7 @@ class Settings:
                 max_body_bytes=int(env.get("EMOBOT_MAX_BODY_BYTES", base.max_body_bytes)),
                 max_text_chars=int(env.get("EMOBOT_MAX_TEXT_CHARS", base.max_text_chars)),
                 fusion=fusion,
+                tracker_store_url=env.get("EMOBOT_TRACKER_STORE_URL") or None,
             )
         except ValueError as error:
             raise ValueError(f"bad EMOBOT_* setting: {error}") from error

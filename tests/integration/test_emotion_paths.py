@@ -43,7 +43,7 @@ def converse(stack, messages: List[str], first_face: Optional[str]) -> Dict[str,
         last_user = max(i for i, e in enumerate(events) if e["event"] == "user")
         actions.append([e["name"] for e in events[last_user:] if e["event"] == "action" and e["name"] not in SKIPPED])
         emotions.append(tracker["slots"]["user_emotion"])
-    return {"actions": actions, "emotions": emotions}
+    return {"actions": actions, "emotions": emotions, "sender": client.sender_id}
 
 
 def test_the_same_complaint_is_handled_by_emotion(stack):
@@ -68,3 +68,13 @@ def test_a_happy_thank_you_is_asked_for_a_rating_and_a_neutral_one_is_not(stack)
     assert happy["emotions"] == ["happy"] and neutral["emotions"] == ["neutral"]
     assert happy["actions"] == [["utter_thanks", "utter_ask_feedback"]]
     assert neutral["actions"] == [["utter_thanks"]]
+
+
+def test_the_service_shows_the_conversation_as_a_replay_page(stack):
+    sender = converse(stack, ["I want to make a complaint"], "angry")["sender"]
+    listing = requests.get(f"{stack.settings.service_listen_url}/replay", params={"format": "json"}, timeout=30)
+    assert sender in [c["sender_id"] for c in listing.json()["conversations"]]
+    page = requests.get(f"{stack.settings.service_listen_url}/replay/{sender}", timeout=30)
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    assert "I want to make a complaint" in page.text and '<svg id="timeline"' in page.text
+    assert ">angry</span>" in page.text and "face angry" in page.text  # the face's share is shown
