@@ -324,6 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("modality", choices=["text", "face", "speech"])
     p.add_argument("text", nargs="*", help="the text (or stdin)")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--model", help="model file (face, speech; default: the shipped one)")
     p.set_defaults(func=cmd_sense)
 
     p = sub.add_parser("train", help="reproduce a shipped emotion model")
@@ -346,6 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("what", choices=["turn", "replay", "face", "speech"])
     p.add_argument("--turns", type=int, default=200, help="turns to time (turn) or in the replayed conversation (replay)")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--model", help="model file to benchmark (face, speech; default: the shipped one)")
     p.set_defaults(func=cmd_bench)
 
     for command, subparser in (("sense", sub.choices["sense"]), ("train", sub.choices["train"]),

@@ -2,29 +2,180 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
+import time
+from pathlib import Path
+
+from emotion_sensing.config import DEFAULT_DATASETS_DIR, Settings
 
 
 def add_arguments(command: str, parser: argparse.ArgumentParser) -> None:
     """Face-only options for one subcommand (shared ones: --json --data --out --model --manifest)."""
+    if command == "sense":
+        source = parser.add_argument_group("face source (one of)")
+        source.add_argument("--image", metavar="FILE", help="a photo")
+        source.add_argument("--video", metavar="FILE", help="a video file (OpenCV reads it)")
+        source.add_argument("--camera", type=int, metavar="N", help="camera index")
+        parser.add_argument("--draw", metavar="OUT", help="save the image with boxes and labels (with --image)")
+        parser.add_argument("--seconds", type=float, default=10.0, help="how long to read --camera/--video (default 10)")
+    elif command == "train":
+        parser.add_argument("--architecture", default="ms_model_M",
+                            help="ms_model_M, ms_model_R or mini_xception (default ms_model_M)")
+        parser.add_argument("--size", type=int, default=64, help="input size: 48, 64 or 112 (default 64)")
+        parser.add_argument("--epochs", type=int, default=100, help="at most this many epochs (default 100)")
+        parser.add_argument("--work", help="checkpoint folder; re-running resumes (default .emobot/train/face-ARCH-SIZE)")
+        parser.add_argument("--max-minutes", type=float, help="stop cleanly after this long (resume later)")
+    elif command == "eval":
+        parser.add_argument("--folders", metavar="DIR", help="a folder of class folders (angry/, happy/, ...) to evaluate")
+        parser.add_argument("--fer-split", default="PrivateTest", choices=["Training", "PublicTest", "PrivateTest"],
+                            help="FER2013 split (default PrivateTest)")
+        parser.add_argument("--plot", metavar="PNG", help="write the confusion matrix (default beside the JSON: none)")
 
 
-def _not_yet(command: str) -> int:
-    print(f"emobot {command} face: not available yet in this version", file=sys.stderr)
-    return 2
+def _models_dir(args) -> Path:
+    return Path(getattr(args, "out", None) or Settings.from_env().models_dir)
+
+
+def _recognizer(args):
+    from emotion_sensing.face.export import MODEL_FILE
+    from emotion_sensing.face.recognizer import FaceRecognizer
+
+    path = Path(args.model) if getattr(args, "model", None) else Settings.from_env().models_dir / MODEL_FILE
+    if not path.exists():
+        print(f"emobot face: no model at {path}; train one with `emobot train face`", file=sys.stderr)
+        raise SystemExit(2)
+    return FaceRecognizer(path)
+
+
+def _print_analysis(analysis, as_json: bool, source: str) -> None:
+    if as_json:
+        print(json.dumps({"source": source, **analysis.to_dict()}, indent=2))
+        return
+    if not analysis.faces:
+        print(f"{source}: no face found")
+        return
+    print(f"{source}: {len(analysis.faces)} face(s)")
+    for i, face in enumerate(analysis.faces):
+        mark = " (primary)" if face is analysis.primary else ""
+        b = face.box
+        print(f"face {i + 1}{mark} at x={b.x} y={b.y} {b.w}x{b.h}: {face.label}")
+        for label, p in sorted(face.to_dict()["probs"].items(), key=lambda kv: -kv[1]):
+            print(f"  {label:<9} {'█' * round(p * 30):<30} {p:.3f}")
 
 
 def sense(args) -> int:
-    return _not_yet("sense")
+    import cv2
+
+    sources = [s for s in (args.image, args.video, args.camera) if s is not None]
+    if len(sources) != 1:
+        print("emobot sense face: give exactly one of --image FILE, --video FILE, --camera N", file=sys.stderr)
+        return 2
+    recognizer = _recognizer(args)
+    if args.image:
+        image = cv2.imread(args.image, cv2.IMREAD_UNCHANGED)
+        if image is None:
+            print(f"emobot sense face: cannot read an image from {args.image}", file=sys.stderr)
+            return 2
+        analysis = recognizer.analyse(image)
+        _print_analysis(analysis, args.json, args.image)
+        if args.draw:
+            from emotion_sensing.face.recognizer import draw
+
+            cv2.imwrite(args.draw, draw(image, analysis))
+            print(f"wrote {args.draw}", file=sys.stderr)
+        return 0
+    from emotion_sensing.face.detect import FaceTracker
+
+    capture = cv2.VideoCapture(args.video if args.video else args.camera)
+    if not capture.isOpened():
+        what = f"video {args.video}" if args.video else f"camera {args.camera}"
+        print(f"emobot sense face: cannot open {what}" + ("" if args.video else " (no camera on this machine?)"),
+              file=sys.stderr)
+        return 2
+    tracker = FaceTracker(recognizer.detector)
+    started, frames, results = time.time(), 0, []
+    fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
+    try:
+        while time.time() - started < args.seconds:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            analysis = recognizer.analyse(frame, tracker=tracker)
+            t = frames / fps if args.video else time.time() - started
+            frames += 1
+            row = {"t": round(t, 3), **analysis.to_dict()}
+            results.append(row)
+            if not args.json:
+                face = analysis.primary
+                status = "no face" if face is None else f"{face.label:<8} {face.probs.max():.2f} ({len(analysis.faces)} face(s))"
+                print(f"{t:7.2f} s  {status}", flush=True)
+    finally:
+        capture.release()
+    if args.json:
+        print(json.dumps({"source": args.video or f"camera {args.camera}", "frames": results}, indent=2))
+    return 0
 
 
 def train(args) -> int:
-    return _not_yet("train")
+    from emotion_sensing.face.card import write_card
+    from emotion_sensing.face.train import export_best, train_face
+
+    data = Path(args.data or os.environ.get("EMOBOT_DATASETS") or DEFAULT_DATASETS_DIR)
+    if not (data / "fer2013").exists() and not (data / "fer2013.csv.gz").exists():
+        print(f"emobot train face: FER2013 not found under {data} (see README: Datasets); use --data DIR",
+              file=sys.stderr)
+        return 2
+    work = Path(args.work or f".emobot/train/face-{args.architecture}-{args.size}")
+    log = lambda m: print(time.strftime("%H:%M:%S"), m, flush=True)  # noqa: E731
+    log(f"checkpoints in {work} (run the same command again to resume)")
+    result = train_face(data, work, args.architecture, args.size, args.epochs, max_minutes=args.max_minutes, log=log)
+    out = _models_dir(args)
+    path = export_best(work, out, result)
+    log(f"wrote {path} ({path.stat().st_size / 1024:.0f} KB)")
+    log(f"wrote {write_card(out, result)}")
+    return 0
 
 
 def eval(args) -> int:  # noqa: A001 - the subcommand's name
-    return _not_yet("eval")
+    from emotion_sensing.evaluation import format_report
+    from emotion_sensing.face.evaluate import confusion_png, eval_fer, eval_folders
+
+    recognizer = _recognizer(args)
+    log = None if args.json else (lambda m: print(m, file=sys.stderr, flush=True))
+    try:
+        if args.folders:
+            result = eval_folders(recognizer, Path(args.folders), log=log)
+        else:
+            data = Path(args.data or os.environ.get("EMOBOT_DATASETS") or DEFAULT_DATASETS_DIR)
+            result = eval_fer(recognizer, data, args.fer_split, log=log)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"emobot eval face: {error}", file=sys.stderr)
+        return 2
+    result["model"] = {"file": os.fspath(getattr(args, "model", None) or "models/face_emotion.tflite"),
+                       **{k: recognizer.classifier.meta.get(k) for k in ("architecture", "input_size", "parameters")}}
+    if args.plot:
+        result["confusion_png"] = os.fspath(confusion_png(result, Path(args.plot), title=result["dataset"]))
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(result["dataset"])
+        print(format_report(result))
+        for key in ("no_face", "unreadable", "skipped_classes"):
+            if result.get(key):
+                print(f"{key.replace('_', ' ')}: {result[key]}")
+    return 0
 
 
 def bench(args) -> int:
-    return _not_yet("bench")
+    from emotion_sensing.face.bench import bench_face
+
+    recognizer = _recognizer(args)
+    result = bench_face(recognizer)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        for key, value in result.items():
+            print(f"{key:<28} {value}")
+    return 0

@@ -15,9 +15,14 @@ ARCHITECTURES = ("ms_model_M", "ms_model_R", "mini_xception")
 
 
 def mish(x: tf.Tensor) -> tf.Tensor:
-    """Mish, x * tanh(softplus(x)), written with TFLite built-ins (stable softplus)."""
-    softplus = tf.nn.relu(x) + tf.math.log(1.0 + tf.math.exp(-tf.math.abs(x)))
-    return x * tf.math.tanh(softplus)
+    """Mish, x * tanh(softplus(x)), written so TFLite's XNNPACK runs it fast.
+
+    With u = sigmoid(-x) = 1 / (1 + e^x): tanh(log(1 + e^x)) = (1 - u^2) / (1 + u^2)
+    = 2 / (1 + u^2) - 1. Exact, stable for any x, and made of ops XNNPACK runs: the
+    textbook exp/log/tanh form makes the whole 64x64 network 42 ms per face in the TFLite
+    interpreter, this one 2.7 ms (ReLU6: 1.3 ms).
+    """
+    return x * (2.0 / (1.0 + tf.math.square(tf.math.sigmoid(-x))) - 1.0)
 
 
 def _activation(name: str) -> Callable[[tf.Tensor], tf.Tensor]:

@@ -112,6 +112,9 @@ def train_face(
     The best epoch on PublicTest is kept as ``best.keras`` in ``work_dir``.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if architecture == "mini_xception":
+        # TF 2.12's oneDNN kernels crash (SIGSEGV) in mini-Xception's backward pass on this CPU.
+        os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
     import tensorflow as tf
 
     from emotion_sensing.evaluation import evaluate
@@ -228,3 +231,26 @@ if __name__ == "__main__":  # pragma: no cover - convenience for background runs
     a = p.parse_args()
     train_face(Path(a.data), Path(a.work), a.architecture, a.size, a.epochs, max_minutes=a.max_minutes,
                log=lambda m: print(time.strftime("%H:%M:%S"), m, flush=True))
+
+
+def export_best(work_dir: Path, models_dir: Path, result: Dict[str, Any]) -> Path:
+    """The run's best checkpoint as the shipped TFLite model (+ its JSON), in ``models_dir``."""
+    import tensorflow as tf
+
+    from emotion_sensing.face.export import MODEL_FILE, to_tflite
+    from emotion_sensing.labels import LABELS
+
+    model = tf.keras.models.load_model(Path(work_dir) / "best.keras", custom_objects=_custom_objects(), compile=False)
+    meta = {
+        "architecture": result.get("architecture", model.name),
+        "input_size": int(model.input_shape[1]),
+        "labels": list(LABELS),
+        "parameters": int(model.count_params()),
+        "preprocessing": "grayscale face crop (Haar box widened 10% per side) -> 48x48 INTER_AREA -> "
+                         "input size bilinear; raw 0..255 pixels (the model rescales)",
+        "crop_margin": 0.1,
+        "flip_average": True,
+        "trained_on": "FER2013 Training split (cleaned: no rows duplicating the test splits, no duplicates)",
+        "selected_on": "FER2013 PublicTest",
+    }
+    return to_tflite(model, Path(models_dir) / MODEL_FILE, meta)

@@ -1,0 +1,175 @@
+"""Faces in an image -> emotion readings, with the shipped TFLite model.
+
+Preprocessing matches training: the face box (widened by ``crop_margin``) is cut from the
+grayscale frame, resized to FER2013's 48x48 with area interpolation, then bilinearly to the
+network's input size. The prediction averages the face and its mirror image.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import cv2
+import numpy as np
+
+from emotion_sensing.face.detect import Box, FaceDetector, FaceTracker, primary, to_gray
+from emotion_sensing.face.export import MODEL_FILE
+from emotion_sensing.labels import LABELS
+from emotion_sensing.reading import Reading
+
+NATIVE_SIZE = 48
+MAX_PIXELS = 4096 * 4096
+
+
+class ImageError(ValueError):
+    """The bytes are not an image we can read (empty, corrupt, too large)."""
+
+
+def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """JPEG/PNG/BMP/WebP bytes -> BGR/BGRA/gray array; :class:`ImageError` with a clear reason."""
+    if not data:
+        raise ImageError("the image is empty")
+    buffer = np.frombuffer(data, np.uint8)
+    image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
+    if image is None or image.size == 0:
+        raise ImageError("not a readable image (expected JPEG, PNG, BMP or WebP bytes)")
+    if image.shape[0] * image.shape[1] > max_pixels:
+        raise ImageError(f"image of {image.shape[1]}x{image.shape[0]} pixels is larger than the limit")
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    return image
+
+
+@dataclass
+class FaceResult:
+    box: Box
+    probs: np.ndarray
+
+    @property
+    def label(self) -> str:
+        return LABELS[int(self.probs.argmax())]
+
+    def to_dict(self) -> dict:
+        return {"box": self.box.to_dict(), "label": self.label,
+                "probs": {label: round(float(p), 4) for label, p in zip(LABELS, self.probs)}}
+
+
+@dataclass
+class FrameAnalysis:
+    faces: List[FaceResult] = field(default_factory=list)
+    primary: Optional[FaceResult] = None
+    width: int = 0
+    height: int = 0
+    detect_ms: float = 0.0
+    classify_ms: float = 0.0
+
+    def reading(self, timestamp: Optional[float] = None) -> Optional[Reading]:
+        """The primary face as a Reading; None when no face was found."""
+        if self.primary is None:
+            return None
+        probs = self.primary.probs
+        return Reading("face", tuple(float(p) for p in probs), confidence=float(probs.max()),
+                       timestamp=timestamp or time.time(),
+                       extras={"faces": len(self.faces), "box": self.primary.box.to_dict()})
+
+    def to_dict(self) -> dict:
+        return {"faces": [f.to_dict() for f in self.faces],
+                "primary": None if self.primary is None else self.faces.index(self.primary),
+                "width": self.width, "height": self.height,
+                "detect_ms": round(self.detect_ms, 2), "classify_ms": round(self.classify_ms, 2)}
+
+
+class FaceClassifier:
+    """The TFLite face-emotion model, run with TensorFlow's own interpreter on one thread."""
+
+    def __init__(self, model_path: Path, num_threads: int = 1) -> None:
+        model_path = Path(model_path)
+        if not model_path.exists():
+            raise FileNotFoundError(f"face model not found: {model_path}")
+        meta_path = model_path.with_suffix(".json")
+        self.meta: Dict = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+        import tensorflow as tf
+
+        self.interpreter = tf.lite.Interpreter(model_path=str(model_path), num_threads=num_threads)
+        self.interpreter.allocate_tensors()
+        detail = self.interpreter.get_input_details()[0]
+        self._input = detail["index"]
+        self.input_size = int(detail["shape"][1])
+        self._output = self.interpreter.get_output_details()[0]["index"]
+        self.crop_margin = float(self.meta.get("crop_margin", 0.1))
+        self.flip = bool(self.meta.get("flip_average", True))
+
+    def prepare(self, gray: np.ndarray, box: Optional[Box] = None) -> np.ndarray:
+        """Crop (with margin), to 48x48, to the input size: float32 (size, size)."""
+        if box is not None:
+            h, w = gray.shape[:2]
+            box = box.expanded(self.crop_margin, w, h)
+            gray = gray[box.y:box.y + box.h, box.x:box.x + box.w]
+        face = cv2.resize(gray, (NATIVE_SIZE, NATIVE_SIZE), interpolation=cv2.INTER_AREA)
+        if self.input_size != NATIVE_SIZE:
+            face = cv2.resize(face, (self.input_size, self.input_size), interpolation=cv2.INTER_LINEAR)
+        return face.astype(np.float32)
+
+    def _run(self, face: np.ndarray) -> np.ndarray:
+        self.interpreter.set_tensor(self._input, face[None, :, :, None])
+        self.interpreter.invoke()
+        return self.interpreter.get_tensor(self._output)[0].copy()
+
+    def classify(self, face: np.ndarray) -> np.ndarray:
+        """Probabilities over LABELS for one prepared face."""
+        probs = self._run(face)
+        if self.flip:
+            probs = (probs + self._run(np.ascontiguousarray(face[:, ::-1]))) / 2.0
+        return probs
+
+
+class FaceRecognizer:
+    """Detection + classification. ``analyse`` for still images, ``analyse_frame`` with a
+    :class:`FaceTracker` for a stream of frames from one camera."""
+
+    def __init__(self, model_path: Path, detector: Optional[FaceDetector] = None, num_threads: int = 1) -> None:
+        self.classifier = FaceClassifier(model_path, num_threads=num_threads)
+        self.detector = detector or FaceDetector()
+
+    @classmethod
+    def from_models_dir(cls, models_dir: Path, **kw) -> FaceRecognizer:
+        return cls(Path(models_dir) / MODEL_FILE, **kw)
+
+    def analyse(self, image: np.ndarray, tracker: Optional[FaceTracker] = None, cropped: bool = False) -> FrameAnalysis:
+        """Every face in ``image`` (BGR, BGRA or gray) with its probabilities.
+
+        ``cropped``: the image is already one face (as in FER2013); skip detection.
+        """
+        gray = to_gray(image)
+        height, width = gray.shape[:2]
+        started = time.perf_counter()
+        if cropped:
+            boxes = [Box(0, 0, width, height)]
+        else:
+            boxes = tracker.update(gray) if tracker is not None else self.detector.detect(gray)
+        detected = time.perf_counter()
+        faces = [FaceResult(box, self.classifier.classify(self.classifier.prepare(gray, None if cropped else box)))
+                 for box in boxes]
+        done = time.perf_counter()
+        main = primary([f.box for f in faces], width, height)
+        return FrameAnalysis(faces=faces, primary=next((f for f in faces if f.box is main), None),
+                             width=width, height=height,
+                             detect_ms=(detected - started) * 1000, classify_ms=(done - detected) * 1000)
+
+    def warm_up(self) -> None:
+        self.analyse(np.zeros((NATIVE_SIZE, NATIVE_SIZE), np.uint8), cropped=True)
+
+
+def draw(image: np.ndarray, analysis: FrameAnalysis) -> np.ndarray:
+    """A copy of ``image`` (BGR) with each face boxed and labelled; the primary face in green."""
+    out = image.copy() if image.ndim == 3 and image.shape[2] == 3 else cv2.cvtColor(to_gray(image), cv2.COLOR_GRAY2BGR)
+    for face in analysis.faces:
+        colour = (0, 200, 0) if face is analysis.primary else (0, 160, 255)
+        b = face.box
+        cv2.rectangle(out, (b.x, b.y), (b.x + b.w, b.y + b.h), colour, 2)
+        text = f"{face.label} {face.probs.max():.2f}"
+        cv2.putText(out, text, (b.x, max(12, b.y - 6)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1, cv2.LINE_AA)
+    return out
