@@ -1,0 +1,146 @@
+"""Energy-based voice-activity detection: a stream of samples cut into utterances.
+
+The level of each 20 ms frame is compared with a running estimate of the background noise:
+speech starts when several frames in a row stand :data:`START_MARGIN_DB` above it (and above
+an absolute floor), and ends after :data:`HANGOVER_S` of frames back near it. A little audio
+before the start is kept so the first syllable is not clipped. Every buffer is bounded: an
+utterance longer than ``max_utterance_s`` is cut there, and nothing else is kept but the
+pre-roll and one partial frame.
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Deque, List, Optional
+
+import numpy as np
+
+from emotion_sensing.speech.audio import SAMPLE_RATE
+
+FRAME_S = 0.02
+START_MARGIN_DB = 10.0
+STOP_MARGIN_DB = 6.0
+ABSOLUTE_FLOOR_DB = -55.0
+START_FRAMES = 3
+HANGOVER_S = 0.6
+PRE_ROLL_S = 0.2
+MIN_VOICED_S = 0.25
+MAX_UTTERANCE_S = 15.0
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """One stretch of speech: samples at 16 kHz and where it started in the stream."""
+
+    samples: np.ndarray
+    start_s: float
+    voiced_s: float
+
+    @property
+    def duration_s(self) -> float:
+        return self.samples.size / SAMPLE_RATE
+
+
+class EnergySegmenter:
+    """Push 16 kHz mono float chunks of any size; get back the utterances they complete."""
+
+    def __init__(self, max_utterance_s: float = MAX_UTTERANCE_S, noise_db: float = -60.0) -> None:
+        self.frame = int(SAMPLE_RATE * FRAME_S)
+        self.max_frames = int(max_utterance_s / FRAME_S)
+        self.hangover = int(HANGOVER_S / FRAME_S)
+        self.noise_db = noise_db
+        self._partial = np.zeros(0, dtype=np.float32)
+        self._pre_roll: Deque[np.ndarray] = deque(maxlen=int(PRE_ROLL_S / FRAME_S))
+        self._speech: List[np.ndarray] = []
+        self._loud_run = 0
+        self._quiet_run = 0
+        self._voiced = 0
+        self._frames_seen = 0
+        self._start_frame = 0
+
+    @property
+    def in_speech(self) -> bool:
+        return bool(self._speech)
+
+    @property
+    def buffered_s(self) -> float:
+        """Seconds of audio held right now (bounded by the longest utterance plus pre-roll)."""
+        held = sum(f.size for f in self._speech) + sum(f.size for f in self._pre_roll) + self._partial.size
+        return held / SAMPLE_RATE
+
+    def push(self, samples: np.ndarray) -> List[Utterance]:
+        """Feed samples; returns the utterances that ended within them."""
+        data = np.concatenate([self._partial, np.asarray(samples, dtype=np.float32)])
+        whole = data.size // self.frame * self.frame
+        self._partial = data[whole:].copy()
+        done: List[Utterance] = []
+        for start in range(0, whole, self.frame):
+            utterance = self._frame(data[start : start + self.frame])
+            if utterance is not None:
+                done.append(utterance)
+        return done
+
+    def flush(self) -> Optional[Utterance]:
+        """End of stream: the utterance in progress, if it holds enough speech."""
+        utterance = self._finish() if self._speech else None
+        self._partial = np.zeros(0, dtype=np.float32)
+        return utterance
+
+    def _frame(self, frame: np.ndarray) -> Optional[Utterance]:
+        self._frames_seen += 1
+        level = 10.0 * np.log10(float(np.mean(frame.astype(np.float64) ** 2)) + 1e-12)
+        loud = level > max(self.noise_db + START_MARGIN_DB, ABSOLUTE_FLOOR_DB)
+        if not self._speech:
+            self._pre_roll.append(frame)
+            self._loud_run = self._loud_run + 1 if loud else 0
+            if not loud:
+                # Background level: follow it down fast, up slowly (speech must not raise it).
+                rate = 0.3 if level < self.noise_db else 0.02
+                self.noise_db += rate * (level - self.noise_db)
+            if self._loud_run >= START_FRAMES:
+                self._speech = list(self._pre_roll)
+                self._start_frame = self._frames_seen - len(self._pre_roll)
+                self._pre_roll.clear()
+                self._voiced = self._loud_run
+                self._quiet_run = 0
+            return None
+        self._speech.append(frame)
+        if level > max(self.noise_db + STOP_MARGIN_DB, ABSOLUTE_FLOOR_DB):
+            self._voiced += 1
+            self._quiet_run = 0
+        else:
+            self._quiet_run += 1
+        if self._quiet_run >= self.hangover or len(self._speech) >= self.max_frames:
+            return self._finish()
+        return None
+
+    def _finish(self) -> Optional[Utterance]:
+        frames, voiced, start = self._speech, self._voiced, self._start_frame
+        self._speech, self._voiced, self._loud_run, self._quiet_run = [], 0, 0, 0
+        if voiced * FRAME_S < MIN_VOICED_S:
+            return None
+        # Drop the trailing silence the hangover waited through.
+        tail = min(self._hangover_tail(frames), len(frames) - 1)
+        samples = np.concatenate(frames[: len(frames) - tail])
+        return Utterance(samples, start * FRAME_S, voiced * FRAME_S)
+
+    def _hangover_tail(self, frames: List[np.ndarray]) -> int:
+        keep = int(0.1 / FRAME_S)
+        quiet = 0
+        for frame in reversed(frames):
+            level = 10.0 * np.log10(float(np.mean(frame.astype(np.float64) ** 2)) + 1e-12)
+            if level > max(self.noise_db + STOP_MARGIN_DB, ABSOLUTE_FLOOR_DB):
+                break
+            quiet += 1
+        return max(0, quiet - keep)
+
+
+def segment(samples: np.ndarray, chunk_s: float = 0.1) -> List[Utterance]:
+    """All utterances of a recording (16 kHz mono float), fed as a stream would be."""
+    segmenter = EnergySegmenter()
+    step = max(1, int(chunk_s * SAMPLE_RATE))
+    found: List[Utterance] = []
+    for start in range(0, samples.size, step):
+        found.extend(segmenter.push(samples[start : start + step]))
+    last = segmenter.flush()
+    return found + ([last] if last is not None else [])

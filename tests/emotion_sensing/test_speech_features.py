@@ -1,0 +1,86 @@
+"""Acoustic features: one fixed-length vector per utterance, whatever the audio's form."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from emotion_sensing.speech.audio import AudioError, decode, to_mono_float
+from emotion_sensing.speech.features import (
+    N_FEATURES,
+    block_slice,
+    feature_names,
+    frame_features,
+    utterance_features,
+)
+from tests.emotion_sensing.speech_audio import needs_espeak, silence, spoken, wav_bytes
+
+SENTENCE = "Please tell me where my parcel is"
+
+
+@pytest.fixture(scope="module")
+def voice(tmp_path_factory):
+    if needs_espeak.args[0]:
+        pytest.skip(needs_espeak.kwargs["reason"])
+    return spoken(SENTENCE, tmp_path_factory.mktemp("speech"))
+
+
+def test_layout_names_every_value():
+    names = feature_names()
+    assert len(names) == N_FEATURES == 456
+    assert names[block_slice("mfcc").start] == "mean.mfcc.0"
+    assert names[block_slice("zcr", "std").start] == "std.zcr.0"
+    assert len(set(names)) == N_FEATURES
+
+
+def test_speech_gives_a_finite_vector(voice):
+    vector = utterance_features(voice)
+    assert vector.shape == (N_FEATURES,)
+    assert np.isfinite(vector).all()
+
+
+def test_any_sample_rate_channel_layout_and_sample_type(voice):
+    reference = utterance_features(voice)
+    stereo_int16 = (np.stack([voice, voice], axis=1) * 32767).astype(np.int16)
+    as_int16 = utterance_features(stereo_int16)
+    mfcc, rms = block_slice("mfcc"), block_slice("rms")
+    assert np.corrcoef(as_int16[mfcc], reference[mfcc])[0, 1] > 0.999
+    assert as_int16[rms][0] == pytest.approx(reference[rms][0], abs=0.5)
+    channels_first = np.stack([voice, voice]).astype(np.float64)
+    np.testing.assert_allclose(utterance_features(channels_first), reference, rtol=1e-3, atol=1e-3)
+    import soxr
+
+    at_44k = soxr.resample(voice, 16_000, 44_100)
+    resampled = utterance_features(at_44k, 44_100)
+    assert np.corrcoef(resampled[mfcc], reference[mfcc])[0, 1] > 0.99
+    samples, rate = decode(wav_bytes(voice, 16_000, "FLAC"))
+    assert rate == 16_000 and utterance_features(samples, rate) is not None
+
+
+def test_a_louder_microphone_shifts_levels_in_decibels(voice):
+    quiet, loud = utterance_features(0.1 * voice), utterance_features(0.4 * voice)
+    rms = block_slice("rms")
+    assert loud[rms][0] - quiet[rms][0] == pytest.approx(20 * np.log10(4), abs=0.3)
+    assert np.allclose(loud[block_slice("chroma")], quiet[block_slice("chroma")], atol=0.02)
+
+
+def test_silence_and_steady_noise_hold_no_speech():
+    assert utterance_features(silence()) is None
+    noise = 0.05 * np.random.default_rng(0).standard_normal(32_000).astype(np.float32)
+    assert utterance_features(noise) is None
+    assert frame_features(silence()).silent
+
+
+def test_short_clips_do_not_break_anything(voice):
+    for n in (1, 100, 800, 3000):
+        vector = utterance_features(voice[8000 : 8000 + n])
+        assert vector is None or (vector.shape == (N_FEATURES,) and np.isfinite(vector).all())
+    assert utterance_features(np.zeros(0, dtype=np.float32)) is None
+
+
+def test_sample_types_are_scaled_to_the_same_range():
+    ramp = np.linspace(-1, 1, 9)
+    assert np.allclose(to_mono_float((ramp * 32767).astype(np.int16)), ramp, atol=1e-4)
+    assert np.allclose(to_mono_float((ramp * 2**31 - 1).astype(np.int32)), ramp, atol=1e-4)
+    assert np.allclose(to_mono_float(((ramp + 1) * 127.5).astype(np.uint8)), ramp, atol=0.01)
+    with pytest.raises(AudioError):
+        to_mono_float(np.zeros((2, 2, 2)))
