@@ -84,3 +84,26 @@ def test_sample_types_are_scaled_to_the_same_range():
     assert np.allclose(to_mono_float(((ramp + 1) * 127.5).astype(np.uint8)), ramp, atol=0.01)
     with pytest.raises(AudioError):
         to_mono_float(np.zeros((2, 2, 2)))
+
+
+def test_cached_filter_banks_give_librosas_features(voice):
+    import librosa
+
+    from emotion_sensing.speech.features import FRAME_LAYOUT, _db
+
+    values = frame_features(voice).values.T
+    stft = np.abs(librosa.stft(voice, n_fft=1024, hop_length=256))
+    power = stft**2
+    expected = {
+        "mel": _db(librosa.feature.melspectrogram(S=power, sr=16_000, n_mels=128, fmax=8000), 1e-10),
+        "chroma": librosa.feature.chroma_stft(S=power, sr=16_000, tuning=0.0, n_fft=1024),
+        "poly": librosa.feature.poly_features(S=_db(power, 1e-10), sr=16_000, n_fft=1024, order=2),
+        "centroid": librosa.feature.spectral_centroid(S=stft, sr=16_000, n_fft=1024),
+        "bandwidth": librosa.feature.spectral_bandwidth(S=stft, sr=16_000, n_fft=1024),
+        "zcr": librosa.feature.zero_crossing_rate(voice, frame_length=1024, hop_length=256),
+    }
+    start = 0
+    for name, size in FRAME_LAYOUT:
+        if name in expected:
+            np.testing.assert_allclose(values[start : start + size], expected[name], rtol=1e-4, atol=1e-3, err_msg=name)
+        start += size
