@@ -1,0 +1,141 @@
+"""``emobot bench speech``: how long a voice reading and a transcript take on one core."""
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from emotion_sensing.speech.audio import SAMPLE_RATE, load
+
+Printer = Callable[[str], None]
+UTTERANCE_S = 3.0
+TARGET_MS = 50
+SENTENCE = "I have been waiting for my parcel for two weeks and nobody answers my emails"
+
+
+def _summary(times_ms: List[float]) -> Dict[str, float]:
+    ordered = sorted(times_ms)
+    return {
+        "p50": round(statistics.median(ordered), 2),
+        "p95": round(ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))], 2),
+        "max": round(ordered[-1], 2),
+        "n": len(ordered),
+    }
+
+
+def spoken_sentence(text: str = SENTENCE) -> Optional[np.ndarray]:
+    """``text`` spoken by espeak-ng (16 kHz mono float), or None without espeak-ng."""
+    if shutil.which("espeak-ng") is None:
+        return None
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "sentence.wav"
+        subprocess.run(["espeak-ng", "-w", str(path), text], check=True, capture_output=True, timeout=60)
+        return load(path)
+
+
+def synthetic_voice(seconds: float = UTTERANCE_S, seed: int = 0) -> np.ndarray:
+    """A voice-like test signal: harmonics of a gliding pitch, syllable-rate loudness, breath noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    pitch = 140 + 30 * np.sin(2 * np.pi * 0.7 * t)
+    phase = 2 * np.pi * np.cumsum(pitch) / SAMPLE_RATE
+    voice = sum(np.sin(k * phase) / k for k in range(1, 12))
+    envelope = np.clip(np.sin(2 * np.pi * 4 * t), 0, None) ** 0.5
+    return (0.1 * envelope * voice + 0.003 * rng.standard_normal(t.size)).astype(np.float32)
+
+
+def _utterance(seconds: float) -> Tuple[np.ndarray, str]:
+    """A ``seconds``-long test utterance: espeak-ng speech looped to length, else synthetic."""
+    speech = spoken_sentence()
+    if speech is None:
+        return synthetic_voice(seconds), "synthetic voice-like signal"
+    n = int(seconds * SAMPLE_RATE)
+    return np.resize(speech, n).astype(np.float32), "espeak-ng speech"
+
+
+def _one_core() -> Optional[int]:
+    """Pin this process to one CPU and native thread pools to one thread; returns the CPU."""
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+    except ImportError:
+        pass
+    if hasattr(os, "sched_setaffinity"):
+        cpu = sorted(os.sched_getaffinity(0))[-1]
+        os.sched_setaffinity(0, {cpu})
+        return cpu
+    return None
+
+
+def bench_speech(model_path: Path, runs: int = 50, transcripts: int = 5, log: Printer = print) -> Dict[str, Any]:
+    """Milliseconds to featurise and classify a 3 s utterance after warm-up, and transcript time."""
+    from emotion_sensing.speech.features import frame_features
+    from emotion_sensing.speech.recognizer import VoiceRecognizer
+
+    cpu = _one_core()
+    samples, source = _utterance(UTTERANCE_S)
+    recognizer = VoiceRecognizer(model_path)
+    log("warming up (librosa compiles with numba on its first call)...")
+    started = time.perf_counter()
+    recognizer.warm_up()
+    warm_up_s = time.perf_counter() - started
+    for _ in range(3):
+        recognizer.read(samples, speaker=recognizer.new_speaker())
+    featurise, classify, total = [], [], []
+    for _ in range(runs):
+        speaker = recognizer.new_speaker()
+        t0 = time.perf_counter()
+        frames = frame_features(samples)
+        t1 = time.perf_counter()
+        recognizer.read_frames(frames, speaker)
+        t2 = time.perf_counter()
+        featurise.append((t1 - t0) * 1000)
+        classify.append((t2 - t1) * 1000)
+        total.append((t2 - t0) * 1000)
+    result: Dict[str, Any] = {
+        "utterance_s": UTTERANCE_S,
+        "audio": source,
+        "cores": 1 if cpu is not None else None,
+        "warm_up_s": round(warm_up_s, 2),
+        "featurise_ms": _summary(featurise),
+        "classify_ms": _summary(classify),
+        "featurise_classify_ms": _summary(total),
+        "target_ms": TARGET_MS,
+        "classifier": recognizer.model.meta.get("label"),
+    }
+    log(f"featurise + classify: p50 {result['featurise_classify_ms']['p50']:.1f} ms")
+    speech = spoken_sentence()
+    if speech is None:
+        result["transcript_ms"] = None
+        result["transcript_note"] = "espeak-ng not installed: no speech to transcribe"
+        return result
+    from emotion_sensing.speech.transcribe import Transcriber, TranscriptionUnavailable
+
+    transcriber = Transcriber(cpu_threads=1)
+    try:
+        started = time.perf_counter()
+        transcriber.load()
+        load_s = time.perf_counter() - started
+        text = transcriber.transcribe(speech).text
+        times = [transcriber.transcribe(speech).seconds * 1000 for _ in range(transcripts)]
+    except TranscriptionUnavailable as error:
+        result["transcript_ms"] = None
+        result["transcript_note"] = str(error)
+        return result
+    result.update(
+        transcript_engine=transcriber.engine,
+        transcript_load_s=round(load_s, 2),
+        transcript_audio_s=round(speech.size / SAMPLE_RATE, 2),
+        transcript_ms=_summary(times),
+        transcript_text=text,
+    )
+    log(f"transcript: p50 {result['transcript_ms']['p50']:.0f} ms for {result['transcript_audio_s']} s of speech")
+    return result
