@@ -55,7 +55,7 @@ def test_eval_with_missing_data_folder_explains(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("command", [["sense", "face"], ["train", "speech"], ["bench", "face"]])
+@pytest.mark.parametrize("command", [["sense", "face"], ["bench", "face"]])
 def test_modalities_not_built_yet_say_so(command):
     result = emobot(*command)
     assert result.returncode == 2

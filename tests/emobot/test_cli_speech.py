@@ -1,0 +1,129 @@
+"""`emobot sense|eval|bench speech` and `emobot chat --mic` as a user runs them."""
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tests.emotion_sensing.speech_audio import needs_espeak, needs_voice_model, silence, speak, wav_bytes
+
+pytestmark = [needs_espeak, needs_voice_model]
+
+
+def emobot(*args, **kwargs):
+    return subprocess.run([sys.executable, "-m", "emobot", *args], capture_output=True, text=True, timeout=300, **kwargs)
+
+
+def test_sense_speech_prints_the_reading_and_the_transcript(tmp_path):
+    wav = speak("I want to speak to a manager about my broken phone", tmp_path)
+    result = emobot("sense", "speech", "--audio", str(wav))
+    assert result.returncode == 0, result.stderr
+    assert "confidence" in result.stdout and "valence" in result.stdout
+    assert "manager" in result.stdout.lower() and "transcript" in result.stdout
+    as_json = json.loads(emobot("sense", "speech", "--audio", str(wav), "--json", "--no-transcript").stdout)
+    assert as_json["reading"]["modality"] == "voice" and as_json["transcript"] is None
+
+
+def test_sense_speech_on_silence_and_on_bad_input(tmp_path):
+    quiet = tmp_path / "quiet.wav"
+    quiet.write_bytes(wav_bytes(silence()))
+    result = emobot("sense", "speech", "--audio", str(quiet))
+    assert result.returncode == 0 and "no speech" in result.stdout
+    text = tmp_path / "notes.txt"
+    text.write_text("not audio")
+    for args, message in ((["--audio", str(text)], "not a WAV, FLAC or OGG"), (["--audio", str(tmp_path / "none.wav")], "no file"),
+                          ([], "give a sound file")):
+        result = emobot("sense", "speech", *args)
+        assert result.returncode == 2 and message in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_eval_speech_on_a_manifest(tmp_path):
+    rows = ["file,label"]
+    for i, sentence in enumerate(["Where is my order", "Thank you for your help", "Nobody answers my emails"]):
+        rows.append(f"{speak(sentence, tmp_path, f'{i}.wav').name},neutral")
+    rows.append("missing.wav,neutral")
+    (tmp_path / "m.csv").write_text("\n".join(rows) + "\n")
+    result = emobot("eval", "speech", "--manifest", str(tmp_path / "m.csv"), "--json")
+    assert result.returncode == 0, result.stderr
+    body = json.loads(result.stdout)
+    assert body["n"] == 3 and body["skipped"] == 1 and body["modality"] == "voice"
+    assert set(body["accuracy_by_normalisation"]) == {"speaker", "running", "none"}
+    missing = emobot("eval", "speech", "--manifest", str(tmp_path / "nope.csv"))
+    assert missing.returncode == 2 and "manifest not found" in missing.stderr
+
+
+def test_bench_speech_reports_milliseconds():
+    result = emobot("bench", "speech", "--json")
+    assert result.returncode == 0, result.stderr
+    body = json.loads(result.stdout)
+    assert body["utterance_s"] == 3.0 and body["cores"] == 1
+    assert body["featurise_classify_ms"]["p50"] > 0 and body["featurise_classify_ms"]["n"] >= 10
+    assert body["transcript_ms"]["p50"] > 0 and body["transcript_engine"] == "whisper-tiny.en"
+
+
+def test_chat_mic_without_a_microphone_says_so():
+    from emobot.chat import RasaRestClient, chat_by_voice
+    from emotion_sensing.speech import capture
+
+    out = io.StringIO()
+    try:
+        capture.input_device()
+        pytest.skip("this machine has a microphone")
+    except capture.MicrophoneUnavailable:
+        pass
+    assert chat_by_voice(RasaRestClient("http://127.0.0.1:9"), out=out) == 2
+    assert "no microphone" in out.getvalue() or "PortAudio" in out.getvalue()
+    assert "emobot chat" in out.getvalue()
+
+
+class FakeMicrophone:
+    """Plays utterances as if spoken into a microphone."""
+
+    info = {"name": "fake"}
+
+    def __init__(self, utterances):
+        self._utterances = utterances
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+    def utterances(self, timeout_s=None):
+        yield from self._utterances
+
+
+def test_chat_mic_sends_the_transcript_with_its_voice_reading(tmp_path, monkeypatch):
+    from emobot import chat as chat_module
+    from emotion_sensing.speech.audio import load
+    from emotion_sensing.speech.vad import Utterance
+
+    samples = load(speak("The delivery was late and the package was broken", tmp_path))
+    sent, posted = [], []
+
+    class Client(chat_module.RasaRestClient):
+        def send(self, text, metadata=None):
+            sent.append((text, metadata))
+            return [{"text": "I'm sorry to hear that."}]
+
+        def slots(self):
+            return {"user_emotion": "sad", "emotion_confidence": 0.5, "emotion_valence": -0.4}
+
+    monkeypatch.setattr(chat_module.requests, "get", lambda *a, **k: type("R", (), {"raise_for_status": lambda s: None})())
+    monkeypatch.setattr(chat_module, "_post_reading", lambda url, sender, reading: posted.append(reading) or True)
+    out = io.StringIO()
+    mic = FakeMicrophone([Utterance(np.zeros(16_000, dtype=np.float32), 0.0, 0.0), Utterance(samples, 1.0, 2.0)])
+    assert chat_module.chat_by_voice(Client("http://rasa"), out=out, microphone=mic) == 0
+    assert len(sent) == 1  # the silent utterance sent nothing
+    text, metadata = sent[0]
+    assert "package" in text.lower()
+    assert metadata["emobot"]["voice"]["modality"] == "voice"
+    assert metadata["emobot"]["transcript"]["text"] == text
+    assert posted and posted[0]["probs"] == metadata["emobot"]["voice"]["probs"]
+    assert "bot> I'm sorry to hear that." in out.getvalue()
