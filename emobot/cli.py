@@ -85,7 +85,7 @@ def cmd_serve(args) -> int:
 def cmd_chat(args) -> int:
     from emobot.chat import chat
 
-    return chat(args.url or Settings.from_env().rasa_url, sender_id=args.sender)
+    return chat(args.url or Settings.from_env().rasa_url, sender_id=args.sender, mic=args.mic)
 
 
 def _tracker_url(args) -> str:
@@ -307,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("chat", help="chat with the assistant in the terminal")
     p.add_argument("--url", help="Rasa server URL (default from EMOBOT_HOST/EMOBOT_RASA_PORT)")
     p.add_argument("--sender", help="conversation id (default: a new random one)")
+    p.add_argument("--mic", action="store_true", help="speak instead of typing (offline transcripts)")
     p.set_defaults(func=cmd_chat)
 
     p = sub.add_parser("replay", help="a stored conversation with its emotion annotations")

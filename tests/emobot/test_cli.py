@@ -55,8 +55,7 @@ def test_eval_with_missing_data_folder_explains(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("command", [["sense", "face"], ["bench", "face"]])
-def test_modalities_not_built_yet_say_so(command):
-    result = emobot(*command)
+def test_sense_face_without_a_source_says_what_to_give():
+    result = emobot("sense", "face")
     assert result.returncode == 2
-    assert "not available yet" in result.stderr
+    assert "--image FILE, --video FILE, --camera N" in result.stderr
