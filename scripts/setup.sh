@@ -42,6 +42,26 @@ install_debian_packages() {
 
 install_debian_packages
 
+# The chat page's browser dependencies (socket.io client) come from npm, pinned by
+# emotion_sensing/service/web/package-lock.json; node_modules/ there is git-ignored.
+install_web_packages() {
+  local web=emotion_sensing/service/web
+  [ -f "$web/node_modules/.package-lock.json" ] && cmp -s "$web/package-lock.json" "$web/node_modules/.package-lock.json.setup" && return 0
+  if ! command -v npm >/dev/null 2>&1; then
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+      echo "==> installing Debian package: npm"
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null
+    else
+      echo "warning: npm not found; the chat page needs it (sudo apt-get install npm, then make setup)" >&2
+      return 0
+    fi
+  fi
+  echo "==> installing the chat page's npm packages into $web/node_modules"
+  (cd "$web" && npm ci --omit=dev --no-audit --no-fund --loglevel=error)
+  cp "$web/package-lock.json" "$web/node_modules/.package-lock.json.setup"
+}
+install_web_packages
+
 wanted="$(cat requirements.lock pyproject.toml | sha1sum | cut -d' ' -f1)"
 if [ -x "$VENV/bin/python" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$wanted" ]; then
   exit 0

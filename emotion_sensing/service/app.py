@@ -11,6 +11,7 @@
 | GET | /replay, /replay/{sender_id} | stored conversations and one's HTML report (replay_routes.py) |
 | POST | /v1/face, /v1/sessions/{id}/frames | an image / a camera frame (face_routes.py) |
 | GET | /v1/sessions/{id}/stream | WebSocket: frames and audio in, readings out (stream.py) |
+| GET | /, /chat | the chat page: web widget with camera, microphone and emotion panel (web_routes.py) |
 
 A sensor outside the service (a camera app, a phone, a test) posts its own readings:
 ``{"modality": "face" or "voice", "probs": {"angry": 0.7, "neutral": 0.3}, "confidence": 0.9}``;
@@ -33,7 +34,7 @@ from emotion_sensing.config import Settings
 from emotion_sensing.fusion import unknown_state
 from emotion_sensing.labels import LABELS
 from emotion_sensing.reading import Reading
-from emotion_sensing.service import face_routes, replay_routes, stream, voice_routes
+from emotion_sensing.service import face_routes, replay_routes, stream, voice_routes, web_routes
 from emotion_sensing.service.errors import ApiError, json_errors, read_json_object
 from emotion_sensing.service.keys import MODALITY_STATUS, SETTINGS, STORE, STREAM_HANDLERS, TEXT
 from emotion_sensing.session import SessionStore, valid_session_id
@@ -189,6 +190,7 @@ def create_app(settings: Optional[Settings] = None, text: Optional[TextRecognize
     voice_routes.setup(app, settings)
     replay_routes.setup(app, settings)
     stream.setup(app)
+    web_routes.setup(app, settings)
     logger.info("recognizers ready in %.1f s", time.time() - started)
     app.router.add_get("/health", health)
     app.router.add_post("/v1/text", analyse_text)

@@ -1,0 +1,80 @@
+// Camera and microphone, each started only when the person switches it on.
+
+const MAX_FRAME_WIDTH = 640;
+const JPEG_QUALITY = 0.8;
+export const SAMPLE_RATE = 16000;
+const CHUNK_MS = 100;
+
+export class Camera {
+  constructor(video) {
+    this.video = video;
+    this.stream = null;
+    this.canvas = document.createElement("canvas");
+  }
+
+  get on() { return this.stream !== null; }
+
+  async start() {
+    this.stream = await navigator.mediaDevices.getUserMedia(
+      { video: { width: { ideal: 640 }, height: { ideal: 480 } }, audio: false });
+    this.video.srcObject = this.stream;
+    await this.video.play().catch(() => {});
+  }
+
+  stop() {
+    if (this.stream) this.stream.getTracks().forEach((track) => track.stop());
+    this.stream = null;
+    this.video.srcObject = null;
+  }
+
+  // The current picture as JPEG bytes, or null before the first frame has arrived.
+  async grab() {
+    const { video, canvas } = this;
+    if (!this.stream || video.readyState < 2 || !video.videoWidth) return null;
+    const scale = Math.min(1, MAX_FRAME_WIDTH / video.videoWidth);
+    canvas.width = Math.round(video.videoWidth * scale);
+    canvas.height = Math.round(video.videoHeight * scale);
+    canvas.getContext("2d").drawImage(video, 0, 0, canvas.width, canvas.height);
+    const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", JPEG_QUALITY));
+    return blob ? new Uint8Array(await blob.arrayBuffer()) : null;
+  }
+}
+
+export class Microphone {
+  // onChunk receives Int16Array chunks of 16 kHz mono PCM (CHUNK_MS each).
+  constructor(onChunk) {
+    this.onChunk = onChunk;
+    this.stream = null;
+    this.context = null;
+  }
+
+  get on() { return this.stream !== null; }
+
+  async start() {
+    this.stream = await navigator.mediaDevices.getUserMedia(
+      { audio: { channelCount: 1, echoCancellation: true, noiseSuppression: false, autoGainControl: true } });
+    try {
+      // Asking for 16 kHz lets the browser resample; the worklet downsamples whatever rate it gets.
+      this.context = new AudioContext({ sampleRate: SAMPLE_RATE });
+    } catch {
+      this.context = new AudioContext();
+    }
+    await this.context.audioWorklet.addModule("/web/pcm-worklet.js");
+    const source = this.context.createMediaStreamSource(this.stream);
+    const writer = new AudioWorkletNode(this.context, "pcm16-writer",
+      { processorOptions: { targetRate: SAMPLE_RATE, chunkMs: CHUNK_MS } });
+    writer.port.onmessage = (message) => this.onChunk(new Int16Array(message.data));
+    // A muted path to the speakers keeps the graph pulling audio through the worklet.
+    const mute = this.context.createGain();
+    mute.gain.value = 0;
+    source.connect(writer).connect(mute).connect(this.context.destination);
+    await this.context.resume();
+  }
+
+  stop() {
+    if (this.stream) this.stream.getTracks().forEach((track) => track.stop());
+    if (this.context) this.context.close();
+    this.stream = null;
+    this.context = null;
+  }
+}

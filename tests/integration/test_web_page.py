@@ -1,0 +1,317 @@
+"""The chat page in a real headless Chromium with fake camera and microphone devices.
+
+The camera plays a y4m video of scikit-image's astronaut (a real face), the microphone a
+wav. The page chats with the real stack (Rasa's socket.io channel, the action server, the
+emotion service) and streams what the person switches on to the service's WebSocket.
+
+The stack runs with text sensing off, so the emotion a reply is adapted to is what the
+camera (or microphone) sensed, not what the words say.
+
+Screenshots and the measured frame->reading delays go to .emobot/artifacts/ (git-ignored).
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+import subprocess
+import time
+import wave
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, Optional
+
+import numpy as np
+import pytest
+import requests
+import yaml
+
+from emobot.paths import DEMO_DIR, latest_rasa_model
+from emobot.stack import Stack
+from emotion_sensing.service.web_routes import SOCKET_IO_CLIENT, page_url
+
+pytestmark = pytest.mark.integration
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / ".emobot" / "artifacts"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+GREETING = "hello"  # utter_greet has a variation for angry, sad, fear and happy
+
+
+# ---- fake media ---------------------------------------------------------------------------
+
+def write_y4m(path: Path, bgr: np.ndarray, frames: int = 5, width: int = 640, height: int = 480) -> Path:
+    """A YUV4MPEG2 4:2:0 video of one picture, letterboxed into width x height."""
+    import cv2
+
+    scale = min(width / bgr.shape[1], height / bgr.shape[0])
+    picture = cv2.resize(bgr, (round(bgr.shape[1] * scale), round(bgr.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+    canvas = np.zeros((height, width, 3), np.uint8)
+    top, left = (height - picture.shape[0]) // 2, (width - picture.shape[1]) // 2
+    canvas[top:top + picture.shape[0], left:left + picture.shape[1]] = picture
+    i420 = cv2.cvtColor(canvas, cv2.COLOR_BGR2YUV_I420).tobytes()  # Y, then U, then V planes
+    with path.open("wb") as out:
+        out.write(f"YUV4MPEG2 W{width} H{height} F10:1 Ip A1:1 C420jpeg\n".encode())
+        for _ in range(frames):
+            out.write(b"FRAME\n" + i420)
+    return path
+
+
+def write_wav(path: Path, text: Optional[str] = None, rate: int = 16000, pause_s: float = 1.5) -> Path:
+    """16 kHz mono PCM16: espeak-ng saying ``text`` then a pause, or ``pause_s`` of silence."""
+    samples = np.zeros(0, np.int16)
+    if text:
+        spoken = path.with_suffix(".espeak.wav")
+        subprocess.run(["espeak-ng", "-w", str(spoken), text], check=True, capture_output=True)
+        with wave.open(str(spoken)) as source:
+            voice = np.frombuffer(source.readframes(source.getnframes()), np.int16)
+            source_rate = source.getframerate()
+        positions = np.arange(0, len(voice), source_rate / rate)
+        samples = np.interp(positions, np.arange(len(voice)), voice).astype(np.int16)
+    samples = np.concatenate([samples, np.zeros(int(pause_s * rate), np.int16)])
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(samples.tobytes())
+    return path
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory) -> Dict[str, Path]:
+    import cv2
+    from skimage.data import astronaut
+
+    folder = tmp_path_factory.mktemp("media")
+    if not shutil.which("espeak-ng"):
+        pytest.fail("espeak-ng is not installed (scripts/setup.sh installs it)")
+    return {
+        "astronaut": write_y4m(folder / "astronaut.y4m", cv2.cvtColor(astronaut(), cv2.COLOR_RGB2BGR)),
+        "silence": write_wav(folder / "silence.wav"),
+        "speech": write_wav(folder / "speech.wav", "I am so happy today, everything worked out wonderfully!"),
+    }
+
+
+# ---- the stack and the browser ----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def web_stack(tmp_path_factory) -> Iterator[Stack]:
+    """The real stack on free ports, sensing only face and voice."""
+    if not (CHROMIUM and CHROMEDRIVER):
+        pytest.skip("chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)")
+    assert SOCKET_IO_CLIENT.is_file(), f"{SOCKET_IO_CLIENT} missing: run `make setup` (it runs npm ci)"
+    try:
+        latest_rasa_model()
+    except FileNotFoundError as error:
+        pytest.fail(str(error))
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("EMOBOT_MODALITIES", "face,voice")
+        stack = Stack.on_free_ports(tmp_path_factory.mktemp("web-stack"))
+        stack.start(timeout=240)
+    health = requests.get(f"{stack.settings.service_listen_url}/health", timeout=10).json()
+    if not health["modalities"]["face"]["on"]:
+        stack.stop()
+        pytest.fail(f"the service has no face recognizer: {health['modalities']['face']}")
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture
+def open_page(web_stack, media) -> Iterator[Callable[..., Any]]:
+    """Opens the chat page in a fresh headless Chromium fed by the given fake devices."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    drivers = []
+
+    def open_(audio: str = "silence", video: str = "astronaut"):
+        options = webdriver.ChromeOptions()
+        options.binary_location = CHROMIUM
+        for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                         "--window-size=1200,900", "--use-fake-ui-for-media-stream",
+                         "--use-fake-device-for-media-stream", "--autoplay-policy=no-user-gesture-required",
+                         f"--use-file-for-fake-video-capture={media[video]}",
+                         f"--use-file-for-fake-audio-capture={media[audio]}"):
+            options.add_argument(argument)
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+        drivers.append(driver)
+        driver.get(page_url(web_stack.settings))
+        wait_for(lambda: driver.execute_script("return window.emobot && window.emobot.sessionId"), 30,
+                 "the page did not start", driver)
+        wait_for(lambda: connection_state(driver) == "connected", 60, "the page did not connect to Rasa", driver)
+        return driver
+
+    yield open_
+    for driver in drivers:
+        driver.quit()
+
+
+def connection_state(driver) -> str:
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.ID, "connection").get_attribute("data-state")
+
+
+def wait_for(condition: Callable[[], Any], timeout: float, what: str, driver=None) -> Any:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.25)
+    logs = ""
+    if driver is not None:
+        try:
+            logs = "\n".join(str(entry["message"]) for entry in driver.get_log("browser")[-20:])
+        except Exception:  # noqa: BLE001 - the logs only help explain the failure
+            pass
+    pytest.fail(f"{what} within {timeout:.0f} s\nbrowser console:\n{logs}")
+
+
+def stats(driver) -> Dict[str, Any]:
+    return driver.execute_script("return window.emobot.stats()")
+
+
+def session(stack: Stack, session_id: str) -> Dict[str, Any]:
+    response = requests.get(f"{stack.settings.service_listen_url}/v1/sessions/{session_id}", timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def tracker(stack: Stack, session_id: str) -> Dict[str, Any]:
+    return requests.get(f"{stack.settings.rasa_url}/conversations/{session_id}/tracker", timeout=10).json()
+
+
+def say(driver, text: str) -> Dict[str, str]:
+    """Type a message and wait for the reply with the emotion the page says it was adapted to."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    before = len(driver.find_elements(By.CSS_SELECTOR, ".msg.bot"))
+    box = driver.find_element(By.ID, "message-input")
+    box.send_keys(text, Keys.ENTER)
+
+    def adapted_reply():
+        replies = driver.find_elements(By.CSS_SELECTOR, ".msg.bot")
+        if len(replies) > before and replies[-1].get_attribute("data-emotion"):
+            return replies[-1]
+        return None
+
+    reply = wait_for(adapted_reply, 60, f"no adapted reply to {text!r}", driver)
+    return {"text": reply.find_element(By.CSS_SELECTOR, ".text").text,
+            "emotion": reply.get_attribute("data-emotion"),
+            "source": reply.get_attribute("data-emotion-source")}
+
+
+def variation(response: str, emotion: str) -> str:
+    """The text Rasa picks for a response given user_emotion (the conditional one, else the plain one)."""
+    domain = yaml.safe_load((DEMO_DIR / "domain.yml").read_text())
+    variations = domain["responses"][response]
+    for candidate in variations:
+        if any(c.get("name") == "user_emotion" and c.get("value") == emotion for c in candidate.get("condition", [])):
+            return candidate["text"]
+    return next(v["text"] for v in variations if not v.get("condition"))
+
+
+def face_contribution(state: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    return next((c for c in state.get("contributions", []) if c["modality"] == "face"), None)
+
+
+def sensing_indicator(driver) -> Dict[str, str]:
+    from selenium.webdriver.common.by import By
+
+    element = driver.find_element(By.ID, "sensing-indicator")
+    return {"on": element.get_attribute("data-on"), "text": element.text}
+
+
+# ---- the tests ------------------------------------------------------------------------------
+
+def test_the_camera_face_reaches_the_service_and_the_reply_follows_it(open_page, web_stack):
+    from selenium.webdriver.common.by import By
+
+    driver = open_page()
+    session_id = driver.execute_script("return window.emobot.sessionId")
+    assert sensing_indicator(driver) == {"on": "false", "text": "○ not sensing"}
+
+    driver.find_element(By.ID, "camera-switch").click()
+    wait_for(lambda: stats(driver)["faceReadings"] >= 5, 90, "no face readings came back for the camera's frames", driver)
+    indicator = sensing_indicator(driver)
+    assert indicator["on"] == "true" and "camera" in indicator["text"]
+    assert driver.find_element(By.ID, "preview").get_attribute("videoWidth") != "0"
+
+    # The service holds the face readings, and the page's face bars show them.
+    state = session(web_stack, session_id)
+    assert state["counts"].get("face", 0) >= 5
+    face = face_contribution(state["state"])
+    assert face is not None, state["state"]
+    wait_for(lambda: driver.find_element(By.ID, "bars-face").get_attribute("data-stale") == "false", 10,
+             "the page's face bars stayed empty", driver)
+    assert driver.find_element(By.ID, "face-label").get_attribute("data-label") in face["probs"]
+    # With text sensing off, the fused state is the camera's.
+    sensed = state["state"]["label"]
+
+    reply = say(driver, GREETING)
+    slots = tracker(web_stack, session_id)["slots"]
+    assert slots["user_emotion"] == sensed
+    contributions = {c["modality"]: c for c in slots["emotion_reading"]["contributions"]}
+    assert set(contributions) == {"face"} and contributions["face"]["n_readings"] >= 5
+    assert reply == {"text": variation("utter_greet", sensed), "emotion": sensed, "source": "tracker"}
+    # The message carried the session id in customData, as a sensor page would.
+    user = [e for e in tracker(web_stack, session_id)["events"] if e["event"] == "user"][-1]
+    assert user["metadata"]["emobot"] == {"session_id": session_id, "source": "web", "camera": True, "microphone": False}
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    assert driver.save_screenshot(str(ARTIFACTS / "web-chat.png"))
+    figures = stats(driver)
+    delays = figures["delaysMs"]
+    (ARTIFACTS / "web-stream-delay.json").write_text(json.dumps(
+        {"frames_sent": figures["framesSent"], "face_readings": figures["faceReadings"],
+         "median_frame_to_reading_ms": statistics.median(delays), "median_round_trip_ms": figures["medianRoundTripMs"],
+         "delays_ms": delays}, indent=2))
+    print(f"\nframe -> reading in the session state: median {statistics.median(delays):.0f} ms over {len(delays)} frames")
+
+    # Switching the camera off stops the frames.
+    driver.find_element(By.ID, "camera-switch").click()
+    wait_for(lambda: sensing_indicator(driver)["on"] == "false", 10, "the sensing indicator stayed on", driver)
+    sent = stats(driver)["framesSent"]
+    time.sleep(1.5)
+    assert stats(driver)["framesSent"] == sent
+    assert driver.find_element(By.ID, "preview").get_attribute("srcObject") is None
+
+
+def test_with_the_camera_and_microphone_off_nothing_is_sent(open_page, web_stack):
+    driver = open_page()
+    session_id = driver.execute_script("return window.emobot.sessionId")
+
+    reply = say(driver, GREETING)
+    time.sleep(2)  # several frame intervals: a page that streamed by itself would have sent by now
+    figures = stats(driver)
+    assert (figures["framesSent"], figures["audioChunksSent"], figures["streamStatus"]) == (0, 0, "off")
+    assert sensing_indicator(driver) == {"on": "false", "text": "○ not sensing"}
+    state = session(web_stack, session_id)
+    assert state["counts"] == {} and state["state"]["contributions"] == []
+    assert tracker(web_stack, session_id)["slots"]["user_emotion"] == "unknown"
+    assert reply == {"text": variation("utter_greet", "unknown"), "emotion": "unknown", "source": "tracker"}
+
+
+def test_the_microphone_streams_16khz_audio_and_the_voice_is_read(open_page, web_stack):
+    from selenium.webdriver.common.by import By
+
+    health = requests.get(f"{web_stack.settings.service_listen_url}/health", timeout=10).json()
+    if not health["modalities"]["voice"]["on"]:
+        pytest.fail(f"the service has no voice recognizer: {health['modalities']['voice']}")
+    driver = open_page(audio="speech")
+    session_id = driver.execute_script("return window.emobot.sessionId")
+
+    driver.find_element(By.ID, "mic-switch").click()
+    indicator = wait_for(lambda: (i := sensing_indicator(driver))["on"] == "true" and i, 10, "no sensing indicator", driver)
+    assert "microphone" in indicator["text"] and "camera" not in indicator["text"]
+    wait_for(lambda: session(web_stack, session_id)["counts"].get("voice", 0) >= 1, 90,
+             "no voice reading from the microphone's audio", driver)
+    figures = stats(driver)
+    assert figures["audioBytesSent"] >= 16000 * 2  # at least a second of 16 kHz PCM16
+    assert figures["framesSent"] == 0
+    wait_for(lambda: driver.find_element(By.ID, "bars-voice").get_attribute("data-stale") == "false", 10,
+             "the page's voice bars stayed empty", driver)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    assert driver.save_screenshot(str(ARTIFACTS / "web-chat-voice.png"))
