@@ -27,6 +27,8 @@ def add_arguments(command: str, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--epochs", type=int, default=100, help="at most this many epochs (default 100)")
         parser.add_argument("--work", help="checkpoint folder; re-running resumes (default .emobot/train/face-ARCH-SIZE)")
         parser.add_argument("--max-minutes", type=float, help="stop cleanly after this long (resume later)")
+        parser.add_argument("--export-only", action="store_true",
+                            help="do not train: evaluate the run's best checkpoint so far and ship it")
     elif command == "eval":
         parser.add_argument("--folders", metavar="DIR", help="a folder of class folders (angry/, happy/, ...) to evaluate")
         parser.add_argument("--fer-split", default="PrivateTest", choices=["Training", "PublicTest", "PrivateTest"],
@@ -120,7 +122,7 @@ def sense(args) -> int:
 
 def train(args) -> int:
     from emotion_sensing.face.card import write_card
-    from emotion_sensing.face.train import export_best, train_face
+    from emotion_sensing.face.train import evaluate_checkpoint, export_best, train_face
 
     data = Path(args.data or os.environ.get("EMOBOT_DATASETS") or DEFAULT_DATASETS_DIR)
     if not (data / "fer2013").exists() and not (data / "fer2013.csv.gz").exists():
@@ -130,7 +132,14 @@ def train(args) -> int:
     work = Path(args.work or f".emobot/train/face-{args.architecture}-{args.size}")
     log = lambda m: print(time.strftime("%H:%M:%S"), m, flush=True)  # noqa: E731
     log(f"checkpoints in {work} (run the same command again to resume)")
-    result = train_face(data, work, args.architecture, args.size, args.epochs, max_minutes=args.max_minutes, log=log)
+    if args.export_only:
+        if not (work / "best.keras").exists():
+            print(f"emobot train face: no checkpoint in {work} yet", file=sys.stderr)
+            return 2
+        result = evaluate_checkpoint(work, data, {"architecture": args.architecture}, log=log)
+    else:
+        result = train_face(data, work, args.architecture, args.size, args.epochs,
+                            max_minutes=args.max_minutes, log=log)
     out = _models_dir(args)
     path = export_best(work, out, result)
     log(f"wrote {path} ({path.stat().st_size / 1024:.0f} KB)")

@@ -21,3 +21,27 @@ def datasets_dir() -> Path:
     if not (DATASETS / "dair_emotion").exists() or not (DATASETS / "goemotions").exists():
         pytest.skip(f"datasets not found at {DATASETS} (set EMOBOT_DATASETS); see README 'Datasets'")
     return DATASETS
+
+
+@pytest.fixture(scope="session")
+def fer_dir() -> Path:
+    if not (DATASETS / "fer2013" / "fer2013.csv.gz").exists():
+        pytest.skip(f"FER2013 not found at {DATASETS / 'fer2013'} (set EMOBOT_DATASETS); see README 'Datasets'")
+    return DATASETS
+
+
+@pytest.fixture(scope="session")
+def face_model(models_dir) -> Path:
+    """The shipped face model: part of the repository, so its absence is a failure."""
+    path = models_dir / "face_emotion.tflite"
+    assert path.exists(), f"shipped face model missing: {path} (emobot train face writes it)"
+    return path
+
+
+@pytest.fixture(scope="session")
+def astronaut_bgr():
+    """scikit-image's photo of a smiling astronaut (a real face), as OpenCV BGR."""
+    import cv2
+    from skimage.data import astronaut
+
+    return cv2.cvtColor(astronaut(), cv2.COLOR_RGB2BGR)

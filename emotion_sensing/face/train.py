@@ -117,7 +117,6 @@ def train_face(
         os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
     import tensorflow as tf
 
-    from emotion_sensing.evaluation import evaluate
     from emotion_sensing.face.architectures import build
     from emotion_sensing.labels import LABELS
 
@@ -179,11 +178,32 @@ def train_face(
     model.fit(ds, validation_data=(val_x, val_y), epochs=epochs, callbacks=callbacks, verbose=0)
     log(f"training stopped after {(time.time() - started) / 60:.1f} minutes")
 
-    best = tf.keras.models.load_model(best_path, custom_objects=_custom_objects(), compile=False)
-    result = {"architecture": architecture, "input_size": input_size, "parameters": int(best.count_params()),
-              "training_rows": len(train), "dropped_training_rows": dropped,
-              "epochs_run": _epochs_in(history_path), "class_weight_power": weight_power,
-              "label_smoothing": label_smoothing, "batch_size": batch_size}
+    return evaluate_checkpoint(work_dir, splits, {
+        "architecture": architecture, "input_size": input_size, "training_rows": len(train),
+        "dropped_training_rows": dropped, "class_weight_power": weight_power,
+        "label_smoothing": label_smoothing, "batch_size": batch_size}, log=log)
+
+
+def evaluate_checkpoint(work_dir: Path, splits, run: Dict[str, Any], log: Printer = print) -> Dict[str, Any]:
+    """Score a run's best checkpoint on PublicTest and PrivateTest (plain and mirror-averaged);
+    also written to ``result.json`` in the run folder. Works on a run still in progress."""
+    import tensorflow as tf
+
+    from emotion_sensing.evaluation import evaluate
+    from emotion_sensing.labels import LABELS
+
+    work_dir = Path(work_dir)
+    if not isinstance(splits, dict):
+        splits = fer2013.load(Path(splits))
+    if "training_rows" not in run:
+        train, dropped = fer2013.clean_training(splits)
+        run = {**run, "training_rows": len(train), "dropped_training_rows": dropped}
+    best = tf.keras.models.load_model(work_dir / "best.keras", custom_objects=_custom_objects(), compile=False)
+    input_size = int(best.input_shape[1])
+    result = {"class_weight_power": 0.5, "label_smoothing": 0.1, "batch_size": 64, **run,
+              "input_size": input_size, "parameters": int(best.count_params()),
+              "epochs_run": _epochs_in(work_dir / "history.csv"),
+              "best_public_val_accuracy": _best_so_far(work_dir / "history.csv")}
     for name in ("PublicTest", "PrivateTest"):
         split = splits[name]
         for tta in (False, True):

