@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import sys
+import threading
 import uuid
-from typing import Any, Callable, Dict, List, Optional, TextIO
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, TextIO, Union
 
 import requests
 
@@ -72,14 +74,25 @@ def chat(
     input_fn: Callable[[str], str] = input,
     out: TextIO = sys.stdout,
     mic: bool = False,
+    camera: Union[int, str, None] = None,
+    service_url: Optional[str] = None,
 ) -> int:
     """Read lines until EOF, /quit or Ctrl-C; print the bot's replies and the emotion.
+
+    With ``camera`` (a camera index, or a video file's path), frames go to the emotion
+    service while chatting and a status line shows the face reading (:class:`CameraSensor`).
 
     With ``mic``, listen instead: each spoken utterance is transcribed offline and sent as
     the user's message, carrying its voice reading (:func:`chat_by_voice`).
     """
     if mic:
-        return chat_by_voice(RasaRestClient(rasa_url, sender_id), out=out)
+        voice_client = RasaRestClient(rasa_url, sender_id)
+        sensor = start_camera(camera, voice_client.sender_id, service_url, out)  # the face fuses with the voice
+        try:
+            return chat_by_voice(voice_client, out=out)
+        finally:
+            if sensor:
+                sensor.stop()
     client = RasaRestClient(rasa_url, sender_id)
     try:
         requests.get(f"{client.rasa_url}/status", timeout=5).raise_for_status()
@@ -88,12 +101,18 @@ def chat(
               "(or `make run`) in another terminal.", file=out)
         return 2
     print(f"Chatting as {client.sender_id} with {client.rasa_url}. /quit to leave.", file=out)
+    sensor = start_camera(camera, client.sender_id, service_url, out)
     while True:
+        if sensor:
+            sensor.show_status()
         try:
             text = input_fn("you> ")
         except (EOFError, KeyboardInterrupt):
             print(file=out)
             break
+        finally:
+            if sensor:
+                sensor.hold()
         if text.strip() in ("/quit", "/exit"):
             break
         if not text.strip():
@@ -104,6 +123,8 @@ def chat(
             print(f"  ! Rasa did not answer ({error}); try again", file=out)
             continue
         _show(client, replies, out)
+    if sensor:
+        sensor.stop()
     print(f"Replay this conversation with: emobot replay {client.sender_id}", file=out)
     return 0
 
@@ -187,3 +208,144 @@ def chat_by_voice(client: RasaRestClient, out: TextIO = sys.stdout, service_url:
         print(file=out)
     print(f"Replay this conversation with: emobot replay {client.sender_id}", file=out)
     return 0
+
+
+# ---- camera: `emobot chat --camera N` / `--video FILE` ----------------------------------------
+
+# A few frames a second, as the web page sends; the service drops frames it cannot keep up with.
+FRAME_INTERVAL_S = 0.25
+JPEG_QUALITY = 80
+# Save the cursor, go up a line, rewrite it, come back: the status above the prompt stays live.
+_REWRITE_LINE_ABOVE = "\x1b7\x1b[1A\r\x1b[2K{}\x1b8"
+
+
+class CameraUnavailable(RuntimeError):
+    """No picture from the camera or the video file; the message says why."""
+
+
+class CameraSensor:
+    """Reads a camera (or a video file, looped at its own pace) on a thread and posts a few
+    frames a second to the emotion service's ``/v1/sessions/{id}/frames``, where the face
+    reading joins the conversation's state. Keeps a one-line status of the latest answer."""
+
+    def __init__(self, source: Union[int, str], sender_id: str, service_url: str, out: TextIO = sys.stdout,
+                 interval_s: float = FRAME_INTERVAL_S) -> None:
+        import cv2
+
+        self.source = source
+        self.url = f"{service_url.rstrip('/')}/v1/sessions/{sender_id}/frames"
+        self.out = out
+        self.interval_s = interval_s
+        self.is_file = isinstance(source, str)
+        if self.is_file and not Path(source).is_file():
+            raise CameraUnavailable(f"video file {source} not found")
+        self.capture = cv2.VideoCapture(source)
+        if not self.capture.isOpened() or not self.capture.read()[0]:
+            self.capture.release()
+            what = f"video file {source} could not be read" if self.is_file else f"no camera at index {source}"
+            raise CameraUnavailable(what)
+        fps = self.capture.get(cv2.CAP_PROP_FPS) if self.is_file else 0
+        # A file plays at its own speed: skip the frames that pass between two samples.
+        self.frames_per_sample = max(1, round(fps * interval_s)) if fps and fps > 0 else 1
+        self.status = "camera: starting"
+        self.frames_sent = self.readings = 0
+        self.live = bool(getattr(out, "isatty", lambda: False)())
+        self._prompting = False
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="camera", daemon=True)
+
+    def start(self) -> CameraSensor:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.capture.release()
+
+    def show_status(self) -> None:
+        """Print the status line; on a terminal it then updates in place until :meth:`hold`."""
+        with self._lock:
+            print(f"  [{self.status}]", file=self.out, flush=True)
+            self._prompting = True
+
+    def hold(self) -> None:
+        """The person pressed Enter: stop rewriting the line above the cursor."""
+        with self._lock:
+            self._prompting = False
+
+    def _frame(self):
+        import cv2
+
+        for _ in range(self.frames_per_sample - 1):
+            self.capture.grab()
+        ok, frame = self.capture.read()
+        if not ok and self.is_file:  # the end of the video: play it again
+            self.capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            ok, frame = self.capture.read()
+        return frame if ok else None
+
+    def _set_status(self, status: str) -> None:
+        with self._lock:
+            self.status = status
+            if self.live and self._prompting:
+                self.out.write(_REWRITE_LINE_ABOVE.format(f"  [{status}]"))
+                self.out.flush()
+
+    def _run(self) -> None:
+        import cv2
+
+        http = requests.Session()
+        while not self._stop.wait(self.interval_s):
+            frame = self._frame()
+            if frame is None:
+                self._set_status("camera: no picture")
+                continue
+            jpeg = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])[1].tobytes()
+            try:
+                response = http.post(self.url, data=jpeg, headers={"Content-Type": "image/jpeg"}, timeout=5)
+            except requests.RequestException:
+                self._set_status("camera: the emotion service is not answering")
+                continue
+            self.frames_sent += 1
+            if response.status_code == 429:  # the recognizer is busy: this frame was dropped
+                continue
+            try:
+                answer = response.json()
+            except ValueError:
+                answer = {}
+            if response.status_code != 200:
+                message = (answer.get("error") or {}).get("message") or f"HTTP {response.status_code}"
+                self._set_status(f"camera off: {message}")
+                if response.status_code in (401, 403, 404, 409):  # it will not get better by itself
+                    return
+                continue
+            self._set_status(self._describe(answer))
+
+    def _describe(self, answer: Dict[str, Any]) -> str:
+        if answer.get("type") != "reading":
+            return "camera: no face in view"
+        self.readings += 1
+        reading, state = answer["reading"], answer.get("state") or {}
+        fused = state.get("label", "unknown")
+        return (f"camera {EMOJI.get(reading['label'], '')} {reading['label']} {reading['confidence']:.2f}"
+                f" · now {EMOJI.get(fused, '')} {fused}")
+
+
+def start_camera(source: Union[int, str, None], sender_id: str, service_url: Optional[str],
+                 out: TextIO = sys.stdout) -> Optional[CameraSensor]:
+    """A running :class:`CameraSensor`, or None (with a one-line reason) when there is no picture."""
+    if source is None:
+        return None
+    from emotion_sensing.config import Settings
+
+    service = (service_url or Settings.from_env().service_url).rstrip("/")
+    try:
+        sensor = CameraSensor(source, sender_id, service, out)
+    except CameraUnavailable as error:
+        print(f"  ! {error}: chatting without the camera.", file=out, flush=True)
+        return None
+    print(f"Sensing your face from {'the video ' + str(source) if sensor.is_file else f'camera {source}'} "
+          f"(frames go to {service}).", file=out, flush=True)
+    return sensor.start()

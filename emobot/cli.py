@@ -32,6 +32,7 @@ def _datasets_dir(args) -> Path:
 def cmd_run(args) -> int:
     from emobot.paths import assistant_dir
     from emobot.stack import Stack, StackError
+    from emotion_sensing.service.web_routes import page_url
 
     tracker_db = os.environ.get("EMOBOT_TRACKER_DB")
     run_dir = os.environ.get("EMOBOT_RUN_DIR")
@@ -50,6 +51,7 @@ def cmd_run(args) -> int:
         return 1
     print(
         f"\nready.\n  Rasa REST:       {s.rasa_url}/webhooks/rest/webhook\n"
+        f"  chat page:       {page_url(s)}\n"
         f"  emotion service: {s.service_listen_url}/health\n  action server:   {s.actions_url}/health\n"
         f"  logs:            {stack.run_dir}/\n\nChat in another terminal: emobot chat   (Ctrl-C here stops all three)",
         flush=True,
@@ -85,7 +87,8 @@ def cmd_serve(args) -> int:
 def cmd_chat(args) -> int:
     from emobot.chat import chat
 
-    return chat(args.url or Settings.from_env().rasa_url, sender_id=args.sender, mic=args.mic)
+    camera = args.video if args.video is not None else args.camera
+    return chat(args.url or Settings.from_env().rasa_url, sender_id=args.sender, mic=args.mic, camera=camera)
 
 
 def _tracker_url(args) -> str:
@@ -308,6 +311,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--url", help="Rasa server URL (default from EMOBOT_HOST/EMOBOT_RASA_PORT)")
     p.add_argument("--sender", help="conversation id (default: a new random one)")
     p.add_argument("--mic", action="store_true", help="speak instead of typing (offline transcripts)")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--camera", type=int, metavar="N", help="sense your face with camera N (0 is the first)")
+    source.add_argument("--video", metavar="FILE", help="a video file as the camera (looped), for demos and tests")
     p.set_defaults(func=cmd_chat)
 
     p = sub.add_parser("replay", help="a stored conversation with its emotion annotations")

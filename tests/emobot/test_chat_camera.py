@@ -1,0 +1,148 @@
+"""`emobot chat --camera N` / `--video FILE`: the face is sensed while chatting in the terminal.
+
+The video is scikit-image's astronaut (a real face). The chat runs against the real stack,
+with text sensing off so the reply follows what the camera sees.
+"""
+from __future__ import annotations
+
+import io
+import time
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pytest
+import requests
+import yaml
+
+from emobot.chat import EMOJI, CameraSensor, CameraUnavailable, chat, start_camera
+from emobot.cli import build_parser
+from emobot.paths import DEMO_DIR, latest_rasa_model
+from emobot.stack import Stack, free_port
+
+NO_CAMERA = 97  # a camera index no machine of ours has
+
+
+@pytest.fixture(scope="module")
+def astronaut_video(tmp_path_factory) -> Path:
+    """A short MJPEG video of the astronaut, letterboxed to 640x480."""
+    import cv2
+    from skimage.data import astronaut
+
+    picture = cv2.resize(cv2.cvtColor(astronaut(), cv2.COLOR_RGB2BGR), (480, 480), interpolation=cv2.INTER_AREA)
+    frame = np.zeros((480, 640, 3), np.uint8)
+    frame[:, 80:560] = picture
+    path = tmp_path_factory.mktemp("video") / "astronaut.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (640, 480))
+    for _ in range(10):
+        writer.write(frame)
+    writer.release()
+    assert path.stat().st_size > 10_000
+    return path
+
+
+def test_the_chat_options_take_a_camera_index_or_a_video_file():
+    parser = build_parser()
+    assert parser.parse_args(["chat", "--camera", "1"]).camera == 1
+    assert parser.parse_args(["chat", "--video", "demo.mp4"]).video == "demo.mp4"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["chat", "--camera", "0", "--video", "demo.mp4"])
+
+
+def test_no_camera_and_a_missing_video_each_say_why(tmp_path):
+    out = io.StringIO()
+    assert start_camera(NO_CAMERA, "s", f"http://127.0.0.1:{free_port()}", out) is None
+    assert start_camera(str(tmp_path / "nothing.mp4"), "s", f"http://127.0.0.1:{free_port()}", out) is None
+    (tmp_path / "broken.mp4").write_bytes(b"not a video")
+    with pytest.raises(CameraUnavailable, match="could not be read"):
+        CameraSensor(str(tmp_path / "broken.mp4"), "s", "http://127.0.0.1:1")
+    assert out.getvalue().splitlines() == [
+        f"  ! no camera at index {NO_CAMERA}: chatting without the camera.",
+        f"  ! video file {tmp_path / 'nothing.mp4'} not found: chatting without the camera.",
+    ]
+
+
+def test_an_unreachable_service_shows_in_the_status_line(astronaut_video):
+    sensor = CameraSensor(str(astronaut_video), "s", f"http://127.0.0.1:{free_port()}", io.StringIO(),
+                          interval_s=0.05).start()
+    try:
+        deadline = time.time() + 10
+        while sensor.status == "camera: starting" and time.time() < deadline:
+            time.sleep(0.05)
+    finally:
+        sensor.stop()
+    assert sensor.status == "camera: the emotion service is not answering"
+
+
+# ---- against the real stack ---------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def face_stack(tmp_path_factory) -> Iterator[Stack]:
+    try:
+        latest_rasa_model()
+    except FileNotFoundError as error:
+        pytest.fail(str(error))
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("EMOBOT_MODALITIES", "face,voice")
+        stack = Stack.on_free_ports(tmp_path_factory.mktemp("chat-camera"))
+        stack.start(timeout=240)
+    yield stack
+    stack.stop()
+
+
+def face_readings(stack: Stack, sender: str) -> int:
+    response = requests.get(f"{stack.settings.service_listen_url}/v1/sessions/{sender}", timeout=10)
+    return response.json()["counts"].get("face", 0) if response.status_code == 200 else 0
+
+
+def greeting_for(emotion: str) -> str:
+    variations = yaml.safe_load((DEMO_DIR / "domain.yml").read_text())["responses"]["utter_greet"]
+    for v in variations:
+        if any(c.get("value") == emotion for c in v.get("condition", [])):
+            return v["text"]
+    return next(v["text"] for v in variations if not v.get("condition"))
+
+
+@pytest.mark.integration
+def test_chat_with_a_video_as_camera_senses_the_face_and_the_reply_follows_it(face_stack, astronaut_video):
+    sender = f"cam-{uuid.uuid4().hex[:8]}"
+    lines = iter(["hello", "/quit"])
+
+    def type_after_the_face_is_seen(prompt: str) -> str:
+        deadline = time.time() + 60
+        while face_readings(face_stack, sender) < 3 and time.time() < deadline:
+            time.sleep(0.2)
+        return next(lines)
+
+    out = io.StringIO()
+    code = chat(face_stack.settings.rasa_url, sender_id=sender, input_fn=type_after_the_face_is_seen, out=out,
+                camera=str(astronaut_video), service_url=face_stack.settings.service_listen_url)
+    text = out.getvalue()
+    assert code == 0, text
+    assert f"Sensing your face from the video {astronaut_video}" in text
+    state = requests.get(f"{face_stack.settings.service_listen_url}/v1/sessions/{sender}", timeout=10).json()
+    assert state["counts"]["face"] >= 3
+    slots = requests.get(f"{face_stack.settings.rasa_url}/conversations/{sender}/tracker", timeout=10).json()["slots"]
+    emotion = slots["user_emotion"]
+    assert [c["modality"] for c in slots["emotion_reading"]["contributions"]] == ["face"]
+    face = slots["emotion_reading"]["contributions"][0]["label"]
+    # The status line before the second prompt shows the camera's reading.
+    assert f"  [camera {EMOJI[face]} {face} " in text
+    assert f"bot> {greeting_for(emotion)}" in text
+    # The chat is over: the camera stopped sending.
+    count = state["counts"]["face"]
+    time.sleep(1)
+    assert face_readings(face_stack, sender) == count
+
+
+@pytest.mark.integration
+def test_chat_without_a_camera_says_so_and_goes_on(face_stack):
+    lines = iter(["hello", "/quit"])
+    out = io.StringIO()
+    code = chat(face_stack.settings.rasa_url, input_fn=lambda prompt: next(lines), out=out, camera=NO_CAMERA,
+                service_url=face_stack.settings.service_listen_url)
+    text = out.getvalue()
+    assert code == 0, text
+    assert f"  ! no camera at index {NO_CAMERA}: chatting without the camera." in text
+    assert f"bot> {greeting_for('unknown')}" in text
