@@ -76,20 +76,23 @@ def chat(
     mic: bool = False,
     camera: Union[int, str, None] = None,
     service_url: Optional[str] = None,
+    audio: Optional[str] = None,
 ) -> int:
     """Read lines until EOF, /quit or Ctrl-C; print the bot's replies and the emotion.
 
     With ``camera`` (a camera index, or a video file's path), frames go to the emotion
     service while chatting and a status line shows the face reading (:class:`CameraSensor`).
+    With ``audio`` (a sound file's path), its utterances are spoken as with ``mic`` (:class:`AudioFile`).
 
     With ``mic``, listen instead: each spoken utterance is transcribed offline and sent as
     the user's message, carrying its voice reading (:func:`chat_by_voice`).
     """
-    if mic:
+    recording = open_audio_file(audio, out) if audio else None
+    if mic or recording:
         voice_client = RasaRestClient(rasa_url, sender_id)
         sensor = start_camera(camera, voice_client.sender_id, service_url, out)  # the face fuses with the voice
         try:
-            return chat_by_voice(voice_client, out=out)
+            return chat_by_voice(voice_client, out=out, service_url=service_url, microphone=recording)
         finally:
             if sensor:
                 sensor.stop()
@@ -349,3 +352,40 @@ def start_camera(source: Union[int, str, None], sender_id: str, service_url: Opt
     print(f"Sensing your face from {'the video ' + str(source) if sensor.is_file else f'camera {source}'} "
           f"(frames go to {service}).", file=out, flush=True)
     return sensor.start()
+
+
+# ---- a sound file as the microphone: `emobot chat --audio FILE` ----------------------------------
+
+class AudioFile:
+    """A recording standing in for the microphone of :func:`chat_by_voice`: its utterances
+    (cut by the same voice-activity detection) are spoken one after another."""
+
+    def __init__(self, path: str) -> None:
+        from emotion_sensing.speech.audio import AudioError, load
+
+        if not Path(path).is_file():
+            raise AudioError("not_found", f"audio file {path} not found")
+        self.samples = load(path)
+        self.info = {"name": f"audio file {Path(path).name}"}
+
+    def __enter__(self) -> AudioFile:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def utterances(self):
+        from emotion_sensing.speech.vad import segment
+
+        yield from segment(self.samples)
+
+
+def open_audio_file(path: str, out: TextIO = sys.stdout) -> Optional[AudioFile]:
+    """The file's :class:`AudioFile`, or None with a one-line reason (the chat goes on by typing)."""
+    from emotion_sensing.speech.audio import AudioError
+
+    try:
+        return AudioFile(path)
+    except AudioError as error:
+        print(f"  ! {error}: type instead.", file=out, flush=True)
+        return None

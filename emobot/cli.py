@@ -88,7 +88,8 @@ def cmd_chat(args) -> int:
     from emobot.chat import chat
 
     camera = args.video if args.video is not None else args.camera
-    return chat(args.url or Settings.from_env().rasa_url, sender_id=args.sender, mic=args.mic, camera=camera)
+    return chat(args.url or Settings.from_env().rasa_url, sender_id=args.sender, mic=args.mic, camera=camera,
+                audio=args.audio)
 
 
 def _tracker_url(args) -> str:
@@ -314,6 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     source = p.add_mutually_exclusive_group()
     source.add_argument("--camera", type=int, metavar="N", help="sense your face with camera N (0 is the first)")
     source.add_argument("--video", metavar="FILE", help="a video file as the camera (looped), for demos and tests")
+    p.add_argument("--audio", metavar="FILE", help="a sound file as the microphone: its utterances are the messages")
     p.set_defaults(func=cmd_chat)
 
     p = sub.add_parser("replay", help="a stored conversation with its emotion annotations")

@@ -1,11 +1,14 @@
-"""`emobot chat --camera N` / `--video FILE`: the face is sensed while chatting in the terminal.
+"""`emobot chat --camera N` / `--video FILE` / `--audio FILE`: face and voice sensed while
+chatting in the terminal.
 
-The video is scikit-image's astronaut (a real face). The chat runs against the real stack,
-with text sensing off so the reply follows what the camera sees.
+The video is scikit-image's astronaut (a real face), the audio espeak-ng. The chat runs
+against the real stack, with text sensing off so the reply follows what is sensed.
 """
 from __future__ import annotations
 
 import io
+import shutil
+import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -16,7 +19,7 @@ import pytest
 import requests
 import yaml
 
-from emobot.chat import EMOJI, CameraSensor, CameraUnavailable, chat, start_camera
+from emobot.chat import EMOJI, CameraSensor, CameraUnavailable, chat, open_audio_file, start_camera
 from emobot.cli import build_parser
 from emobot.paths import DEMO_DIR, latest_rasa_model
 from emobot.stack import Stack, free_port
@@ -146,3 +149,30 @@ def test_chat_without_a_camera_says_so_and_goes_on(face_stack):
     assert code == 0, text
     assert f"  ! no camera at index {NO_CAMERA}: chatting without the camera." in text
     assert f"bot> {greeting_for('unknown')}" in text
+
+
+def test_a_missing_audio_file_says_why(tmp_path):
+    out = io.StringIO()
+    assert open_audio_file(str(tmp_path / "nothing.wav"), out) is None
+    assert out.getvalue() == f"  ! audio file {tmp_path / 'nothing.wav'} not found: type instead.\n"
+
+
+@pytest.mark.integration
+def test_chat_with_an_audio_file_speaks_its_utterances(face_stack, tmp_path):
+    if not shutil.which("espeak-ng"):
+        pytest.fail("espeak-ng is not installed (scripts/setup.sh installs it)")
+    speech = tmp_path / "hello.wav"
+    subprocess.run(["espeak-ng", "-s", "140", "-w", str(speech), "Hello there."], check=True, capture_output=True)
+    sender = f"audio-{uuid.uuid4().hex[:8]}"
+    out = io.StringIO()
+    code = chat(face_stack.settings.rasa_url, sender_id=sender, out=out, audio=str(speech),
+                service_url=face_stack.settings.service_listen_url)
+    text = out.getvalue()
+    assert code == 0, text
+    assert "you (voice)> hello" in text.lower(), text  # the transcript of espeak's voice
+    tracker = requests.get(f"{face_stack.settings.rasa_url}/conversations/{sender}/tracker", timeout=10).json()
+    [user] = [e for e in tracker["events"] if e["event"] == "user"]
+    assert user["metadata"]["emobot"]["voice"]["modality"] == "voice"
+    emotion = tracker["slots"]["user_emotion"]
+    assert [c["modality"] for c in tracker["slots"]["emotion_reading"]["contributions"]] == ["voice"]
+    assert f"bot> {greeting_for(emotion)}" in text
