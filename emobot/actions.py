@@ -22,7 +22,8 @@ class ActionSenseEmotion(Action):
 
     def __init__(self) -> None:
         settings = Settings.from_env()
-        self._client: Optional[EmotionClient] = EmotionClient(settings.service_url, settings.time_budget_ms)
+        self._client: Optional[EmotionClient] = EmotionClient(settings.service_url, settings.time_budget_ms,
+                                                                  token=settings.service_token)
 
     def name(self) -> str:
         return SENSE_ACTION

@@ -16,12 +16,18 @@
 | EMOBOT_FUSION_HALF_LIFE_S | text=30,face=3,voice=8 | a reading's weight halves with each half-life of age |
 | EMOBOT_FUSION_WINDOW_S | 20 | readings older than this are ignored |
 | EMOBOT_TRACKER_STORE_URL | endpoints.yml's tracker_store | SQLAlchemy URL of the tracker store the service's /replay pages read |
+| EMOBOT_SERVICE_TOKEN | (none) | bearer token the service requires (and clients send); needed when EMOBOT_HOST is not loopback |
+| EMOBOT_SESSION_STORE | memory | where sessions live: ``memory`` or ``redis://host:port/db`` (shared by several workers) |
+| EMOBOT_MAX_SESSIONS | 10000 | sessions kept; the least recently used are forgotten first |
+| EMOBOT_SESSION_REQUESTS_PER_S | 20 | requests per second one session may make (429 beyond, bursts of 2 s allowed) |
+| EMOBOT_SESSION_FRAMES_PER_S | 10 | camera frames per second one session may send (429 / dropped beyond) |
 
 The EmotionPolicy's thresholds are set in config.yml and overridden by
 EMOBOT_POLICY_NEGATIVE_VALENCE, EMOBOT_POLICY_TURNS and EMOBOT_POLICY_COOLDOWN_TURNS.
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import sys
 from dataclasses import dataclass, field, replace
@@ -56,6 +62,16 @@ def _endpoints_settings(path: Optional[Path]) -> Dict[str, str]:
     return {names[k]: str(v) for k, v in block.items() if k in names and v is not None}
 
 
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is only reachable from this machine (127.0.0.0/8, ::1, localhost)."""
+    if host.lower() in ("localhost", "localhost.localdomain", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def _parse_weights(text: str) -> Dict[str, float]:
     pairs = (item.split("=", 1) for item in text.split(",") if item.strip())
     return {name.strip(): float(value) for name, value in pairs}
@@ -78,6 +94,13 @@ class Settings:
     fusion: FusionConfig = field(default_factory=FusionConfig)
     # None: /replay reads the tracker_store block of the endpoints.yml in the working folder.
     tracker_store_url: Optional[str] = None
+    # Bearer token the service requires on every route but /health; required off loopback.
+    service_token: Optional[str] = None
+    # "memory" (one process) or a redis:// URL (sessions shared by several service workers).
+    session_store: str = "memory"
+    max_sessions: int = 10_000
+    session_requests_per_s: float = 20.0
+    session_frames_per_s: float = 10.0
 
     @property
     def service_url(self) -> str:
@@ -130,6 +153,11 @@ class Settings:
                 max_text_chars=int(env.get("EMOBOT_MAX_TEXT_CHARS", base.max_text_chars)),
                 fusion=fusion,
                 tracker_store_url=env.get("EMOBOT_TRACKER_STORE_URL") or None,
+                service_token=env.get("EMOBOT_SERVICE_TOKEN") or None,
+                session_store=env.get("EMOBOT_SESSION_STORE") or base.session_store,
+                max_sessions=int(env.get("EMOBOT_MAX_SESSIONS", base.max_sessions)),
+                session_requests_per_s=float(env.get("EMOBOT_SESSION_REQUESTS_PER_S", base.session_requests_per_s)),
+                session_frames_per_s=float(env.get("EMOBOT_SESSION_FRAMES_PER_S", base.session_frames_per_s)),
             )
         except ValueError as error:
             raise ValueError(f"bad EMOBOT_* setting: {error}") from error

@@ -28,10 +28,29 @@ class ImageError(ValueError):
     """The bytes are not an image we can read (empty, corrupt, too large)."""
 
 
+def _declared_size(data: bytes) -> Optional[tuple]:
+    """(width, height) from the image's header, without decoding it; None when unreadable."""
+    import io
+
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return image.size
+    except Image.DecompressionBombError:
+        return (1 << 30, 1 << 30)
+    except Exception:  # noqa: BLE001 - not a header PIL knows; OpenCV decides
+        return None
+
+
 def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """JPEG/PNG/BMP/WebP bytes -> BGR/BGRA/gray array; :class:`ImageError` with a clear reason."""
     if not data:
         raise ImageError("the image is empty")
+    declared = _declared_size(data)
+    if declared is not None and declared[0] * declared[1] > max_pixels:
+        # Refused from the header: a small PNG can decode to gigabytes.
+        raise ImageError(f"image of {declared[0]}x{declared[1]} pixels is larger than the limit")
     buffer = np.frombuffer(data, np.uint8)
     image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
     if image is None or image.size == 0:

@@ -12,13 +12,15 @@
 | POST | /v1/face, /v1/sessions/{id}/frames | an image / a camera frame (face_routes.py) |
 | GET | /v1/sessions/{id}/stream | WebSocket: frames and audio in, readings out (stream.py) |
 | GET | /, /chat | the chat page: web widget with camera, microphone and emotion panel (web_routes.py) |
+| GET | /openapi.json | the OpenAPI 3 document of this API (openapi.py) |
 
 A sensor outside the service (a camera app, a phone, a test) posts its own readings:
 ``{"modality": "face" or "voice", "probs": {"angry": 0.7, "neutral": 0.3}, "confidence": 0.9}``;
 probabilities are over the labels of emotion_sensing.labels (missing ones count as 0) and
 sum to 1; confidence is the sensor's trust in the reading, 0..1.
 
-Errors are JSON ``{"error": {"code", "message"}}`` with a 4xx status.
+Errors are JSON ``{"error": {"code", "message"}}`` with a 4xx status. Off loopback every
+route but /health needs the service token (auth.py); each session is rate-limited (limits.py).
 """
 from __future__ import annotations
 
@@ -34,10 +36,11 @@ from emotion_sensing.config import Settings
 from emotion_sensing.fusion import unknown_state
 from emotion_sensing.labels import LABELS
 from emotion_sensing.reading import Reading
-from emotion_sensing.service import face_routes, replay_routes, stream, voice_routes, web_routes
+from emotion_sensing.service import face_routes, limits, openapi, replay_routes, stream, voice_routes, web_routes
+from emotion_sensing.service.auth import check_exposure, require_token
 from emotion_sensing.service.errors import ApiError, json_errors, read_json_object
 from emotion_sensing.service.keys import MODALITY_STATUS, SETTINGS, STORE, STREAM_HANDLERS, TEXT
-from emotion_sensing.session import SessionStore, valid_session_id
+from emotion_sensing.session import open_store, valid_session_id
 from emotion_sensing.text.recognizer import MODEL_FILE, TextRecognizer
 
 logger = logging.getLogger(__name__)
@@ -178,9 +181,12 @@ async def delete_session(request: web.Request) -> web.Response:
 def create_app(settings: Optional[Settings] = None, text: Optional[TextRecognizer] = None) -> web.Application:
     """The aiohttp application; recognizers load here, before the first request."""
     settings = settings or Settings.from_env()
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[json_errors])
+    check_exposure(settings)
+    app = web.Application(client_max_size=settings.max_body_bytes,
+                          middlewares=[json_errors, require_token, limits.session_rate_limits])
     app[SETTINGS] = settings
-    app[STORE] = SessionStore()
+    app[STORE] = open_store(settings.session_store, max_sessions=settings.max_sessions)
+    limits.setup(app, settings)
     started = time.time()
     app[TEXT] = text or TextRecognizer(settings.models_dir / MODEL_FILE)
     app[TEXT].read("warm up")
@@ -191,6 +197,7 @@ def create_app(settings: Optional[Settings] = None, text: Optional[TextRecognize
     replay_routes.setup(app, settings)
     stream.setup(app)
     web_routes.setup(app, settings)
+    openapi.setup(app, settings)
     logger.info("recognizers ready in %.1f s", time.time() - started)
     app.router.add_get("/health", health)
     app.router.add_post("/v1/text", analyse_text)
@@ -204,6 +211,10 @@ def create_app(settings: Optional[Settings] = None, text: Optional[TextRecognize
 def serve(settings: Optional[Settings] = None) -> None:
     """Run the service until interrupted."""
     settings = settings or Settings.from_env()
+    try:
+        check_exposure(settings)
+    except ValueError as error:
+        raise SystemExit(f"emotion service: {error}") from None
     app = create_app(settings)
     print(f"emotion service on http://{settings.host}:{settings.service_port}", flush=True)
     web.run_app(app, host=settings.host, port=settings.service_port, print=None, access_log=None)

@@ -29,9 +29,11 @@ class ServiceError(Exception):
 class EmotionClient:
     """A reusable connection pool to one emotion service."""
 
-    def __init__(self, base_url: str, budget_ms: int = 300) -> None:
+    def __init__(self, base_url: str, budget_ms: int = 300, token: Optional[str] = None) -> None:
+        """``token``: the service's EMOBOT_SERVICE_TOKEN, sent as a bearer token (needed off loopback)."""
         self.base_url = base_url.rstrip("/")
         self.budget_s = budget_ms / 1000.0
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._session: Optional[aiohttp.ClientSession] = None
 
     async def _http(self) -> aiohttp.ClientSession:
@@ -39,6 +41,7 @@ class EmotionClient:
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self.budget_s),
                 connector=aiohttp.TCPConnector(limit=64, keepalive_timeout=30),
+                headers=self.headers,
             )
         return self._session
 

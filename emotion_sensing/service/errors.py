@@ -34,6 +34,15 @@ _HTTP_CODES = {
 }
 
 
+def _closing_if_unread(request: web.Request, response: web.Response) -> web.Response:
+    """An error answered before the body was read in full closes its connection: the rest of
+    the body (perhaps huge, perhaps never ending) must not be left for the next request on a
+    kept-alive connection to wait behind."""
+    if request.body_exists and not request.content.is_eof():
+        response.force_close()
+    return response
+
+
 @web.middleware
 async def json_errors(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -42,7 +51,7 @@ async def json_errors(
     try:
         return await handler(request)
     except ApiError as error:
-        return error_response(error.status, error.code, error.message)
+        return _closing_if_unread(request, error_response(error.status, error.code, error.message))
     except web.HTTPException as error:
         if error.status < 400:
             raise
@@ -50,18 +59,20 @@ async def json_errors(
         message = error.text or error.reason
         if error.status == 413:
             message = f"request body too large (limit {request.app[SETTINGS].max_body_bytes} bytes)"
-        return error_response(error.status, code, message)
+        return _closing_if_unread(request, error_response(error.status, code, message))
     except Exception:  # noqa: BLE001 - the service must keep serving
         logger.exception("unhandled error on %s %s", request.method, request.path)
-        return error_response(500, "internal_error", "internal error; see the service log")
+        return _closing_if_unread(request, error_response(500, "internal_error", "internal error; see the service log"))
 
 
 async def read_json_object(request: web.Request) -> dict:
     """The request body as a JSON object, or an ApiError saying what is wrong with it."""
     content_type = request.content_type
-    if request.body_exists and content_type not in ("application/json", "application/octet-stream", ""):
-        raise ApiError(415, "unsupported_media_type", f"expected application/json, got {content_type}")
+    # Read (bounded by client_max_size) before refusing, so an unread body never lingers on a
+    # kept-alive connection.
     body = await request.read()
+    if body and content_type not in ("application/json", "application/octet-stream", ""):
+        raise ApiError(415, "unsupported_media_type", f"expected application/json, got {content_type}")
     if not body:
         raise ApiError(400, "empty_body", "request body is empty; expected a JSON object")
     try:
@@ -72,6 +83,8 @@ async def read_json_object(request: web.Request) -> dict:
         data = json.loads(text)
     except json.JSONDecodeError as error:
         raise ApiError(400, "malformed_json", f"malformed JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
+    except RecursionError:  # '[[[[...' deeper than the parser's stack
+        raise ApiError(400, "malformed_json", "malformed JSON: nested too deeply") from None
     if not isinstance(data, dict):
         raise ApiError(400, "malformed_json", "expected a JSON object")
     return data

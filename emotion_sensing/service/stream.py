@@ -13,6 +13,10 @@ Service -> client: JSON events, e.g. ``{"type": "reading", "reading": {...}, "st
 ``{"type": "error", "code": ..., "message": ...}``. Garbage never closes the socket; it is
 answered with an error event.
 
+Rate limits (limits.py) apply per session: frames beyond EMOBOT_SESSION_FRAMES_PER_S, audio
+faster than 4x real time and control messages beyond EMOBOT_SESSION_REQUESTS_PER_S are
+answered with a ``rate_limited`` error event and dropped.
+
 Back-pressure: at most one frame per connection is being analysed and at most one waits;
 a newer frame replaces the waiting one (counted as dropped). Audio is never dropped (the
 order of chunks matters) and is handled in arrival order.
@@ -29,10 +33,12 @@ from aiohttp import WSMsgType, web
 
 from emotion_sensing.service.errors import ApiError
 from emotion_sensing.service.keys import SETTINGS, STORE, STREAM_HANDLERS
+from emotion_sensing.service.limits import AUDIO, FRAMES, LIMITS, REQUESTS
 from emotion_sensing.session import valid_session_id
 
 logger = logging.getLogger(__name__)
 FRAME = 0x01
+AUDIO_BYTES_PER_S = 16_000 * 2  # 16 kHz PCM16 mono
 
 
 async def stream(request: web.Request) -> web.StreamResponse:
@@ -44,6 +50,12 @@ async def stream(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     session = request.app[STORE].get_or_create(session_id)
     handlers = request.app[STREAM_HANDLERS]
+    limits = request.app[LIMITS]
+
+    def limited(kind: str, cost: float = 1.0) -> Optional[dict]:
+        if limits.allow(session_id, kind, cost):
+            return None
+        return {"type": "error", "code": "rate_limited", "message": limits.message(kind)}
     waiting: Optional[bytes] = None
     frame_task: Optional[asyncio.Task] = None
 
@@ -71,6 +83,10 @@ async def stream(request: web.Request) -> web.StreamResponse:
                     await send({"type": "error", "code": "unknown_type",
                                 "message": f"unknown message type 0x{kind:02x}; expected 0x01 frame or 0x02 audio"})
                     continue
+                refusal = limited(FRAMES) if kind == FRAME else limited(AUDIO, len(payload) / AUDIO_BYTES_PER_S)
+                if refusal is not None:
+                    await send(refusal)
+                    continue
                 if kind == FRAME:
                     if waiting is not None:
                         session.extras["face_dropped"] = session.extras.get("face_dropped", 0) + 1
@@ -82,7 +98,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
                     for event in await handler(request, session, payload):
                         await send(event)
             elif message.type == WSMsgType.TEXT:
-                await send(_control(request, session, message.data))
+                await send(limited(REQUESTS) or _control(request, session, message.data))
             elif message.type == WSMsgType.ERROR:
                 logger.info("stream %s closed with %s", session_id, ws.exception())
                 break

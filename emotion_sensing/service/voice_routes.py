@@ -137,9 +137,9 @@ async def _read_audio(request: web.Request) -> Tuple[np.ndarray, int]:
     pcm_rate = _pcm_rate(request)
     body = await request.read()
     try:
-        samples, rate = decode(body, pcm_sample_rate=pcm_rate)
+        samples, rate = decode(body, pcm_sample_rate=pcm_rate, max_seconds=MAX_UTTERANCE_S)
     except AudioError as error:
-        status = 415 if error.code == "unsupported_audio_format" else 400
+        status = {"unsupported_audio_format": 415, "audio_too_long": 413}.get(error.code, 400)
         raise ApiError(status, error.code, error.message) from None
     frames = samples.shape[0] if samples.ndim else 0
     if frames / rate > MAX_UTTERANCE_S:

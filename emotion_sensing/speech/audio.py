@@ -76,11 +76,18 @@ def pcm16_to_float(data: bytes) -> np.ndarray:
     return np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
 
 
-def decode(data: bytes, pcm_sample_rate: int | None = None) -> Tuple[np.ndarray, int]:
+# Files claiming more channels or a higher rate than this are refused before decoding.
+MAX_FILE_CHANNELS = 8
+MAX_FILE_RATE = 192_000
+
+
+def decode(data: bytes, pcm_sample_rate: int | None = None, max_seconds: float | None = None) -> Tuple[np.ndarray, int]:
     """Decode WAV/FLAC/OGG bytes (or raw PCM16 when ``pcm_sample_rate`` is given) in memory.
 
     Returns ``(samples, sample_rate)`` as read; raises :class:`AudioError` for empty,
-    unrecognised or truncated data.
+    unrecognised or truncated data, and (``audio_too_long``) for a file longer than
+    ``max_seconds``, found without decoding more than that: a few hundred KB of FLAC
+    silence can hold hours of audio.
     """
     if not data:
         raise AudioError("empty_audio", "no audio: the body is empty")
@@ -94,9 +101,21 @@ def decode(data: bytes, pcm_sample_rate: int | None = None) -> Tuple[np.ndarray,
     import soundfile
 
     try:
-        samples, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=False)
+        with soundfile.SoundFile(io.BytesIO(data)) as sound:
+            rate, channels = int(sound.samplerate), int(sound.channels)
+            if not 0 < rate <= MAX_FILE_RATE or not 0 < channels <= MAX_FILE_CHANNELS:
+                raise AudioError("unsupported_audio_format",
+                                 f"{channels} channels at {rate} Hz; at most {MAX_FILE_CHANNELS} channels "
+                                 f"at up to {MAX_FILE_RATE} Hz are supported")
+            limit = -1 if max_seconds is None else int(max_seconds * rate) + 1
+            samples = sound.read(frames=limit, dtype="float32", always_2d=False)
     except (RuntimeError, soundfile.LibsndfileError, ValueError, EOFError) as error:
+        if isinstance(error, AudioError):
+            raise
         raise AudioError("unreadable_audio", f"the audio file could not be decoded ({error}); is it truncated?") from None
+    if limit > 0 and np.asarray(samples).shape[0] >= limit:
+        raise AudioError("audio_too_long", f"more than {max_seconds:g} s of audio; one utterance may last at most "
+                                           f"{max_seconds:g} s")
     if np.asarray(samples).size == 0:
         raise AudioError("empty_audio", "the audio file holds no samples")
     return np.asarray(samples), int(rate)

@@ -13,7 +13,8 @@ from emotion_sensing.service.app import create_app
 
 @pytest.fixture
 async def service(models_dir, face_model):
-    settings = Settings(models_dir=models_dir, max_body_bytes=512 * 1024)
+    # Rate limits off: these tests are about back-pressure (test_service_security covers limits).
+    settings = Settings(models_dir=models_dir, max_body_bytes=512 * 1024, session_frames_per_s=0)
     server = TestServer(create_app(settings), host="127.0.0.1")
     await server.start_server()
     async with aiohttp.ClientSession(base_url=str(server.make_url(""))) as http:

@@ -18,6 +18,9 @@ const sessionId = params.get("session") || sessionStorage.getItem("emobot-sessio
   || `web-${crypto.getRandomValues(new Uint32Array(2)).reduce((s, n) => s + n.toString(16).padStart(8, "0"), "")}`;
 sessionStorage.setItem("emobot-session", sessionId);
 const serviceBase = location.origin;
+// A service listening off loopback wants its token (auth.py): open the page with ?token=...
+const token = params.get("token");
+const authorization = token ? { Authorization: `Bearer ${token}` } : {};
 
 $("session-id").textContent = sessionId;
 $("replay-link").href = `/replay/${encodeURIComponent(sessionId)}`;
@@ -71,7 +74,8 @@ function showState(state) {
 async function pollState() {
   if (document.visibilityState === "visible") {
     try {
-      const response = await fetch(`${serviceBase}/v1/sessions/${encodeURIComponent(sessionId)}`);
+      const response = await fetch(`${serviceBase}/v1/sessions/${encodeURIComponent(sessionId)}`,
+        { headers: authorization });
       if (response.ok) showState((await response.json()).state);
     } catch { /* the service is restarting: the next poll tries again */ }
   }
@@ -190,7 +194,8 @@ async function annotateReplies(attempt) {
 
 // ---- sensing: camera and microphone over one WebSocket ----------------------------------------
 
-const wsUrl = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/v1/sessions/${encodeURIComponent(sessionId)}/stream`;
+const wsUrl = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/v1/sessions/${encodeURIComponent(sessionId)}/stream`
+  + (token ? `?token=${encodeURIComponent(token)}` : "");
 let streamStatus = "off";
 const stream = new EmotionStream(wsUrl, {
   onStatus: (status) => { streamStatus = status; showSensing(); },
