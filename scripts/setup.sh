@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 VENV=.venv
 STAMP="$VENV/.setup-done"
-DEBIAN_PACKAGES=(libportaudio2 espeak-ng sox sqlite3 postgresql chromium chromium-driver)
+DEBIAN_PACKAGES=(libportaudio2 espeak-ng sox sqlite3 postgresql redis-server chromium chromium-driver)
 
 find_python310() {
   local candidate
