@@ -142,6 +142,28 @@ def cmd_replay(args) -> int:
     return 0
 
 
+def cmd_forget(args) -> int:
+    from emobot.forget import ForgetError, forget
+    from emobot.replay import ReplayError
+
+    try:
+        store = _tracker_url(args) if args.tracker else None
+        done = forget(args.sender_id, Settings.from_env(), store)
+    except (ForgetError, ReplayError) as error:
+        print(f"emobot forget: {error}", file=sys.stderr)
+        return 2
+    if args.json:
+        _print_json({"sender_id": done.sender_id, "readings_deleted": done.readings,
+                     "tracker_events_deleted": done.tracker_events})
+        return 0
+    print(f"{done.sender_id}: " + ("emotion readings deleted" if done.readings else "the emotion service held no readings"))
+    if done.tracker_events is not None:
+        print(f"{done.sender_id}: {done.tracker_events} events deleted from the tracker store")
+    else:
+        print("the conversation itself stays in Rasa's tracker store (add --tracker to delete it too)")
+    return 0
+
+
 # Face and speech commands live in their own modules; each exposes
 # add_arguments(command, parser) and sense/train/eval/bench(args) -> exit code.
 MODALITY_MODULES = {"face": "emobot.cli_face", "speech": "emobot.cli_speech"}
@@ -328,6 +350,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--endpoints", help="endpoints.yml to read the tracker store from")
     p.add_argument("--project", help="Rasa project whose endpoints.yml to read (default as for run)")
     p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("forget", help="delete a conversation's emotion readings (and with --tracker its events)")
+    p.add_argument("sender_id")
+    p.add_argument("--tracker", action="store_true", help="also delete its events from the SQL tracker store")
+    p.add_argument("--store", help="SQLAlchemy URL of the tracker store (default: from endpoints.yml)")
+    p.add_argument("--endpoints", help="endpoints.yml to read the tracker store from")
+    p.add_argument("--project", help="Rasa project whose endpoints.yml to read (default as for run)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_forget)
 
     p = sub.add_parser("sense", help="one-off emotion analysis")
     p.add_argument("modality", choices=["text", "face", "speech"])
