@@ -1,4 +1,6 @@
-"""The face networks: ms_model_M / ms_model_R (multi-level feature fusion) and mini-Xception.
+"""The face networks: ms_model_M / ms_model_R (multi-level feature fusion), mini-Xception
+and vgg8, a plain VGG-style network (the "standard CNN" of the FER2013 dissertation, made
+deeper) that trains fastest per point of accuracy on a CPU.
 
 All take a grayscale image of ``input_size`` x ``input_size`` with raw 0..255 pixel values
 (scaling is the first layer) and end in a softmax over the 7 labels in FER2013 order.
@@ -11,7 +13,7 @@ from typing import Callable, Dict
 import tensorflow as tf
 from tensorflow.keras import layers
 
-ARCHITECTURES = ("ms_model_M", "ms_model_R", "mini_xception")
+ARCHITECTURES = ("ms_model_M", "ms_model_R", "mini_xception", "vgg8")
 
 
 def mish(x: tf.Tensor) -> tf.Tensor:
@@ -133,10 +135,34 @@ def mini_xception(input_size: int = 64, num_classes: int = 7, l2: float = 0.01) 
     return tf.keras.Model(inputs, outputs, name="mini_xception")
 
 
+def vgg8(input_size: int = 48, num_classes: int = 7, widths=(32, 64, 128, 256),
+         dropout: float = 0.4) -> tf.keras.Model:
+    """Four stages of two 3x3 conv + batch norm + ReLU layers, each stage ending in 2x2
+    max pooling and doubling the width; global average pooling, dropout, one dense layer.
+
+    Dense convolutions keep a CPU's vector units busy (depthwise ones do not), and they
+    are what bfloat16 mixed precision speeds up: at 48x48 this trains twice as fast per
+    image as ms_model_M with 6x its parameters.
+    """
+    inputs, x = _inputs(input_size)
+    for stage, filters in enumerate(widths, start=1):
+        for i in (1, 2):
+            x = _conv_bn(x, filters, 3, 1, None, f"s{stage}c{i}")
+            x = layers.ReLU(name=f"s{stage}c{i}_relu")(x)
+        x = layers.MaxPooling2D(2, name=f"s{stage}_pool")(x)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    x = layers.Dropout(dropout, name="dropout")(x)
+    x = layers.Dense(num_classes, name="logits")(x)
+    # float32 softmax, also under a mixed-precision policy
+    outputs = layers.Softmax(name="probs", dtype="float32")(x)
+    return tf.keras.Model(inputs, outputs, name="vgg8")
+
+
 BUILDERS: Dict[str, Callable[..., tf.keras.Model]] = {
     "ms_model_M": lambda input_size, **kw: ms_model(input_size, activation="mish", **kw),
     "ms_model_R": lambda input_size, **kw: ms_model(input_size, activation="relu6", **kw),
     "mini_xception": lambda input_size, **kw: mini_xception(input_size, **kw),
+    "vgg8": lambda input_size, **kw: vgg8(input_size, **kw),
 }
 
 

@@ -5,8 +5,6 @@ import json
 import subprocess
 import sys
 
-import pytest
-
 
 def emobot(*args, **kwargs):
     return subprocess.run([sys.executable, "-m", "emobot", *args], capture_output=True, text=True, timeout=300, **kwargs)
