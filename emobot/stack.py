@@ -18,7 +18,7 @@ import yaml
 
 from emobot.paths import DEMO_DIR, latest_rasa_model
 from emobot.replay import ReplayError, store_url
-from emotion_sensing.config import Settings
+from emotion_sensing.config import Settings, is_loopback
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -57,6 +57,15 @@ class Process:
     def alive(self) -> bool:
         return self.popen is not None and self.popen.poll() is None
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash or an OOM kill would: no clean shutdown."""
+        if self.alive():
+            try:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.popen.wait(timeout=10)
+
     def stop(self, timeout: float = 10.0) -> None:
         if not self.alive():
             return
@@ -92,6 +101,10 @@ class Stack:
     tracker_db: Optional[Path] = None
     # A whole endpoints.yml tracker_store block (e.g. PostgreSQL); wins over tracker_db.
     tracker_store: Optional[dict] = None
+    # An endpoints.yml lock_store block (e.g. Redis), for several Rasa servers on one store.
+    lock_store: Optional[dict] = None
+    # The action server of another stack, for a stack without one of its own.
+    shared_actions_url: Optional[str] = None
     components: tuple = ("service", "actions", "rasa")
     processes: List[Process] = field(default_factory=list)
 
@@ -125,7 +138,13 @@ class Stack:
             EMOBOT_TIME_BUDGET_MS=str(s.time_budget_ms),
             PYTHONUNBUFFERED="1",
             TF_CPP_MIN_LOG_LEVEL="2",
+            # rasa_sdk listens on 0.0.0.0 unless told otherwise; it has no authentication.
+            SANIC_HOST=s.actions_host,
         )
+        if s.service_token:  # the service requires it, the action server sends it
+            env["EMOBOT_SERVICE_TOKEN"] = s.service_token
+        env["EMOBOT_MODALITIES"] = ",".join(s.modalities)
+        env["EMOBOT_SESSION_STORE"] = s.session_store
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self.project), env.get("PYTHONPATH")]))
         # The service's /replay pages read the tracker store this stack's Rasa writes.
         try:
@@ -140,8 +159,12 @@ class Stack:
         endpoints = (yaml.safe_load(source.read_text()) if source.exists() else None) or {}
         if "actions" in self.components:
             endpoints["action_endpoint"] = {"url": f"{self.settings.actions_url}/webhook"}
+        elif self.shared_actions_url:
+            endpoints["action_endpoint"] = {"url": f"{self.shared_actions_url.rstrip('/')}/webhook"}
         else:
             endpoints.pop("action_endpoint", None)
+        if self.lock_store is not None:
+            endpoints["lock_store"] = dict(self.lock_store)
         if self.tracker_store is not None:
             endpoints["tracker_store"] = dict(self.tracker_store)
         elif self.tracker_db is not None:
@@ -155,6 +178,38 @@ class Stack:
         path.write_text(yaml.safe_dump(self.endpoints(), sort_keys=False))
         return path
 
+    def check_exposure(self) -> None:
+        """Off loopback, refuse to start what anyone on the network could talk to unauthenticated."""
+        s = self.settings
+        if is_loopback(s.host):
+            return
+        needed = [name for name, value in (("EMOBOT_SERVICE_TOKEN", s.service_token),
+                                           ("EMOBOT_SOCKETIO_JWT_KEY", s.socketio_jwt_key),
+                                           ("EMOBOT_RASA_TOKEN", s.rasa_token)) if not value]
+        if needed:
+            raise StackError(
+                f"refusing to listen on {s.host}: off loopback the stack needs {', '.join(needed)} "
+                "(a token for the emotion service, the key of the JWTs socket.io clients present, a token for "
+                "Rasa's HTTP API; e.g. `export EMOBOT_SERVICE_TOKEN=$(openssl rand -hex 32)`), or listen on "
+                "127.0.0.1 (EMOBOT_HOST)")
+
+    def credentials_file(self) -> Path:
+        """The project's credentials.yml; off loopback a copy whose socket.io channel wants a JWT
+        and without the REST channel, which has no authentication of its own."""
+        source = self.project / "credentials.yml"
+        if is_loopback(self.settings.host):
+            return source
+        credentials = (yaml.safe_load(source.read_text()) if source.exists() else None) or {}
+        credentials.pop("rest", None)
+        for name in list(credentials):
+            if name.rsplit(".", 1)[-1] in ("SocketIOInput", "socketio"):
+                credentials[name] = {**(credentials[name] or {}), "jwt_key": self.settings.socketio_jwt_key,
+                                     "jwt_method": "HS256"}
+        path = self.run_dir / "credentials.yml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(credentials, sort_keys=False))
+        return path
+
     def tracker_store_config(self) -> dict:
         return self.endpoints().get("tracker_store") or {}
 
@@ -165,6 +220,7 @@ class Stack:
         bin_dir = Path(python).parent
         rasa = str(bin_dir / "rasa")
         model = self.model or latest_rasa_model(self.project)
+        self.check_exposure()
         processes = []
         if "service" in self.components:
             processes.append(Process(
@@ -186,14 +242,15 @@ class Stack:
                 )
             )
         if "rasa" in self.components:
+            auth = ["--auth-token", s.rasa_token] if s.rasa_token else []
             processes.append(Process(
                 "rasa",
                 [
-                    rasa, "run", "--enable-api", "--interface", s.host, "--port", str(s.rasa_port),
+                    rasa, "run", "--enable-api", *auth, "--interface", s.host, "--port", str(s.rasa_port),
                     "--model", str(model), "--endpoints", str(self.endpoints_file()),
-                    "--credentials", str(self.project / "credentials.yml"), "--cors", "*",
+                    "--credentials", str(self.credentials_file()), "--cors", "*",
                 ],
-                f"{s.rasa_url}/status",
+                f"{s.rasa_url}/status" + (f"?token={s.rasa_token}" if s.rasa_token else ""),
                 self.run_dir / "rasa.log",
                 env,
                 self.project,
@@ -226,10 +283,28 @@ class Stack:
         for process in reversed(self.processes):
             process.stop()
 
-    def stop_process(self, name: str) -> None:
+    def process(self, name: str) -> Process:
+        """One of the started processes by name ("emotion service", "action server", "rasa")."""
         for process in self.processes:
             if process.name == name:
-                process.stop()
+                return process
+        raise KeyError(name)
+
+    def stop_process(self, name: str) -> None:
+        self.process(name).stop()
+
+    def restart_process(self, name: str, timeout: float = 180.0) -> None:
+        """Start a stopped or killed process again and wait until it is healthy."""
+        process = self.process(name)
+        process.stop()
+        process.start()
+        deadline = time.time() + timeout
+        while not http_ok(process.health_url):
+            if not process.alive():
+                raise StackError(f"{name} exited during restart:\n{process.log_tail()}")
+            if time.time() > deadline:
+                raise StackError(f"timed out after {timeout:.0f} s waiting for {name} to restart")
+            time.sleep(0.3)
 
     def __enter__(self) -> Stack:
         self.start()

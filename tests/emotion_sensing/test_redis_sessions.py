@@ -4,50 +4,27 @@ Starts a local redis-server (Debian's) on a free loopback port; skipped where no
 """
 from __future__ import annotations
 
-import shutil
-import subprocess
-import time
-
 import aiohttp
 import cv2
 import pytest
 import redis
 from aiohttp.test_utils import TestServer
 
-from emobot.stack import free_port
 from emotion_sensing.config import Settings
 from emotion_sensing.reading import Reading
 from emotion_sensing.redis_sessions import RedisSessionStore, dump_reading, load_reading
 from emotion_sensing.service.app import create_app
 from emotion_sensing.session import open_store
+from tests.integration.redis_server import LocalRedis, unavailable_reason
 
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
-pytestmark = pytest.mark.skipif(shutil.which(REDIS_SERVER) is None, reason="redis-server not installed (apt-get install redis-server)")
+pytestmark = pytest.mark.skipif(unavailable_reason() is not None, reason=str(unavailable_reason()))
 
 
 @pytest.fixture(scope="module")
-def redis_url(tmp_path_factory):
-    port = free_port()
-    folder = tmp_path_factory.mktemp("redis")
-    process = subprocess.Popen(
-        [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(folder), "--protected-mode", "yes"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url)
-    deadline = time.time() + 30
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            assert process.poll() is None and time.time() < deadline, "redis-server did not start"
-            time.sleep(0.1)
-    client.close()
-    yield url
-    process.terminate()
-    process.wait(timeout=30)
+def redis_url():
+    server = LocalRedis().start()
+    yield server.url()
+    server.stop()
 
 
 @pytest.fixture
