@@ -1,19 +1,38 @@
-"""A speed fix for Rasa 3.6 on the sensing path, applied inside the Rasa process.
+"""Two fixes for Rasa 3.6 on the sensing path, applied inside the Rasa process.
 
-Rasa validates every action server response with ``jsonschema.validate(result, spec)``,
+Speed: Rasa validates every action server response with ``jsonschema.validate(result, spec)``,
 which re-checks the (large) schema itself on every call: measured with py-spy, that was
 about half of a user turn's time once the sensing action runs on each turn. Here the
 validator is built and its schema checked once; every response is still validated
 against the same schema, with the same error.
+
+Faults: Rasa waits up to 5 minutes for an action server, and when the sensing action cannot
+run (action server down, hung or failing) ``action_extract_slots`` keeps the previous turn's
+emotion slots. Here ``action_sense_emotion`` gets a deadline (the sensing budget plus
+:data:`SENSE_GRACE_S`) and, when it fails, sets the emotion to ``unknown``, as the action does
+itself when the emotion service is down: the turn goes on at once, adapted to nothing stale.
+Other custom actions are untouched.
 """
 from __future__ import annotations
 
+import asyncio
 import functools
-from typing import Any, Dict
+import logging
+from typing import Any, Dict, List
 
 from jsonschema import ValidationError, validators
 from rasa.core.actions.action import RemoteAction
 from rasa.shared.constants import DOCS_BASE_URL
+from rasa.shared.core.events import SlotSet
+
+from emotion_sensing.config import Settings
+from emotion_sensing.fusion import unknown_state
+from emotion_sensing.slots import SENSE_ACTION, slot_values
+
+logger = logging.getLogger(__name__)
+# Beyond the sensing budget, time for the action server round trip on a busy machine.
+SENSE_GRACE_S = 2.0
+_original_run = RemoteAction.run
 
 
 @functools.lru_cache(maxsize=1)
@@ -37,6 +56,31 @@ def _validate_action_result(self: RemoteAction, result: Dict[str, Any]) -> bool:
         raise
 
 
+@functools.lru_cache(maxsize=1)
+def sense_deadline_s() -> float:
+    return Settings.from_env().time_budget_ms / 1000.0 + SENSE_GRACE_S
+
+
+def unknown_emotion_events(reason: str) -> List[SlotSet]:
+    """The emotion slots of a turn whose sensing could not run."""
+    values = slot_values({"state": unknown_state().to_dict(), "sensing": f"unavailable: {reason}"})
+    return [SlotSet(name, value) for name, value in values.items()]
+
+
+async def _run_sensing_with_deadline(self: RemoteAction, output_channel, nlg, tracker, domain) -> List[Any]:
+    if self.name() != SENSE_ACTION:
+        return await _original_run(self, output_channel, nlg, tracker, domain)
+    try:
+        return await asyncio.wait_for(_original_run(self, output_channel, nlg, tracker, domain), sense_deadline_s())
+    except asyncio.TimeoutError:
+        reason = f"the action server did not answer within {sense_deadline_s():.1f} s"
+    except Exception as error:  # noqa: BLE001 - any failure of sensing must leave the turn going
+        reason = f"the action server failed ({error})"
+    logger.warning("%s: %s; this turn's emotion is unknown", SENSE_ACTION, reason)
+    return unknown_emotion_events(reason)
+
+
 def apply() -> None:
-    """Install the cached validator (idempotent)."""
+    """Install the cached validator and the sensing deadline (idempotent)."""
     RemoteAction._validate_action_result = _validate_action_result
+    RemoteAction.run = _run_sensing_with_deadline

@@ -315,3 +315,29 @@ def test_the_microphone_streams_16khz_audio_and_the_voice_is_read(open_page, web
              "the page's voice bars stayed empty", driver)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     assert driver.save_screenshot(str(ARTIFACTS / "web-chat-voice.png"))
+
+
+def test_the_stream_reconnects_after_the_service_drops_it(open_page, web_stack):
+    """Kill the service under a streaming page: the page says so, keeps chatting, reconnects by
+    itself once the service is back, and the frames flow again (last: it restarts the service)."""
+    from selenium.webdriver.common.by import By
+
+    driver = open_page()
+    driver.find_element(By.ID, "camera-switch").click()
+    wait_for(lambda: stats(driver)["faceReadings"] >= 3, 90, "no face readings before the drop", driver)
+
+    web_stack.process("emotion service").kill()
+    wait_for(lambda: stats(driver)["streamStatus"] in ("reconnecting", "connecting") and stats(driver)["reconnects"] >= 1,
+             30, "the page did not notice the dropped stream", driver)
+    reply = say(driver, GREETING)  # chatting goes on without the service
+    assert reply["emotion"] == "unknown", reply
+
+    web_stack.restart_process("emotion service")
+    before = stats(driver)["faceReadings"]
+    wait_for(lambda: stats(driver)["faceReadings"] >= before + 3, 90, "the frames did not flow again", driver)
+    figures = stats(driver)
+    assert figures["streamStatus"] == "open" and figures["reconnects"] >= 1
+    session_id = driver.execute_script("return window.emobot.sessionId")
+    sensed = session(web_stack, session_id)["state"]["label"]
+    assert sensed != "unknown"
+    assert say(driver, GREETING)["emotion"] == sensed
