@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import List, Optional
 
-from emotion_sensing.config import DEFAULT_DATASETS_DIR, Settings
+from emotion_sensing.config import DEFAULT_DATASETS_DIR, Settings, is_loopback
 
 
 def _print_json(data) -> None:
@@ -49,8 +49,10 @@ def cmd_run(args) -> int:
     except (StackError, FileNotFoundError) as error:
         print(f"could not start the stack: {error}", file=sys.stderr)
         return 1
+    rasa_line = (f"  Rasa REST:       {s.rasa_url}/webhooks/rest/webhook\n" if is_loopback(s.host) else
+                 f"  Rasa socket.io:  {s.rasa_url}/socket.io (clients present a JWT; the REST channel is off)\n")
     print(
-        f"\nready.\n  Rasa REST:       {s.rasa_url}/webhooks/rest/webhook\n"
+        f"\nready.\n{rasa_line}"
         f"  chat page:       {page_url(s)}\n"
         f"  emotion service: {s.service_listen_url}/health\n  action server:   {s.actions_url}/health\n"
         f"  logs:            {stack.run_dir}/\n\nChat in another terminal: emobot chat   (Ctrl-C here stops all three)",
@@ -254,6 +256,8 @@ def cmd_bench(args) -> int:
     from emobot.bench import bench_replay, bench_turn
 
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+    if args.what == "load":
+        return _bench_load(args, log)
     if args.what == "replay":
         result = bench_replay(turns=args.turns, log=log)
         if args.json:
@@ -271,6 +275,29 @@ def cmd_bench(args) -> int:
             r = result[name]
             print(f"{name:<16} p50 {r['p50_ms']:.1f} ms  p95 {r['p95_ms']:.1f} ms  (n={r['n']})")
         print(f"sensing adds {result['sensing_overhead_p50_ms']:.1f} ms at p50, {result['sensing_overhead_p95_ms']:.1f} ms at p95")
+    return 0
+
+
+def _bench_load(args, log) -> int:
+    from emobot.load import LoadError, bench_load
+    from emobot.stack import StackError
+
+    try:
+        counts = [int(n) for n in args.conversations.split(",") if n.strip()]
+        result = bench_load(counts, seconds=args.seconds, fps=args.fps, message_every_s=args.message_every,
+                            frame=Path(args.frame) if args.frame else None, p95_limit_ms=args.p95_limit, log=log)
+    except (LoadError, StackError, ValueError) as error:
+        print(f"emobot bench load: {error}", file=sys.stderr)
+        return 2
+    if args.json:
+        _print_json(result)
+        return 0
+    for run in result["runs"]:
+        t, f, m = run["turns"], run["frames"], run["service_rss_mb"]
+        print(f"N={run['conversations']:<4} turns {t['answered']}/{t['sent']}  p50 {t['p50_ms']} ms  p95 {t['p95_ms']} ms  "
+              f"failed {run['failed_requests']}  frames {f['analysed']} analysed / {f['dropped_by_service']} dropped "
+              f"of {f['sent']}  service RSS {m['start']} -> {m['end']} MB")
+    print(f"largest N with p95 under {args.p95_limit:g} ms: {result['largest_conversations_under_p95_limit']}")
     return 0
 
 
@@ -384,8 +411,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("bench", help="speed figures")
-    p.add_argument("what", choices=["turn", "replay", "face", "speech"])
+    p.add_argument("what", choices=["turn", "replay", "load", "face", "speech"])
     p.add_argument("--turns", type=int, default=200, help="turns to time (turn) or in the replayed conversation (replay)")
+    load = p.add_argument_group("load (many conversations at once against a fresh stack on loopback)")
+    load.add_argument("--conversations", default="50", metavar="N[,N...]",
+                      help="concurrent conversations; several (10,25,50) run one after the other (default 50)")
+    load.add_argument("--seconds", type=float, default=120.0, help="length of each run (default 120)")
+    load.add_argument("--fps", type=float, default=5.0, help="camera frames per second per conversation (default 5)")
+    load.add_argument("--message-every", type=float, default=5.0, metavar="S",
+                      help="seconds between one conversation's messages (default 5)")
+    load.add_argument("--frame", metavar="FILE", help="photo to send as the camera (default: scikit-image's astronaut)")
+    load.add_argument("--p95-limit", type=float, default=500.0, metavar="MS",
+                      help="turn latency the largest-N figure is held to (default 500)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--model", help="model file to benchmark (face, speech; default: the shipped one)")
     p.set_defaults(func=cmd_bench)

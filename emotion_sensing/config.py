@@ -2,7 +2,7 @@
 
 | variable | default | meaning |
 |---|---|---|
-| EMOBOT_HOST | 127.0.0.1 | address every process listens on |
+| EMOBOT_HOST | 127.0.0.1 | address Rasa and the service listen on (the action server stays on loopback) |
 | EMOBOT_RASA_PORT | 5005 | Rasa server |
 | EMOBOT_ACTIONS_PORT | 5055 | action server |
 | EMOBOT_SERVICE_PORT | 5006 | emotion service |
@@ -17,6 +17,8 @@
 | EMOBOT_FUSION_WINDOW_S | 20 | readings older than this are ignored |
 | EMOBOT_TRACKER_STORE_URL | endpoints.yml's tracker_store | SQLAlchemy URL of the tracker store the service's /replay pages read |
 | EMOBOT_SERVICE_TOKEN | (none) | bearer token the service requires (and clients send); needed when EMOBOT_HOST is not loopback |
+| EMOBOT_SOCKETIO_JWT_KEY | (none) | key of the JWTs socket.io clients must present; needed when EMOBOT_HOST is not loopback |
+| EMOBOT_RASA_TOKEN | (none) | token of Rasa's HTTP API (``?token=``); needed when EMOBOT_HOST is not loopback |
 | EMOBOT_SESSION_STORE | memory | where sessions live: ``memory`` or ``redis://host:port/db`` (shared by several workers) |
 | EMOBOT_MAX_SESSIONS | 10000 | sessions kept; the least recently used are forgotten first |
 | EMOBOT_SESSION_REQUESTS_PER_S | 20 | requests per second one session may make (429 beyond, bursts of 2 s allowed) |
@@ -96,6 +98,10 @@ class Settings:
     tracker_store_url: Optional[str] = None
     # Bearer token the service requires on every route but /health; required off loopback.
     service_token: Optional[str] = None
+    # Off loopback, socket.io clients must present a JWT signed with this key, and Rasa's
+    # HTTP API wants this token.
+    socketio_jwt_key: Optional[str] = None
+    rasa_token: Optional[str] = None
     # "memory" (one process) or a redis:// URL (sessions shared by several service workers).
     session_store: str = "memory"
     max_sessions: int = 10_000
@@ -117,8 +123,13 @@ class Settings:
         return f"http://{self.host}:{self.rasa_port}"
 
     @property
+    def actions_host(self) -> str:
+        """The action server has no authentication and only Rasa calls it: loopback always."""
+        return self.host if is_loopback(self.host) else "127.0.0.1"
+
+    @property
     def actions_url(self) -> str:
-        return f"http://{self.host}:{self.actions_port}"
+        return f"http://{self.actions_host}:{self.actions_port}"
 
     @classmethod
     def from_env(cls, environ: Optional[Mapping[str, str]] = None, endpoints: Optional[Path] = None) -> Settings:
@@ -154,6 +165,8 @@ class Settings:
                 fusion=fusion,
                 tracker_store_url=env.get("EMOBOT_TRACKER_STORE_URL") or None,
                 service_token=env.get("EMOBOT_SERVICE_TOKEN") or None,
+                socketio_jwt_key=env.get("EMOBOT_SOCKETIO_JWT_KEY") or None,
+                rasa_token=env.get("EMOBOT_RASA_TOKEN") or None,
                 session_store=env.get("EMOBOT_SESSION_STORE") or base.session_store,
                 max_sessions=int(env.get("EMOBOT_MAX_SESSIONS", base.max_sessions)),
                 session_requests_per_s=float(env.get("EMOBOT_SESSION_REQUESTS_PER_S", base.session_requests_per_s)),

@@ -101,7 +101,10 @@ function addMessage(who, text) {
   return item;
 }
 
-const socket = io(rasaUrl, { path: config.socketio_path, transports: ["websocket"] });
+// Off loopback Rasa's socket.io channel wants a JWT (?jwt=...) and its HTTP API a token (?rasa_token=...).
+const jwt = params.get("jwt");
+const rasaToken = params.get("rasa_token");
+const socket = io(rasaUrl, { path: config.socketio_path, transports: ["websocket"], ...(jwt ? { auth: { token: jwt } } : {}) });
 socket.on("connect", () => socket.emit("session_request", { session_id: sessionId }));
 socket.on("session_confirm", () => {
   setConnection("connected", "connected");
@@ -172,7 +175,8 @@ async function annotateReplies(attempt) {
   const replies = [...messages.querySelectorAll(".msg.bot")];
   let adapted = null;
   try {
-    const response = await fetch(`${rasaUrl}/conversations/${encodeURIComponent(sessionId)}/tracker`);
+    const response = await fetch(`${rasaUrl}/conversations/${encodeURIComponent(sessionId)}/tracker`
+      + (rasaToken ? `?token=${encodeURIComponent(rasaToken)}` : ""));
     if (response.ok) {
       adapted = [];
       let emotion = config.unknown;
