@@ -60,8 +60,8 @@ class RedisSessionStore(SessionStore):
     """The SessionStore interface over Redis; ``extras`` are cached per worker (see module doc)."""
 
     def __init__(self, url: str, max_sessions: int = 10_000, max_readings: int = 512,
-                 prefix: str = "emobot", ttl_s: float = 24 * 3600) -> None:
-        super().__init__(max_sessions=max_sessions, max_readings=max_readings)
+                 prefix: str = "emobot", ttl_s: float = 24 * 3600, max_age_s: Optional[float] = None) -> None:
+        super().__init__(max_sessions=max_sessions, max_readings=max_readings, max_age_s=max_age_s)
         self.url = url
         self.redis = redis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
         self.prefix = prefix
@@ -96,7 +96,7 @@ class RedisSessionStore(SessionStore):
             return None
         session = self._local.get(session_id)
         if session is None:
-            session = SharedSession(session_id, max_readings=self.max_readings)
+            session = SharedSession(session_id, max_readings=self.max_readings, max_age_s=self.max_age_s)
             session.__dict__["_store"] = self
             self._local[session_id] = session
             while len(self._local) > self.max_sessions:
@@ -166,6 +166,7 @@ class RedisSessionStore(SessionStore):
     def _load(self, session: SharedSession, meta: dict, raw: list) -> None:
         fields = {k.decode(): v.decode() for k, v in meta.items()}
         session.readings = deque((load_reading(r) for r in raw), maxlen=self.max_readings)
+        session.drop_old(time.time())
         object.__setattr__(session, "turns", int(fields.get("turns", 0)))
         session.created = float(fields.get("created", session.created))
         session.last_seen = float(fields.get("last_seen", session.last_seen))
@@ -189,4 +190,4 @@ class RedisSessionStore(SessionStore):
 
     def _orphan(self, session_id: str) -> Session:
         # Evicted the moment it was made (max_sessions 0 or a race): a session that is not kept.
-        return Session(session_id, max_readings=self.max_readings)
+        return Session(session_id, max_readings=self.max_readings, max_age_s=self.max_age_s)

@@ -1,7 +1,10 @@
 """Per-conversation state: a bounded buffer of recent readings and the last fused state.
 
 Only derived readings are kept, never raw frames or audio. The store is bounded in
-sessions (least recently used are evicted) and in readings per session.
+sessions (least recently used are evicted) and in readings per session, by count and, when
+``max_age_s`` is set (the service sets fusion's window), by age: a reading fusion would
+ignore is not kept, so a session streaming for hours holds as much as one streaming for a
+minute.
 """
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ class Session:
 
     session_id: str
     max_readings: int = 512
+    max_age_s: Optional[float] = None
     created: float = field(default_factory=time.time)
     last_seen: float = field(default_factory=time.time)
     turns: int = 0
@@ -42,6 +46,15 @@ class Session:
     def add(self, reading: Reading) -> None:
         self.readings.append(reading)
         self.last_seen = time.time()
+        self.drop_old(self.last_seen)
+
+    def drop_old(self, now: float) -> None:
+        """Forget readings older than ``max_age_s`` (oldest first)."""
+        if self.max_age_s is None:
+            return
+        limit = now - self.max_age_s
+        while self.readings and self.readings[0].timestamp < limit:
+            self.readings.popleft()
 
     def fuse(self, config: FusionConfig, now: Optional[float] = None) -> FusedState:
         self.last_state = fuse(self.readings, now=now, config=config)
@@ -57,9 +70,11 @@ class Session:
 class SessionStore:
     """In-memory sessions, LRU-bounded; the interface a shared backend will implement."""
 
-    def __init__(self, max_sessions: int = 10_000, max_readings: int = 512) -> None:
+    def __init__(self, max_sessions: int = 10_000, max_readings: int = 512,
+                 max_age_s: Optional[float] = None) -> None:
         self.max_sessions = max_sessions
         self.max_readings = max_readings
+        self.max_age_s = max_age_s
         self._sessions: OrderedDict[str, Session] = OrderedDict()
 
     def __len__(self) -> int:
@@ -77,7 +92,7 @@ class SessionStore:
     def get_or_create(self, session_id: str) -> Session:
         session = self.get(session_id)
         if session is None:
-            session = Session(session_id, max_readings=self.max_readings)
+            session = Session(session_id, max_readings=self.max_readings, max_age_s=self.max_age_s)
             self._sessions[session_id] = session
             while len(self._sessions) > self.max_sessions:
                 self._sessions.popitem(last=False)
@@ -91,13 +106,14 @@ class SessionStore:
         return list(session.readings)[-limit:] if session else []
 
 
-def open_store(url: str = "memory", max_sessions: int = 10_000, max_readings: int = 512) -> SessionStore:
+def open_store(url: str = "memory", max_sessions: int = 10_000, max_readings: int = 512,
+               max_age_s: Optional[float] = None) -> SessionStore:
     """The session store named by ``url``: ``memory`` (this process only, the default) or
     ``redis://host:port/db`` (shared by every service worker pointed at the same Redis)."""
     if url in ("", "memory"):
-        return SessionStore(max_sessions=max_sessions, max_readings=max_readings)
+        return SessionStore(max_sessions=max_sessions, max_readings=max_readings, max_age_s=max_age_s)
     if url.startswith(("redis://", "rediss://", "unix://")):
         from emotion_sensing.redis_sessions import RedisSessionStore
 
-        return RedisSessionStore(url, max_sessions=max_sessions, max_readings=max_readings)
+        return RedisSessionStore(url, max_sessions=max_sessions, max_readings=max_readings, max_age_s=max_age_s)
     raise ValueError(f"unknown session store {url!r}: use 'memory' or a redis:// URL (EMOBOT_SESSION_STORE)")

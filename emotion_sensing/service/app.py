@@ -185,7 +185,9 @@ def create_app(settings: Optional[Settings] = None, text: Optional[TextRecognize
     app = web.Application(client_max_size=settings.max_body_bytes,
                           middlewares=[json_errors, require_token, limits.session_rate_limits])
     app[SETTINGS] = settings
-    app[STORE] = open_store(settings.session_store, max_sessions=settings.max_sessions)
+    # Readings older than fusion's window no longer count: not kept either (memory stays flat).
+    app[STORE] = open_store(settings.session_store, max_sessions=settings.max_sessions,
+                            max_age_s=settings.fusion.window_s)
     limits.setup(app, settings)
     started = time.time()
     app[TEXT] = text or TextRecognizer(settings.models_dir / MODEL_FILE)
