@@ -22,6 +22,7 @@
 | EMOBOT_SESSION_STORE | memory | where sessions live: ``memory`` or ``redis://host:port/db`` (shared by several workers) |
 | EMOBOT_MAX_SESSIONS | 10000 | sessions kept; the least recently used are forgotten first |
 | EMOBOT_SESSION_REQUESTS_PER_S | 20 | requests per second one session may make (429 beyond, bursts of 2 s allowed) |
+| EMOBOT_FACE_NICE | 10 | how much lower the face recognizer's thread runs than the chat (0: same priority) |
 | EMOBOT_SESSION_FRAMES_PER_S | 10 | camera frames per second one session may send (429 / dropped beyond) |
 
 The EmotionPolicy's thresholds are set in config.yml and overridden by
@@ -107,6 +108,7 @@ class Settings:
     max_sessions: int = 10_000
     session_requests_per_s: float = 20.0
     session_frames_per_s: float = 10.0
+    face_nice: int = 10
 
     @property
     def service_url(self) -> str:
@@ -171,6 +173,7 @@ class Settings:
                 max_sessions=int(env.get("EMOBOT_MAX_SESSIONS", base.max_sessions)),
                 session_requests_per_s=float(env.get("EMOBOT_SESSION_REQUESTS_PER_S", base.session_requests_per_s)),
                 session_frames_per_s=float(env.get("EMOBOT_SESSION_FRAMES_PER_S", base.session_frames_per_s)),
+                face_nice=int(env.get("EMOBOT_FACE_NICE", base.face_nice)),
             )
         except ValueError as error:
             raise ValueError(f"bad EMOBOT_* setting: {error}") from error
