@@ -6,6 +6,17 @@ about half of a user turn's time once the sensing action runs on each turn. Here
 validator is built and its schema checked once; every response is still validated
 against the same schema, with the same error.
 
+Tracker loading: every message makes Rasa load the conversation from the tracker store and
+turn each stored event back into an object, and for each event ``Event.resolve_by_type``
+walks the whole tree of event classes (measured with py-spy on a 120-turn conversation: a sixth
+of the message's time). Here the type name -> class table is built once (and again only if
+a name is not found, so event classes imported later still resolve), with the same answers.
+
+Payload: Rasa sends every custom action the whole conversation (every event) and the whole
+domain, so each turn's sensing call grew with the conversation's length (under load, a
+conversation's 25th turn took noticeably longer than its first). The sensing action needs only
+the sender id and the latest message: it gets the tracker without its events, and no domain.
+
 Faults: Rasa waits up to 5 minutes for an action server, and when the sensing action cannot
 run (action server down, hung or failing) ``action_extract_slots`` keeps the previous turn's
 emotion slots. Here ``action_sense_emotion`` gets a deadline (the sensing budget plus
@@ -23,7 +34,8 @@ from typing import Any, Dict, List
 from jsonschema import ValidationError, validators
 from rasa.core.actions.action import RemoteAction
 from rasa.shared.constants import DOCS_BASE_URL
-from rasa.shared.core.events import SlotSet
+from rasa.shared.core.events import Event, SlotSet
+from rasa.shared.utils.common import all_subclasses
 
 from emotion_sensing.config import Settings
 from emotion_sensing.fusion import unknown_state
@@ -33,6 +45,22 @@ logger = logging.getLogger(__name__)
 # Beyond the sensing budget, time for the action server round trip on a busy machine.
 SENSE_GRACE_S = 2.0
 _original_run = RemoteAction.run
+_original_call_format = RemoteAction._action_call_format
+_original_resolve_by_type = Event.resolve_by_type
+_event_classes: Dict[str, type] = {}
+
+
+def _resolve_event_type(type_name: str, default=None):
+    """Rasa's ``Event.resolve_by_type`` with its class lookup cached."""
+    found = _event_classes.get(type_name)
+    if found is None:
+        _event_classes.clear()
+        for cls in all_subclasses(Event):
+            _event_classes.setdefault(cls.type_name, cls)  # the first match, as Rasa's loop returns
+        found = _event_classes.get(type_name)
+    if found is not None:
+        return found
+    return _original_resolve_by_type(type_name, default)  # "topic", a default, or Rasa's ValueError
 
 
 @functools.lru_cache(maxsize=1)
@@ -67,6 +95,16 @@ def unknown_emotion_events(reason: str) -> List[SlotSet]:
     return [SlotSet(name, value) for name, value in values.items()]
 
 
+def _sensing_call_format(self: RemoteAction, tracker, domain) -> Dict[str, Any]:
+    if self.name() != SENSE_ACTION:
+        return _original_call_format(self, tracker, domain)
+    import rasa
+    from rasa.shared.core.trackers import EventVerbosity
+
+    return {"next_action": self.name(), "sender_id": tracker.sender_id,
+            "tracker": tracker.current_state(EventVerbosity.NONE), "version": rasa.__version__}
+
+
 async def _run_sensing_with_deadline(self: RemoteAction, output_channel, nlg, tracker, domain) -> List[Any]:
     if self.name() != SENSE_ACTION:
         return await _original_run(self, output_channel, nlg, tracker, domain)
@@ -81,6 +119,8 @@ async def _run_sensing_with_deadline(self: RemoteAction, output_channel, nlg, tr
 
 
 def apply() -> None:
-    """Install the cached validator and the sensing deadline (idempotent)."""
+    """Install the cached validator and event lookup, the sensing payload and deadline (idempotent)."""
+    Event.resolve_by_type = staticmethod(_resolve_event_type)
     RemoteAction._validate_action_result = _validate_action_result
+    RemoteAction._action_call_format = _sensing_call_format
     RemoteAction.run = _run_sensing_with_deadline
