@@ -139,6 +139,7 @@ class Counters:
     turns_answered: int = 0
     failures: List[str] = field(default_factory=list)
     latencies_ms: List[float] = field(default_factory=list)
+    turn_times: List[float] = field(default_factory=list)  # when each answered turn was sent (monotonic)
     rss_samples: List[float] = field(default_factory=list)
 
     def fail(self, what: str) -> None:
@@ -210,7 +211,7 @@ async def _conversation(number: int, sender: str, urls: Dict[str, str], http, jp
             message = MESSAGES[turn % len(MESSAGES)]
             turn += 1
             counters.turns_sent += 1
-            started = time.perf_counter()
+            started, started_at = time.perf_counter(), time.monotonic()
             try:
                 async with http.post(urls["rasa"] + "/webhooks/rest/webhook",
                                      json={"sender": sender, "message": message},
@@ -224,6 +225,7 @@ async def _conversation(number: int, sender: str, urls: Dict[str, str], http, jp
                     else:
                         counters.turns_answered += 1
                         counters.latencies_ms.append(elapsed)
+                        counters.turn_times.append(started_at)
             except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as error:
                 counters.fail(f"{sender}: turn {message!r} failed ({type(error).__name__}: {error})")
             next_at += message_every_s
@@ -298,6 +300,11 @@ async def _run(urls: Dict[str, str], conversations: int, seconds: float, fps: fl
         sensed = await _unknown_turns(http, urls["rasa"], senders)
     rss_end = rss_mb(service_pid) if service_pid else None
     latencies = counters.latencies_ms
+    windows = []  # p95 per 30 s of the run: does latency drift as conversations grow?
+    for start in range(0, int(seconds), 30):
+        inside = [ms for ms, t in zip(latencies, counters.turn_times) if start <= t - started < start + 30]
+        if inside:
+            windows.append({"from_s": start, "turns": len(inside), "p95_ms": round(percentile(inside, 95), 1)})
     analysed = counters.face_readings + counters.no_face
     return {
         "conversations": conversations,
@@ -312,6 +319,7 @@ async def _run(urls: Dict[str, str], conversations: int, seconds: float, fps: fl
             "max_ms": round(max(latencies), 1) if latencies else None,
             "sensed_unknown": sensed["unknown"],
             "sensed": sensed["turns"],
+            "p95_by_30s": windows,
         },
         "frames": {
             "sent": counters.frames_sent,
