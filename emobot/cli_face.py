@@ -21,10 +21,18 @@ def add_arguments(command: str, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--draw", metavar="OUT", help="save the image with boxes and labels (with --image)")
         parser.add_argument("--seconds", type=float, default=10.0, help="how long to read --camera/--video (default 10)")
     elif command == "train":
-        parser.add_argument("--architecture", default="ms_model_M",
-                            help="ms_model_M, ms_model_R or mini_xception (default ms_model_M)")
-        parser.add_argument("--size", type=int, default=64, help="input size: 48, 64 or 112 (default 64)")
-        parser.add_argument("--epochs", type=int, default=100, help="at most this many epochs (default 100)")
+        # The defaults reproduce the shipped model (models/face_emotion.md).
+        parser.add_argument("--architecture", default="vgg8",
+                            help="face: vgg8 (shipped), ms_model_M, ms_model_R or mini_xception (default vgg8)")
+        parser.add_argument("--size", type=int, default=None,
+                            help="face: input size, 48, 64 or 112 (default 48 for vgg8, else 64)")
+        parser.add_argument("--epochs", type=int, default=80, help="face: at most this many epochs (default 80)")
+        parser.add_argument("--lr-patience", type=int, default=3,
+                            help="face: halve the learning rate after this many epochs without gain (default 3)")
+        parser.add_argument("--patience", type=int, default=12,
+                            help="face: stop after this many epochs without gain (default 12)")
+        parser.add_argument("--precision", default="auto", choices=["auto", "float32", "bfloat16"],
+                            help="face: training arithmetic (auto: bfloat16 mixed precision for vgg8)")
         parser.add_argument("--work", help="checkpoint folder; re-running resumes (default .emobot/train/face-ARCH-SIZE)")
         parser.add_argument("--max-minutes", type=float, help="stop cleanly after this long (resume later)")
         parser.add_argument("--export-only", action="store_true",
@@ -129,6 +137,8 @@ def train(args) -> int:
         print(f"emobot train face: FER2013 not found under {data} (see README: Datasets); use --data DIR",
               file=sys.stderr)
         return 2
+    if args.size is None:
+        args.size = 48 if args.architecture == "vgg8" else 64
     work = Path(args.work or f".emobot/train/face-{args.architecture}-{args.size}")
     log = lambda m: print(time.strftime("%H:%M:%S"), m, flush=True)  # noqa: E731
     log(f"checkpoints in {work} (run the same command again to resume)")
@@ -138,8 +148,8 @@ def train(args) -> int:
             return 2
         result = evaluate_checkpoint(work, data, {"architecture": args.architecture}, log=log)
     else:
-        result = train_face(data, work, args.architecture, args.size, args.epochs,
-                            max_minutes=args.max_minutes, log=log)
+        result = train_face(data, work, args.architecture, args.size, args.epochs, max_minutes=args.max_minutes,
+                            lr_patience=args.lr_patience, patience=args.patience, precision=args.precision, log=log)
     out = _models_dir(args)
     path = export_best(work, out, result)
     log(f"wrote {path} ({path.stat().st_size / 1024:.0f} KB)")

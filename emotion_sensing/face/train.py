@@ -156,6 +156,11 @@ def train_face(
         loss=tf.keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
         metrics=["accuracy"],
     )
+    run_settings = {"architecture": architecture, "input_size": input_size, "max_epochs": epochs,
+                    "batch_size": batch_size, "learning_rate": learning_rate, "lr_patience": lr_patience,
+                    "early_stopping_patience": patience, "class_weight_power": weight_power,
+                    "label_smoothing": label_smoothing, "precision": precision}
+    (work_dir / "run.json").write_text(json.dumps(run_settings, indent=2))
     log(f"{architecture} at {input_size}x{input_size}: {model.count_params():,} parameters; "
         f"up to {epochs} epochs, batch {batch_size}, {precision}, Adam {learning_rate:g} halved after "
         f"{lr_patience} flat epochs, early stop after {patience}")
@@ -192,11 +197,8 @@ def train_face(
         tf.keras.mixed_precision.set_global_policy("float32")
     log(f"training stopped after {(time.time() - started) / 60:.1f} minutes")
 
-    return evaluate_checkpoint(work_dir, splits, {
-        "architecture": architecture, "input_size": input_size, "training_rows": len(train),
-        "dropped_training_rows": dropped, "class_weight_power": weight_power,
-        "label_smoothing": label_smoothing, "batch_size": batch_size, "precision": precision,
-        "lr_patience": lr_patience, "early_stopping_patience": patience}, log=log)
+    return evaluate_checkpoint(work_dir, splits, {**run_settings, "training_rows": len(train),
+                                                  "dropped_training_rows": dropped}, log=log)
 
 
 def evaluate_checkpoint(work_dir: Path, splits, run: Dict[str, Any], log: Printer = print) -> Dict[str, Any]:
@@ -207,6 +209,8 @@ def evaluate_checkpoint(work_dir: Path, splits, run: Dict[str, Any], log: Printe
     from emotion_sensing.labels import LABELS
 
     work_dir = Path(work_dir)
+    if (work_dir / "run.json").exists():  # the run's own settings, as train_face recorded them
+        run = {**json.loads((work_dir / "run.json").read_text()), **run}
     if not isinstance(splits, dict):
         splits = fer2013.load(Path(splits))
     if "training_rows" not in run:

@@ -128,6 +128,9 @@ def test_architectures_have_the_published_shapes():
     assert relu.count_params() == ms.count_params()  # same network, other activation
     mini = build("mini_xception", 64)
     assert 50_000 < mini.count_params() < 70_000
+    vgg = build("vgg8", 48)
+    assert vgg.get_layer("s4_pool").output_shape == (None, 3, 3, 256) and vgg.output_shape == (None, 7)
+    assert 1_100_000 < vgg.count_params() < 1_250_000
     with pytest.raises(ValueError, match="unknown architecture"):
         build("resnet", 64)
 

