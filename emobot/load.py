@@ -36,7 +36,8 @@ MAX_SECONDS = 1800.0
 SAMPLE_RATE = 16_000
 CHUNK_S = 0.1
 FRAME_TYPE, AUDIO_TYPE = b"\x01", b"\x02"
-# Said by the simulated users, in turn (each conversation starts at its own place).
+# Said by the simulated users, in turn (each conversation starts at its own place). Like
+# bench.BENCH_MESSAGES but without asking for a person: a load run's conversations keep going.
 MESSAGES = (
     "hi there",
     "where is my order?",
