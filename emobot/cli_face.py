@@ -37,6 +37,9 @@ def add_arguments(command: str, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--max-minutes", type=float, help="stop cleanly after this long (resume later)")
         parser.add_argument("--export-only", action="store_true",
                             help="do not train: evaluate the run's best checkpoint so far and ship it")
+        parser.add_argument("--no-export", action="store_true",
+                            help="train and score the run but leave the shipped model and its card as they are "
+                                 "(comparison runs)")
     elif command == "eval":
         parser.add_argument("--folders", metavar="DIR", help="a folder of class folders (angry/, happy/, ...) to evaluate")
         parser.add_argument("--fer-split", default="PrivateTest", choices=["Training", "PublicTest", "PrivateTest"],
@@ -150,6 +153,12 @@ def train(args) -> int:
     else:
         result = train_face(data, work, args.architecture, args.size, args.epochs, max_minutes=args.max_minutes,
                             lr_patience=args.lr_patience, patience=args.patience, precision=args.precision, log=log)
+    summary = (f"PrivateTest accuracy {result['PrivateTest']['accuracy']:.4f}, with mirror "
+               f"{result['PrivateTest_flip']['accuracy']:.4f} (scores in {work / 'result.json'})")
+    if args.no_export:
+        log(f"{summary}; not shipped (--no-export)")
+        return 0
+    log(summary)
     out = _models_dir(args)
     path = export_best(work, out, result)
     log(f"wrote {path} ({path.stat().st_size / 1024:.0f} KB)")

@@ -81,7 +81,7 @@ def plot(trained: list, rows: list, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = [f"{t['architecture']}\n{t['input_size']} px" for t in trained]
+    names = [f"{t['architecture']}\n{t['input_size']} px, {t['epochs']} ep." for t in trained]
     params = [t["parameters"] / 1000 for t in trained]
     sizes = [t["tflite_kb"] for t in trained]
     accuracy = [t["private_accuracy_mirror"] for t in trained]
@@ -91,12 +91,12 @@ def plot(trained: list, rows: list, path: Path) -> None:
         params.append(fer["parameters"] / 1000)
         sizes.append(fer["size_kb"])
         accuracy.append(fer["accuracy"])
-    fig, axes = plt.subplots(1, 3, figsize=(4 * 3, 3.6))
+    fig, axes = plt.subplots(1, 3, figsize=(1.2 * len(names) * 3, 3.8))
     for ax, values, title, fmt in zip(axes, (params, sizes, accuracy),
                                       ("parameters (thousands)", "model file (KB)", "PrivateTest accuracy (mirror)"),
                                       ("{:.0f}", "{:.0f}", "{:.3f}")):
         bars = ax.bar(range(len(names)), values, color=["#4c72b0"] * len(trained) + ["#999999"] * (len(names) - len(trained)))
-        ax.set_xticks(range(len(names)), names, fontsize=8)
+        ax.set_xticks(range(len(names)), names, fontsize=7)
         ax.set_title(title, fontsize=10)
         for bar, value in zip(bars, values):
             ax.annotate(fmt.format(value), (bar.get_x() + bar.get_width() / 2, bar.get_height()),

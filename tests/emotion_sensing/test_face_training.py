@@ -81,3 +81,37 @@ def test_a_card_below_the_bar_says_it_is_interim(tmp_path):
     card = write_card(tmp_path, _result(0.60)).read_text()
     assert "Status: interim" in card and "Compared on" not in card
 
+
+
+def _tiny_fer2013(folder, per_class: int = 6):
+    """A FER2013-layout file of random faces, every class in every split."""
+    import csv
+    import gzip
+
+    rng = np.random.default_rng(7)
+    (folder / "fer2013").mkdir(parents=True)
+    with gzip.open(folder / "fer2013" / "fer2013.csv.gz", "wt", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["emotion", "pixels", "Usage"])
+        for usage in ("Training", "PublicTest", "PrivateTest"):
+            for label in range(len(LABELS)):
+                for _ in range(per_class):
+                    writer.writerow([label, " ".join(map(str, rng.integers(0, 256, 48 * 48))), usage])
+
+
+def test_a_comparison_run_with_no_export_leaves_the_shipped_model_alone(tmp_path, monkeypatch, capsys):
+    from emobot.cli import main as emobot
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    _tiny_fer2013(tmp_path / "data")
+    models = tmp_path / "models"
+    work = tmp_path / "run"
+    code = emobot(["train", "face", "--data", str(tmp_path / "data"), "--architecture", "mini_xception",
+                   "--size", "48", "--epochs", "1", "--work", str(work), "--out", str(models), "--no-export"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "not shipped (--no-export)" in out and "PrivateTest accuracy" in out
+    result = json.loads((work / "result.json").read_text())
+    assert result["architecture"] == "mini_xception" and result["epochs_run"] == 1
+    assert result["PrivateTest"]["confusion"] and result["max_epochs"] == 1
+    assert not models.exists() or not any(models.iterdir())
