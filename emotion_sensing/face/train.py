@@ -182,8 +182,22 @@ def train_face(
 
     best_path = work_dir / "best.keras"
     history_path = work_dir / "history.csv"
+    backup_dir = work_dir / "backup"
+    if any(backup_dir.rglob("checkpoint")):
+        log(f"resuming after epoch {_epochs_in(history_path)} from {backup_dir}")
+    elif history_path.exists() or best_path.exists():
+        # No state to resume from: this is a new run, and it must not append to (or be judged
+        # against) an earlier run's history and checkpoint, so those are moved aside.
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        for old in (history_path, best_path):
+            if old.exists():
+                old.rename(old.with_name(f"{old.stem}-{stamp}{old.suffix}"))
+        log(f"starting over: nothing to resume in {backup_dir}; the earlier history.csv and best.keras "
+            f"are kept as *-{stamp}")
     callbacks = [
-        tf.keras.callbacks.BackupAndRestore(str(work_dir / "backup")),
+        # The backup is kept when training ends (Keras deletes it by default), so a run stopped by
+        # --max-minutes, or finished, resumes or extends (a larger --epochs) from its last epoch.
+        tf.keras.callbacks.BackupAndRestore(str(backup_dir), delete_checkpoint=False),
         tf.keras.callbacks.ModelCheckpoint(str(best_path), monitor="val_accuracy", save_best_only=True,
                                            initial_value_threshold=_best_so_far(history_path)),
         tf.keras.callbacks.ReduceLROnPlateau(monitor="val_accuracy", factor=0.5, patience=lr_patience, min_lr=1e-5),

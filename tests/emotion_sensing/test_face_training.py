@@ -115,3 +115,34 @@ def test_a_comparison_run_with_no_export_leaves_the_shipped_model_alone(tmp_path
     assert result["architecture"] == "mini_xception" and result["epochs_run"] == 1
     assert result["PrivateTest"]["confusion"] and result["max_epochs"] == 1
     assert not models.exists() or not any(models.iterdir())
+
+
+def test_a_finished_run_extends_from_its_last_epoch_and_a_fresh_one_keeps_the_old_history(tmp_path, monkeypatch, capsys):
+    from emobot.cli import main as emobot
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    _tiny_fer2013(tmp_path / "data")
+    work = tmp_path / "run"
+
+    def train(epochs: int) -> str:
+        assert emobot(["train", "face", "--data", str(tmp_path / "data"), "--architecture", "mini_xception",
+                       "--size", "48", "--epochs", str(epochs), "--work", str(work), "--no-export"]) == 0
+        return capsys.readouterr().out
+
+    def epochs_logged() -> list:
+        return [line.split(",")[0] for line in (work / "history.csv").read_text().splitlines()[1:]]
+
+    train(1)
+    out = train(2)  # the same run, one epoch longer
+    assert "resuming after epoch 1" in out and "epoch 2/2" in out and "epoch 1/2" not in out
+    assert epochs_logged() == ["0", "1"]
+    assert json.loads((work / "result.json").read_text())["epochs_run"] == 2
+
+    import shutil
+
+    shutil.rmtree(work / "backup")  # nothing to resume from: a new run, not appended to the old one
+    out = train(1)
+    assert "starting over" in out
+    assert epochs_logged() == ["0"]
+    kept = list(work.glob("history-*.csv"))
+    assert len(kept) == 1 and len(kept[0].read_text().splitlines()) == 3
