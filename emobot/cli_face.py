@@ -32,7 +32,8 @@ def add_arguments(command: str, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--patience", type=int, default=12,
                             help="face: stop after this many epochs without gain (default 12)")
         parser.add_argument("--precision", default="auto", choices=["auto", "float32", "bfloat16"],
-                            help="face: training arithmetic (auto: bfloat16 mixed precision for vgg8)")
+                            help="face: training arithmetic (auto: bfloat16 mixed precision for vgg8 where this CPU "
+                                 "runs it natively, found by a cached probe; else float32)")
         parser.add_argument("--work", help="checkpoint folder; re-running resumes (default .emobot/train/face-ARCH-SIZE)")
         parser.add_argument("--max-minutes", type=float, help="stop cleanly after this long (resume later)")
         parser.add_argument("--export-only", action="store_true",
@@ -133,15 +134,24 @@ def sense(args) -> int:
 
 def train(args) -> int:
     from emotion_sensing.face.card import write_card
+    from emotion_sensing.face.precision import PrecisionError, choose_precision
     from emotion_sensing.face.train import evaluate_checkpoint, export_best, train_face
 
+    if args.size is None:
+        args.size = 48 if args.architecture == "vgg8" else 64
+    if not args.export_only:
+        # Before any data is read: an impossible precision is a one-line refusal, not a crash
+        # in the first epoch.
+        try:
+            choose_precision(args.precision, args.architecture, args.size)  # cached: train_face says which
+        except PrecisionError as error:
+            print(f"emobot train face: {error}", file=sys.stderr)
+            return 2
     data = Path(args.data or os.environ.get("EMOBOT_DATASETS") or DEFAULT_DATASETS_DIR)
     if not (data / "fer2013").exists() and not (data / "fer2013.csv.gz").exists():
         print(f"emobot train face: FER2013 not found under {data} (see README: Datasets); use --data DIR",
               file=sys.stderr)
         return 2
-    if args.size is None:
-        args.size = 48 if args.architecture == "vgg8" else 64
     work = Path(args.work or f".emobot/train/face-{args.architecture}-{args.size}")
     log = lambda m: print(time.strftime("%H:%M:%S"), m, flush=True)  # noqa: E731
     log(f"checkpoints in {work} (run the same command again to resume)")

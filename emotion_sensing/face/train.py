@@ -113,8 +113,9 @@ def train_face(
 
     The best epoch on PublicTest is kept as ``best.keras`` in ``work_dir``. ``precision``:
     ``float32``, ``bfloat16`` (mixed: bfloat16 compute, float32 weights; twice as fast for
-    vgg8 on a CPU with AVX-512 BF16) or ``auto`` (bfloat16 for vgg8, else float32). The
-    exported model is float32 either way.
+    vgg8 on a CPU with AVX-512 BF16) or ``auto`` (bfloat16 where the network gains and this
+    CPU can run it, see precision.py). The exported model is float32 either way. An explicit
+    ``bfloat16`` that cannot run here raises PrecisionError before any data is loaded.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if architecture == "mini_xception":
@@ -123,12 +124,12 @@ def train_face(
     import tensorflow as tf
 
     from emotion_sensing.face.architectures import build
+    from emotion_sensing.face.precision import choose_precision
     from emotion_sensing.labels import LABELS
 
-    if precision == "auto":
-        precision = "bfloat16" if architecture == "vgg8" else "float32"
-    if precision not in ("float32", "bfloat16"):
-        raise ValueError(f"precision must be float32, bfloat16 or auto, not {precision!r}")
+    choice = choose_precision(precision, architecture, input_size)
+    precision = choice.precision
+    log(f"precision: {precision} ({choice.reason})")
     tf.keras.mixed_precision.set_global_policy("mixed_bfloat16" if precision == "bfloat16" else "float32")
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)

@@ -5,17 +5,53 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from emotion_sensing.face.card import COMPARISON_FILE, write_card
 from emotion_sensing.labels import LABELS
 
 
+def _bfloat16_problem():
+    from emotion_sensing.face.precision import probe_bfloat16
+
+    return probe_bfloat16("vgg8", 48)
+
+
+def _export_and_compare(tmp_path, trained, plain):
+    """Ship the checkpoint in tmp_path as TFLite and check it runs what ``plain`` computes."""
+    from emotion_sensing.face.recognizer import FaceClassifier
+    from emotion_sensing.face.train import export_best
+
+    faces = np.random.default_rng(1).integers(0, 255, (4, 48, 48, 1)).astype(np.float32)
+    np.testing.assert_allclose(plain(faces).numpy(), trained(faces).numpy(), atol=2e-2)  # bfloat16 rounding
+    path = export_best(tmp_path, tmp_path / "models", {"architecture": "vgg8"})
+    meta = json.loads(path.with_suffix(".json").read_text())
+    assert meta["architecture"] == "vgg8" and meta["input_size"] == 48 and meta["parameters"] == plain.count_params()
+    classifier = FaceClassifier(path)
+    classifier.flip = False
+    np.testing.assert_allclose(classifier.classify(faces[0, :, :, 0]), plain(faces[:1]).numpy()[0], atol=1e-5)
+
+
+def test_a_float32_checkpoint_is_scored_and_shipped(tmp_path):
+    """The export path every machine takes (no bfloat16 involved)."""
+    from emotion_sensing.face.architectures import build
+    from emotion_sensing.face.train import load_float32
+
+    trained = build("vgg8", 48)
+    trained.save(tmp_path / "best.keras")
+    plain = load_float32(tmp_path / "best.keras")
+    assert {layer.compute_dtype for layer in plain.layers} == {"float32"}
+    _export_and_compare(tmp_path, trained, plain)
+
+
 def test_a_bfloat16_checkpoint_is_scored_and_shipped_as_float32(tmp_path):
+    problem = _bfloat16_problem()
+    if problem:
+        pytest.skip(f"bfloat16 cannot run here: {problem}")
     import tensorflow as tf
 
     from emotion_sensing.face.architectures import build
-    from emotion_sensing.face.recognizer import FaceClassifier
-    from emotion_sensing.face.train import export_best, load_float32
+    from emotion_sensing.face.train import load_float32
 
     tf.keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:
@@ -24,18 +60,80 @@ def test_a_bfloat16_checkpoint_is_scored_and_shipped_as_float32(tmp_path):
         tf.keras.mixed_precision.set_global_policy("float32")
     assert trained.get_layer("s1c1_conv").compute_dtype == "bfloat16"
     trained.save(tmp_path / "best.keras")
-
     plain = load_float32(tmp_path / "best.keras")
     assert {layer.compute_dtype for layer in plain.layers} == {"float32"}
-    faces = np.random.default_rng(1).integers(0, 255, (4, 48, 48, 1)).astype(np.float32)
-    np.testing.assert_allclose(plain(faces).numpy(), trained(faces).numpy(), atol=2e-2)  # bfloat16 rounding
+    _export_and_compare(tmp_path, trained, plain)
 
-    path = export_best(tmp_path, tmp_path / "models", {"architecture": "vgg8"})
-    meta = json.loads(path.with_suffix(".json").read_text())
-    assert meta["architecture"] == "vgg8" and meta["input_size"] == 48 and meta["parameters"] == plain.count_params()
-    classifier = FaceClassifier(path)
-    classifier.flip = False
-    np.testing.assert_allclose(classifier.classify(faces[0, :, :, 0]), plain(faces[:1]).numpy()[0], atol=1e-5)
+
+def test_auto_precision_follows_the_probe(monkeypatch, tmp_path):
+    from emotion_sensing.face import precision
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv(precision.FORCE_ENV, "unsupported")
+    choice = precision.choose_precision("auto", "vgg8", 48)
+    assert choice.precision == "float32"
+    assert "bfloat16" in choice.reason
+    with pytest.raises(precision.PrecisionError, match="cannot run here"):
+        precision.choose_precision("bfloat16", "vgg8", 48)
+    assert precision.choose_precision("auto", "ms_model_M", 48).precision == "float32"  # no gain measured
+    monkeypatch.setenv(precision.FORCE_ENV, "supported")
+    expected = "bfloat16" if precision.native_bfloat16() else "float32"
+    assert precision.choose_precision("auto", "vgg8", 48).precision == expected
+
+
+def test_the_probe_is_run_once_and_cached(monkeypatch, tmp_path):
+    from emotion_sensing.face import precision
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv(precision.FORCE_ENV, raising=False)
+    calls = []
+    monkeypatch.setattr(precision, "_run_probe", lambda arch, size: calls.append(arch) or "no kernels here")
+    assert precision.probe_bfloat16("vgg8", 48) == "no kernels here"
+    assert precision.probe_bfloat16("vgg8", 48) == "no kernels here"
+    assert calls == ["vgg8"]
+    assert "no kernels here" in (tmp_path / "cache" / "emobot" / "bfloat16-probe.json").read_text()
+
+
+def test_explicit_bfloat16_on_a_cpu_without_it_stops_before_reading_data(monkeypatch, tmp_path, capsys):
+    from emobot.cli import main as emobot
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("EMOBOT_BFLOAT16", "unsupported")
+    # The data folder does not exist: the refusal must come before anything looks at it.
+    code = emobot(["train", "face", "--data", str(tmp_path / "no-such-data"), "--precision", "bfloat16",
+                   "--epochs", "1", "--work", str(tmp_path / "run"), "--no-export"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1, err
+    assert "--precision bfloat16 cannot run here" in err and "FER2013" not in err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("forced", ["unsupported", "probe"])
+def test_training_vgg8_for_an_epoch_runs_with_or_without_bfloat16(forced, monkeypatch, tmp_path, capsys):
+    """`emobot train face --epochs 1` (the card's command, shortened) on a small FER2013-layout
+    file, as a CPU without bfloat16 kernels sees it and as this CPU does."""
+    from emobot.cli import main as emobot
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    if forced == "unsupported":
+        monkeypatch.setenv("EMOBOT_BFLOAT16", "unsupported")
+    else:
+        monkeypatch.delenv("EMOBOT_BFLOAT16", raising=False)
+    _tiny_fer2013(tmp_path / "data")
+    code = emobot(["train", "face", "--data", str(tmp_path / "data"), "--epochs", "1",
+                   "--work", str(tmp_path / "run"), "--no-export"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    chosen = json.loads((tmp_path / "run" / "run.json").read_text())["precision"]
+    assert f"precision: {chosen} (" in out
+    if forced == "unsupported":
+        assert chosen == "float32"
+    else:
+        from emotion_sensing.face.precision import choose_precision
+
+        assert chosen == choose_precision("auto", "vgg8", 48).precision
+    assert json.loads((tmp_path / "run" / "result.json").read_text())["epochs_run"] == 1
 
 
 def _report(accuracy: float) -> dict:
