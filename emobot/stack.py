@@ -2,6 +2,8 @@
 server and Rasa. Used by `emobot run`, `emobot bench turn` and the integration tests."""
 from __future__ import annotations
 
+import ctypes
+import errno
 import os
 import signal
 import socket
@@ -12,7 +14,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, Iterable, List, Optional, Set
 
 import yaml
 
@@ -36,6 +38,108 @@ def http_ok(url: str, timeout: float = 1.0) -> bool:
         return False
 
 
+def port_taken(host: str, port: int) -> bool:
+    """Whether a server could not listen on (host, port) now (as the stack's servers bind:
+    SO_REUSEADDR, so a closed connection's TIME_WAIT does not count)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as error:
+            return error.errno in (errno.EADDRINUSE, errno.EACCES)
+    return False
+
+
+def _listening_inodes(port: int) -> Set[str]:
+    """Socket inodes listening on ``port`` (any address), from Linux's /proc/net tables."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            # local_address is HEXADDR:HEXPORT; state 0A is LISTEN
+            if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(fields[9])
+    return inodes
+
+
+def listening_pids(port: int) -> Optional[List[int]]:
+    """The processes holding a listening socket on ``port``; None where this cannot be told
+    (no /proc, as on macOS). Processes of other users may be invisible: then []."""
+    if not Path("/proc/net/tcp").exists():
+        return None
+    inodes = _listening_inodes(port)
+    if not inodes:
+        return []
+    wanted = {f"socket:[{inode}]" for inode in inodes}
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if any(os.readlink(fd) in wanted for fd in (entry / "fd").iterdir()):
+                pids.append(int(entry.name))
+        except OSError:
+            continue  # gone, or not ours to look at
+    return sorted(pids)
+
+
+def describe_process(pid: int) -> str:
+    """``pid 123 (python -m emotion_sensing.service ...)`` as far as /proc tells."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        command = " ".join(a.decode(errors="replace") for a in argv if a)
+    except OSError:
+        command = ""
+    if len(command) > 120:
+        command = command[:117] + "..."
+    return f"pid {pid} ({command})" if command else f"pid {pid}"
+
+
+def _parent_pid(pid: int) -> Optional[int]:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[1])  # the field after the state
+
+
+def descends_from(pid: int, ancestor: int) -> bool:
+    """Whether ``pid`` is ``ancestor`` or one of its descendants."""
+    seen = 0
+    while pid and seen < 64:
+        if pid == ancestor:
+            return True
+        pid, seen = _parent_pid(pid), seen + 1
+    return False
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _prctl():
+    """libc's prctl, looked up in the parent (dlopen after fork can deadlock); None off Linux."""
+    if sys.platform != "linux":
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+def _die_with_parent(prctl, parent: int) -> None:
+    """Runs in the child between fork and exec: the kernel sends it SIGTERM when the process
+    that started it dies, however it dies (SIGKILL included), so no server outlives
+    `emobot run`."""
+    prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 @dataclass
 class Process:
     name: str
@@ -45,14 +149,35 @@ class Process:
     env: Dict[str, str]
     cwd: Path = DEMO_DIR
     popen: Optional[subprocess.Popen] = None
+    host: str = "127.0.0.1"
+    port: Optional[int] = None
 
     def start(self) -> None:
+        """Start the process. It dies with the thread that started it (PR_SET_PDEATHSIG), so
+        start it from one that lives as long as the stack (the main thread)."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
+        parent, prctl = os.getpid(), _prctl()
         self.popen = subprocess.Popen(
             self.command, cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
+            start_new_session=True, preexec_fn=(lambda: _die_with_parent(prctl, parent)) if prctl else None,
         )
+
+    def owns_port(self) -> Optional[bool]:
+        """Whether the socket listening on this process's port belongs to it (or a child of
+        it); None where that cannot be told."""
+        if self.port is None or self.popen is None:
+            return None
+        pids = listening_pids(self.port)
+        if pids is None or not pids:
+            return None if pids is None else False
+        return any(descends_from(pid, self.popen.pid) for pid in pids)
+
+    def ready(self) -> bool:
+        """Healthy, and the answer came from this process rather than whatever else listens."""
+        if not http_ok(self.health_url):
+            return False
+        return self.owns_port() is not False
 
     def alive(self) -> bool:
         return self.popen is not None and self.popen.poll() is None
@@ -65,6 +190,14 @@ class Process:
             except ProcessLookupError:
                 pass
             self.popen.wait(timeout=10)
+
+    def terminate(self) -> None:
+        """SIGTERM to the process group, without waiting."""
+        if self.alive():
+            try:
+                os.killpg(self.popen.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
 
     def stop(self, timeout: float = 10.0) -> None:
         if not self.alive():
@@ -87,6 +220,11 @@ class Process:
 
 class StackError(RuntimeError):
     """A process of the stack failed to start."""
+
+
+# Where each process's port is chosen (emotion_sensing.config.Settings.from_env reads these).
+PORT_ENV = {"emotion service": "EMOBOT_SERVICE_PORT", "action server": "EMOBOT_ACTIONS_PORT",
+            "rasa": "EMOBOT_RASA_PORT"}
 
 
 @dataclass
@@ -230,6 +368,8 @@ class Stack:
                 self.run_dir / "service.log",
                 env,
                 self.project,
+                host=s.host,
+                port=s.service_port,
             ))
         if "actions" in self.components:
             processes.append(
@@ -239,6 +379,8 @@ class Stack:
                     f"{s.actions_url}/health",
                     self.run_dir / "actions.log",
                     env,
+                    host=s.actions_host,
+                    port=s.actions_port,
                 )
             )
         if "rasa" in self.components:
@@ -254,12 +396,33 @@ class Stack:
                 self.run_dir / "rasa.log",
                 env,
                 self.project,
+                host=s.host,
+                port=s.rasa_port,
             ))
         return processes
 
+    def check_ports(self, processes: Iterable[Process]) -> None:
+        """Refuse to start anything if a port is taken: say which, by whom, and what to do."""
+        problems = []
+        for process in processes:
+            if process.port is None or not port_taken(process.host, process.port):
+                continue
+            pids = listening_pids(process.port)
+            holder = ", ".join(describe_process(pid) for pid in pids) if pids else "a process this user cannot see"
+            free = (f"stop it (kill {' '.join(map(str, pids))})" if pids else "stop it")
+            problems.append(f"port {process.port} ({process.name}) is taken by {holder}: {free}, "
+                            f"or choose another port with {PORT_ENV[process.name]}=N")
+        if problems:
+            raise StackError("nothing was started:\n  " + "\n  ".join(problems))
+
     def start(self, timeout: float = 180.0, progress=None) -> None:
-        """Start every process and wait until each answers its health URL."""
-        self.processes = self.build()
+        """Start every process and wait until each answers its health URL from its own socket.
+
+        Nothing starts while one of the ports is taken (an orphan of an earlier run, say): a
+        health answer from whatever holds the port must not pass for ours."""
+        processes = self.build()
+        self.check_ports(processes)
+        self.processes = processes
         for process in self.processes:
             process.start()
         deadline = time.time() + timeout
@@ -269,7 +432,7 @@ class Stack:
                 if not process.alive():
                     self.stop()
                     raise StackError(f"{process.name} exited during start-up:\n{process.log_tail()}")
-                if http_ok(process.health_url):
+                if process.ready():
                     waiting.remove(process)
                     if progress:
                         progress(f"{process.name} ready ({process.health_url})")
@@ -279,9 +442,13 @@ class Stack:
                 raise StackError(f"timed out after {timeout:.0f} s waiting for {names}")
             time.sleep(0.3)
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM to all at once, then wait (SIGKILL after ``timeout``): a caller that gives
+        the stack a few seconds to stop gets all of it stopped."""
         for process in reversed(self.processes):
-            process.stop()
+            process.terminate()
+        for process in reversed(self.processes):
+            process.stop(timeout)
 
     def process(self, name: str) -> Process:
         """One of the started processes by name ("emotion service", "action server", "rasa")."""
@@ -297,9 +464,10 @@ class Stack:
         """Start a stopped or killed process again and wait until it is healthy."""
         process = self.process(name)
         process.stop()
+        self.check_ports([process])
         process.start()
         deadline = time.time() + timeout
-        while not http_ok(process.health_url):
+        while not process.ready():
             if not process.alive():
                 raise StackError(f"{name} exited during restart:\n{process.log_tail()}")
             if time.time() > deadline:

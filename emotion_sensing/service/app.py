@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from typing import Any, Dict, Optional
 
@@ -75,6 +76,7 @@ async def health(request: web.Request) -> web.Response:
         {
             "status": "ok",
             "version": __version__,
+            "pid": os.getpid(),
             "modalities": {
                 "text": {"on": "text" in app[SETTINGS].modalities, "classifier": app[TEXT].has_classifier},
                 **app[MODALITY_STATUS],

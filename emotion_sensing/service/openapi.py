@@ -220,7 +220,7 @@ AUDIO_QUERY = [
 PATHS: Dict[str, Dict[str, Schema]] = {
     "/health": {
         "get": {
-            "summary": "liveness, loaded recognizers and the session count (open without a token)",
+            "summary": "liveness, the process id, loaded recognizers and the session count (open without a token)",
             "security": [],
             "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}},
         }

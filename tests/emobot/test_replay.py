@@ -5,7 +5,6 @@ import json
 import sqlite3
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -106,16 +105,16 @@ def test_replay_command_exit_codes(tmp_path):
     assert "Traceback" not in missing.stderr
 
 
-def test_replay_of_a_long_conversation_is_fast_enough_to_use(tmp_path):
+def test_replay_of_a_long_conversation_shows_every_turn(tmp_path):
+    # How fast is `emobot bench replay`'s job (a timed test would depend on the CPU).
     events = []
     for _ in range(200):
         events += [USER, *SLOTS, *BOT]
     url = make_store(tmp_path / "t.db", {"long": events})
-    started = time.perf_counter()
     turns = replay("long", url)
-    format_turns("long", turns)
+    text = format_turns("long", turns)
     assert len(turns) == 200
-    assert time.perf_counter() - started < 5
+    assert text.count("angry") >= 200
 
 
 def test_csv_and_html_exports(tmp_path):

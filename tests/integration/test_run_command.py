@@ -9,26 +9,39 @@ import time
 
 import pytest
 
-from emobot.stack import free_port, http_ok
+from emobot.stack import free_port, http_ok, listening_pids
 
 pytestmark = pytest.mark.integration
 
 
-def test_run_prints_urls_and_ctrl_c_stops_everything(tmp_path):
-    ports = {name: free_port() for name in ("EMOBOT_RASA_PORT", "EMOBOT_ACTIONS_PORT", "EMOBOT_SERVICE_PORT")}
+def _env(tmp_path, **ports):
+    ports = {**{name: free_port() for name in ("EMOBOT_RASA_PORT", "EMOBOT_ACTIONS_PORT", "EMOBOT_SERVICE_PORT")},
+             **ports}
     env = {**os.environ, **{k: str(v) for k, v in ports.items()},
            "EMOBOT_TRACKER_DB": str(tmp_path / "tracker.db"), "EMOBOT_RUN_DIR": str(tmp_path / "run")}
     env.pop("EMOBOT_SERVICE_URL", None)
-    process = subprocess.Popen([sys.executable, "-m", "emobot", "run"], env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    output = []
-    deadline = time.time() + 240
+    return env, ports
+
+
+def _start_run(env):
+    return subprocess.Popen([sys.executable, "-m", "emobot", "run"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def _read_until_ready(process, deadline_s: float = 240) -> str:
+    output, deadline = [], time.time() + deadline_s
+    for line in process.stdout:
+        output.append(line)
+        if line.startswith("Chat in another terminal") or time.time() > deadline:
+            break
+    return "".join(output)
+
+
+def test_run_prints_urls_and_ctrl_c_stops_everything(tmp_path):
+    env, ports = _env(tmp_path)
+    process = _start_run(env)
     try:
-        for line in process.stdout:
-            output.append(line)
-            if line.startswith("Chat in another terminal") or time.time() > deadline:
-                break
-        text = "".join(output)
+        text = _read_until_ready(process)
         assert "ready." in text, text
         assert f"http://127.0.0.1:{ports['EMOBOT_RASA_PORT']}/webhooks/rest/webhook" in text
         urls = [f"http://127.0.0.1:{ports['EMOBOT_RASA_PORT']}/status",
@@ -42,3 +55,59 @@ def test_run_prints_urls_and_ctrl_c_stops_everything(tmp_path):
             os.killpg(process.pid, signal.SIGKILL)
     assert process.returncode == 0
     assert not any(http_ok(url) for url in urls), "a process outlived Ctrl-C"
+
+
+def test_a_stale_service_on_the_port_is_named_and_nothing_starts(tmp_path):
+    """An orphaned emotion service of an earlier run holds the port and answers /health: the
+    new run must not take it for its own, and must start nothing."""
+    env, ports = _env(tmp_path)
+    stale = subprocess.Popen([sys.executable, "-m", "emotion_sensing.service", "--port", str(ports["EMOBOT_SERVICE_PORT"])],
+                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        health = f"http://127.0.0.1:{ports['EMOBOT_SERVICE_PORT']}/health"
+        deadline = time.time() + 120
+        while not http_ok(health) and time.time() < deadline:
+            time.sleep(0.3)
+        assert http_ok(health)
+        run = subprocess.run([sys.executable, "-m", "emobot", "run"], env=env, capture_output=True, text=True, timeout=120)
+        assert run.returncode == 1
+        assert "ready" not in run.stdout, "an answer from the stale service passed for readiness"
+        assert (f"port {ports['EMOBOT_SERVICE_PORT']} (emotion service) is taken by pid {stale.pid} "
+                "(" in run.stderr), run.stderr
+        assert "emotion_sensing.service" in run.stderr and "EMOBOT_SERVICE_PORT" in run.stderr
+        assert "Traceback" not in run.stderr
+        for name in ("EMOBOT_RASA_PORT", "EMOBOT_ACTIONS_PORT"):
+            assert listening_pids(ports[name]) == [], f"{name}: something was started"
+        assert http_ok(health), "the stale service was touched"
+    finally:
+        stale.kill()
+        stale.wait()
+
+
+def test_killing_run_with_sigkill_stops_all_three(tmp_path):
+    """`emobot run` dies without a chance to clean up (SIGKILL, OOM): its servers go with it
+    and free their ports, so the next run can start."""
+    env, ports = _env(tmp_path)
+    process = _start_run(env)
+    children = {}
+    try:
+        text = _read_until_ready(process)
+        assert "ready." in text, text
+        children = {name: listening_pids(port) for name, port in ports.items()}
+        assert all(children.values()), children
+        process.kill()  # only emobot run itself, not its process group
+        process.wait(timeout=30)
+        deadline = time.time() + 30
+        while time.time() < deadline and any(listening_pids(port) for port in ports.values()):
+            time.sleep(0.3)
+        left = {name: listening_pids(port) for name, port in ports.items() if listening_pids(port)}
+        assert not left, f"servers outlived emobot run: {left}"
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        for pids in children.values():
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass

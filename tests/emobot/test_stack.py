@@ -1,0 +1,129 @@
+"""The stack's process plumbing: whose socket answers, what holds a port, who dies with whom."""
+from __future__ import annotations
+
+import http.server
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import replace
+
+import pytest
+
+from emobot.stack import Process, Stack, StackError, describe_process, listening_pids, port_taken
+
+linux_only = pytest.mark.skipif(not os.path.exists("/proc/net/tcp"), reason="needs Linux's /proc")
+
+
+@pytest.fixture
+def foreign_server():
+    """An HTTP server in this test process answering 200 to everything: what an orphan of an
+    earlier run looks like from outside."""
+
+    class Ok(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the stdlib's name
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b'{"status": "ok"}')
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Ok)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+@linux_only
+def test_a_taken_port_is_reported_with_its_holder(foreign_server):
+    assert port_taken("127.0.0.1", foreign_server)
+    assert listening_pids(foreign_server) == [os.getpid()]
+    assert describe_process(os.getpid()).startswith(f"pid {os.getpid()} (")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        free = sock.getsockname()[1]
+    assert not port_taken("127.0.0.1", free)
+
+
+@linux_only
+def test_a_health_answer_from_another_process_is_not_readiness(foreign_server, tmp_path):
+    impostor = Process("emotion service", [sys.executable, "-c", "import time; time.sleep(30)"],
+                       f"http://127.0.0.1:{foreign_server}/health", tmp_path / "a.log", dict(os.environ),
+                       tmp_path, port=foreign_server)
+    impostor.start()
+    try:
+        time.sleep(0.5)
+        assert impostor.owns_port() is False
+        assert not impostor.ready(), "whatever answers on the port passed for the process started"
+    finally:
+        impostor.stop()
+
+
+@linux_only
+def test_a_process_that_listens_itself_is_ready(tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = Process("emotion service", [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+                     f"http://127.0.0.1:{port}/", tmp_path / "s.log", dict(os.environ), tmp_path, port=port)
+    server.start()
+    try:
+        deadline = time.time() + 30
+        while not server.ready() and time.time() < deadline:
+            time.sleep(0.1)
+        assert server.ready() and server.owns_port() is True
+    finally:
+        server.stop()
+
+
+@linux_only
+def test_the_stack_starts_nothing_when_a_port_is_taken(foreign_server, tmp_path):
+    stack = Stack.on_free_ports(tmp_path / "run")
+    stack.settings = replace(stack.settings, actions_port=foreign_server)
+    with pytest.raises(StackError) as raised:
+        stack.start(timeout=30)
+    message = str(raised.value)
+    assert f"port {foreign_server} (action server) is taken by pid {os.getpid()}" in message
+    assert "EMOBOT_ACTIONS_PORT" in message and f"kill {os.getpid()}" in message
+    assert stack.processes == [] or not any(p.popen for p in stack.processes)
+    assert not (tmp_path / "run" / "service.log").exists(), "a process was started"
+
+
+@linux_only
+def test_a_child_dies_with_its_parent_even_under_sigkill(tmp_path):
+    """A parent that starts a stack process and is then SIGKILLed leaves no orphan."""
+    pid_file = tmp_path / "child.pid"
+    parent = subprocess.Popen([sys.executable, "-c", f"""
+import os, sys, time
+from pathlib import Path
+from emobot.stack import Process
+child = Process("sleeper", [sys.executable, "-c", "import time; time.sleep(120)"], "http://127.0.0.1:1/",
+                Path({str(tmp_path / 'c.log')!r}), dict(os.environ), Path({str(tmp_path)!r}))
+child.start()
+Path({str(pid_file)!r}).write_text(str(child.popen.pid))
+time.sleep(120)
+"""])
+    deadline = time.time() + 60
+    while not pid_file.exists() and time.time() < deadline:
+        time.sleep(0.1)
+    child = int(pid_file.read_text())
+    os.kill(child, 0)  # alive
+    parent.kill()
+    parent.wait()
+    deadline = time.time() + 10
+    while time.time() < deadline and _alive(child):
+        time.sleep(0.1)
+    assert not _alive(child), "the child outlived its SIGKILLed parent"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
