@@ -24,10 +24,12 @@ route but /health needs the service token (auth.py); each session is rate-limite
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, Optional
 
 from aiohttp import web
@@ -40,8 +42,9 @@ from emotion_sensing.reading import Reading
 from emotion_sensing.service import face_routes, limits, openapi, replay_routes, stream, voice_routes, web_routes
 from emotion_sensing.service.auth import check_exposure, require_token
 from emotion_sensing.service.errors import ApiError, json_errors, read_json_object
-from emotion_sensing.service.keys import MODALITY_STATUS, SETTINGS, STORE, STREAM_HANDLERS, TEXT
-from emotion_sensing.session import open_store, valid_session_id
+from emotion_sensing.service.keys import MODALITY_STATUS, SETTINGS, STORE, STREAM_HANDLERS, TEXT, TEXT_EXECUTOR
+from emotion_sensing.session import valid_session_id
+from emotion_sensing.stores import open_store
 from emotion_sensing.text.recognizer import MODEL_FILE, TextRecognizer
 
 logger = logging.getLogger(__name__)
@@ -70,6 +73,11 @@ def _text_field(data: Dict[str, Any], settings: Settings) -> str:
     return text
 
 
+async def read_text(app: web.Application, text: str) -> Reading:
+    """The text reading, computed on the text thread (the model must not hold up the loop)."""
+    return await asyncio.get_running_loop().run_in_executor(app[TEXT_EXECUTOR], app[TEXT].read, text)
+
+
 async def health(request: web.Request) -> web.Response:
     app = request.app
     return web.json_response(
@@ -89,7 +97,7 @@ async def health(request: web.Request) -> web.Response:
 async def analyse_text(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     text = _text_field(await read_json_object(request), settings)
-    return web.json_response({"reading": request.app[TEXT].read(text).to_dict()})
+    return web.json_response({"reading": (await read_text(request.app, text)).to_dict()})
 
 
 async def add_turn(request: web.Request) -> web.Response:
@@ -97,7 +105,7 @@ async def add_turn(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     text = _text_field(await read_json_object(request), settings)
     session = request.app[STORE].get_or_create(session_id)
-    reading = request.app[TEXT].read(text)
+    reading = await read_text(request.app, text)
     if "text" in settings.modalities:
         session.add(reading)
     session.turns += 1
@@ -180,6 +188,10 @@ async def delete_session(request: web.Request) -> web.Response:
     return web.json_response({"session_id": session_id, "deleted": True})
 
 
+async def _stop_text_executor(app: web.Application) -> None:
+    app[TEXT_EXECUTOR].shutdown(wait=False)
+
+
 def create_app(settings: Optional[Settings] = None, text: Optional[TextRecognizer] = None) -> web.Application:
     """The aiohttp application; recognizers load here, before the first request."""
     settings = settings or Settings.from_env()
@@ -194,6 +206,8 @@ def create_app(settings: Optional[Settings] = None, text: Optional[TextRecognize
     started = time.time()
     app[TEXT] = text or TextRecognizer(settings.models_dir / MODEL_FILE)
     app[TEXT].read("warm up")
+    app[TEXT_EXECUTOR] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="text")
+    app.on_cleanup.append(_stop_text_executor)
     app[MODALITY_STATUS] = {}
     app[STREAM_HANDLERS] = {}
     face_routes.setup(app, settings)

@@ -1,6 +1,8 @@
 """Typed keys of what the service application holds."""
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from aiohttp import web
 
 from emotion_sensing.config import Settings
@@ -10,6 +12,8 @@ from emotion_sensing.text.recognizer import TextRecognizer
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", SessionStore)
 TEXT = web.AppKey("text", TextRecognizer)
+# The text model runs here, off the event loop (it takes a few ms; the loop keeps serving).
+TEXT_EXECUTOR = web.AppKey("text_executor", ThreadPoolExecutor)
 # Per-modality status merged into /health, e.g. {"face": {"on": True, "model": "..."}}.
 MODALITY_STATUS = web.AppKey("modality_status", dict)
 # WebSocket stream: message type byte -> async handler(request, session, payload) -> list of events.

@@ -14,7 +14,7 @@ from emotion_sensing.config import Settings
 from emotion_sensing.reading import Reading
 from emotion_sensing.redis_sessions import RedisSessionStore, dump_reading, load_reading
 from emotion_sensing.service.app import create_app
-from emotion_sensing.session import open_store
+from emotion_sensing.stores import open_store
 from tests.integration.redis_server import LocalRedis, unavailable_reason
 
 pytestmark = pytest.mark.skipif(unavailable_reason() is not None, reason=str(unavailable_reason()))
