@@ -34,8 +34,6 @@ def add_arguments(command: str, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--precision", default="auto", choices=["auto", "float32", "bfloat16"],
                             help="face: training arithmetic (auto: bfloat16 mixed precision for vgg8 where this CPU "
                                  "runs it natively, found by a cached probe; else float32)")
-        parser.add_argument("--work", help="checkpoint folder; re-running resumes (default .emobot/train/face-ARCH-SIZE)")
-        parser.add_argument("--max-minutes", type=float, help="stop cleanly after this long (resume later)")
         parser.add_argument("--export-only", action="store_true",
                             help="do not train: evaluate the run's best checkpoint so far and ship it")
         parser.add_argument("--no-export", action="store_true",

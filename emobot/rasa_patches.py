@@ -23,16 +23,24 @@ emotion slots. Here ``action_sense_emotion`` gets a deadline (the sensing budget
 :data:`SENSE_GRACE_S`) and, when it fails, sets the emotion to ``unknown``, as the action does
 itself when the emotion service is down: the turn goes on at once, adapted to nothing stale.
 Other custom actions are untouched.
+
+Text first: the moment a message reaches Rasa (any channel), its text is posted to the emotion
+service (``POST /v1/sessions/{sender}/texts``), which starts reading it while Rasa runs its own
+NLU and policies; the sensing action's turn call then collects the finished reading instead of
+waiting for the text model. Fire and forget: a failed post only means the turn reads the text
+itself. ``EMOBOT_TEXT_PREFETCH=0`` turns it off.
 """
 from __future__ import annotations
 
 import asyncio
 import functools
 import logging
+import os
 from typing import Any, Dict, List
 
 from jsonschema import ValidationError, validators
 from rasa.core.actions.action import RemoteAction
+from rasa.core.processor import MessageProcessor
 from rasa.shared.constants import DOCS_BASE_URL
 from rasa.shared.core.events import Event, SlotSet
 from rasa.shared.utils.common import all_subclasses
@@ -47,6 +55,7 @@ SENSE_GRACE_S = 2.0
 _original_run = RemoteAction.run
 _original_call_format = RemoteAction._action_call_format
 _original_resolve_by_type = Event.resolve_by_type
+_original_handle_message = MessageProcessor.handle_message
 _event_classes: Dict[str, type] = {}
 
 
@@ -118,9 +127,47 @@ async def _run_sensing_with_deadline(self: RemoteAction, output_channel, nlg, tr
     return unknown_emotion_events(reason)
 
 
+class _TextPrefetch:
+    """Posts each message's text to the emotion service as it arrives (see the module's docstring)."""
+
+    def __init__(self) -> None:
+        self._client = None
+        self._tasks: set = set()
+
+    def enabled(self) -> bool:
+        return os.environ.get("EMOBOT_TEXT_PREFETCH", "1").strip().lower() not in ("0", "false", "no", "off")
+
+    def start(self, message) -> None:
+        text = getattr(message, "text", None) or ""
+        sender = getattr(message, "sender_id", None)
+        if not sender or not text.strip() or text.startswith("/") or not self.enabled():
+            return
+        if self._client is None:
+            from emotion_sensing.service.client import EmotionClient
+
+            settings = Settings.from_env()
+            self._client = EmotionClient(settings.service_url, settings.time_budget_ms, token=settings.service_token)
+        task = asyncio.get_running_loop().create_task(self._client.prefetch(sender, text))
+        self._tasks.add(task)  # held until done, so the loop does not drop it
+        task.add_done_callback(self._tasks.discard)
+
+
+text_prefetch = _TextPrefetch()
+
+
+async def _handle_message_reading_text_first(self: MessageProcessor, message):
+    try:
+        text_prefetch.start(message)
+    except Exception as error:  # noqa: BLE001 - an optimisation must never cost a message
+        logger.debug("text prefetch not started: %s", error)
+    return await _original_handle_message(self, message)
+
+
 def apply() -> None:
-    """Install the cached validator and event lookup, the sensing payload and deadline (idempotent)."""
+    """Install the cached validator and event lookup, the sensing payload and deadline, and the
+    text prefetch (idempotent)."""
     Event.resolve_by_type = staticmethod(_resolve_event_type)
     RemoteAction._validate_action_result = _validate_action_result
     RemoteAction._action_call_format = _sensing_call_format
     RemoteAction.run = _run_sensing_with_deadline
+    MessageProcessor.handle_message = _handle_message_reading_text_first

@@ -29,6 +29,11 @@ DAIR_EMOTION: Dict[str, Optional[str]] = {
 }
 # monologg/GoEmotions-pytorch data/ekman/labels.txt order.
 GOEMOTIONS_EKMAN: Sequence[str] = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
+# DailyDialog's seven utterance labels (its README: "no emotion" is neutral).
+DAILYDIALOG: Dict[str, Optional[str]] = {
+    "no emotion": "neutral", "happiness": "happy", "surprise": "surprise", "sadness": "sad",
+    "anger": "angry", "disgust": "disgust", "fear": "fear",
+}
 RAVDESS: Dict[str, Optional[str]] = {
     "neutral": "neutral", "calm": "neutral", "happy": "happy", "sad": "sad",
     "angry": "angry", "fearful": "fear", "disgust": "disgust", "surprised": "surprise",

@@ -68,6 +68,17 @@ class EmotionClient:
         """Add a user turn's text to the session and return the service's answer."""
         return await self._request("POST", f"/v1/sessions/{session_id}/turns", json={"text": text})
 
+    async def prefetch(self, session_id: str, text: str) -> bool:
+        """Ask the service to start reading a turn's text now, so that the turn's call finds
+        the reading done; True when it was queued. Never raises."""
+        try:
+            await asyncio.wait_for(
+                self._request("POST", f"/v1/sessions/{session_id}/texts", json={"text": text}), timeout=self.budget_s)
+            return True
+        except (asyncio.TimeoutError, ServiceError, aiohttp.ClientError, OSError, ValueError) as error:
+            logger.debug("text prefetch for %s failed: %s", session_id, error)
+            return False
+
     async def session(self, session_id: str) -> Dict[str, Any]:
         return await self._request("GET", f"/v1/sessions/{session_id}")
 

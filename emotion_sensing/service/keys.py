@@ -14,6 +14,8 @@ STORE = web.AppKey("store", SessionStore)
 TEXT = web.AppKey("text", TextRecognizer)
 # The text model runs here, off the event loop (it takes a few ms; the loop keeps serving).
 TEXT_EXECUTOR = web.AppKey("text_executor", ThreadPoolExecutor)
+# Text readings started when the message reached Rasa, waiting for their turn (pending.py).
+PENDING_TEXTS = web.AppKey("pending_texts", object)
 # Per-modality status merged into /health, e.g. {"face": {"on": True, "model": "..."}}.
 MODALITY_STATUS = web.AppKey("modality_status", dict)
 # WebSocket stream: message type byte -> async handler(request, session, payload) -> list of events.

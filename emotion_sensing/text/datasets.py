@@ -7,6 +7,9 @@ Layouts (as distributed):
   single label are used, since a multi-label row has no one right answer. For training,
   rows whose Ekman "surprise" comes only from curiosity or confusion (``data/original``)
   can be kept apart as ``curiosity``: see emotion_sensing/text/model.py for why.
+- DailyDialog (ConvLab-3's unified release converted to CSV): ``{train,validation,test}.csv``
+  with ``dialogue_id,turn,speaker,text,emotion,...``, one utterance per row in dialogue order;
+  each row also carries the previous utterance of its dialogue (the other speaker's turn).
 - A manifest CSV of ``text,label`` with any label name ``labels.canonical`` knows.
 """
 from __future__ import annotations
@@ -14,9 +17,9 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
-from emotion_sensing.labels import DAIR_EMOTION, GOEMOTIONS_EKMAN, canonical
+from emotion_sensing.labels import DAILYDIALOG, DAIR_EMOTION, GOEMOTIONS_EKMAN, canonical
 
 CURIOSITY = "curiosity"
 CURIOUS = frozenset({"curiosity", "confusion"})
@@ -30,6 +33,9 @@ class TextSplit:
     texts: List[str]
     labels: List[str]
     skipped: int = 0
+    # The utterance before each text in its conversation ("" at the start); None where the
+    # corpus has no conversations.
+    previous: Optional[List[str]] = None
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -94,6 +100,33 @@ def load_goemotions_ekman(root: Path, split: str, curiosity: bool = False) -> Te
             texts.append(row[0])
             labels.append(label)
     return TextSplit(f"goemotions_ekman/{split}", texts, labels, skipped)
+
+
+DAILYDIALOG_SPLITS = {"train": "train", "val": "validation", "dev": "validation", "validation": "validation",
+                      "test": "test"}
+
+
+def load_dailydialog(root: Path, split: str) -> TextSplit:
+    """DailyDialog split ``train``, ``validation`` (or ``val``) or ``test``; "no emotion" is
+    neutral. Each text keeps the utterance before it in its dialogue."""
+    name = DAILYDIALOG_SPLITS.get(split, split)
+    path = _require(Path(root) / f"{name}.csv", f"DailyDialog {name} split")
+    texts, labels, previous, skipped = [], [], [], 0
+    last_dialogue, last_text = None, ""
+    with path.open(encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle):
+            text = (row.get("text") or "").strip()
+            if row["dialogue_id"] != last_dialogue:
+                last_dialogue, last_text = row["dialogue_id"], ""
+            mapped = DAILYDIALOG.get((row.get("emotion") or "").strip())
+            if not text or mapped is None:
+                skipped += 1
+            else:
+                texts.append(text)
+                labels.append(mapped)
+                previous.append(last_text)
+            last_text = text
+    return TextSplit(f"dailydialog/{name}", texts, labels, skipped, previous)
 
 
 def load_manifest(path: Path) -> TextSplit:

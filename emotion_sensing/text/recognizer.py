@@ -1,4 +1,4 @@
-"""TextRecognizer: VADER's four sentiment scores plus a 7-label emotion classifier."""
+"""TextRecognizer: VADER's four sentiment scores plus the encoder's calibrated emotions."""
 from __future__ import annotations
 
 import logging
@@ -6,80 +6,70 @@ import time
 from pathlib import Path
 from typing import Dict, Optional
 
-import joblib
 import numpy as np
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from emotion_sensing.labels import LABELS, valence_of
 from emotion_sensing.reading import Reading
-from emotion_sensing.text.model import CURIOSITY
+from emotion_sensing.text.datasets import CURIOSITY
 
 logger = logging.getLogger(__name__)
 
-MODEL_FILE = "text_emotion.joblib"
+MODEL_FILE = "text_emotion.npz"
 
 
 class TextRecognizer:
     """Turns a message into a text Reading.
 
-    Valence blends the classifier's expected valence with VADER's compound score, which
-    reads negation and intensifiers ("not bad at all!!") better than bag-of-words.
-    Without a trained model (e.g. a checkout whose models/ was removed) it falls back to a
-    VADER-only reading and says so once.
+    The emotion distribution comes from the fine-tuned sentence encoder
+    (emotion_sensing/text/encoder.py), temperature-calibrated so that its confidence means what
+    it says; its ``curiosity`` class (questions) counts as neutral. Valence blends the
+    distribution's expected valence with VADER's compound score, which reads negation and
+    intensifiers ("not bad at all!!") well. Without the model or the encoder's weights it falls
+    back to a VADER-only reading and says why once.
     """
 
-    def __init__(self, model_path: Optional[Path] = None, vader_weight: float = 0.5) -> None:
+    def __init__(self, model_path: Optional[Path] = None, vader_weight: float = 0.5,
+                 threads: Optional[int] = None) -> None:
         self._vader = SentimentIntensityAnalyzer()
         self._vader_weight = vader_weight
         self.model_path = Path(model_path) if model_path else None
-        self._model = None
-        if self.model_path is not None and self.model_path.exists():
-            self._model = joblib.load(self.model_path)
-            # predict_proba's input checks cost more than the arithmetic on one message:
-            # keep the vectorizer and the multinomial weights for a direct softmax.
-            vectorizer = self._model.named_steps["tfidf"]
-            self._analyse = vectorizer.build_analyzer()
-            self._vocabulary = vectorizer.vocabulary_
-            self._idf = vectorizer.idf_
-            self._sublinear = vectorizer.sublinear_tf
-            classifier = self._model.named_steps["classifier"]
-            self._coef = classifier.coef_.T.astype(np.float64)
-            self._intercept = classifier.intercept_.astype(np.float64)
-            classes = [str(c) for c in self._model.classes_]
-            self._order = [classes.index(label) for label in LABELS]
-            # Curiosity (questions) is no emotion: its probability counts as neutral.
-            self._curiosity = classes.index(CURIOSITY) if CURIOSITY in classes else None
-        elif self.model_path is not None:
-            logger.warning("text emotion model %s not found: VADER-only readings", self.model_path)
+        self._classifier = None
+        self.unavailable: Optional[str] = None
+        if self.model_path is None:
+            self.unavailable = "no model file given"
+        elif not self.model_path.exists():
+            self.unavailable = f"text emotion model {self.model_path} not found"
+        else:
+            from emotion_sensing.text.encoder import EncoderClassifier, EncoderMissing
 
-    @property
-    def model(self):
-        """The loaded scikit-learn pipeline (None without a model file)."""
-        return self._model
+            try:
+                self._classifier = EncoderClassifier(self.model_path, threads=threads)
+            except EncoderMissing as error:
+                self.unavailable = str(error)
+        if self.unavailable and self.model_path is not None:
+            logger.warning("%s: VADER-only text readings", self.unavailable)
+        if self._classifier is not None:
+            labels = self._classifier.labels
+            self._order = [labels.index(label) for label in LABELS]
+            self._curiosity = labels.index(CURIOSITY) if CURIOSITY in labels else None
 
     @property
     def has_classifier(self) -> bool:
-        return self._model is not None
+        return self._classifier is not None
 
-    def class_probabilities(self, text: str) -> np.ndarray:
-        """The classifier's probabilities in its own class order (== predict_proba)."""
-        counts: Dict[int, int] = {}
-        for term in self._analyse(text):
-            index = self._vocabulary.get(term)
-            if index is not None:
-                counts[index] = counts.get(index, 0) + 1
-        scores = self._intercept.copy()
-        if counts:
-            indices = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
-            tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
-            if self._sublinear:
-                tf = 1.0 + np.log(tf)
-            values = tf * self._idf[indices]
-            values /= np.linalg.norm(values)
-            scores += values @ self._coef[indices]
-        scores -= scores.max()
-        exp = np.exp(scores)
-        return exp / exp.sum()
+    @property
+    def classifier(self):
+        """The EncoderClassifier (None without one)."""
+        return self._classifier
+
+    def probabilities(self, text: str) -> tuple[float, ...]:
+        """Calibrated probabilities over LABELS (curiosity counted as neutral)."""
+        raw = self._classifier.probabilities(text)
+        probs = [float(raw[i]) for i in self._order]
+        if self._curiosity is not None:
+            probs[LABELS.index("neutral")] += float(raw[self._curiosity])
+        return tuple(probs)
 
     def vader(self, text: str) -> Dict[str, float]:
         """VADER's neg, neu, pos and compound scores."""
@@ -90,14 +80,7 @@ class TextRecognizer:
         if not text or not text.strip():
             raise ValueError("text is empty")
         scores = self.vader(text)
-        if self._model is not None:
-            raw = self.class_probabilities(text)
-            probs = [float(raw[i]) for i in self._order]
-            if self._curiosity is not None:
-                probs[LABELS.index("neutral")] += float(raw[self._curiosity])
-            probs = tuple(probs)
-        else:
-            probs = _probs_from_vader(scores)
+        probs = self.probabilities(text) if self._classifier is not None else _probs_from_vader(scores)
         confidence = max(probs)
         valence = (1 - self._vader_weight) * valence_of(probs) + self._vader_weight * scores["compound"]
         return Reading(
@@ -117,4 +100,5 @@ def _probs_from_vader(scores: Dict[str, float]) -> tuple[float, ...]:
     weights["happy"] += scores["pos"]
     weights["angry"] += scores["neg"] / 2
     weights["sad"] += scores["neg"] / 2
-    return tuple(weights[label] for label in LABELS)
+    total = float(np.sum(list(weights.values())))
+    return tuple(weights[label] / total for label in LABELS)

@@ -22,6 +22,7 @@ def test_wheel_contents(tmp_path):
     assert not top_level & {"actions", "bot", "tests", "data"}, top_level
     for module in ("emobot/actions.py", "emobot/policy.py", "emobot/cli.py", "emotion_sensing/service/app.py"):
         assert module in names
-    assert any(name.endswith("data/share/emobot/models/text_emotion.joblib") for name in names)
+    assert any(name.endswith("data/share/emobot/models/text_emotion.npz") for name in names)
+    assert "emotion_sensing/service/web/emobot-sensing.js" in names
     entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "emobot = emobot.cli:main" in entry_points

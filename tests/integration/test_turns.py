@@ -10,7 +10,7 @@ import requests
 import yaml
 
 from emobot.chat import RasaRestClient, chat
-from emobot.replay import replay, store_url
+from emotion_sensing.replay import replay, store_url
 
 pytestmark = pytest.mark.integration
 
@@ -58,6 +58,18 @@ def test_angry_then_calm_turns_and_their_replay(stack):
     assert [t.emotion["label"] for t in turns] == ["angry", "neutral"]
     assert turns[0].replies[0]["text"] == texts[0]
     assert turns[0].emotion["reading"]["contributions"][0]["modality"] == "text"
+
+
+def test_the_text_is_read_as_the_message_reaches_rasa(stack):
+    """Rasa posts each message's text to the service on arrival; the sensing action's turn
+    collects that reading instead of starting one."""
+    before = requests.get(f"{stack.settings.service_listen_url}/health", timeout=10).json()["texts"]
+    client = new_client(stack)
+    client.send("I'm so scared my card was stolen")
+    assert client.slots()["user_emotion"] == "fear"
+    after = requests.get(f"{stack.settings.service_listen_url}/health", timeout=10).json()["texts"]
+    assert after["prefetched"] == before["prefetched"] + 1
+    assert after["prefetch_used"] == before["prefetch_used"] + 1
 
 
 def test_emotion_changes_the_wording_of_the_same_request(stack):

@@ -1,0 +1,182 @@
+"""`emobot sense|train|eval|bench text`. Heavy imports stay inside the commands."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+DATASET_CHOICES = {"dair": "dair_emotion", "goemotions": "goemotions", "dailydialog": "dailydialog"}
+
+
+def add_arguments(command: str, parser: argparse.ArgumentParser) -> None:
+    """Text-only options for one subcommand (shared ones: --json --data --out --model --manifest)."""
+    if command == "train":
+        parser.add_argument("--hold-out", choices=sorted(DATASET_CHOICES),
+                            help="text: train without this corpus and test on it (implies --no-export)")
+        parser.add_argument("--cross-corpus", action="store_true",
+                            help="text: the leave-one-corpus-out table: train the recipe (and the earlier TF-IDF "
+                                 "model) three times, each without one corpus, and score each on the corpus left out")
+
+
+def _log(message: str) -> None:
+    print(time.strftime("%H:%M:%S"), message, flush=True)
+
+
+def _models_dir(args) -> Path:
+    from emotion_sensing.config import Settings
+
+    return Path(getattr(args, "out", None) or Settings.from_env().models_dir)
+
+
+def _model_path(args) -> Path:
+    from emotion_sensing.text.recognizer import MODEL_FILE
+
+    model = getattr(args, "model", None)
+    return Path(model) if model else _models_dir(args) / MODEL_FILE
+
+
+def _datasets_dir(args) -> Path:
+    from emotion_sensing.config import DEFAULT_DATASETS_DIR
+
+    return Path(getattr(args, "data", None) or os.environ.get("EMOBOT_DATASETS", DEFAULT_DATASETS_DIR))
+
+
+def _missing_corpora(data: Path, corpora) -> Optional[str]:
+    missing = [c for c in corpora if not (data / c).exists()]
+    if missing:
+        return (f"{', '.join(missing)} not found under {data}. Point --data (or EMOBOT_DATASETS) at the folder "
+                "holding dair_emotion/, goemotions/ and dailydialog/; README.md, 'Datasets', says where to get them.")
+    return None
+
+
+def sense(args) -> int:
+    from emotion_sensing.text.recognizer import TextRecognizer
+
+    text = " ".join(args.text) if args.text else sys.stdin.read()
+    if not text.strip():
+        print("emobot sense text: give some text (as arguments or on stdin)", file=sys.stderr)
+        return 2
+    recognizer = TextRecognizer(_model_path(args))
+    reading = recognizer.read(text)
+    if args.json:
+        print(json.dumps(reading.to_dict(), indent=2, ensure_ascii=False))
+        return 0
+    if not recognizer.has_classifier:
+        print(f"(VADER only: {recognizer.unavailable})", file=sys.stderr)
+    print(f"{reading.label} (confidence {reading.confidence:.2f}, valence {reading.valence:+.2f}, arousal {reading.arousal:.2f})")
+    for label, p in sorted(zip(reading.to_dict()["probs"], reading.probs), key=lambda x: -x[1]):
+        print(f"  {label:<9} {'█' * round(p * 30):<30} {p:.3f}")
+    print("  VADER: " + ", ".join(f"{k} {v:+.3f}" for k, v in reading.extras["vader"].items()))
+    return 0
+
+
+def train(args) -> int:
+    from emotion_sensing.text.card import update_results, write_card
+    from emotion_sensing.text.encoder import EncoderMissing
+    from emotion_sensing.text.train import CORPORA, cross_corpus, tfidf_baseline, train_text
+
+    data, out = _datasets_dir(args), _models_dir(args)
+    if (problem := _missing_corpora(data, CORPORA)) is not None:
+        print(f"emobot train text: {problem}", file=sys.stderr)
+        return 2
+    work = Path(args.work or ".emobot/train/text")
+    try:
+        if args.cross_corpus:
+            table = cross_corpus(data, work, max_minutes=args.max_minutes, log=_log)
+            if table is None:
+                return 3
+            update_results(out, cross_corpus=table)
+            _log(f"wrote {write_card(out)}")
+            return 0
+        hold_out = DATASET_CHOICES.get(args.hold_out) if args.hold_out else None
+        if hold_out:
+            work = work.with_name(f"{work.name}-without-{hold_out}")
+        _log(f"checkpoints in {work} (run the same command again to resume)")
+        export = hold_out is None and not getattr(args, "no_export", False)
+        result = train_text(data, out, work, hold_out=hold_out, export=export, max_minutes=args.max_minutes, log=_log)
+    except EncoderMissing as error:
+        print(f"emobot train text: {error}", file=sys.stderr)
+        return 2
+    if result is None:
+        return 3  # stopped by --max-minutes; the message said how to resume
+    if export:
+        # The model shipped before this one, retrained with its recipe, for the card's comparison.
+        baseline_file = work / "tfidf.json"
+        if not baseline_file.exists():
+            baseline_file.write_text(json.dumps(tfidf_baseline(data, ["dair_emotion", "goemotions"], CORPORA, log=_log)))
+        update_results(out, shipped=result, tfidf=json.loads(baseline_file.read_text()))
+        _log(f"wrote {write_card(out)}")
+    return 0
+
+
+def eval(args) -> int:  # noqa: A001 - the subcommand's name
+    from emotion_sensing.evaluation import format_report
+    from emotion_sensing.text.card import load_results
+    from emotion_sensing.text.datasets import load_manifest
+    from emotion_sensing.text.encoder import EncoderMissing
+    from emotion_sensing.text.train import eval_text, load_split
+
+    model = _model_path(args)
+    if not model.exists():
+        print(f"emobot eval text: no text model at {model}; run `emobot train text`", file=sys.stderr)
+        return 2
+    try:
+        if args.manifest:
+            splits = [load_manifest(Path(args.manifest))]
+        else:
+            data = _datasets_dir(args)
+            corpora = list(DATASET_CHOICES.values()) if args.dataset == "all" else [DATASET_CHOICES[args.dataset]]
+            splits = [load_split(data, corpus, args.split) for corpus in corpora]
+        result = eval_text(splits, model)
+    except (FileNotFoundError, EncoderMissing, ValueError) as error:
+        print(f"emobot eval text: {error}", file=sys.stderr)
+        return 2
+    recorded = load_results(model.parent)
+    if not args.manifest and recorded:
+        for key in ("cross_corpus", "validation", "tfidf"):
+            if recorded.get(key):
+                result[key] = recorded[key]
+    if args.json:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+        return 0
+    for entry in result["datasets"]:
+        print(f"== {entry['dataset']}")
+        print(format_report(entry))
+        extra = [f"ECE {entry['ece']:.4f} (uncalibrated {entry['ece_uncalibrated']:.4f})"]
+        if entry.get("micro_f1_emotions") is not None:
+            extra.append(f"micro-F1 over the emotions {entry['micro_f1_emotions']:.4f}")
+        va = entry["valence_agreement"]
+        if va["n"]:
+            extra.append(f"valence sign agreement on {va['n']} texts: VADER only {va['vader_only']}, "
+                         f"recognizer {va['recognizer']}")
+        print("; ".join(extra))
+    if result.get("cross_corpus"):
+        from emotion_sensing.text.card import cross_corpus_table
+
+        print("\nleave-one-corpus-out (trained on the other two corpora, recorded by `emobot train text --cross-corpus`)")
+        print(cross_corpus_table(result["cross_corpus"]))
+    return 0
+
+
+def bench(args) -> int:
+    from emotion_sensing.text.bench import bench_text
+    from emotion_sensing.text.encoder import EncoderMissing
+
+    model = _model_path(args)
+    try:
+        result = bench_text(model, log=lambda m: print(m, file=sys.stderr, flush=True))
+    except (FileNotFoundError, EncoderMissing) as error:
+        print(f"emobot bench text: {error}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    for key in ("read_ms", "encoder_ms"):
+        figures = result[key]
+        print(f"{key:<12} p50 {figures['p50']:.2f} ms  p95 {figures['p95']:.2f} ms  (n={figures['n']})")
+    print(f"on {result['machine']['cpu']}, one core, one thread")
+    return 0

