@@ -158,8 +158,8 @@ def write_replay_store(path: Path, turns: int, sender_id: str = "bench-replay") 
 def _replay_outputs() -> Dict[str, Callable[[str, list], str]]:
     import json
 
-    from emobot.replay import format_turns
-    from emobot.report import to_csv, to_html
+    from emotion_sensing.replay import format_turns
+    from emotion_sensing.report import to_csv, to_html
 
     return {
         "terminal": format_turns,
@@ -176,7 +176,7 @@ def bench_replay(turns: int = 200, repeats: int = 10, log: Optional[Callable[[st
     import subprocess
     import sys
 
-    from emobot.replay import TrackerReader, replay, turns_from_events
+    from emotion_sensing.replay import TrackerReader, replay, turns_from_events
 
     sender = "bench-replay"
     outputs = _replay_outputs()

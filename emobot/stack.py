@@ -19,8 +19,8 @@ from typing import Dict, Iterable, List, Optional, Set
 import yaml
 
 from emobot.paths import DEMO_DIR, latest_rasa_model
-from emobot.replay import ReplayError, store_url
 from emotion_sensing.config import Settings, is_loopback
+from emotion_sensing.replay import ReplayError, store_url
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -9,7 +9,7 @@ import json
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import sqlalchemy as sa
 
@@ -143,19 +143,51 @@ class TrackerReader:
             ).fetchall()
         if not rows:
             raise UnknownConversation(f"no conversation with sender id {sender_id!r} (see `emobot replay --list`)")
-        events = []
-        for row_id, type_name, timestamp, data in rows:
-            try:
-                event = json.loads(data) if data else {}
-                if not isinstance(event, dict):
-                    raise ValueError("not an object")
-            except ValueError as error:
-                event = {"corrupt": f"event {row_id} could not be read ({error})"}
-            event.setdefault("event", type_name)
-            event.setdefault("_row", row_id)
-            event.setdefault("timestamp", timestamp)
-            events.append(event)
-        return events
+        return [_event(row_id, type_name, timestamp, data) for row_id, type_name, timestamp, data in rows]
+
+
+    def iter_conversations(self, since: Optional[float] = None, until: Optional[float] = None,
+                           batch: int = 2000) -> Iterator[Tuple[str, List[Dict[str, Any]]]]:
+        """Every conversation as (sender id, its events in order), one at a time, read with a
+        server-side cursor: memory holds one conversation, however large the store. Events
+        outside [since, until] (Unix times) are left out. Nothing if the store is empty."""
+        where, params = [], {}
+        if since is not None:
+            where.append("timestamp >= :since")
+            params["since"] = since
+        if until is not None:
+            where.append("timestamp <= :until")
+            params["until"] = until
+        query = ("SELECT sender_id, id, type_name, timestamp, data FROM events"
+                 + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY sender_id, id")
+        with self._connection() as connection:
+            if not self._events_table(connection):
+                return
+            result = connection.execution_options(stream_results=True, yield_per=batch).execute(sa.text(query), params)
+            sender, events = None, []
+            for rows in iter(lambda: result.fetchmany(batch), []):
+                for sender_id, row_id, type_name, timestamp, data in rows:
+                    if sender_id != sender:
+                        if events:
+                            yield sender, events
+                        sender, events = sender_id, []
+                    events.append(_event(row_id, type_name, timestamp, data))
+            if events:
+                yield sender, events
+
+
+def _event(row_id: int, type_name: str, timestamp: float, data: Optional[str]) -> Dict[str, Any]:
+    """One stored event as a dict; one that cannot be parsed says so in ``corrupt``."""
+    try:
+        event = json.loads(data) if data else {}
+        if not isinstance(event, dict):
+            raise ValueError("not an object")
+    except ValueError as error:
+        event = {"corrupt": f"event {row_id} could not be read ({error})"}
+    event.setdefault("event", type_name)
+    event.setdefault("_row", row_id)
+    event.setdefault("timestamp", timestamp)
+    return event
 
 
 EMOTION_KEYS = {USER_EMOTION: "label", CONFIDENCE: "confidence", VALENCE: "valence",

@@ -8,7 +8,7 @@ import io
 import time
 from typing import List
 
-from emobot.replay import Turn
+from emotion_sensing.replay import Turn
 
 COLOURS = {"angry": "#d62728", "disgust": "#8c564b", "fear": "#9467bd", "happy": "#2ca02c",
            "sad": "#1f77b4", "surprise": "#ff7f0e", "neutral": "#7f7f7f", "unknown": "#cccccc"}

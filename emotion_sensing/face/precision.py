@@ -17,12 +17,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import platform
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Set
+from typing import Optional
+
+from emotion_sensing.machine import cpu_flags, cpu_model
 
 PRECISIONS = ("auto", "float32", "bfloat16")
 # Measured on a CPU with AVX-512 BF16 (models/face_emotion.md): vgg8's dense 3x3 convolutions
@@ -41,27 +42,6 @@ class PrecisionError(ValueError):
 class PrecisionChoice:
     precision: str  # "float32" or "bfloat16"
     reason: str
-
-
-def cpu_flags() -> Set[str]:
-    """The instruction-set flags the kernel reports for this CPU (empty where unknown)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(("flags", "Features")):
-                return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def native_bfloat16() -> Optional[str]:

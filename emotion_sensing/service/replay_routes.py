@@ -4,11 +4,12 @@
 |---|---|---|
 | GET | /replay | the conversations in the tracker store, newest first (``?format=json`` for JSON) |
 | GET | /replay/{sender_id} | one conversation: the HTML report with its valence/emotion timeline |
+| GET | /insights | emotion across conversations (insights.py): ``?since=7d&until=...&model_id=...&min_n=5&by=day``, ``&format=json`` |
 
 The pages read Rasa's SQL tracker store: ``Settings.tracker_store_url``
 (EMOBOT_TRACKER_STORE_URL), else the ``tracker_store`` block of the endpoints.yml in the
-working folder. Reading and rendering are the emobot package's (``emobot.replay``,
-``emobot.report``), imported when a page is asked for, so the library itself needs no Rasa.
+working folder. Reading and rendering are the library's own (``emotion_sensing.replay``,
+``emotion_sensing.report``): the service needs nothing of the Rasa-side package.
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ def _store_url(settings: Settings) -> str:
     """The tracker store's SQLAlchemy URL, or an ApiError saying how to configure one."""
     if settings.tracker_store_url:
         return settings.tracker_store_url
-    from emobot.replay import store_url
+    from emotion_sensing.replay import store_url
 
     endpoints = Path.cwd() / "endpoints.yml"
     block = None
@@ -50,10 +51,8 @@ def _store_url(settings: Settings) -> str:
 
 async def _read(request: web.Request, read: Callable[[str], T]) -> T:
     """Run ``read(url)`` off the event loop; replay's own errors become clear JSON errors."""
-    try:
-        from emobot.replay import EmptyStore, ReplayError, UnknownConversation
-    except ImportError:
-        raise ApiError(501, "replay_unavailable", "replay pages need the emobot package (pip install emobot)") from None
+    from emotion_sensing.replay import EmptyStore, ReplayError, UnknownConversation
+
     try:
         url = _store_url(request.app[SETTINGS])
         return await asyncio.get_running_loop().run_in_executor(None, read, url)
@@ -81,7 +80,7 @@ def _list_page(conversations: list) -> str:
 
 
 def _conversations(url: str) -> list:
-    from emobot.replay import EmptyStore, TrackerReader
+    from emotion_sensing.replay import EmptyStore, TrackerReader
 
     try:
         return TrackerReader(url).conversations()
@@ -102,15 +101,47 @@ async def conversation_report(request: web.Request) -> web.Response:
         raise ApiError(400, "invalid_sender_id", "sender id must be 1-128 characters of letters, digits and _.:@+-")
 
     def render(url: str) -> str:
-        from emobot.replay import replay
-        from emobot.report import to_html
+        from emotion_sensing.replay import replay
+        from emotion_sensing.report import to_html
 
         return to_html(sender_id, replay(sender_id, url))
 
     return web.Response(text=await _read(request, render), content_type="text/html")
 
 
+async def insights_page(request: web.Request) -> web.Response:
+    from emotion_sensing.insights import InsightsError, Query, insights, parse_when
+    from emotion_sensing.insights_report import to_html
+
+    q = request.query
+    try:
+        query = Query(since=parse_when(q.get("since")), until=parse_when(q.get("until")), model_id=q.get("model_id"),
+                      min_n=int(q.get("min_n", 5)), upset_valence=float(q.get("upset", -0.3)),
+                      bucket=q.get("by", "day") if q.get("by", "day") in ("day", "hour") else "day")
+    except ValueError as error:
+        raise ApiError(400, "invalid_query", str(error)) from None
+
+    def compute(url: str):
+        try:
+            return insights(url, query)
+        except InsightsError as error:
+            return {"error": str(error)}
+
+    result = await _read(request, compute)
+    if "error" in result:
+        if q.get("format") == "json":
+            raise ApiError(404, "no_turns", result["error"])
+        page = f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Emotion insights</title></head>" \
+               f"<body><h1>Emotion insights</h1><p>{html.escape(result['error'])}</p></body></html>"
+        return web.Response(text=page, content_type="text/html", status=404)
+    if q.get("format") == "json":
+        return web.json_response(result)
+    rendered = await asyncio.get_running_loop().run_in_executor(None, lambda: to_html(result, base_url=""))
+    return web.Response(text=rendered, content_type="text/html")
+
+
 def setup(app: web.Application, settings: Settings) -> None:
-    """Add the replay pages."""
+    """Add the replay and insights pages."""
+    app.router.add_get("/insights", insights_page)
     app.router.add_get("/replay", list_conversations)
     app.router.add_get("/replay/{sender_id}", conversation_report)

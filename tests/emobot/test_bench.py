@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from emobot.bench import write_replay_store
-from emobot.replay import replay
+from emotion_sensing.replay import replay
 
 
 def test_the_bench_store_replays_with_every_turn_annotated(tmp_path):

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from emobot.replay import ReplayError, TrackerReader, format_turns, replay, store_url
+from emotion_sensing.replay import ReplayError, TrackerReader, format_turns, replay, store_url
 
 USER = {"event": "user", "text": "I'm furious", "parse_data": {"intent": {"name": "complaint"}}}
 SLOTS = [

@@ -18,8 +18,8 @@ import requests
 import sqlalchemy as sa
 
 from emobot.chat import RasaRestClient
-from emobot.replay import store_url
 from emobot.stack import Stack
+from emotion_sensing.replay import store_url
 from tests.integration.postgres import LocalPostgres, unavailable_reason
 
 pytestmark = pytest.mark.integration

@@ -1,0 +1,42 @@
+"""What machine a figure was measured on: every bench records it (CPU model, cores, the
+instruction sets that change the speed of the models), since the machines this project runs on
+differ in CPU from run to run."""
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+from typing import Any, Dict, Set
+
+# Flags that change how fast TensorFlow, ONNX Runtime and TFLite run here.
+SPEED_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
+
+
+def _cpuinfo() -> str:
+    try:
+        return Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
+
+
+def cpu_flags() -> Set[str]:
+    """The instruction-set flags the kernel reports for this CPU (empty where unknown)."""
+    for line in _cpuinfo().splitlines():
+        if line.startswith(("flags", "Features")):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def cpu_model() -> str:
+    for line in _cpuinfo().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def machine() -> Dict[str, Any]:
+    """CPU model, cores this process may use, and the speed-relevant instruction sets."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    flags = cpu_flags()
+    return {"cpu": cpu_model(), "cores": cores, "machine_cores": os.cpu_count(),
+            "flags": [flag for flag in SPEED_FLAGS if flag in flags]}

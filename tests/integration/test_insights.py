@@ -1,0 +1,90 @@
+"""Insights over a tracker store written by real conversations through the running stack:
+furious people the EmotionPolicy steps in for, calm ones; the report in headless Chromium."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+
+from emobot.chat import RasaRestClient
+from emotion_sensing.replay import store_url
+
+pytestmark = pytest.mark.integration
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / ".emobot" / "artifacts"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+
+@pytest.fixture(scope="module")
+def conversations(stack):
+    furious, calm = [], []
+    for _ in range(3):
+        client = RasaRestClient(stack.settings.rasa_url, f"furious-{uuid.uuid4().hex[:6]}")
+        for text in ("Where is my order? I'm furious!", "Where is my order? I'm furious!",
+                     "This is outrageous, nobody ever answers"):
+            client.send(text)
+        furious.append(client.sender_id)
+    for _ in range(3):
+        client = RasaRestClient(stack.settings.rasa_url, f"calm-{uuid.uuid4().hex[:6]}")
+        for text in ("hello", "Could you tell me where my order is?", "thanks, that's great!"):
+            client.send(text)
+        calm.append(client.sender_id)
+    return {"furious": furious, "calm": calm, "store": store_url(stack.tracker_store_config(), stack.run_dir)}
+
+
+def _insights(store: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "emobot", "insights", "--store", store, "--min-n", "1", *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_the_real_conversations_rank_as_they_went(conversations):
+    import json
+
+    done = _insights(conversations["store"], "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    intents = {row["intent"]: row["valence"]["mean"] for row in result["intents"] if row["valence"]}
+    assert intents["complaint"] < intents["greet"] and intents["order_status"] < intents["thanks"]
+    assert result["policy"]["stepped_in"] >= 3  # once in each furious conversation
+    upset = {row["sender_id"] for row in result["ended_upset"]["conversations"]}
+    assert set(conversations["furious"]) <= upset and not upset & set(conversations["calm"])
+    assert result["sensed_turns"] == result["user_turns"]
+    assert result["by_source"][0]["source"] == "text only"
+
+
+def test_the_html_report_and_the_page_open_in_chromium(stack, conversations, tmp_path):
+    if not (CHROMIUM and CHROMEDRIVER):
+        pytest.skip("chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+
+    report = tmp_path / "insights.html"
+    done = _insights(conversations["store"], "--html", str(report))
+    assert done.returncode == 0, done.stderr
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--window-size=1200,2400", "--hide-scrollbars"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    try:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        for source, shot in ((report.as_uri(), "insights-report.png"),
+                             (f"{stack.settings.service_listen_url}/insights?min_n=1", "insights-page.png")):
+            driver.get(source)
+            assert driver.title == "Emotion insights"
+            charts = driver.find_elements(By.CSS_SELECTOR, "img[src^='data:image/png']")
+            assert len(charts) >= 4 and all(c.size["width"] > 300 and c.size["height"] > 100 for c in charts)
+            assert driver.save_screenshot(str(ARTIFACTS / shot))
+        links = driver.find_elements(By.CSS_SELECTOR, "a[href^='/replay/']")
+        assert links, "the page links the conversations that ended upset to their replay"
+        assert requests.get(links[0].get_attribute("href"), timeout=30).status_code == 200  # absolute in the DOM
+    finally:
+        driver.quit()
