@@ -3,6 +3,7 @@ and benchmarking. `emobot COMMAND --help` explains each."""
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import logging
 import os
@@ -98,7 +99,7 @@ def _tracker_url(args) -> str:
     import yaml
 
     from emobot.paths import assistant_dir
-    from emobot.replay import ReplayError, store_url
+    from emotion_sensing.replay import ReplayError, store_url
 
     if args.store:
         return args.store
@@ -111,7 +112,7 @@ def _tracker_url(args) -> str:
 
 
 def cmd_replay(args) -> int:
-    from emobot.replay import ReplayError, TrackerReader, format_turns, replay
+    from emotion_sensing.replay import ReplayError, TrackerReader, format_turns, replay
 
     try:
         url = _tracker_url(args)
@@ -131,7 +132,7 @@ def cmd_replay(args) -> int:
         print(f"emobot replay: {error}", file=sys.stderr)
         return 2
     if args.html or args.csv:
-        from emobot.report import to_csv, to_html
+        from emotion_sensing.report import to_csv, to_html
 
         for path, render in ((args.html, lambda: to_html(args.sender_id, turns)), (args.csv, lambda: to_csv(turns))):
             if path:
@@ -144,9 +145,32 @@ def cmd_replay(args) -> int:
     return 0
 
 
+def cmd_insights(args) -> int:
+    from emotion_sensing.insights import Query, format_insights, insights, parse_when
+    from emotion_sensing.replay import ReplayError
+
+    try:
+        query = Query(since=parse_when(args.since), until=parse_when(args.until), model_id=args.model_id,
+                      min_n=args.min_n, upset_valence=args.upset, bucket=args.by)
+        result = insights(_tracker_url(args), query)
+    except (ReplayError, ValueError) as error:
+        print(f"emobot insights: {error}", file=sys.stderr)
+        return 2
+    if args.html:
+        from emotion_sensing.insights_report import to_html
+
+        Path(args.html).write_text(to_html(result, base_url=args.replay_base), encoding="utf-8")
+        print(f"wrote {args.html}", file=sys.stderr)
+    if args.json:
+        _print_json(result)
+    elif not args.html:
+        print(format_insights(result))
+    return 0
+
+
 def cmd_forget(args) -> int:
     from emobot.forget import ForgetError, forget
-    from emobot.replay import ReplayError
+    from emotion_sensing.replay import ReplayError
 
     try:
         store = _tracker_url(args) if args.tracker else None
@@ -168,7 +192,7 @@ def cmd_forget(args) -> int:
 
 # Face and speech commands live in their own modules; each exposes
 # add_arguments(command, parser) and sense/train/eval/bench(args) -> exit code.
-MODALITY_MODULES = {"face": "emobot.cli_face", "speech": "emobot.cli_speech"}
+MODALITY_MODULES = {"text": "emobot.cli_text", "face": "emobot.cli_face", "speech": "emobot.cli_speech"}
 
 
 def _modality_module(name: str):
@@ -178,7 +202,7 @@ def _modality_module(name: str):
 
 
 def _dispatch(command: str, args) -> Optional[int]:
-    """Run a face/speech subcommand; None for text (handled here)."""
+    """Run a modality's subcommand; None when the command is not a modality's (bench turn, ...)."""
     modality = getattr(args, "modality", None) or getattr(args, "what", None)
     if modality not in MODALITY_MODULES:
         return None
@@ -186,68 +210,15 @@ def _dispatch(command: str, args) -> Optional[int]:
 
 
 def cmd_sense(args) -> int:
-    if (code := _dispatch("sense", args)) is not None:
-        return code
-    settings = Settings.from_env()
-    from emotion_sensing.text.recognizer import MODEL_FILE, TextRecognizer
-
-    text = " ".join(args.text) if args.text else sys.stdin.read()
-    if not text.strip():
-        print("emobot sense text: give some text (as arguments or on stdin)", file=sys.stderr)
-        return 2
-    reading = TextRecognizer(settings.models_dir / MODEL_FILE).read(text)
-    if args.json:
-        _print_json(reading.to_dict())
-        return 0
-    print(f"{reading.label} (confidence {reading.confidence:.2f}, valence {reading.valence:+.2f}, arousal {reading.arousal:.2f})")
-    for label, p in sorted(zip(reading.to_dict()["probs"], reading.probs), key=lambda x: -x[1]):
-        print(f"  {label:<9} {'█' * round(p * 30):<30} {p:.3f}")
-    print("  VADER: " + ", ".join(f"{k} {v:+.3f}" for k, v in reading.extras["vader"].items()))
-    return 0
+    return _dispatch("sense", args)
 
 
 def cmd_train(args) -> int:
-    if (code := _dispatch("train", args)) is not None:
-        return code
-    from emotion_sensing.text.datasets import load_dair, load_goemotions_ekman
-    from emotion_sensing.text.recognizer import MODEL_FILE
-    from emotion_sensing.text.train import eval_text, train_text, write_card
-
-    out = Path(args.out or Settings.from_env().models_dir)
-    root = _datasets_dir(args)
-    meta = train_text(root, out, log=lambda m: print(m, flush=True))
-    print("evaluating on the test splits...", flush=True)
-    splits = [load_dair(root / "dair_emotion", "test"), load_goemotions_ekman(root / "goemotions", "test")]
-    evaluation = eval_text(splits, out / MODEL_FILE, log=print)
-    print(f"wrote {write_card(out, meta, evaluation)}")
-    return 0
+    return _dispatch("train", args)
 
 
 def cmd_eval(args) -> int:
-    if (code := _dispatch("eval", args)) is not None:
-        return code
-    from emotion_sensing.text.datasets import load_dair, load_goemotions_ekman, load_manifest
-    from emotion_sensing.text.recognizer import MODEL_FILE
-    from emotion_sensing.text.train import eval_text
-
-    model = Path(args.model) if args.model else Settings.from_env().models_dir / MODEL_FILE
-    try:
-        if args.manifest:
-            splits = [load_manifest(Path(args.manifest))]
-        else:
-            root = _datasets_dir(args)
-            splits = []
-            if args.dataset in ("dair", "all"):
-                splits.append(load_dair(root / "dair_emotion", args.split))
-            if args.dataset in ("goemotions", "all"):
-                splits.append(load_goemotions_ekman(root / "goemotions", "dev" if args.split == "val" else args.split))
-        result = eval_text(splits, model, log=None if args.json else print)
-    except FileNotFoundError as error:
-        print(f"emobot eval text: {error}", file=sys.stderr)
-        return 2
-    if args.json:
-        _print_json(result)
-    return 0
+    return _dispatch("eval", args)
 
 
 def cmd_bench(args) -> int:
@@ -258,6 +229,20 @@ def cmd_bench(args) -> int:
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     if args.what == "load":
         return _bench_load(args, log)
+    if args.what == "insights":
+        from emobot.insights_bench import bench_insights
+
+        try:
+            result = bench_insights(int(args.conversations or 10_000), store=args.store, log=log)
+        except (RuntimeError, ValueError) as error:
+            print(f"emobot bench insights: {error}", file=sys.stderr)
+            return 2
+        if args.json:
+            _print_json(result)
+        else:
+            print(f"{result['conversations']:,} conversations ({result['events']:,} events, {result['store']}): "
+                  f"emobot insights took {result['insights_s']:.1f} s, peak memory {result['peak_rss_mb']:.0f} MB")
+        return 0
     if args.what == "replay":
         result = bench_replay(turns=args.turns, log=log)
         if args.json:
@@ -283,7 +268,7 @@ def _bench_load(args, log) -> int:
     from emobot.stack import StackError
 
     try:
-        counts = [int(n) for n in args.conversations.split(",") if n.strip()]
+        counts = [int(n) for n in (args.conversations or "50").split(",") if n.strip()]
         result = bench_load(counts, seconds=args.seconds, fps=args.fps, message_every_s=args.message_every,
                             frame=Path(args.frame) if args.frame else None, p95_limit_ms=args.p95_limit, log=log)
     except (LoadError, StackError, ValueError) as error:
@@ -302,15 +287,17 @@ def _bench_load(args, log) -> int:
 
 
 def cmd_add_to(args) -> int:
-    from emobot.installer import AddToError, apply, plan
+    from emobot.installer import FORM_PROMPTS, AddToError, apply, plan
 
     project = Path(args.project_dir).resolve()
     emotions = [e.strip() for e in args.emotions.split(",") if e.strip()]
+    patterns = [p.strip() for p in args.responses.split(",") if p.strip()] if args.responses else None
     try:
-        changes = plan(project, emotions=emotions)
+        planned = plan(project, emotions=emotions, responses=patterns, stubs=not args.no_stubs)
     except AddToError as error:
         print(f"emobot add-to: {error}", file=sys.stderr)
         return 2
+    changes = planned.changes
     if not changes:
         print(f"{project} is already emotion-aware: nothing to change.")
         return 0
@@ -320,6 +307,18 @@ def cmd_add_to(args) -> int:
     for change in changes:
         for item in change.summary:
             print(f"  - {change.path.relative_to(project)}: add {item}")
+    if planned.skipped_responses:
+        forms = [n for n in planned.skipped_responses if fnmatch.fnmatchcase(n, FORM_PROMPTS)]
+        why = ("--no-stubs" if args.no_stubs else f"not matched by --responses {args.responses}" if patterns
+               else f"form prompts ({FORM_PROMPTS}); --responses 'utter_*' includes them")
+        print(f"  - left without emotion variations: {len(planned.skipped_responses)} responses"
+              + (f", {len(forms)} of them form prompts" if forms and not patterns and not args.no_stubs else "")
+              + f" ({why})")
+    if planned.suggestions:
+        top = ", ".join(f"{name} ({n})" for name, n in planned.suggestions[:6])
+        print(f"\nWhere tone matters most, the responses that most often answer a user message in your stories "
+              f"and rules: {top}.\nRewrite their variations first (or stub only them: --responses "
+              f"{','.join(name for name, _ in planned.suggestions[:3])}).")
     if args.dry_run:
         print("(dry run: nothing written)")
         return 0
@@ -350,6 +349,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--yes", action="store_true", help="apply without asking")
     p.add_argument("--dry-run", action="store_true", help="only print the diff")
     p.add_argument("--emotions", default="angry,sad", help="emotions to stub variations for (default angry,sad)")
+    p.add_argument("--responses", metavar="GLOB[,GLOB]",
+                   help="which responses get emotion variations (e.g. 'utter_greet,utter_*refund*'; default: every "
+                        "response but form prompts, utter_ask_*)")
+    p.add_argument("--no-stubs", action="store_true", help="add only the wiring: no emotion variations")
     p.set_defaults(func=cmd_add_to)
 
     p = sub.add_parser("serve", help="start only the emotion service")
@@ -378,6 +381,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--project", help="Rasa project whose endpoints.yml to read (default as for run)")
     p.set_defaults(func=cmd_replay)
 
+    p = sub.add_parser("insights", help="emotion across conversations: upset intents, replies that make things "
+                                        "worse or better, the EmotionPolicy, conversations that ended upset")
+    p.add_argument("--since", help="from this time: 2026-12-01, 2026-12-01T14:30 (UTC), or 7d / 24h ago")
+    p.add_argument("--until", help="up to this time (same forms)")
+    p.add_argument("--model-id", help="only the turns answered by this Rasa model (events' metadata model_id)")
+    p.add_argument("--min-n", type=int, default=5, help="leave out groups with fewer user turns (default 5)")
+    p.add_argument("--upset", type=float, default=-0.3, metavar="VALENCE",
+                   help="a conversation whose last sensed valence is at or below this ended upset (default -0.3)")
+    p.add_argument("--by", choices=["day", "hour"], default="day", help="time buckets of the emotion mix")
+    p.add_argument("--json", action="store_true", help="one JSON object (schema in README, 'Insights')")
+    p.add_argument("--html", metavar="FILE", help="write a self-contained HTML report with charts")
+    p.add_argument("--replay-base", metavar="URL", help="make conversation ids in the HTML links to this "
+                                                       "service's /replay pages (e.g. http://127.0.0.1:5006)")
+    p.add_argument("--store", help="SQLAlchemy URL of the tracker store (default: from endpoints.yml)")
+    p.add_argument("--endpoints", help="endpoints.yml to read the tracker store from")
+    p.add_argument("--project", help="Rasa project whose endpoints.yml to read (default as for run)")
+    p.set_defaults(func=cmd_insights)
+
     p = sub.add_parser("forget", help="delete a conversation's emotion readings (and with --tracker its events)")
     p.add_argument("sender_id")
     p.add_argument("--tracker", action="store_true", help="also delete its events from the SQL tracker store")
@@ -391,31 +412,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("modality", choices=["text", "face", "speech"])
     p.add_argument("text", nargs="*", help="the text (or stdin)")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--model", help="model file (face, speech; default: the shipped one)")
+    p.add_argument("--model", help="model file (default: the shipped one)")
     p.set_defaults(func=cmd_sense)
 
     p = sub.add_parser("train", help="reproduce a shipped emotion model")
     p.add_argument("modality", choices=["text", "face", "speech"])
     p.add_argument("--data", help="datasets folder (default ../shared/datasets or EMOBOT_DATASETS)")
     p.add_argument("--out", help="models folder to write (default models/)")
+    p.add_argument("--work", help="text, face: checkpoint folder; re-running the command resumes from it "
+                                  "(default .emobot/train/text, .emobot/train/face-ARCH-SIZE)")
+    p.add_argument("--max-minutes", type=float, help="text, face: stop cleanly after this long (resume later)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="measure a model on a dataset")
     p.add_argument("modality", choices=["text", "face", "speech"])
     p.add_argument("--data", help="datasets folder (default ../shared/datasets or EMOBOT_DATASETS)")
-    p.add_argument("--dataset", choices=["dair", "goemotions", "all"], default="all")
+    p.add_argument("--dataset", choices=["dair", "goemotions", "dailydialog", "all"], default="all",
+                   help="text: which corpus's split to score (default all three)")
     p.add_argument("--split", choices=["train", "val", "test"], default="test")
     p.add_argument("--manifest", help="CSV of text,label to evaluate instead")
-    p.add_argument("--model", help="model file (default models/text_emotion.joblib)")
+    p.add_argument("--model", help="model file (default: the shipped one, e.g. models/text_emotion.npz)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("bench", help="speed figures")
-    p.add_argument("what", choices=["turn", "replay", "load", "face", "speech"])
+    p.add_argument("what", choices=["turn", "replay", "load", "insights", "text", "face", "speech"])
     p.add_argument("--turns", type=int, default=200, help="turns to time (turn) or in the replayed conversation (replay)")
     load = p.add_argument_group("load (many conversations at once against a fresh stack on loopback)")
-    load.add_argument("--conversations", default="50", metavar="N[,N...]",
-                      help="concurrent conversations; several (10,25,50) run one after the other (default 50)")
+    load.add_argument("--conversations", metavar="N[,N...]",
+                      help="load: concurrent conversations; several (10,25,50) run one after the other (default 50); "
+                           "insights: conversations in the generated store (default 10000)")
+    p.add_argument("--store", help="insights: write the generated store here (a PostgreSQL URL; its events table is "
+                                   "replaced) instead of a temporary SQLite file")
     load.add_argument("--seconds", type=float, default=120.0, help="length of each run (default 120)")
     load.add_argument("--fps", type=float, default=5.0, help="camera frames per second per conversation (default 5)")
     load.add_argument("--message-every", type=float, default=5.0, metavar="S",
@@ -424,7 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--p95-limit", type=float, default=500.0, metavar="MS",
                       help="turn latency the largest-N figure is held to (default 500)")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--model", help="model file to benchmark (face, speech; default: the shipped one)")
+    p.add_argument("--model", help="model file to benchmark (text, face, speech; default: the shipped one)")
     p.set_defaults(func=cmd_bench)
 
     for command, subparser in (("sense", sub.choices["sense"]), ("train", sub.choices["train"]),

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import copy
 import difflib
+import fnmatch
 import io
 import re
 import shutil
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
@@ -36,6 +38,10 @@ OFFER_ACTION = "utter_offer_human"
 OFFER_TEXT = "It sounds like this isn't going well. Would you like me to get a person to help you?"
 ACTIONS_MODULE = "emobot_sensing.py"
 DEFAULT_STUB_EMOTIONS = ("angry", "sad")
+# Form prompts (utter_ask_<form>_<slot>, utter_ask_<slot>) ask for a value; their tone rarely
+# needs to follow the person's mood, and stubbing them buries the replies that do.
+FORM_PROMPTS = "utter_ask_*"
+RULES_FILE = "emobot_rules.yml"
 # Rasa 3.6's default policies: written out when config.yml leaves `policies` empty,
 # since naming any policy there turns Rasa's defaults off.
 RASA_DEFAULT_POLICIES = [
@@ -150,7 +156,17 @@ def _section(document: CommentedMap, key: str, kind: type, path: Path) -> Any:
     return document[key]
 
 
-def _plan_domain(path: Path, emotions: Sequence[str]) -> Optional[Change]:
+def stubbed(name: str, patterns: Optional[Sequence[str]]) -> bool:
+    """Whether response ``name`` gets emotion stubs: it matches ``patterns`` (globs), or, without
+    patterns, it is not a form prompt."""
+    if patterns is None:
+        return not fnmatch.fnmatchcase(name, FORM_PROMPTS)
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
+
+
+def _plan_domain(path: Path, emotions: Sequence[str], patterns: Optional[Sequence[str]] = None,
+                 stubs: bool = True) -> Tuple[Optional[Change], List[str]]:
+    """The domain's change, and the responses left without stubs by the selection."""
     domain = _load(path)
     if not isinstance(domain, dict):
         raise AddToError(f"{path.name} is not a mapping of Rasa domain keys")
@@ -159,6 +175,7 @@ def _plan_domain(path: Path, emotions: Sequence[str]) -> Optional[Change]:
         raise AddToError(f"{path.name} has version {version!r}; emobot supports Rasa 3.x domains")
     before = path.read_text(encoding="utf-8")
     summary: List[str] = []
+    skipped: List[str] = []
 
     slots = _section(domain, "slots", CommentedMap, path)
     for name, definition in _slot_definitions().items():
@@ -172,6 +189,7 @@ def _plan_domain(path: Path, emotions: Sequence[str]) -> Optional[Change]:
         summary.append(f"action {SENSE_ACTION}")
 
     responses = _section(domain, "responses", CommentedMap, path)
+    stubbed_names = []
     for name, variations in list(responses.items()):
         if not isinstance(variations, list) or any(_has_emotion_condition(v) for v in variations):
             continue
@@ -179,6 +197,9 @@ def _plan_domain(path: Path, emotions: Sequence[str]) -> Optional[Change]:
             continue  # ours, already written for an upset user
         defaults = [v for v in variations if isinstance(v, dict) and not v.get("condition")]
         if not defaults:
+            continue
+        if not stubs or not stubbed(str(name), patterns):
+            skipped.append(str(name))
             continue
         # Stubs go first (order means nothing to Rasa: a matching condition wins), so the
         # file's blank line after the response stays where it was.
@@ -189,7 +210,11 @@ def _plan_domain(path: Path, emotions: Sequence[str]) -> Optional[Change]:
             variation["condition"][0].fa.set_flow_style()
             variation["condition"].fa.set_flow_style()
             variations.insert(position, variation)
-        summary.append(f"{'/'.join(emotions)} variations of {name} (copies of its text: rewrite them)")
+        stubbed_names.append(str(name))
+    if stubbed_names:
+        shown = ", ".join(stubbed_names[:8]) + (f" and {len(stubbed_names) - 8} more" if len(stubbed_names) > 8 else "")
+        summary.append(f"{'/'.join(emotions)} variations of {len(stubbed_names)} responses ({shown}): copies of "
+                       "their text, to rewrite")
     if OFFER_ACTION not in responses:
         responses[OFFER_ACTION] = CommentedSeq(
             [_cmap({"text": OFFER_TEXT})]
@@ -197,8 +222,62 @@ def _plan_domain(path: Path, emotions: Sequence[str]) -> Optional[Change]:
         summary.append(f"response {OFFER_ACTION} (the EmotionPolicy's de-escalation)")
 
     if not summary:
+        return None, skipped
+    return Change(path, before, _dump(domain, before), summary), skipped
+
+
+def _story_files(project: Path) -> List[Path]:
+    data = project / "data"
+    return sorted(p for p in data.rglob("*.yml") if p.is_file()) if data.is_dir() else []
+
+
+def _steps(project: Path) -> List[List[Dict[str, Any]]]:
+    """The steps of every story and rule under data/ (files that are not YAML are skipped)."""
+    found = []
+    for path in _story_files(project):
+        try:
+            document = YAML(typ="safe").load(path.read_text(encoding="utf-8")) or {}
+        except (YAMLError, OSError):
+            continue
+        if not isinstance(document, dict):
+            continue
+        for key in ("stories", "rules"):
+            for item in document.get(key) or []:
+                if isinstance(item, dict) and isinstance(item.get("steps"), list):
+                    found.append([s for s in item["steps"] if isinstance(s, dict)])
+    return found
+
+
+def replies_after_user_turns(project: Path) -> List[Tuple[str, int]]:
+    """Responses that come right after a user message in the project's stories and rules, most
+    often first: where the bot answers the person, and tone matters most."""
+    counts: Counter = Counter()
+    for steps in _steps(Path(project)):
+        for previous, step in zip(steps, steps[1:]):
+            action = step.get("action")
+            if ("intent" in previous or "user" in previous or "or" in previous) and isinstance(action, str) \
+                    and action.startswith("utter_"):
+                counts[action] += 1
+    return counts.most_common()
+
+
+def _plan_rules(project: Path) -> Optional[Change]:
+    """A rule naming utter_offer_human, when no story or rule does: the EmotionPolicy predicts
+    it, which `rasa data validate` cannot know, so it would warn that the response is unused.
+    The rule only says what happens anyway after it: the assistant listens."""
+    if any(step.get("action") == OFFER_ACTION for steps in _steps(project) for step in steps):
         return None
-    return Change(path, before, _dump(domain, before), summary)
+    target = project / "data" / RULES_FILE
+    if target.exists():
+        return None
+    text = (
+        "# Added by emobot add-to. The EmotionPolicy (config.yml) offers a person when negative feeling\n"
+        "# persists; this rule names its response so `rasa data validate` knows it is used.\n"
+        'version: "3.1"\n\nrules:\n'
+        f"- rule: emobot - after offering a person, listen\n  steps:\n  - action: {OFFER_ACTION}\n"
+        "  - action: action_listen\n"
+    )
+    return Change(target, None, text, [f"a rule naming {OFFER_ACTION}, so rasa data validate knows it is used"])
 
 
 def _plan_config(path: Path) -> Optional[Change]:
@@ -263,13 +342,27 @@ def _plan_actions(project: Path) -> Optional[Change]:
     return Change(target, None, text, [f"actions/{ACTIONS_MODULE} importing the sensing action"])
 
 
+@dataclass
+class Plan:
+    """What add-to would do, and what it left alone."""
+
+    changes: List[Change]
+    skipped_responses: List[str]
+    suggestions: List[Tuple[str, int]]
+
+
 def plan(
     project: Path,
     emotions: Sequence[str] = DEFAULT_STUB_EMOTIONS,
     actions_url: str = "http://localhost:5055/webhook",
     service_url: str = "http://127.0.0.1:5006",
-) -> List[Change]:
-    """Every change that would make ``project`` emotion-aware (empty when it already is)."""
+    responses: Optional[Sequence[str]] = None,
+    stubs: bool = True,
+) -> Plan:
+    """Every change that would make ``project`` emotion-aware (none when it already is).
+
+    ``responses``: globs of the responses that get emotion stubs (default: all but form prompts);
+    ``stubs=False`` adds only the wiring (slots, action, policy, endpoints, the offer)."""
     project = Path(project)
     unknown = [e for e in emotions if e not in LABELS]
     if unknown:
@@ -285,13 +378,15 @@ def plan(
     for required in (domain, project / "config.yml"):
         if not required.exists():
             raise AddToError(f"{project} does not look like a Rasa 3 project: {required.name} is missing")
+    domain_change, skipped = _plan_domain(domain, emotions, responses, stubs)
     changes = [
-        _plan_domain(domain, emotions),
+        domain_change,
         _plan_config(project / "config.yml"),
         _plan_endpoints(project / "endpoints.yml", actions_url, service_url),
         _plan_actions(project),
+        _plan_rules(project),
     ]
-    return [c for c in changes if c is not None]
+    return Plan([c for c in changes if c is not None], skipped, replies_after_user_turns(project))
 
 
 def apply(project: Path, changes: List[Change]) -> Optional[Path]:

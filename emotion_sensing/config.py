@@ -24,6 +24,7 @@
 | EMOBOT_SESSION_REQUESTS_PER_S | 20 | requests per second one session may make (429 beyond, bursts of 2 s allowed) |
 | EMOBOT_FACE_NICE | 10 | how much lower the face recognizer's thread runs than the chat (0: same priority) |
 | EMOBOT_SESSION_FRAMES_PER_S | 10 | camera frames per second one session may send (429 / dropped beyond) |
+| EMOBOT_ALLOWED_ORIGINS | (the service's own) | web origins whose pages may use the service (the sensing script, its WebSocket), comma-separated, e.g. ``https://shop.example.com`` |
 
 The EmotionPolicy's thresholds are set in config.yml and overridden by
 EMOBOT_POLICY_NEGATIVE_VALENCE, EMOBOT_POLICY_TURNS and EMOBOT_POLICY_COOLDOWN_TURNS.
@@ -44,7 +45,7 @@ PROJECT_DIR = PACKAGE_DIR.parent
 # A checkout keeps its models beside the packages; a wheel installs them under the prefix.
 DEFAULT_MODELS_DIR = (
     PROJECT_DIR / "models"
-    if (PROJECT_DIR / "models" / "text_emotion.joblib").exists()
+    if (PROJECT_DIR / "models" / "face_emotion.tflite").exists()
     else Path(sys.prefix) / "share" / "emobot" / "models"
 )
 DEFAULT_DATASETS_DIR = PROJECT_DIR.parent / "shared" / "datasets"
@@ -109,6 +110,8 @@ class Settings:
     session_requests_per_s: float = 20.0
     session_frames_per_s: float = 10.0
     face_nice: int = 10
+    # Web origins (scheme://host[:port]) whose pages may call the service besides its own.
+    allowed_origins: Tuple[str, ...] = ()
 
     @property
     def service_url(self) -> str:
@@ -174,6 +177,8 @@ class Settings:
                 session_requests_per_s=float(env.get("EMOBOT_SESSION_REQUESTS_PER_S", base.session_requests_per_s)),
                 session_frames_per_s=float(env.get("EMOBOT_SESSION_FRAMES_PER_S", base.session_frames_per_s)),
                 face_nice=int(env.get("EMOBOT_FACE_NICE", base.face_nice)),
+                allowed_origins=tuple(o.strip().rstrip("/") for o in env.get("EMOBOT_ALLOWED_ORIGINS", "").split(",")
+                                      if o.strip()),
             )
         except ValueError as error:
             raise ValueError(f"bad EMOBOT_* setting: {error}") from error

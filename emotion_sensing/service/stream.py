@@ -11,7 +11,8 @@
 Service -> client: JSON events, e.g. ``{"type": "reading", "reading": {...}, "state": {...}}``,
 ``{"type": "no_face"}``, ``{"type": "dropped", "modality": "face", "dropped": n}``,
 ``{"type": "error", "code": ..., "message": ...}``. Garbage never closes the socket; it is
-answered with an error event.
+answered with an error event. A page from an origin the service does not allow (origins.py)
+gets one ``origin_not_allowed`` error event and the close code 4403, and nothing it sends is read.
 
 Rate limits (limits.py) apply per session: frames beyond EMOBOT_SESSION_FRAMES_PER_S, audio
 faster than 4x real time and control messages beyond EMOBOT_SESSION_REQUESTS_PER_S are
@@ -34,6 +35,7 @@ from aiohttp import WSMsgType, web
 from emotion_sensing.service.errors import ApiError
 from emotion_sensing.service.keys import SETTINGS, STORE, STREAM_HANDLERS
 from emotion_sensing.service.limits import AUDIO, FRAMES, LIMITS, REQUESTS
+from emotion_sensing.service.origins import CLOSE_ORIGIN_NOT_ALLOWED, origin_problem
 from emotion_sensing.session import valid_session_id
 
 logger = logging.getLogger(__name__)
@@ -48,6 +50,12 @@ async def stream(request: web.Request) -> web.StreamResponse:
     settings = request.app[SETTINGS]
     ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=settings.max_body_bytes)
     await ws.prepare(request)
+    problem = origin_problem(request)
+    if problem is not None:
+        # Upgraded only to say why: a browser cannot read the status of a refused handshake.
+        await ws.send_json({"type": "error", "code": "origin_not_allowed", "message": problem, "at": time.time()})
+        await ws.close(code=CLOSE_ORIGIN_NOT_ALLOWED, message=b"origin not allowed")
+        return ws
     session = request.app[STORE].get_or_create(session_id)
     handlers = request.app[STREAM_HANDLERS]
     limits = request.app[LIMITS]

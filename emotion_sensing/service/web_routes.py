@@ -7,6 +7,7 @@
 | GET | /chat/config.json | where the page finds Rasa's socket.io channel and HTTP API |
 | GET | /web/... | the page's scripts and styles (emotion_sensing/service/web/) |
 | GET | /vendor/socket.io.min.js | the official socket.io client, installed from npm by set-up |
+| GET | /static/emobot-sensing.js | one script tag adds camera/microphone sensing to any page with a chat widget |
 
 The page chats through Rasa's socket.io channel with the conversation id as socket.io
 session id (so it is the sender id the sensing action asks the service about, and it also
@@ -30,6 +31,8 @@ WEB_DIR = Path(__file__).parent / "web"
 # Installed by `npm ci` in WEB_DIR (scripts/setup.sh); packaged into the wheel from there.
 SOCKET_IO_CLIENT = WEB_DIR / "node_modules" / "socket.io-client" / "dist" / "socket.io.min.js"
 PAGE_PATH = "/chat"
+SENSING_SCRIPT = "emobot-sensing.js"
+SENSING_SCRIPT_PATH = f"/static/{SENSING_SCRIPT}"
 WILDCARD_HOSTS = ("0.0.0.0", "::", "")
 
 
@@ -60,6 +63,11 @@ async def page_config(request: web.Request) -> web.Response:
     })
 
 
+async def sensing_script(request: web.Request) -> web.StreamResponse:
+    return web.FileResponse(WEB_DIR / SENSING_SCRIPT, headers={"Cache-Control": "no-cache",
+                                                               "Content-Type": "text/javascript; charset=utf-8"})
+
+
 async def socketio_client(request: web.Request) -> web.StreamResponse:
     if not SOCKET_IO_CLIENT.is_file():
         raise ApiError(404, "socketio_client_missing",
@@ -74,4 +82,5 @@ def setup(app: web.Application, settings: Settings) -> None:
     app.router.add_get(PAGE_PATH, chat_page)
     app.router.add_get(f"{PAGE_PATH}/config.json", page_config)
     app.router.add_get("/vendor/socket.io.min.js", socketio_client)
+    app.router.add_get(SENSING_SCRIPT_PATH, sensing_script)
     app.router.add_static("/web", WEB_DIR, append_version=False)

@@ -59,7 +59,8 @@ export class Microphone {
     } catch {
       this.context = new AudioContext();
     }
-    await this.context.audioWorklet.addModule("/web/pcm-worklet.js");
+    // Beside this module, wherever the page is: the sensing script runs on other sites too.
+    await this.context.audioWorklet.addModule(new URL("./pcm-worklet.js", import.meta.url).href);
     const source = this.context.createMediaStreamSource(this.stream);
     const writer = new AudioWorkletNode(this.context, "pcm16-writer",
       { processorOptions: { targetRate: SAMPLE_RATE, chunkMs: CHUNK_MS } });

@@ -35,6 +35,7 @@ export class EmotionStream {
     this.wanted = false;
     this.attempt = 0;
     this.pending = null;
+    this.refusal = null;
     this.stats = { framesSent: 0, framesHeldBack: 0, framesAnswered: 0, faceReadings: 0,
                    audioChunksSent: 0, audioBytesSent: 0, audioChunksDropped: 0, reconnects: 0,
                    delaysMs: [], roundTripsMs: [] };
@@ -47,6 +48,7 @@ export class EmotionStream {
   open() {
     if (this.wanted) return;
     this.wanted = true;
+    this.refusal = null;
     this.connect();
   }
 
@@ -65,10 +67,17 @@ export class EmotionStream {
     ws.binaryType = "arraybuffer";
     ws.onopen = () => { this.attempt = 0; this.onStatus("open"); };
     ws.onmessage = (message) => this.receive(message);
-    ws.onclose = () => {
+    ws.onclose = (closed) => {
       if (this.ws !== ws) return;  // closed on purpose
       this.ws = null;
       this.pending = null;
+      if (closed.code >= 4400 && closed.code < 4500) {
+        // Refused (this page's origin is not allowed, a wrong token): retrying cannot help.
+        this.wanted = false;
+        this.refusal = this.refusal || closed.reason || `refused (${closed.code})`;
+        this.onStatus("refused");
+        return;
+      }
       this.onStatus("reconnecting");
       this.retry();
     };
@@ -119,6 +128,7 @@ export class EmotionStream {
   receive(message) {
     let event;
     try { event = JSON.parse(message.data); } catch { return; }
+    if (event.type === "error" && event.code === "origin_not_allowed") this.refusal = event.message;
     if (this.pending && answersFrame(event)) {
       const frame = this.pending;
       this.pending = null;

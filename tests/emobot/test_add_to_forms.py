@@ -1,0 +1,210 @@
+"""`emobot add-to` on an assistant with a form, as real assistants have: which responses get
+emotion stubs, the suggestion of where tone matters, and a clean `rasa data validate`."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+from emobot.installer import plan
+
+RASA = str(Path(sys.executable).parent / "rasa")
+
+DOMAIN = """version: "3.1"
+intents: [greet, order_status, complaint, affirm, deny, goodbye, inform]
+entities: [order_number, email]
+slots:
+  order_number:
+    type: text
+    mappings:
+    - type: from_entity
+      entity: order_number
+  email:
+    type: text
+    mappings:
+    - type: from_entity
+      entity: email
+forms:
+  order_form:
+    required_slots: [order_number, email]
+responses:
+  utter_greet:
+  - text: "Hello! How can I help?"
+  utter_order_status:
+  - text: "Your order {order_number} is on its way."
+  utter_complaint:
+  - text: "I'm sorry to hear that. I've logged your complaint."
+  utter_goodbye:
+  - text: "Goodbye!"
+  utter_ask_order_form_order_number:
+  - text: "What is your order number?"
+  utter_ask_email:
+  - text: "What is your email address?"
+session_config:
+  session_expiration_time: 60
+  carry_over_slots_to_new_session: true
+"""
+NLU = """version: "3.1"
+nlu:
+- intent: greet
+  examples: |
+    - hi
+    - hello
+    - good morning
+- intent: order_status
+  examples: |
+    - where is my order?
+    - track my parcel
+    - when will my order arrive?
+- intent: complaint
+  examples: |
+    - this is terrible
+    - I want to complain
+    - the item arrived broken
+- intent: affirm
+  examples: |
+    - yes
+    - sure
+    - yes please
+- intent: deny
+  examples: |
+    - no
+    - no thanks
+    - not now
+- intent: goodbye
+  examples: |
+    - bye
+    - see you
+    - goodbye
+- intent: inform
+  examples: |
+    - my order is [12345](order_number)
+    - it's [99881](order_number)
+    - [jane@example.com](email)
+"""
+STORIES = """version: "3.1"
+stories:
+- story: track an order
+  steps:
+  - intent: greet
+  - action: utter_greet
+  - intent: order_status
+  - action: order_form
+  - active_loop: order_form
+  - active_loop: null
+  - action: utter_order_status
+"""
+RULES = """version: "3.1"
+rules:
+- rule: greet
+  steps:
+  - intent: greet
+  - action: utter_greet
+- rule: complain
+  steps:
+  - intent: complaint
+  - action: utter_complaint
+- rule: bye
+  steps:
+  - intent: goodbye
+  - action: utter_goodbye
+- rule: greet again
+  conversation_start: true
+  steps:
+  - intent: greet
+  - action: utter_greet
+- rule: ask for the order
+  steps:
+  - intent: order_status
+  - action: order_form
+  - active_loop: order_form
+- rule: order form done
+  condition:
+  - active_loop: order_form
+  steps:
+  - action: order_form
+  - active_loop: null
+  - action: utter_order_status
+"""
+CONFIG = """recipe: default.v1
+assistant_id: forms-fixture
+language: en
+pipeline:
+- name: WhitespaceTokenizer
+- name: CountVectorsFeaturizer
+- name: DIETClassifier
+  epochs: 20
+policies:
+- name: RulePolicy
+"""
+
+
+@pytest.fixture
+def assistant(tmp_path) -> Path:
+    project = tmp_path / "shop"
+    (project / "data").mkdir(parents=True)
+    (project / "domain.yml").write_text(DOMAIN)
+    (project / "config.yml").write_text(CONFIG)
+    (project / "data" / "nlu.yml").write_text(NLU)
+    (project / "data" / "stories.yml").write_text(STORIES)
+    (project / "data" / "rules.yml").write_text(RULES)
+    return project
+
+
+def _stubbed(project: Path) -> set:
+    domain = YAML(typ="safe").load((project / "domain.yml").read_text())
+    return {name for name, variations in domain["responses"].items()
+            if any(v.get("condition") for v in variations)}
+
+
+def _add_to(project: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "emobot", "add-to", str(project), "--yes", *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_form_prompts_get_no_stubs_by_default_and_the_summary_says_so(assistant):
+    done = _add_to(assistant)
+    assert done.returncode == 0, done.stderr
+    assert _stubbed(assistant) == {"utter_greet", "utter_order_status", "utter_complaint", "utter_goodbye"}
+    assert "left without emotion variations: 2 responses, 2 of them form prompts (form prompts (utter_ask_*)" in done.stdout
+    # Where tone matters most: replies that answer a user message in the stories and rules.
+    assert "utter_greet (3), utter_complaint (1), utter_goodbye (1)" in done.stdout
+    again = _add_to(assistant)
+    assert "already emotion-aware" in again.stdout
+
+
+def test_responses_chooses_which_get_stubs(assistant):
+    done = _add_to(assistant, "--responses", "utter_complaint,utter_order_*")
+    assert done.returncode == 0, done.stderr
+    assert _stubbed(assistant) == {"utter_complaint", "utter_order_status"}
+    assert "left without emotion variations: 4 responses (not matched by --responses" in done.stdout
+
+
+def test_no_stubs_adds_only_the_wiring(assistant):
+    done = _add_to(assistant, "--no-stubs")
+    assert done.returncode == 0, done.stderr
+    assert _stubbed(assistant) == set()
+    domain = YAML(typ="safe").load((assistant / "domain.yml").read_text())
+    assert "user_emotion" in domain["slots"] and "action_sense_emotion" in domain["actions"]
+    assert "utter_offer_human" in domain["responses"]
+
+
+def test_the_plan_names_utter_offer_human_in_a_rule_only_when_nothing_does(assistant):
+    planned = plan(assistant)
+    assert any(c.path.name == "emobot_rules.yml" for c in planned.changes)
+    (assistant / "data" / "rules.yml").write_text(RULES + "- rule: offer\n  steps:\n  - intent: deny\n"
+                                                  "  - action: utter_offer_human\n")
+    assert not any(c.path.name == "emobot_rules.yml" for c in plan(assistant).changes)
+
+
+def test_rasa_data_validate_has_no_new_warning(assistant):
+    done = _add_to(assistant)
+    assert done.returncode == 0, done.stderr
+    validated = subprocess.run([RASA, "data", "validate", "--fail-on-warnings"], cwd=assistant,
+                               capture_output=True, text=True, timeout=600)
+    output = validated.stdout + validated.stderr
+    assert "utter_offer_human" not in output, output[-3000:]
+    assert validated.returncode == 0, output[-3000:]
