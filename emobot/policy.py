@@ -32,7 +32,7 @@ from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.core.constants import ACTION_LISTEN_NAME
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import ActionExecuted, SlotSet, UserUttered
+from rasa.shared.core.events import ActionExecuted, Restarted, SessionStarted, SlotSet, UserUttered
 from rasa.shared.core.generator import TrackerWithCachedStates
 from rasa.shared.core.trackers import DialogueStateTracker
 
@@ -132,10 +132,15 @@ class EmotionPolicy(Policy):
 
 
 def _turns(tracker: DialogueStateTracker) -> List[Dict[str, Any]]:
-    """Per user turn: the valence sensed for it and the bot actions that followed."""
+    """Per user turn of this session: the valence sensed for it and the bot actions that followed.
+
+    Every event counts, reverted ones too: a turn the fallback took back (not understood) was
+    still lived through, and misunderstandings are where frustration builds."""
     turns: List[Dict[str, Any]] = []
-    for event in tracker.applied_events():
-        if isinstance(event, UserUttered):
+    for event in tracker.events:
+        if isinstance(event, (Restarted, SessionStarted)):
+            turns = []
+        elif isinstance(event, UserUttered):
             turns.append({"valence": None, "bot_actions": []})
         elif not turns:
             continue

@@ -24,6 +24,13 @@ emotion slots. Here ``action_sense_emotion`` gets a deadline (the sensing budget
 itself when the emotion service is down: the turn goes on at once, adapted to nothing stale.
 Other custom actions are untouched.
 
+Misunderstood turns keep their emotion: ``action_default_fallback`` reverts the user's turn
+(Rasa's ``UserUtteranceReverted``), and with it the emotion slots that turn's sensing set, so
+the slots, the chat's status line and the EmotionPolicy went on with the previous turn's
+emotion while replay showed the reverted one. Misunderstandings are where frustration builds:
+here the fallback sets the emotion slots again after its revert, to what was sensed for the
+turn it took back (the EmotionPolicy counts reverted turns too, emobot/policy.py).
+
 Text first: the moment a message reaches Rasa (any channel), its text is posted to the emotion
 service (``POST /v1/sessions/{sender}/texts``), which starts reading it while Rasa runs its own
 NLU and policies; the sensing action's turn call then collects the finished reading instead of
@@ -39,7 +46,7 @@ import os
 from typing import Any, Dict, List
 
 from jsonschema import ValidationError, validators
-from rasa.core.actions.action import RemoteAction
+from rasa.core.actions.action import ActionDefaultFallback, RemoteAction
 from rasa.core.processor import MessageProcessor
 from rasa.shared.constants import DOCS_BASE_URL
 from rasa.shared.core.events import Event, SlotSet
@@ -47,7 +54,7 @@ from rasa.shared.utils.common import all_subclasses
 
 from emotion_sensing.config import Settings
 from emotion_sensing.fusion import unknown_state
-from emotion_sensing.slots import SENSE_ACTION, slot_values
+from emotion_sensing.slots import SENSE_ACTION, SLOT_NAMES, slot_values
 
 logger = logging.getLogger(__name__)
 # Beyond the sensing budget, time for the action server round trip on a busy machine.
@@ -56,6 +63,7 @@ _original_run = RemoteAction.run
 _original_call_format = RemoteAction._action_call_format
 _original_resolve_by_type = Event.resolve_by_type
 _original_handle_message = MessageProcessor.handle_message
+_original_fallback_run = ActionDefaultFallback.run
 _event_classes: Dict[str, type] = {}
 
 
@@ -127,6 +135,13 @@ async def _run_sensing_with_deadline(self: RemoteAction, output_channel, nlg, tr
     return unknown_emotion_events(reason)
 
 
+async def _fallback_keeping_emotion(self: ActionDefaultFallback, output_channel, nlg, tracker, domain) -> List[Any]:
+    """Rasa's fallback (utter_default, then revert the user's turn), with the emotion sensed for
+    that turn set again after the revert."""
+    events = await _original_fallback_run(self, output_channel, nlg, tracker, domain)
+    return events + [SlotSet(name, tracker.get_slot(name)) for name in SLOT_NAMES if name in tracker.slots]
+
+
 class _TextPrefetch:
     """Posts each message's text to the emotion service as it arrives (see the module's docstring)."""
 
@@ -171,3 +186,4 @@ def apply() -> None:
     RemoteAction._action_call_format = _sensing_call_format
     RemoteAction.run = _run_sensing_with_deadline
     MessageProcessor.handle_message = _handle_message_reading_text_first
+    ActionDefaultFallback.run = _fallback_keeping_emotion

@@ -69,3 +69,45 @@ def test_the_cached_event_lookup_answers_as_rasas_does():
         assert [Event.from_parameters(e.as_dict()) for e in events] == events
     finally:
         Event.resolve_by_type = original
+
+
+async def test_a_misunderstood_turn_keeps_its_emotion_for_the_slots_and_the_policy():
+    """The fallback reverts the user's turn; the emotion sensed for it stays (slots, chat line,
+    replay agree) and the EmotionPolicy counts the turn (misunderstandings are where anger builds)."""
+    from rasa.core.actions.action import ActionDefaultFallback
+    from rasa.core.channels import CollectingOutputChannel
+    from rasa.core.nlg import TemplatedNaturalLanguageGenerator
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.events import ActionExecuted, SlotSet, UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    from emobot.policy import _turns
+    from emotion_sensing.trajectory import TrajectoryRule, should_step_in
+
+    original = ActionDefaultFallback.run
+    rasa_patches.apply()
+    try:
+        domain = Domain.from_yaml(
+            "version: '3.1'\nintents: [order_status]\n"
+            "slots:\n  user_emotion:\n    type: any\n    mappings: [{type: custom}]\n"
+            "  emotion_valence:\n    type: any\n    mappings: [{type: custom}]\n"
+            "responses:\n  utter_default:\n  - text: sorry?\n  utter_order_status:\n  - text: on its way\n")
+        tracker = DialogueStateTracker.from_events("s1", [
+            UserUttered("where is my order?", {"name": "order_status"}), SlotSet("user_emotion", "neutral"),
+            SlotSet("emotion_valence", -0.4), ActionExecuted("utter_order_status"), ActionExecuted("action_listen"),
+            UserUttered("no", {"name": "nlu_fallback"}), SlotSet("user_emotion", "angry"),
+            SlotSet("emotion_valence", -0.8),
+        ], slots=domain.slots)
+        nlg = TemplatedNaturalLanguageGenerator(domain.responses)
+        events = await ActionDefaultFallback().run(CollectingOutputChannel(), nlg, tracker, domain)
+        kinds = [type(e).__name__ for e in events]
+        assert kinds[:2] == ["BotUttered", "UserUtteranceReverted"] and "SlotSet" in kinds[2:]
+        tracker.update(ActionExecuted("action_default_fallback"))
+        for event in events:
+            tracker.update(event)
+        assert tracker.get_slot("user_emotion") == "angry" and tracker.get_slot("emotion_valence") == -0.8
+        valences = [turn["valence"] for turn in _turns(tracker)]
+        assert valences == [-0.4, -0.8]
+        assert should_step_in(valences, TrajectoryRule(-0.3, 2)) is not None
+    finally:
+        ActionDefaultFallback.run = original
