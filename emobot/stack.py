@@ -14,7 +14,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Set
+from typing import Dict, Iterable, List, NamedTuple, Optional, Set, Union
 
 import yaml
 
@@ -223,6 +223,15 @@ class StackError(RuntimeError):
 
 
 # Where each process's port is chosen (emotion_sensing.config.Settings.from_env reads these).
+class Listener(NamedTuple):
+    """Where one of the stack's processes will listen."""
+
+    name: str
+    host: str
+    port: int
+    component: str
+
+
 PORT_ENV = {"emotion service": "EMOBOT_SERVICE_PORT", "action server": "EMOBOT_ACTIONS_PORT",
             "rasa": "EMOBOT_RASA_PORT"}
 
@@ -401,7 +410,15 @@ class Stack:
             ))
         return processes
 
-    def check_ports(self, processes: Iterable[Process]) -> None:
+    def listeners(self) -> List[Listener]:
+        """The name, host and port of each process this stack would start."""
+        s = self.settings
+        every = [Listener("emotion service", s.host, s.service_port, "service"),
+                 Listener("action server", s.actions_host, s.actions_port, "actions"),
+                 Listener("rasa", s.host, s.rasa_port, "rasa")]
+        return [listener for listener in every if listener.component in self.components]
+
+    def check_ports(self, processes: Iterable[Union[Process, Listener]]) -> None:
         """Refuse to start anything if a port is taken: say which, by whom, and what to do."""
         problems = []
         for process in processes:
@@ -420,8 +437,8 @@ class Stack:
 
         Nothing starts while one of the ports is taken (an orphan of an earlier run, say): a
         health answer from whatever holds the port must not pass for ours."""
+        self.check_ports(self.listeners())  # before anything else, the Rasa model's lookup included
         processes = self.build()
-        self.check_ports(processes)
         self.processes = processes
         for process in self.processes:
             process.start()

@@ -82,8 +82,10 @@ def test_a_process_that_listens_itself_is_ready(tmp_path):
 
 
 @linux_only
-def test_the_stack_starts_nothing_when_a_port_is_taken(foreign_server, tmp_path):
-    stack = Stack.on_free_ports(tmp_path / "run")
+@pytest.mark.parametrize("trained", [True, False], ids=["trained", "no-rasa-model-yet"])
+def test_the_stack_starts_nothing_when_a_port_is_taken(foreign_server, tmp_path, trained):
+    """The ports are checked before anything else, even before the Rasa model is looked for."""
+    stack = Stack.on_free_ports(tmp_path / "run", **({} if trained else {"project": tmp_path / "untrained"}))
     stack.settings = replace(stack.settings, actions_port=foreign_server)
     with pytest.raises(StackError) as raised:
         stack.start(timeout=30)
