@@ -7,7 +7,7 @@ predicted label and makes "0.8 confident" right about 80% of the time (Guo et al
 """
 from __future__ import annotations
 
-from typing import Dict, Sequence
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 
@@ -21,29 +21,33 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def nll(logits: np.ndarray, labels: Sequence[int], temperature: float = 1.0) -> float:
+def nll(logits: np.ndarray, labels: Sequence[int], temperature: float = 1.0,
+        weights: Optional[Sequence[float]] = None) -> float:
+    """Mean negative log-likelihood (weighted by ``weights`` when given)."""
     probs = softmax(logits, temperature)
-    picked = probs[np.arange(len(probs)), np.asarray(labels)]
-    return float(-np.log(np.clip(picked, 1e-12, None)).mean())
+    losses = -np.log(np.clip(probs[np.arange(len(probs)), np.asarray(labels)], 1e-12, None))
+    return float(np.average(losses, weights=weights))
 
 
-def fit_temperature(logits: np.ndarray, labels: Sequence[int], low: float = 0.05, high: float = 20.0) -> float:
-    """The temperature minimising NLL on (logits, labels): golden-section search on log T
-    (NLL is unimodal in T for a fixed set of logits)."""
+def fit_temperature(logits: np.ndarray, labels: Sequence[int], low: float = 0.05, high: float = 20.0,
+                    weights: Optional[Sequence[float]] = None) -> float:
+    """The temperature minimising (weighted) NLL on (logits, labels): golden-section search on
+    log T (NLL is unimodal in T for a fixed set of logits). ``weights`` let several validation
+    sets count equally whatever their sizes."""
     logits = np.asarray(logits, dtype=np.float64)
     a, b = np.log(low), np.log(high)
     ratio = (np.sqrt(5) - 1) / 2
     c, d = b - ratio * (b - a), a + ratio * (b - a)
-    fc, fd = nll(logits, labels, np.exp(c)), nll(logits, labels, np.exp(d))
+    fc, fd = nll(logits, labels, np.exp(c), weights), nll(logits, labels, np.exp(d), weights)
     for _ in range(60):
         if fc < fd:
             b, d, fd = d, c, fc
             c = b - ratio * (b - a)
-            fc = nll(logits, labels, np.exp(c))
+            fc = nll(logits, labels, np.exp(c), weights)
         else:
             a, c, fc = c, d, fd
             d = a + ratio * (b - a)
-            fd = nll(logits, labels, np.exp(d))
+            fd = nll(logits, labels, np.exp(d), weights)
     return float(np.exp((a + b) / 2))
 
 

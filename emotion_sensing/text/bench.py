@@ -46,7 +46,7 @@ def bench_text(model_path: Path, rounds: int = 40, log: Optional[Printer] = prin
     load_s = time.perf_counter() - started
     if not recognizer.has_classifier:
         raise FileNotFoundError(recognizer.unavailable or f"no text model at {model_path}")
-    tokens = {m: len(recognizer.classifier._tokenizer.encode(m).ids) for m in MESSAGES}
+    tokens = {m: recognizer.classifier.token_count(m) for m in MESSAGES}
     for message in MESSAGES:
         recognizer.read(message)
     whole: List[float] = []

@@ -40,6 +40,8 @@ class Recipe:
     label_smoothing: float = 0.0
     max_tokens: int = 64
     seed: int = 0
+    # Share of rows seen with their ending flipped (encoder.flip_ending) in each epoch.
+    flip_ending: float = 0.5
     # Per-corpus cap on "neutral" rows drawn each epoch (DailyDialog is 83% "no emotion").
     neutral_per_epoch: Dict[str, int] = field(default_factory=dict)
     class_weight_power: float = 0.5
@@ -147,16 +149,20 @@ def adapter_arrays(model) -> Dict[str, np.ndarray]:
 
 @dataclass
 class Corpus:
-    """One training corpus: token ids per text, label index per text, its row weight."""
+    """One training corpus: token ids per text, label index per text, its row weight, and the
+    ids of each text with its ending flipped (encoder.flip_ending), drawn half the time."""
 
     name: str
     ids: List[List[int]]
     labels: np.ndarray
     weight: float = 1.0
+    flipped: Optional[List[List[int]]] = None
 
 
 def tokenise(tok, texts: Sequence[str], max_tokens: int) -> List[List[int]]:
-    return [e.ids[:max_tokens] for e in tok.encode_batch(list(texts))]
+    from emotion_sensing.text.encoder import normalise
+
+    return [e.ids[:max_tokens] for e in tok.encode_batch([normalise(t) for t in texts])]
 
 
 def epoch_rows(corpora: Sequence[Corpus], recipe: Recipe, neutral: int, epoch: int) -> List[Tuple[int, int]]:
@@ -292,12 +298,14 @@ def train(
             step += len(plan)
             continue
         rows = epoch_rows(corpora, recipe, neutral, epoch)
+        flips = np.random.default_rng(recipe.seed * 1000 + epoch + 2).random(len(rows)) < recipe.flip_ending
         for batch in plan:
             if step < done:
                 step += 1
                 continue
             pairs = [rows[i] for i in batch]
-            ids, mask = pad([corpora[c].ids[r] for c, r in pairs])
+            ids, mask = pad([(corpora[c].flipped if flips[i] and corpora[c].flipped else corpora[c].ids)[r]
+                             for i, (c, r) in zip(batch, pairs)])
             y = np.array([corpora[c].labels[r] for c, r in pairs], np.int32)
             w = np.array([corpora[c].weight for c, _ in pairs], np.float32)
             losses.append(float(train_step(ids, mask, y, w)))

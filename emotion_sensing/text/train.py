@@ -73,7 +73,7 @@ def default_recipe(corpora: Sequence[str] = CORPORA):
     from emotion_sensing.text.finetune import Recipe
 
     caps = {"dailydialog": DAILYDIALOG_NEUTRAL_PER_EPOCH} if DAILYDIALOG_NEUTRAL_PER_EPOCH else {}
-    return Recipe(neutral_per_epoch=caps if "dailydialog" in corpora else {}, class_weight_power=0.3)
+    return Recipe(neutral_per_epoch=caps if "dailydialog" in corpora else {}, class_weight_power=0.4)
 
 
 def to_canonical(probs: np.ndarray, labels: Sequence[str], curiosity_as: str) -> np.ndarray:
@@ -136,9 +136,9 @@ def train_text(
     for corpus in corpora:
         train = load_split(datasets_dir, corpus, "train", curiosity=True)
         val_splits.append(load_split(datasets_dir, corpus, "val", curiosity=True))
-        train_corpora.append(finetune.Corpus(corpus,
-                                             _tokenised(tok, train, recipe.max_tokens),
-                                             np.array([labels.index(label) for label in train.labels])))
+        train_corpora.append(finetune.Corpus(
+            corpus, _tokenised(tok, train, recipe.max_tokens), np.array([labels.index(label) for label in train.labels]),
+            flipped=finetune.tokenise(tok, [encoder.flip_ending(t) for t in train.texts], recipe.max_tokens)))
         log(f"{train.name}: {len(train):,} rows ({train.skipped} skipped); {val_splits[-1].name}: {len(val_splits[-1]):,}")
     val_ids = [_tokenised(tok, split, encoder.MAX_TOKENS) for split in val_splits]
 
@@ -158,12 +158,18 @@ def train_text(
     if not finished:
         return None
 
-    # Temperature: one for the model, fitted on the validation splits together (their own
-    # labels: GoEmotions' curiosity rows as curiosity).
-    val_logits = [finetune.predict_logits(model, ids) for ids in val_ids]
+    # Temperature: one for the model, fitted on the validation splits with each corpus counting
+    # equally (by rows, DailyDialog's 8,069 would outvote dair's 2,000: GoEmotions' ECE went from
+    # 0.046 to 0.052 when fitted that way). The int8 runtime's logits, one text at a time, as served.
+    from emotion_sensing.text.encoder import EncoderClassifier
+
+    uncalibrated = finetune.to_adapter(model, labels, recipe, {"temperature": 1.0})
+    runtime = EncoderClassifier(uncalibrated.save(work_dir / "uncalibrated.npz"))
+    val_logits = [runtime.logits(split.texts) for split in val_splits]
     truth = np.concatenate([[labels.index(label) for label in split.labels] for split in val_splits])
-    temperature = fit_temperature(np.concatenate(val_logits), truth)
-    log(f"temperature {temperature:.3f} (fitted on {len(truth):,} validation rows)")
+    weights = np.concatenate([np.full(len(split), 1.0 / len(split)) for split in val_splits])
+    temperature = fit_temperature(np.concatenate(val_logits), truth, weights=weights)
+    log(f"temperature {temperature:.3f} (fitted on {len(truth):,} validation rows, each corpus weighted equally)")
     adapter = finetune.to_adapter(model, labels, recipe, {
         "temperature": temperature, "trained_on": corpora, "base": encoder.PACKAGE_PIN,
         "base_sha256": encoder.BASE_SHA256, "hold_out": hold_out})

@@ -31,7 +31,7 @@ async def test_a_face_reading_changes_the_fused_state_of_the_next_turn(service):
     assert body["state"]["label"] == "angry"
 
     # The same neutral words read differently with an angry face beside them than without.
-    text = {"text": "I want to make a complaint"}
+    text = {"text": "I have a complaint"}  # reads neutral, without conviction (0.6)
     async with service.post("/v1/sessions/cam-1/turns", json=text) as response:
         with_face = (await response.json())["state"]
     async with service.post("/v1/sessions/no-cam/turns", json=text) as response:

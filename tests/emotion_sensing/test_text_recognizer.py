@@ -75,8 +75,20 @@ def test_empty_text_is_refused(recognizer):
 
 
 def test_a_very_long_message_is_read(recognizer):
-    reading = recognizer.read("I am so angry about this. " * 400)  # far beyond 128 tokens: truncated
+    complaint = ("I am furious. This is the third time I am writing to you about the same order and nobody "
+                 "has answered me. ")
+    rant = complaint * 30  # far beyond the 128 tokens read: the rest is cut off, the mood is kept
+    assert len(rant.split()) > 500
+    reading = recognizer.read(rant)
     assert reading.label == "angry"
+
+
+@pytest.mark.parametrize("text", ["no", "i feel so sad today", "Im furious, nobody answers", "thanks a lot",
+                                  "where is my order", "I cant believe it worked"])
+def test_the_final_punctuation_does_not_change_the_reading(recognizer, text):
+    """People type messages with and without a full stop; the corpora did not (tweets never,
+    dialogue always), which a model can learn as a cue."""
+    assert recognizer.read(text).label == recognizer.read(text + ".").label
 
 
 def test_without_a_model_it_falls_back_to_vader(tmp_path):

@@ -47,7 +47,9 @@ def converse(stack, messages: List[str], first_face: Optional[str]) -> Dict[str,
 
 
 def test_the_same_complaint_is_handled_by_emotion(stack):
-    messages = ["I want to make a complaint", "no"]
+    # Words the text model reads as mildly neutral (0.6), so the face decides: "I want to make a
+    # complaint" reads angry on its own (DailyDialog files complaints under anger).
+    messages = ["I have a complaint", "no"]
     neutral = converse(stack, messages, "neutral")
     angry = converse(stack, messages, "angry")
     sad = converse(stack, messages, "sad")
