@@ -29,7 +29,7 @@ async def _texts(http) -> dict:
 
 
 async def test_a_prefetched_text_is_collected_by_its_turn(service):
-    text = "I'm furious, my order never arrived"
+    text = "I'm furious, my order never arrived and nobody answers"
     async with service.post("/v1/sessions/p-1/texts", json={"text": text}) as response:
         assert response.status == 202 and (await response.json())["queued"] is True
     async with service.post("/v1/sessions/p-1/turns", json={"text": text}) as response:
