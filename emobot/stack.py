@@ -222,7 +222,6 @@ class StackError(RuntimeError):
     """A process of the stack failed to start."""
 
 
-# Where each process's port is chosen (emotion_sensing.config.Settings.from_env reads these).
 class Listener(NamedTuple):
     """Where one of the stack's processes will listen."""
 
@@ -232,6 +231,7 @@ class Listener(NamedTuple):
     component: str
 
 
+# Where each process's port is chosen (emotion_sensing.config.Settings.from_env reads these).
 PORT_ENV = {"emotion service": "EMOBOT_SERVICE_PORT", "action server": "EMOBOT_ACTIONS_PORT",
             "rasa": "EMOBOT_RASA_PORT"}
 
