@@ -368,6 +368,7 @@ class Stack:
         rasa = str(bin_dir / "rasa")
         model = self.model or latest_rasa_model(self.project)
         self.check_exposure()
+        where = {listener.component: listener for listener in self.listeners()}
         processes = []
         if "service" in self.components:
             processes.append(Process(
@@ -377,8 +378,8 @@ class Stack:
                 self.run_dir / "service.log",
                 env,
                 self.project,
-                host=s.host,
-                port=s.service_port,
+                host=where["service"].host,
+                port=where["service"].port,
             ))
         if "actions" in self.components:
             processes.append(
@@ -388,8 +389,8 @@ class Stack:
                     f"{s.actions_url}/health",
                     self.run_dir / "actions.log",
                     env,
-                    host=s.actions_host,
-                    port=s.actions_port,
+                    host=where["actions"].host,
+                    port=where["actions"].port,
                 )
             )
         if "rasa" in self.components:
@@ -405,8 +406,8 @@ class Stack:
                 self.run_dir / "rasa.log",
                 env,
                 self.project,
-                host=s.host,
-                port=s.rasa_port,
+                host=where["rasa"].host,
+                port=where["rasa"].port,
             ))
         return processes
 
