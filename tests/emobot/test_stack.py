@@ -111,7 +111,7 @@ Path({str(pid_file)!r}).write_text(str(child.popen.pid))
 time.sleep(120)
 """])
     deadline = time.time() + 60
-    while not pid_file.exists() and time.time() < deadline:
+    while not (pid_file.exists() and pid_file.read_text()) and time.time() < deadline:  # written, not just created
         time.sleep(0.1)
     child = int(pid_file.read_text())
     os.kill(child, 0)  # alive
