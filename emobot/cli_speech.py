@@ -23,10 +23,22 @@ def add_arguments(command: str, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--folds", type=int, default=6, help="speech: cross-validation folds by actor (default 6)")
         parser.add_argument("--no-lstm", action="store_true", help="speech: skip the LSTM sequence model")
         parser.add_argument("--lstm-epochs", type=int, default=30, help="speech: LSTM training epochs (default 30)")
+        parser.add_argument("--no-augment", action="store_true",
+                            help="speech: train the shipped model on clean clips only (default: also on noisy "
+                                 "and telephone-band copies)")
+    elif command == "eval":
+        parser.add_argument("--robustness", action="store_true",
+                            help="speech: also measure under telephone band, noise at 20/10 dB SNR and ±12 dB gain "
+                                 "(features cached per condition; the first run takes ~15 min)")
 
 
 def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+def _say(message: str) -> None:
+    """Progress of a long run on stdout, flushed so that a log file follows it."""
+    print(message, flush=True)
 
 
 def _models_dir(args) -> Path:
@@ -100,7 +112,7 @@ def sense(args) -> int:
 
 
 def train(args) -> int:
-    from emotion_sensing.speech.model import CLASSIFIERS
+    from emotion_sensing.speech.model import CLASSIFIERS, MODEL_FILE
 
     classifiers = [c.strip() for c in (args.classifiers or ",".join(CLASSIFIERS)).split(",") if c.strip()]
     unknown = [c for c in classifiers if c not in CLASSIFIERS]
@@ -123,11 +135,14 @@ def train(args) -> int:
     data = _datasets_dir(args)
     out = _models_dir(args)
     try:
+        from emotion_sensing.speech.train import AUGMENT
+
         comparison = train_speech(data, out, classifiers=classifiers, sequence_model=not args.no_lstm,
-                                  lstm_epochs=args.lstm_epochs, prune_degrees=prune, folds=args.folds, log=print)
+                                  lstm_epochs=args.lstm_epochs, prune_degrees=prune, folds=args.folds,
+                                  augment=() if args.no_augment else AUGMENT, log=_say)
         from emotion_sensing.speech.evaluate import evaluate_ravdess
 
-        evaluation = evaluate_ravdess(data, _model_path(args))
+        evaluation = evaluate_ravdess(data, out / MODEL_FILE, log=_say, robustness=True)
     except (FileNotFoundError, ValueError) as error:
         print(f"emobot train speech: {error}", file=sys.stderr)
         return 2
@@ -141,10 +156,11 @@ def eval(args) -> int:  # noqa: A001 - the subcommand's name
 
     model = _model_path(args)
     try:
+        robustness = bool(getattr(args, "robustness", False))
         if args.manifest:
-            result = evaluate_manifest(Path(args.manifest), model, log=None if args.json else _log)
+            result = evaluate_manifest(Path(args.manifest), model, log=_log, robustness=robustness)
         else:
-            result = evaluate_ravdess(_datasets_dir(args), model, log=None if args.json else _log)
+            result = evaluate_ravdess(_datasets_dir(args), model, log=_log, robustness=robustness)
     except (FileNotFoundError, ValueError) as error:
         print(f"emobot eval speech: {error}", file=sys.stderr)
         return 2
@@ -158,11 +174,20 @@ def eval(args) -> int:  # noqa: A001 - the subcommand's name
     print(format_report(result))
     modes = result["accuracy_by_normalisation"]
     print("accuracy by per-speaker standardisation: " + ", ".join(f"{k} {v:.3f}" for k, v in modes.items()))
+    print(f"calibration: ECE {result['ece']:.4f} (15 bins, temperature {result['temperature']:.3f})")
+    for condition, entry in (result.get("robustness") or {}).items():
+        print(f"  {condition:<10} accuracy {entry['speaker']:.3f} ({-entry['drop']:+.3f} against clean), "
+              f"after 3 utterances {entry['after3']:.3f}")
     if comparison is not None and not args.manifest:
         from emotion_sensing.speech.train import format_table
 
         print(f"\ncomparison ({comparison['protocol']}; F1 columns: cross-validated)")
         print(format_table(comparison["rows"]))
+        shipped = comparison.get("shipped_model") or {}
+        loso = shipped.get("savee_leave_one_speaker_out")
+        if loso:
+            print("shipped model on SAVEE, leave one speaker out: "
+                  + ", ".join(f"{k} {v:.3f}" for k, v in loso.items()))
     return 0
 
 
@@ -180,6 +205,8 @@ def bench(args) -> int:
     fc = result["featurise_classify_ms"]
     print(f"featurise + classify a {result['utterance_s']:g} s utterance on one core: "
           f"p50 {fc['p50']:.1f} ms, p95 {fc['p95']:.1f} ms (n={fc['n']}; target < {result['target_ms']} ms)")
+    for block, ms in (result.get("block_ms") or {}).items():
+        print(f"  {block:<8} alone: p50 {ms['p50']:.1f} ms, p95 {ms['p95']:.1f} ms")
     t: Optional[Dict[str, Any]] = result.get("transcript_ms")
     if t:
         print(f"transcript ({result['transcript_engine']}, {result['transcript_audio_s']:.1f} s of speech): "

@@ -16,7 +16,7 @@ from emotion_sensing.speech.audio import SAMPLE_RATE, load
 
 Printer = Callable[[str], None]
 UTTERANCE_S = 3.0
-TARGET_MS = 50
+TARGET_MS = 30
 SENTENCE = "I have been waiting for my parcel for two weeks and nobody answers my emails"
 
 
@@ -77,13 +77,14 @@ def _one_core() -> Optional[int]:
 
 def bench_speech(model_path: Path, runs: int = 50, transcripts: int = 5, log: Printer = print) -> Dict[str, Any]:
     """Milliseconds to featurise and classify a 3 s utterance after warm-up, and transcript time."""
-    from emotion_sensing.speech.features import frame_features
+    from emotion_sensing.speech.features import frame_features, summarise
     from emotion_sensing.speech.recognizer import VoiceRecognizer
+    from emotion_sensing.speech.vector import voiced_span
 
     cpu = _one_core()
     samples, source = _utterance(UTTERANCE_S)
     recognizer = VoiceRecognizer(model_path)
-    log("warming up (librosa compiles with numba on its first call)...")
+    log("warming up (librosa compiles with numba on its first call; openSMILE and Whisper load)...")
     started = time.perf_counter()
     recognizer.warm_up()
     warm_up_s = time.perf_counter() - started
@@ -93,13 +94,29 @@ def bench_speech(model_path: Path, runs: int = 50, transcripts: int = 5, log: Pr
     for _ in range(runs):
         speaker = recognizer.new_speaker()
         t0 = time.perf_counter()
-        frames = frame_features(samples)
+        utterance = recognizer.featuriser(samples)
         t1 = time.perf_counter()
-        recognizer.read_frames(frames, speaker)
+        recognizer.read_utterance(utterance, speaker)
         t2 = time.perf_counter()
         featurise.append((t1 - t0) * 1000)
         classify.append((t2 - t1) * 1000)
         total.append((t2 - t0) * 1000)
+    # What each feature block costs alone, on the same utterance.
+    featuriser = recognizer.featuriser
+    span = voiced_span(frame_features(samples), samples)
+    block_costs = {"librosa": lambda: summarise(frame_features(samples))}
+    if featuriser._egemaps is not None:
+        block_costs["egemaps"] = lambda: featuriser._egemaps(span)
+    if featuriser._whisper is not None:
+        block_costs["whisper"] = lambda: featuriser._whisper(span)
+    blocks_ms = {}
+    for block, compute in block_costs.items():
+        times = []
+        for _ in range(max(5, runs // 2)):
+            t0 = time.perf_counter()
+            compute()
+            times.append((time.perf_counter() - t0) * 1000)
+        blocks_ms[block] = _summary(times)
     result: Dict[str, Any] = {
         "utterance_s": UTTERANCE_S,
         "audio": source,
@@ -108,6 +125,8 @@ def bench_speech(model_path: Path, runs: int = 50, transcripts: int = 5, log: Pr
         "featurise_ms": _summary(featurise),
         "classify_ms": _summary(classify),
         "featurise_classify_ms": _summary(total),
+        "blocks": list(recognizer.model.blocks),
+        "block_ms": blocks_ms,
         "target_ms": TARGET_MS,
         "classifier": recognizer.model.meta.get("label"),
     }

@@ -14,13 +14,14 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Sequence
 
 import numpy as np
 
-from emotion_sensing.labels import RAVDESS, canonical
+from emotion_sensing.labels import FOLDER_NAMES, RAVDESS, canonical
 
 Printer = Callable[[str], None]
 
@@ -48,42 +49,64 @@ def _require(path: Path, what: str) -> Path:
     return path
 
 
-def load_ravdess(root: Path) -> SpeechSet:
-    """RAVDESS speech from ``root/labels.csv`` (``root`` is the ravdess folder or the datasets folder)."""
+def _load_corpus(root: Path, folder: str, title: str, table) -> SpeechSet:
+    """A corpus folder with ``labels.csv`` (``file,speaker,emotion,...``); ``root`` is that
+    folder or the datasets folder above it."""
     root = Path(root)
-    if not (root / "labels.csv").exists() and (root / "ravdess" / "labels.csv").exists():
-        root = root / "ravdess"
-    path = _require(root / "labels.csv", "RAVDESS labels.csv")
+    if not (root / "labels.csv").exists() and (root / folder / "labels.csv").exists():
+        root = root / folder
+    path = _require(root / "labels.csv", f"{title} labels.csv")
     files, labels, speakers, skipped = [], [], [], 0
     with path.open(encoding="utf-8", newline="") as handle:
         for row in csv.DictReader(handle):
-            label = RAVDESS.get(row["emotion"].strip().lower())
+            try:
+                label = canonical(row["emotion"], table)
+            except KeyError:
+                label = None
             if label is None:
                 skipped += 1
                 continue
             files.append(root / row["file"])
             labels.append(label)
             speakers.append(row["speaker"])
-    return SpeechSet("ravdess", files, labels, speakers, skipped)
+    return SpeechSet(folder, files, labels, speakers, skipped)
+
+
+def load_ravdess(root: Path) -> SpeechSet:
+    """RAVDESS speech from ``root/labels.csv`` (``root`` is the ravdess folder or the datasets folder)."""
+    return _load_corpus(root, "ravdess", "RAVDESS", RAVDESS)
+
+
+def load_savee(root: Path) -> SpeechSet:
+    """SAVEE (4 male British speakers, 480 clips) from ``root/labels.csv``, same layout as RAVDESS's."""
+    return _load_corpus(root, "savee", "SAVEE", FOLDER_NAMES)
 
 
 def load_manifest(path: Path) -> SpeechSet:
-    """A CSV of ``file,label[,speaker]``; labels by any name :func:`labels.canonical` knows."""
+    """A CSV of ``file,label[,speaker]`` (by position, header optional) or with a header naming
+    ``file``, ``label`` or ``emotion`` and optionally ``speaker`` in any order; labels by any
+    name :func:`labels.canonical` knows."""
     path = _require(Path(path), "manifest")
     with path.open(encoding="utf-8", newline="") as handle:
         rows = [row for row in csv.reader(handle) if row and any(cell.strip() for cell in row)]
-    if rows and [c.strip().lower() for c in rows[0][:2]] == ["file", "label"]:
+    # Columns by header name when there is one (file; label or emotion; speaker: RAVDESS's and
+    # SAVEE's labels.csv work as they are), else by position: file,label[,speaker].
+    at = {"file": 0, "label": 1, "speaker": 2}
+    head = [c.strip().lower() for c in rows[0]] if rows else []
+    if "file" in head and ("label" in head or "emotion" in head):
+        at = {"file": head.index("file"), "label": head.index("label" if "label" in head else "emotion"),
+              "speaker": head.index("speaker") if "speaker" in head else -1}
         rows = rows[1:]
     files, labels, speakers, skipped, notes = [], [], [], 0, []
     for row in rows:
-        if len(row) < 2:
+        if len(row) <= max(at["file"], at["label"]):
             skipped += 1
             continue
         try:
-            label = canonical(row[1])
+            label = canonical(row[at["label"]])
         except KeyError:
             label = None
-        file = Path(row[0].strip())
+        file = Path(row[at["file"]].strip())
         file = file if file.is_absolute() else path.parent / file
         if label is None or not file.exists():
             skipped += 1
@@ -92,7 +115,8 @@ def load_manifest(path: Path) -> SpeechSet:
             continue
         files.append(file)
         labels.append(label)
-        speakers.append(row[2].strip() if len(row) > 2 and row[2].strip() else "all")
+        speaker = row[at["speaker"]].strip() if 0 <= at["speaker"] < len(row) else ""
+        speakers.append(speaker or "all")
     return SpeechSet(f"manifest/{path.name}", files, labels, speakers, skipped, notes)
 
 
@@ -120,27 +144,36 @@ class SetFeatures:
         return ~np.isnan(self.vectors).any(axis=1)
 
 
-def extract(dataset: SpeechSet, log: Optional[Printer] = None, use_cache: bool = True) -> SetFeatures:
-    """Features of every clip of ``dataset``, from the cache when the files are unchanged."""
+def extract(dataset: SpeechSet, log: Optional[Printer] = None, use_cache: bool = True,
+            blocks: Sequence[str] = ("librosa",), condition: str = "clean") -> SetFeatures:
+    """Utterance vectors of ``blocks`` (vector.py) for every clip of ``dataset`` under ``condition``
+    (conditions.py), from the cache when the files are unchanged."""
     from emotion_sensing.speech.audio import load
-    from emotion_sensing.speech.features import FEATURE_VERSION, N_FEATURES, N_MFCC, frame_features, summarise
+    from emotion_sensing.speech.conditions import apply
+    from emotion_sensing.speech.features import FEATURE_VERSION, N_MFCC
+    from emotion_sensing.speech.vector import VECTOR_VERSION, Featuriser
 
-    path = cache_dir() / f"{dataset.name.replace('/', '_')}-{_cache_key(dataset.files, FEATURE_VERSION)}.npz"
+    featuriser = Featuriser(blocks)
+    version = FEATURE_VERSION * 1000 + VECTOR_VERSION
+    tag = "+".join(featuriser.blocks) + ("" if condition == "clean" else f"-{condition}")
+    path = cache_dir() / f"{dataset.name.replace('/', '_')}-{tag}-{_cache_key(dataset.files, version)}.npz"
     if use_cache and path.exists():
         with np.load(path) as data:
             offsets = data["offsets"]
             frames = data["mfcc"]
             return SetFeatures(data["vectors"], [frames[a:b] for a, b in zip(offsets[:-1], offsets[1:])])
-    vectors = np.full((len(dataset), N_FEATURES), np.nan, dtype=np.float32)
+    vectors = np.full((len(dataset), featuriser.width), np.nan, dtype=np.float32)
     mfcc: List[np.ndarray] = []
+    started = time.time()
     for i, file in enumerate(dataset.files):
-        frames = frame_features(load(file))
-        vector = summarise(frames)
-        if vector is not None:
-            vectors[i] = vector
-        mfcc.append(frames.mfcc() if vector is not None else np.zeros((0, N_MFCC), dtype=np.float32))
-        if log and (i + 1) % 200 == 0:
-            log(f"  features: {i + 1}/{len(dataset)} clips")
+        utterance = featuriser(apply(load(file), condition, seed=i))
+        if utterance.vector is not None:
+            vectors[i] = utterance.vector
+        mfcc.append(utterance.frames.mfcc() if utterance.vector is not None else np.zeros((0, N_MFCC), dtype=np.float32))
+        if log and ((i + 1) % 200 == 0 or i + 1 == len(dataset)):
+            rate = (i + 1) / max(time.time() - started, 1e-9)
+            log(f"  {dataset.name} {condition}: {i + 1}/{len(dataset)} clips "
+                f"({rate:.1f}/s, {(len(dataset) - i - 1) / rate:.0f} s left)")
     if use_cache:
         path.parent.mkdir(parents=True, exist_ok=True)
         offsets = np.cumsum([0] + [len(m) for m in mfcc])

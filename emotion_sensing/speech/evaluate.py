@@ -1,8 +1,10 @@
 """Measure a shipped voice model (``emobot eval speech``): RAVDESS's held-out actors or any manifest.
 
 Speakers are standardised with their own unlabelled clips, as a session's running
-statistics would after a while (``speaker``); the ``running`` (clips one by one from a
-session's start) and ``none`` (population prior only) figures are reported beside it.
+statistics would after a while (``speaker``); the other standardisations (train.py's
+``running``, ``none``, ``after0/3/10`` and ``pooled``: no speaker identities) are reported
+beside it. With ``robustness`` the same clips are also measured under each microphone
+condition of conditions.py (features cached per condition).
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from typing import Any, Callable, Dict, Optional
 import numpy as np
 
 from emotion_sensing.evaluation import evaluate
+from emotion_sensing.labels import LABELS
 from emotion_sensing.speech.datasets import SpeechSet, extract, load_manifest, load_ravdess
 from emotion_sensing.speech.model import VoiceModel
 
@@ -26,39 +29,86 @@ def _load_model(path: Path) -> VoiceModel:
 
 
 def evaluate_set(dataset: SpeechSet, model: VoiceModel, rows: Optional[np.ndarray] = None,
-                 log: Optional[Printer] = None) -> Dict[str, Any]:
-    """Accuracy and friends of ``model`` on ``dataset`` (or its ``rows``), in every normalisation."""
-    from emotion_sensing.speech.train import MODES, predict
+                 log: Optional[Printer] = None, robustness: bool = False) -> Dict[str, Any]:
+    """Accuracy and friends of ``model`` on ``dataset`` (or its ``rows``), in every normalisation;
+    with ``robustness``, accuracy (speaker and after3) under each condition of conditions.py."""
+    from emotion_sensing.calibration import expected_calibration_error
+    from emotion_sensing.speech.train import CROSS_MODES, MODES, predict, standardise
 
+    name = dataset.name
+    if rows is not None and not rows.all():
+        dataset = subset(dataset, rows)  # only the measured clips are featurised
     if log:
         log(f"extracting features of {len(dataset)} clips (cached after the first run)...")
-    features = extract(dataset, log=log)
-    rows = np.ones(len(dataset), dtype=bool) if rows is None else rows
-    usable = rows & features.usable
+    features = extract(dataset, log=log, blocks=model.blocks)
+    rows = np.ones(len(dataset), dtype=bool)
+    usable = features.usable
     labels = np.asarray(dataset.labels)[usable]
     speakers = np.asarray(dataset.speakers)[usable]
     vectors = features.vectors[usable]
     if not len(labels):
         raise ValueError(f"{dataset.name}: no clip with speech to evaluate")
-    predicted = {mode: predict(model, vectors, speakers, mode) for mode in MODES}
+    modes = tuple(dict.fromkeys(MODES + CROSS_MODES))
+    predicted = {mode: predict(model, vectors, speakers, mode) for mode in modes}
     result = evaluate(list(labels), predicted["speaker"])
+    probs = model.probabilities(standardise(vectors, speakers, model.prior, "speaker"))
+    truth = [LABELS.index(label) for label in labels]
     result.update(
         modality="voice",
-        dataset=dataset.name,
+        dataset=name,
         classifier=model.meta.get("label"),
         pruned=bool(model.meta.get("pruned")),
         normalisation="speaker",
         accuracy_by_normalisation={
-            mode: round(float(np.mean(np.asarray(predicted[mode]) == labels)), 4) for mode in MODES
+            mode: round(float(np.mean(np.asarray(predicted[mode]) == labels)), 4) for mode in modes
         },
+        ece=round(expected_calibration_error(probs, truth), 4),
+        temperature=round(model.temperature, 4),
         n_speakers=int(len(set(speakers))),
-        no_speech=int((rows & ~features.usable).sum()),
+        no_speech=int((~features.usable).sum()),
         skipped=dataset.skipped,
     )
+    if robustness:
+        result["robustness"] = _robustness(dataset, model, log)
     return result
 
 
-def evaluate_ravdess(datasets_dir: Path, model_path: Path, log: Optional[Printer] = None) -> Dict[str, Any]:
+def subset(dataset: SpeechSet, rows: np.ndarray) -> SpeechSet:
+    """The clips of ``rows``, as a set of their own (its features are cached under its own name)."""
+    picked = np.flatnonzero(rows)
+    return SpeechSet(f"{dataset.name}-{len(picked)}of{len(dataset)}", [dataset.files[i] for i in picked],
+                     [dataset.labels[i] for i in picked], [dataset.speakers[i] for i in picked], dataset.skipped)
+
+
+def _robustness(dataset: SpeechSet, model: VoiceModel, log: Optional[Printer]) -> Dict[str, Any]:
+    """Accuracy under each condition, each speaker standardised with their own degraded clips
+    (a session on that microphone) and after three utterances; a clip the condition silences
+    counts as wrong."""
+    from emotion_sensing.speech.conditions import CONDITIONS
+    from emotion_sensing.speech.train import predict
+
+    out: Dict[str, Any] = {}
+    labels_all = np.asarray(dataset.labels)
+    speakers_all = np.asarray(dataset.speakers)
+    rows = np.ones(len(dataset), dtype=bool)
+    for condition in CONDITIONS:
+        features = extract(dataset, log=log, blocks=model.blocks, condition=condition)
+        usable = rows & features.usable
+        entry: Dict[str, Any] = {"n": int(rows.sum()), "no_speech": int((rows & ~features.usable).sum())}
+        for mode in ("speaker", "after3"):
+            predicted = np.array(predict(model, features.vectors[usable], speakers_all[usable], mode), dtype=object)
+            entry[mode] = round(float(np.sum(predicted == labels_all[usable]) / max(int(rows.sum()), 1)), 4)
+        out[condition] = entry
+        if log:
+            log(f"  {condition:<10} accuracy {entry['speaker']:.3f} (after 3 utterances {entry['after3']:.3f})")
+    clean = out["clean"]["speaker"]
+    for entry in out.values():
+        entry["drop"] = round(clean - entry["speaker"], 4)
+    return out
+
+
+def evaluate_ravdess(datasets_dir: Path, model_path: Path, log: Optional[Printer] = None,
+                     robustness: bool = False) -> Dict[str, Any]:
     """The model on the RAVDESS actors it was not trained on (its ``test_speakers``)."""
     model = _load_model(model_path)
     dataset = load_ravdess(datasets_dir)
@@ -67,21 +117,22 @@ def evaluate_ravdess(datasets_dir: Path, model_path: Path, log: Optional[Printer
     rows = np.isin(np.asarray(dataset.speakers), test) if test else ~np.isin(np.asarray(dataset.speakers), list(trained))
     if not rows.any():
         raise ValueError("every RAVDESS actor was used to train this model: nothing held out to measure it on")
-    result = evaluate_set(dataset, model, rows, log)
+    result = evaluate_set(dataset, model, rows, log, robustness=robustness)
     held = sorted(set(np.asarray(dataset.speakers)[rows]))
     result["speakers"] = f"held-out actors {held[0]}..{held[-1]} ({len(held)}), never seen in training"
     result["model"] = str(model_path)
     return result
 
 
-def evaluate_manifest(path: Path, model_path: Path, log: Optional[Printer] = None) -> Dict[str, Any]:
+def evaluate_manifest(path: Path, model_path: Path, log: Optional[Printer] = None,
+                      robustness: bool = False) -> Dict[str, Any]:
     """The model on a ``file,label[,speaker]`` CSV; without speakers all clips share one."""
     model = _load_model(model_path)
     dataset = load_manifest(path)
     if not len(dataset):
         notes = f" ({'; '.join(dataset.notes)})" if dataset.notes else ""
         raise ValueError(f"{path}: no rows with a readable file and a known label{notes}")
-    result = evaluate_set(dataset, model, log=log)
+    result = evaluate_set(dataset, model, log=log, robustness=robustness)
     n_speakers = result["n_speakers"]
     result["speakers"] = f"{n_speakers} speaker(s) from the manifest" if n_speakers > 1 or dataset.speakers[0] != "all" \
         else "one speaker normaliser for all clips (no speaker column)"

@@ -19,9 +19,10 @@ import numpy as np
 from emotion_sensing.labels import LABELS
 from emotion_sensing.reading import Reading
 from emotion_sensing.speech.audio import SAMPLE_RATE
-from emotion_sensing.speech.features import HOP, FrameFeatures, frame_features, summarise
+from emotion_sensing.speech.features import HOP, FrameFeatures
 from emotion_sensing.speech.model import VoiceModel
 from emotion_sensing.speech.speaker import SpeakerStats
+from emotion_sensing.speech.vector import Featuriser, Utterance
 
 logger = logging.getLogger(__name__)
 
@@ -43,13 +44,15 @@ class VoiceRecognizer:
     def __init__(self, model_path: Path) -> None:
         self.model_path = Path(model_path)
         self.model = VoiceModel.load(self.model_path)
+        self.featuriser = Featuriser(self.model.blocks)
 
     def new_speaker(self) -> SpeakerStats:
         """Fresh per-speaker statistics (one per session), starting from the population prior."""
         return SpeakerStats(self.model.prior)
 
     def warm_up(self) -> None:
-        """Compile librosa's numba code and touch the classifier (the first call takes ~20 s)."""
+        """Compile librosa's numba code, load openSMILE and the Whisper encoder and touch the
+        classifier (the first call takes ~20 s)."""
         rng = np.random.default_rng(0)
         t = np.arange(SAMPLE_RATE) / SAMPLE_RATE
         tone = (0.3 * np.sin(2 * np.pi * 180 * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t))).astype(np.float32)
@@ -67,14 +70,13 @@ class VoiceRecognizer:
         ``speaker`` is updated with the utterance before it is standardised. Silence or a
         steady noise gives :func:`no_speech_reading` and leaves ``speaker`` unchanged.
         """
-        frames = frame_features(samples, sample_rate)
-        return self.read_frames(frames, speaker, timestamp)
+        return self.read_utterance(self.featuriser(samples, sample_rate), speaker, timestamp)
 
-    def read_frames(
-        self, frames: FrameFeatures, speaker: Optional[SpeakerStats] = None, timestamp: Optional[float] = None
+    def read_utterance(
+        self, utterance: Utterance, speaker: Optional[SpeakerStats] = None, timestamp: Optional[float] = None
     ) -> Reading:
-        """As :meth:`read`, from features already computed."""
-        vector = summarise(frames)
+        """As :meth:`read`, from features already computed (``self.featuriser(samples)``)."""
+        frames, vector = utterance.frames, utterance.vector
         if vector is None:
             return no_speech_reading(frames, timestamp)
         stats = speaker if speaker is not None else self.new_speaker()

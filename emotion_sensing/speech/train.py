@@ -3,43 +3,61 @@
 Protocol, speaker-independent throughout (no speaker is ever in both training and test):
 
 - RAVDESS actors 19-24 are the **test speakers**: used for no choice, only to measure.
-- The comparison runs a k-fold cross-validation **by actor** over actors 1-18 (6 folds of
-  3 actors): each classifier's predictions for a fold's actors come from a model trained
-  on the other folds' actors. The best by cross-validated accuracy is shipped.
-- Every classifier (and the shipped one) is then trained on actors 1-18 and measured on
-  actors 19-24.
+- Every candidate (feature blocks x classifier) is compared by a k-fold cross-validation
+  **by actor** over actors 1-18 (6 folds of 3 actors), then trained on actors 1-18 and measured
+  on actors 19-24 and, **cross-corpus**, on SAVEE (4 British male speakers it never heard).
+- The shipped candidate is the best by the mean of its cross-validated and its cross-corpus
+  accuracy (cross-validated alone when SAVEE is absent): a candidate that wins on RAVDESS and
+  loses on other speakers is not better.
+- The shipped model is then trained on actors 1-18 and SAVEE (with augmented copies, see
+  conditions.py), its temperature fitted on out-of-fold predictions of the training speakers
+  (6 RAVDESS folds + each SAVEE speaker: the SAVEE folds are its leave-one-speaker-out figure).
 
-Utterance vectors are standardised per speaker (speaker.py) in three ways, all reported:
-``speaker`` (each speaker's statistics from all their clips, as after a few minutes of a
-session), ``running`` (clips in a random order, each standardised with the clips heard so far:
-a live session from its first utterance) and ``none`` (the population prior only: one
-utterance of an unknown speaker).
+Utterance vectors are standardised per speaker (speaker.py); the figures name how
+(:data:`MODES`): ``speaker`` (statistics from all the speaker's clips, as after a few minutes of a
+session), ``running`` (clips in a random order, each with the clips heard so far), ``none``
+(population prior only), ``after0``/``after3``/``after10`` (a live session after N earlier
+utterances of the speaker: the clip itself plus N others) and ``pooled`` (one normaliser over
+all clips: no speaker identities at all).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from emotion_sensing.evaluation import evaluate
 from emotion_sensing.labels import LABELS
-from emotion_sensing.speech.datasets import SpeechSet, extract, load_ravdess
+from emotion_sensing.speech.datasets import SetFeatures, SpeechSet, extract, load_ravdess, load_savee
 from emotion_sensing.speech.model import (
     CLASSIFIERS,
     MODEL_FILE,
     SEQUENCE_MODEL,
+    Expert,
     VoiceModel,
     build_classifier,
+    build_expert,
 )
 from emotion_sensing.speech.speaker import SpeakerPrior, SpeakerStats, standardise_by_speaker, standardise_running
+from emotion_sensing.speech.vector import BLOCKS, layout
 
 Printer = Callable[[str], None]
 TEST_SPEAKERS = tuple(f"Actor_{n:02d}" for n in range(19, 25))
 FOLDS = 6
 MODES = ("speaker", "running", "none")
+CURVE = (0, 3, 10)
+CROSS_MODES = ("speaker", "pooled", *(f"after{n}" for n in CURVE))
+EXPERTS = "experts"
+# Augmented copies of every training clip (conditions.py), measured to help (card).
+AUGMENT = ("noise10", "telephone")
+# How many utterances the population prior counts as in a session's statistics: chosen on the
+# validation speakers by the accuracy of a session's early utterances (train.py, _ship).
+PRIOR_WEIGHTS = (0.5, 1.0, 2.0, 3.0)
 COMPARISON_FILE = "speech_emotion.comparison.json"
 
 
@@ -53,32 +71,70 @@ def actor_folds(speakers: Sequence[str], k: int = FOLDS) -> np.ndarray:
     return np.array([group[s] for s in speakers])
 
 
+def standardise_after(vectors: np.ndarray, speakers: Sequence[str], prior: SpeakerPrior, n: int,
+                      seed: int = 0) -> np.ndarray:
+    """Each clip standardised as a live session would after ``n`` earlier utterances of its
+    speaker: statistics of ``n`` other clips of that speaker (drawn at random) and the clip itself."""
+    speakers = np.asarray(speakers)
+    rng = np.random.default_rng(seed)
+    out = np.empty_like(vectors, dtype=np.float32)
+    for speaker in np.unique(speakers):
+        rows = np.flatnonzero(speakers == speaker)
+        for row in rows:
+            others = rows[rows != row]
+            earlier = rng.choice(others, size=min(n, others.size), replace=False) if n and others.size else []
+            stats = SpeakerStats(prior).extend(vectors[earlier])
+            stats.update(vectors[row])
+            out[row] = stats.standardise(vectors[row])
+    return out
+
+
 def standardise(vectors: np.ndarray, speakers: Sequence[str], prior: SpeakerPrior, mode: str) -> np.ndarray:
-    """Utterance vectors standardised per speaker in one of :data:`MODES`."""
+    """Utterance vectors standardised per speaker in one of :data:`MODES` or :data:`CROSS_MODES`."""
     if mode == "speaker":
         return standardise_by_speaker(vectors, speakers, prior)
     if mode == "running":
         return standardise_running(vectors, speakers, prior)
     if mode == "none":
         return SpeakerStats(prior).standardise(vectors)
+    if mode == "pooled":
+        return standardise_by_speaker(vectors, ["all"] * len(vectors), prior)
+    if mode.startswith("after"):
+        return standardise_after(vectors, speakers, prior, int(mode[len("after"):]))
     raise ValueError(mode)
 
 
 def fit(name: str, vectors: np.ndarray, labels: Sequence[str], speakers: Sequence[str],
-        prune_deg: Optional[float] = None, seed: int = 0) -> VoiceModel:
-    """A VoiceModel trained on these speakers (each standardised with their own statistics)."""
+        prune_deg: Optional[float] = None, seed: int = 0, blocks: Optional[Sequence[str]] = None,
+        augmented: Sequence[Tuple[np.ndarray, Sequence[str], Sequence[str]]] = ()) -> VoiceModel:
+    """A VoiceModel trained on these speakers (each standardised with their own statistics).
+
+    ``name`` is one of :data:`CLASSIFIERS` over the whole vector, or :data:`EXPERTS`: one
+    expert per feature block of ``blocks``. ``augmented`` adds (vectors, labels, speakers) of
+    degraded copies, each standardised with its own speaker-and-condition statistics, as a
+    session on that microphone would be; the prior comes from the clean clips only.
+    """
     prior = SpeakerPrior.fit(vectors, speakers)
     x = standardise_by_speaker(vectors, speakers, prior)
+    y = np.asarray(labels)
+    if augmented:
+        x = np.vstack([x, *(standardise_by_speaker(v, s, prior) for v, _, s in augmented)])
+        y = np.concatenate([y, *(np.asarray(lab) for _, lab, _ in augmented)])
+    blocks = tuple(blocks or ("librosa",))
+    if name == EXPERTS:
+        where = layout(blocks)
+        experts = [Expert((block,), build_expert(seed).fit(x[:, where[block]], y)) for block in blocks]
+        return VoiceModel(experts, prior, {"classifier": EXPERTS, "pruned": None}, blocks=blocks)
     pipeline = build_classifier(name, seed=seed)
     meta: Dict[str, Any] = {"classifier": name, "pruned": None}
     if prune_deg is not None:
         from emotion_sensing.speech.prune import train_pruned_mlp
 
-        report = train_pruned_mlp(pipeline, x, np.asarray(labels), similar_deg=prune_deg, opposite_deg=180.0 - prune_deg)
+        report = train_pruned_mlp(pipeline, x, y, similar_deg=prune_deg, opposite_deg=180.0 - prune_deg)
         meta["pruned"] = {"similar_deg": prune_deg, "opposite_deg": 180.0 - prune_deg, **report.to_dict()}
     else:
-        pipeline.fit(x, np.asarray(labels))
-    return VoiceModel(pipeline, prior, meta)
+        pipeline.fit(x, y)
+    return VoiceModel(pipeline, prior, meta, blocks=blocks)
 
 
 def predict(model: VoiceModel, vectors: np.ndarray, speakers: Sequence[str], mode: str) -> List[str]:
@@ -88,7 +144,7 @@ def predict(model: VoiceModel, vectors: np.ndarray, speakers: Sequence[str], mod
 
 def cross_validate(
     name: str, vectors: np.ndarray, labels: Sequence[str], speakers: Sequence[str], folds: np.ndarray,
-    prune_deg: Optional[float] = None,
+    prune_deg: Optional[float] = None, blocks: Optional[Sequence[str]] = None,
 ) -> Dict[str, Any]:
     """Pooled out-of-fold predictions of one classifier in every mode, and what pruning kept."""
     labels = np.asarray(labels)
@@ -97,7 +153,7 @@ def cross_validate(
     kept = []
     for fold in np.unique(folds):
         train, test = folds != fold, folds == fold
-        model = fit(name, vectors[train], labels[train], speakers[train], prune_deg=prune_deg)
+        model = fit(name, vectors[train], labels[train], speakers[train], prune_deg=prune_deg, blocks=blocks)
         if model.meta["pruned"]:
             kept.append(model.meta["pruned"]["hidden_after"])
         for mode in MODES:
@@ -108,33 +164,61 @@ def cross_validate(
     return result
 
 
-def _row(name: str, description: str, cv: Dict[str, Any], test: Optional[Dict[str, Any]], seconds: float) -> Dict[str, Any]:
+def candidates(classifiers: Sequence[str], prune_degrees: Sequence[float] = ()) -> List[Tuple[str, str, Tuple[str, ...], Optional[float]]]:
+    """(label, classifier, feature blocks, pruning angle) of every candidate compared: each block
+    alone with logistic regression and the SVC, every classifier on all blocks, the product of
+    per-block experts."""
+    rows = []
+    for block in BLOCKS:
+        rows += [(f"{name} [{block}]", name, (block,), None) for name in ("logreg", "svc") if name in classifiers]
+    rows += [(f"{name} [all]", name, BLOCKS, None) for name in classifiers]
+    rows += [(f"mlp-pruned-{deg:g}° [all]", "mlp", BLOCKS, deg) for deg in prune_degrees]
+    rows.append((f"{EXPERTS} [{'|'.join(BLOCKS)}]", EXPERTS, BLOCKS, None))
+    return rows
+
+
+def columns(blocks: Sequence[str]) -> np.ndarray:
+    """Columns of the full vector (all :data:`BLOCKS`) that hold ``blocks``."""
+    where = layout(BLOCKS)
+    return np.concatenate([np.arange(where[b].start, where[b].stop) for b in blocks])
+
+
+def _row(label: str, name: str, blocks: Sequence[str], cv: Dict[str, Any], test: Optional[Dict[str, Any]],
+         cross: Optional[Dict[str, float]], seconds: float) -> Dict[str, Any]:
     speaker = cv["speaker"]
-    return {
-        "classifier": name,
-        "description": description,
-        "f1": {label: speaker["per_class"][label]["f1"] for label in LABELS},
+    row = {
+        "classifier": label,
+        "model": name,
+        "features": list(blocks),
+        "description": CLASSIFIERS.get(name, "one logistic regression per feature block, log-probabilities summed"),
+        "f1": {label_: speaker["per_class"][label_]["f1"] for label_ in LABELS},
         "cv_accuracy": speaker["accuracy"],
         "cv_macro_f1": speaker["macro_f1"],
         "cv_accuracy_running": cv.get("running", {}).get("accuracy"),
         "cv_accuracy_none": cv.get("none", {}).get("accuracy"),
         "test_accuracy": test["accuracy"] if test else None,
+        "savee": cross,
         "hidden_units_kept": cv.get("hidden_units_kept"),
         "seconds": round(seconds, 1),
     }
+    row["score"] = row["cv_accuracy"] if not cross else round((row["cv_accuracy"] + cross["speaker"]) / 2, 4)
+    return row
 
 
 def format_table(rows: Sequence[Dict[str, Any]], markdown: bool = False) -> str:
     """The comparison table: per-class F1 (cross-validated, speaker mode) and accuracies."""
-    heads = ["classifier", *LABELS, "CV acc", "CV acc running", "CV acc no stats", "test acc"]
+    heads = ["candidate", *LABELS, "CV acc", "CV acc running", "CV acc no stats", "test acc",
+             "SAVEE acc", "SAVEE no speakers"]
 
     def cell(value: Any) -> str:
         return "—" if value is None else (f"{value:.3f}" if isinstance(value, float) else str(value))
 
     lines = []
     for row in rows:
+        cross = row.get("savee") or {}
         lines.append([row["classifier"], *(row["f1"][label] for label in LABELS), row["cv_accuracy"],
-                      row["cv_accuracy_running"], row["cv_accuracy_none"], row["test_accuracy"]])
+                      row["cv_accuracy_running"], row["cv_accuracy_none"], row["test_accuracy"],
+                      cross.get("speaker"), cross.get("pooled")])
     if markdown:
         out = ["| " + " | ".join(heads) + " |", "|---" * len(heads) + "|"]
         out += ["| " + " | ".join(cell(v) for v in line) + " |" for line in lines]
@@ -151,6 +235,13 @@ def split_test(dataset: SpeechSet, test_speakers: Sequence[str] = TEST_SPEAKERS)
     return np.isin(np.asarray(dataset.speakers), list(test_speakers))
 
 
+def accuracy_by_mode(model: VoiceModel, vectors: np.ndarray, labels: Sequence[str], speakers: Sequence[str],
+                     modes: Sequence[str] = CROSS_MODES) -> Dict[str, float]:
+    labels = np.asarray(labels)
+    return {mode: round(float(np.mean(np.asarray(predict(model, vectors, speakers, mode)) == labels)), 4)
+            for mode in modes}
+
+
 def train_speech(
     datasets_dir: Path,
     models_dir: Path,
@@ -159,84 +250,207 @@ def train_speech(
     lstm_epochs: int = 30,
     prune_degrees: Sequence[float] = (),
     folds: int = FOLDS,
+    augment: Sequence[str] = AUGMENT,
     log: Printer = print,
 ) -> Dict[str, Any]:
-    """Run the comparison, ship the best classifier with its card; returns the comparison."""
+    """Run the comparison, ship the best candidate with its card; returns the comparison."""
     from threadpoolctl import threadpool_limits
 
     # One thread per native pool: scikit-learn's OpenMP pools (gradient boosting) slow down
     # some twentyfold when another job shares the cores, and the classifiers here are small.
     with threadpool_limits(1):
-        return _train_speech(datasets_dir, models_dir, classifiers, sequence_model, lstm_epochs, prune_degrees,
-                             folds, log)
+        return _train_speech(Path(datasets_dir), Path(models_dir), classifiers, sequence_model, lstm_epochs,
+                             prune_degrees, folds, tuple(augment), log)
 
 
-def _train_speech(datasets_dir, models_dir, classifiers, sequence_model, lstm_epochs, prune_degrees, folds, log):
-    dataset = load_ravdess(datasets_dir)
-    log(f"RAVDESS: {len(dataset)} clips of {len(set(dataset.speakers))} actors; extracting features (cached)...")
-    features = extract(dataset, log=log)
-    labels = np.asarray(dataset.labels)
-    speakers = np.asarray(dataset.speakers)
-    usable = features.usable
+@dataclass
+class _Corpus:
+    dataset: SpeechSet
+    features: SetFeatures
+    augmented: Dict[str, SetFeatures]
+
+    @property
+    def labels(self) -> np.ndarray:
+        return np.asarray(self.dataset.labels)
+
+    @property
+    def speakers(self) -> np.ndarray:
+        return np.asarray(self.dataset.speakers)
+
+
+def _load(dataset: SpeechSet, augment: Sequence[str], log: Printer) -> _Corpus:
+    log(f"{dataset.name}: {len(dataset)} clips of {len(set(dataset.speakers))} speakers; "
+        f"features {'+'.join(BLOCKS)} (cached after the first run)")
+    features = extract(dataset, log=log, blocks=BLOCKS)
+    augmented = {c: extract(dataset, log=log, blocks=BLOCKS, condition=c) for c in augment}
+    return _Corpus(dataset, features, augmented)
+
+
+def _augmented(corpus: _Corpus, rows: np.ndarray) -> List[Tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    out = []
+    for features in corpus.augmented.values():
+        keep = rows & features.usable
+        out.append((features.vectors[keep], corpus.labels[keep], corpus.speakers[keep]))
+    return out
+
+
+def _train_speech(datasets_dir, models_dir, classifiers, sequence_model, lstm_epochs, prune_degrees, folds,
+                  augment, log):
+    ravdess = _load(load_ravdess(datasets_dir), augment, log)
+    try:
+        savee: Optional[_Corpus] = _load(load_savee(datasets_dir), augment, log)
+    except FileNotFoundError as error:
+        log(f"no cross-corpus figures and SAVEE not in training: {error}")
+        savee = None
+    x, labels, speakers = ravdess.features.vectors, ravdess.labels, ravdess.speakers
+    usable = ravdess.features.usable
     if (~usable).any():
-        log(f"  {int((~usable).sum())} silent clips left out")
-    test = split_test(dataset) & usable
-    dev = ~split_test(dataset) & usable
+        log(f"  {int((~usable).sum())} silent RAVDESS clips left out")
+    test = split_test(ravdess.dataset) & usable
+    dev = ~split_test(ravdess.dataset) & usable
     fold_of = actor_folds(list(speakers[dev]), folds)
-    x = features.vectors
     log(f"cross-validation by actor over {dev.sum()} clips of {len(set(speakers[dev]))} actors "
-        f"({folds} folds); test: {test.sum()} clips of actors {TEST_SPEAKERS[0]}..{TEST_SPEAKERS[-1]}")
+        f"({folds} folds); test: {test.sum()} clips of actors {TEST_SPEAKERS[0]}..{TEST_SPEAKERS[-1]}"
+        + (f"; cross-corpus: SAVEE, {int(savee.features.usable.sum())} clips" if savee else ""))
 
     rows: List[Dict[str, Any]] = []
-    candidates = []
-    runs = [(name, CLASSIFIERS[name], None) for name in classifiers]
-    runs += [(f"mlp-pruned-{deg:g}°", f"MLP pruned by distinctiveness at {deg:g}°/{180 - deg:g}°", deg)
-             for deg in prune_degrees]
-    for label, description, deg in runs:
-        name = "mlp" if deg is not None else label
+    for label, name, blocks, deg in candidates(classifiers, prune_degrees):
         started = time.time()
-        cv = cross_validate(name, x[dev], labels[dev], speakers[dev], fold_of, prune_deg=deg)
-        model = fit(name, x[dev], labels[dev], speakers[dev], prune_deg=deg)
-        held_out = evaluate(list(labels[test]), predict(model, x[test], speakers[test], "speaker"))
-        row = _row(label, description, cv, held_out, time.time() - started)
+        cols = columns(blocks)
+        cv = cross_validate(name, x[dev][:, cols], labels[dev], speakers[dev], fold_of, prune_deg=deg, blocks=blocks)
+        model = fit(name, x[dev][:, cols], labels[dev], speakers[dev], prune_deg=deg, blocks=blocks)
+        held_out = evaluate(list(labels[test]), predict(model, x[test][:, cols], speakers[test], "speaker"))
+        cross = None
+        if savee is not None:
+            ok = savee.features.usable
+            cross = accuracy_by_mode(model, savee.features.vectors[ok][:, cols], savee.labels[ok], savee.speakers[ok])
+        row = _row(label, name, blocks, cv, held_out, cross, time.time() - started)
         if deg is not None:
             row["hidden_units_shipped_fit"] = model.meta["pruned"]["hidden_after"]
+            row["prune_deg"] = deg
         rows.append(row)
-        candidates.append((row["cv_accuracy"], label, model))
-        log(f"  {label:<18} CV accuracy {row['cv_accuracy']:.3f} (running {row['cv_accuracy_running']:.3f}, "
-            f"no stats {row['cv_accuracy_none']:.3f}), test {held_out['accuracy']:.3f}  ({row['seconds']:.0f} s)")
+        log(f"  {label:<34} CV {row['cv_accuracy']:.3f} (running {row['cv_accuracy_running']:.3f}, "
+            f"no stats {row['cv_accuracy_none']:.3f}), test {held_out['accuracy']:.3f}"
+            + (f", SAVEE {cross['speaker']:.3f} (no speakers {cross['pooled']:.3f})" if cross else "")
+            + f"  ({row['seconds']:.0f} s)")
     if sequence_model:
-        rows.append(_lstm_row(features.mfcc, labels, speakers, dev, test, fold_of, lstm_epochs, log))
+        rows.append(_lstm_row(ravdess.features.mfcc, labels, speakers, dev, test, fold_of, lstm_epochs, log))
 
-    best_cv, best_label, best = max(candidates, key=lambda c: c[0])
-    log(f"best by cross-validated accuracy: {best_label} ({best_cv:.3f}); shipping it")
-    best.meta.update(
-        feature_version=_feature_version(),
-        train_speakers=sorted(set(speakers[dev])),
-        test_speakers=list(TEST_SPEAKERS),
-        train_clips=int(dev.sum()),
-        cv_accuracy=best_cv,
-        label=best_label,
-    )
-    models_dir = Path(models_dir)
-    path = models_dir / MODEL_FILE
-    best.save(path)
+    best = max((r for r in rows if r["model"] != SEQUENCE_MODEL), key=lambda r: r["score"])
+    rule = "mean of cross-validated and cross-corpus (SAVEE) accuracy" if savee else "cross-validated accuracy"
+    log(f"best by {rule}: {best['classifier']} ({best['score']:.3f}); training it on every training speaker")
+    model, shipped = _ship(best, ravdess, savee, dev, fold_of, augment, log)
+    path = Path(models_dir) / MODEL_FILE
+    model.save(path)
     comparison = {
-        "dataset": "ravdess",
-        "protocol": f"{folds}-fold cross-validation by actor over actors 01-18; test on actors 19-24",
+        "dataset": "ravdess" + (" + savee" if savee else ""),
+        "protocol": f"{folds}-fold cross-validation by actor over actors 01-18; test on actors 19-24"
+                    + ("; cross-corpus: trained on actors 01-18, tested on SAVEE" if savee else ""),
+        "selection": rule,
         "rows": rows,
-        "shipped": best_label,
+        "shipped": best["classifier"],
+        "shipped_model": shipped,
     }
-    (models_dir / COMPARISON_FILE).write_text(json.dumps(comparison, indent=2) + "\n")
+    (Path(models_dir) / COMPARISON_FILE).write_text(json.dumps(comparison, indent=2) + "\n")
     log("\n" + format_table(rows))
-    log(f"saved {path} ({path.stat().st_size / 1e6:.2f} MB) and {models_dir / COMPARISON_FILE}")
+    log(f"saved {path} ({path.stat().st_size / 1e6:.2f} MB) and {Path(models_dir) / COMPARISON_FILE}")
     return comparison
+
+
+def _ship(best: Dict[str, Any], ravdess: _Corpus, savee: Optional[_Corpus], dev: np.ndarray, fold_of: np.ndarray,
+          augment: Sequence[str], log: Printer) -> Tuple[VoiceModel, Dict[str, Any]]:
+    """The shipped model: ``best`` trained on RAVDESS's development actors and SAVEE (with
+    augmented copies), its temperature fitted on out-of-fold scores of those speakers."""
+    from emotion_sensing.calibration import calibration_report, fit_temperature
+
+    name, blocks, deg = best["model"], tuple(best["features"]), best.get("prune_deg")
+    cols = columns(blocks)
+    parts = [(ravdess, dev)] + ([(savee, savee.features.usable)] if savee else [])
+    x = np.vstack([c.features.vectors[rows][:, cols] for c, rows in parts])
+    labels = np.concatenate([c.labels[rows] for c, rows in parts])
+    speakers = np.concatenate([c.speakers[rows] for c, rows in parts])
+    corpus = np.concatenate([[c.dataset.name] * int(rows.sum()) for c, rows in parts])
+    aug = [(v[:, cols], lab, spk) for c, rows in parts for v, lab, spk in _augmented(c, rows)]
+    # Folds: RAVDESS's by actor, then one per SAVEE speaker (leave-one-speaker-out).
+    folds = np.concatenate([fold_of] + ([FOLDS + np.unique(speakers[corpus == "savee"], return_inverse=True)[1]]
+                                        if savee else []))
+    scores = np.zeros((len(labels), len(LABELS)))
+    fold_models: Dict[int, VoiceModel] = {}
+    # Accuracy of a session's early utterances (after 3 and 10), clean and degraded, per prior weight.
+    early: Dict[float, List[float]] = {w: [] for w in PRIOR_WEIGHTS}
+    for fold in np.unique(folds):
+        train, held = folds != fold, folds == fold
+        out = [~np.isin(spk, speakers[held]) for _, _, spk in aug]
+        keep = [(v[o], lab[o], spk[o]) for (v, lab, spk), o in zip(aug, out)]
+        model = fit(name, x[train], labels[train], speakers[train], prune_deg=deg, blocks=blocks, augmented=keep)
+        fold_models[int(fold)] = model
+        scores[held] = model.log_scores(standardise(x[held], speakers[held], model.prior, "speaker"))
+        held_sets = [(x[held], labels[held], speakers[held])]
+        held_sets += [(v[~o], lab[~o], spk[~o]) for (v, lab, spk), o in zip(aug, out) if (~o).any()]
+        for weight in PRIOR_WEIGHTS:
+            model.prior = dataclasses.replace(model.prior, weight=weight)
+            for v, lab, spk in held_sets:
+                for mode in ("after3", "after10"):
+                    early[weight].append(float(np.mean(np.asarray(predict(model, v, spk, mode)) == lab)))
+        log(f"  validation fold {fold}: {', '.join(sorted(set(speakers[held])))[:60]} accuracy "
+            f"{np.mean(np.asarray(predict(model, x[held], speakers[held], 'speaker')) == labels[held]):.3f}")
+    # Ties (within rounding) go to the larger weight: the steadier first utterance.
+    prior_weight = max(PRIOR_WEIGHTS, key=lambda w: (round(float(np.mean(early[w])), 3), w))
+    log("prior weight (early-session accuracy on validation speakers, clean and augmented): "
+        + ", ".join(f"{w:g}: {np.mean(early[w]):.3f}" for w in PRIOR_WEIGHTS) + f"; using {prior_weight:g}")
+    by_mode: Dict[str, np.ndarray] = {mode: np.empty(len(labels), dtype=object) for mode in CROSS_MODES}
+    for fold, model in fold_models.items():
+        held = folds == fold
+        model.prior = dataclasses.replace(model.prior, weight=prior_weight)
+        for mode in CROSS_MODES:
+            by_mode[mode][held] = predict(model, x[held], speakers[held], mode)
+    truth = np.array([LABELS.index(label) for label in labels])
+    temperature = fit_temperature(scores, truth)
+    calibration = calibration_report(scores, truth, temperature)
+    log(f"temperature {temperature:.3f}: ECE on validation speakers {calibration['ece_before']:.4f} -> "
+        f"{calibration['ece_after']:.4f}")
+    shipped: Dict[str, Any] = {
+        "candidate": best["classifier"],
+        "prior_weight": prior_weight,
+        "prior_weight_choice": {f"{w:g}": round(float(np.mean(early[w])), 4) for w in PRIOR_WEIGHTS},
+        "augment": list(augment),
+        "calibration": calibration,
+        "validation_accuracy": {
+            corpus_name: round(float(np.mean(np.asarray(by_mode["speaker"][corpus == corpus_name])
+                                             == labels[corpus == corpus_name])), 4)
+            for corpus_name in np.unique(corpus)
+        },
+    }
+    if savee is not None:
+        on = corpus == "savee"
+        # One speaker per fold: "pooled" would equal "speaker", so it is left out here.
+        shipped["savee_leave_one_speaker_out"] = {
+            mode: round(float(np.mean(np.asarray(by_mode[mode][on]) == labels[on])), 4)
+            for mode in CROSS_MODES if mode != "pooled"
+        }
+        shipped["savee_leave_one_speaker_out_result"] = evaluate(list(labels[on]), list(by_mode["speaker"][on]))
+    model = fit(name, x, labels, speakers, prune_deg=deg, blocks=blocks, augmented=aug)
+    model.temperature = temperature
+    model.prior = dataclasses.replace(model.prior, weight=prior_weight)
+    model.meta.update(
+        label=best["classifier"],
+        feature_version=_feature_version(),
+        train_speakers=sorted(set(speakers)),
+        test_speakers=list(TEST_SPEAKERS),
+        train_clips=int(len(labels)),
+        train_corpora=sorted(set(corpus)),
+        augment=list(augment),
+        cv_accuracy=best["cv_accuracy"],
+        calibration=calibration,
+    )
+    return model, shipped
 
 
 def _feature_version() -> int:
     from emotion_sensing.speech.features import FEATURE_VERSION
+    from emotion_sensing.speech.vector import VECTOR_VERSION
 
-    return FEATURE_VERSION
+    return FEATURE_VERSION * 1000 + VECTOR_VERSION
 
 
 def _lstm_row(frames, labels, speakers, dev, test, fold_of, epochs, log) -> Dict[str, Any]:
@@ -251,8 +465,8 @@ def _lstm_row(frames, labels, speakers, dev, test, fold_of, epochs, log) -> Dict
     groups = np.where(test[both], 1, 0)
     held = cross_validate_lstm([frames[i] for i in both], labels[both], speakers[both], groups, epochs, test_folds=[1])
     held_out = evaluate(list(labels[both][groups == 1]), list(held[groups == 1]))
-    row = _row(SEQUENCE_MODEL, f"LSTM({64}) over 40 MFCCs per frame (TensorFlow, {epochs} epochs)", cv, held_out,
-               time.time() - started)
-    log(f"  {SEQUENCE_MODEL:<18} CV accuracy {row['cv_accuracy']:.3f}, test {held_out['accuracy']:.3f}  "
+    row = _row(SEQUENCE_MODEL, SEQUENCE_MODEL, ("mfcc frames",), cv, held_out, None, time.time() - started)
+    row["description"] = f"LSTM({64}) over 40 MFCCs per frame (TensorFlow, {epochs} epochs)"
+    log(f"  {SEQUENCE_MODEL:<34} CV {row['cv_accuracy']:.3f}, test {held_out['accuracy']:.3f}  "
         f"({row['seconds']:.0f} s)")
     return row

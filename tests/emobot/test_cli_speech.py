@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 
@@ -52,9 +53,31 @@ def test_eval_speech_on_a_manifest(tmp_path):
     assert result.returncode == 0, result.stderr
     body = json.loads(result.stdout)
     assert body["n"] == 3 and body["skipped"] == 1 and body["modality"] == "voice"
-    assert set(body["accuracy_by_normalisation"]) == {"speaker", "running", "none"}
+    assert set(body["accuracy_by_normalisation"]) == {
+        "speaker", "running", "none", "pooled", "after0", "after3", "after10"}
+    assert 0 <= body["ece"] <= 1 and body["temperature"] > 0
     missing = emobot("eval", "speech", "--manifest", str(tmp_path / "nope.csv"))
     assert missing.returncode == 2 and "manifest not found" in missing.stderr
+
+
+def test_eval_speech_reads_a_corpus_labels_file_and_measures_robustness(tmp_path):
+    """A labels.csv laid out as RAVDESS's and SAVEE's (file,speaker,emotion) is read by its header;
+    --robustness measures every microphone condition, degrading the clips itself."""
+    rows = ["file,speaker,emotion,duration_s"]
+    for i, (sentence, who, emotion) in enumerate([("Where is my order", "a", "neutral"), ("I am so happy", "a", "happiness"),
+                                                  ("This is awful", "b", "anger"), ("Thank you", "b", "neutral")]):
+        rows.append(f"{speak(sentence, tmp_path, f'{i}.wav').name},{who},{emotion},1.0")
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    result = emobot("eval", "speech", "--manifest", str(tmp_path / "labels.csv"), "--robustness", "--json",
+                    env={**os.environ, "EMOBOT_CACHE": str(tmp_path / "cache")})
+    assert result.returncode == 0, result.stderr
+    body = json.loads(result.stdout)
+    assert body["n"] == 4 and body["n_speakers"] == 2 and body["skipped"] == 0
+    conditions = body["robustness"]
+    assert set(conditions) == {"clean", "telephone", "noise20", "noise10", "gain+12", "gain-12"}
+    assert conditions["clean"]["speaker"] == pytest.approx(body["accuracy"]) and conditions["clean"]["drop"] == 0
+    assert all(c["n"] == 4 and 0 <= c["speaker"] <= 1 for c in conditions.values())
+    assert "telephone" in result.stderr  # progress on stderr, JSON alone on stdout
 
 
 def test_bench_speech_reports_milliseconds():
@@ -63,6 +86,8 @@ def test_bench_speech_reports_milliseconds():
     body = json.loads(result.stdout)
     assert body["utterance_s"] == 3.0 and body["cores"] == 1
     assert body["featurise_classify_ms"]["p50"] > 0 and body["featurise_classify_ms"]["n"] >= 10
+    # What each feature block of the shipped model costs alone.
+    assert set(body["block_ms"]) == set(body["blocks"]) and all(b["p50"] > 0 for b in body["block_ms"].values())
     assert body["transcript_ms"]["p50"] > 0 and body["transcript_engine"] == "whisper-tiny.en"
 
 

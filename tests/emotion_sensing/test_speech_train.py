@@ -92,3 +92,97 @@ def test_pruned_mlp_trains_and_keeps_fewer_units():
     assert prune_thresholds("15, 30") == [15.0, 30.0]
     with pytest.raises(ValueError):
         prune_thresholds("120")
+
+
+def blocky(speakers=8, seed=1):
+    """Synthetic vectors as wide as the real blocks: emotion moves a few eGeMAPS columns."""
+    from emotion_sensing.speech.vector import BLOCKS, layout, width
+
+    rng = np.random.default_rng(seed)
+    where = layout(BLOCKS)
+    vectors, labels, names = [], [], []
+    centres = rng.normal(scale=2.0, size=(len(LABELS), 10))
+    for s in range(speakers):
+        offset = rng.normal(scale=3.0, size=width(BLOCKS))
+        for i, label in enumerate(LABELS):
+            for _ in range(4):
+                v = offset + rng.normal(size=width(BLOCKS))
+                v[where["egemaps"].start:where["egemaps"].start + 10] += centres[i]
+                vectors.append(v)
+                labels.append(label)
+                names.append(f"S{s}")
+    return np.array(vectors), np.array(labels), np.array(names)
+
+
+def test_experts_each_read_their_own_block_and_keep_their_temperature(tmp_path):
+    from emotion_sensing.speech.train import EXPERTS, standardise
+    from emotion_sensing.speech.vector import BLOCKS, layout
+
+    vectors, labels, speakers = blocky()
+    model = fit(EXPERTS, vectors, labels, speakers, blocks=BLOCKS)
+    assert [e.blocks for e in model.experts] == [(b,) for b in BLOCKS]
+    x = standardise(vectors, speakers, model.prior, "speaker")
+    accuracy = np.mean(np.array(LABELS)[model.probabilities(x).argmax(axis=1)] == labels)
+    assert accuracy > 0.8
+    # A sharper temperature changes the confidence, never the label.
+    model.temperature = 0.5
+    sharp = model.probabilities(x)
+    model.temperature = 1.0
+    assert (sharp.argmax(axis=1) == model.probabilities(x).argmax(axis=1)).all()
+    assert sharp.max(axis=1).mean() > model.probabilities(x).max(axis=1).mean()
+    # The eGeMAPS expert ignores the other blocks' columns.
+    egemaps = model.experts[1].pipeline
+    shuffled = x.copy()
+    shuffled[:, layout(BLOCKS)["whisper"]] = 0
+    np.testing.assert_allclose(egemaps.predict_proba(shuffled[:, layout(BLOCKS)["egemaps"]]),
+                               egemaps.predict_proba(x[:, layout(BLOCKS)["egemaps"]]))
+    model.temperature = 0.7
+    model.save(tmp_path / "m.joblib")
+    again = VoiceModel.load(tmp_path / "m.joblib")
+    assert again.blocks == BLOCKS and again.temperature == pytest.approx(0.7)
+    np.testing.assert_allclose(again.probabilities(x[:5]), model.probabilities(x[:5]))
+
+
+def test_a_model_of_the_first_format_still_loads(tmp_path):
+    import joblib
+
+    vectors, labels, speakers = synthetic(speakers=4)
+    old = fit("logreg", vectors, labels, speakers)
+    joblib.dump({"format": "emobot-voice/1", "pipeline": old.pipeline, "prior": old.prior.to_dict(), "meta": {}},
+                tmp_path / "old.joblib")
+    again = VoiceModel.load(tmp_path / "old.joblib")
+    assert again.blocks == ("librosa",) and again.temperature == 1.0
+    np.testing.assert_allclose(again.probabilities(vectors[:3]), old.probabilities(vectors[:3]))
+
+
+def test_augmented_copies_join_training_and_every_candidate_is_named():
+    from emotion_sensing.speech.train import EXPERTS, candidates
+
+    vectors, labels, speakers = synthetic(speakers=6)
+    noisy = vectors + np.random.default_rng(2).normal(scale=0.5, size=vectors.shape)
+    plain = fit("logreg", vectors, labels, speakers)
+    both = fit("logreg", vectors, labels, speakers, augmented=[(noisy, labels, speakers)])
+    assert not np.allclose(plain.pipeline[-1].coef_, both.pipeline[-1].coef_)
+    names = [c[0] for c in candidates(["logreg", "svc", "knn"], prune_degrees=[30])]
+    assert {"logreg [librosa]", "svc [egemaps]", "logreg [whisper]", "knn [all]", "mlp-pruned-30° [all]"} <= set(names)
+    assert any(c[1] == EXPERTS for c in candidates(["logreg"]))
+
+
+def test_live_session_standardisations_use_only_what_a_session_would_have():
+    from emotion_sensing.speech.speaker import SpeakerPrior
+    from emotion_sensing.speech.train import CROSS_MODES, standardise
+
+    vectors, labels, speakers = synthetic(speakers=3)
+    prior = SpeakerPrior.fit(vectors, speakers)
+    out = {mode: standardise(vectors, speakers, prior, mode) for mode in CROSS_MODES}
+    assert set(out) == {"speaker", "pooled", "after0", "after3", "after10"}
+    # after0: a clip with only itself and the prior, whatever else the speaker said.
+    first = standardise(vectors[:1], speakers[:1], prior, "after0")
+    np.testing.assert_allclose(first, out["after0"][:1], rtol=1e-5)
+    # More of the speaker's clips bring the standardisation closer to the full speaker statistics.
+    gap = {n: np.abs(out[f"after{n}"] - out["speaker"]).mean() for n in (0, 3, 10)}
+    assert gap[0] > gap[3] > gap[10]
+    # pooled treats everyone as one speaker.
+    np.testing.assert_allclose(out["pooled"], standardise(vectors, ["x"] * len(vectors), prior, "speaker"))
+    with pytest.raises(ValueError):
+        standardise(vectors, speakers, prior, "sideways")

