@@ -1,4 +1,8 @@
-"""The shipped voice model on RAVDESS actors it never heard (needs ../shared/datasets/ravdess)."""
+"""The shipped voice model on RAVDESS actors it never heard (needs ../shared/datasets/ravdess).
+
+The first run featurises the 360 test clips under six microphone conditions (a few minutes on
+one core); the features are cached (~/.cache/emobot/speech or EMOBOT_CACHE) for later runs.
+"""
 from __future__ import annotations
 
 import pytest
@@ -16,12 +20,29 @@ def ravdess_dir():
     return DATASETS
 
 
-def test_held_out_actors_reach_sixty_percent(ravdess_dir):
+@pytest.fixture(scope="module")
+def held_out(ravdess_dir):
     from emotion_sensing.speech.evaluate import evaluate_ravdess
 
-    result = evaluate_ravdess(ravdess_dir, VOICE_MODEL)
-    assert result["n"] == 360  # actors 19-24, 60 clips each
-    assert "Actor_19" in result["speakers"] and "Actor_24" in result["speakers"]
-    assert result["accuracy"] >= 0.60
-    # Standardising per speaker is what gets it there.
-    assert result["accuracy_by_normalisation"]["none"] < result["accuracy"]
+    return evaluate_ravdess(ravdess_dir, VOICE_MODEL, robustness=True)
+
+
+def test_held_out_actors_reach_seventy_percent(held_out):
+    assert held_out["n"] == 360  # actors 19-24, 60 clips each
+    assert "Actor_19" in held_out["speakers"] and "Actor_24" in held_out["speakers"]
+    assert held_out["accuracy"] >= 0.70
+    # Standardising per speaker is what gets it there; a session's first utterances are weaker.
+    modes = held_out["accuracy_by_normalisation"]
+    assert modes["none"] < held_out["accuracy"] and modes["after0"] < modes["after10"]
+
+
+def test_confidence_means_what_it_says_on_unseen_actors(held_out):
+    assert held_out["temperature"] != 1.0  # fitted on validation speakers
+    assert held_out["ece"] <= 0.08
+
+
+def test_a_telephone_line_noise_or_a_level_change_costs_under_ten_points(held_out):
+    conditions = held_out["robustness"]
+    assert set(conditions) == {"clean", "telephone", "noise20", "noise10", "gain+12", "gain-12"}
+    for name, entry in conditions.items():
+        assert entry["drop"] <= 0.10, (name, entry)
