@@ -192,7 +192,8 @@ def cmd_forget(args) -> int:
 
 # Face and speech commands live in their own modules; each exposes
 # add_arguments(command, parser) and sense/train/eval/bench(args) -> exit code.
-MODALITY_MODULES = {"text": "emobot.cli_text", "face": "emobot.cli_face", "speech": "emobot.cli_speech"}
+MODALITY_MODULES = {"text": "emobot.cli_text", "face": "emobot.cli_face", "speech": "emobot.cli_speech",
+                    "fusion": "emobot.cli_fusion"}
 
 
 def _modality_module(name: str):
@@ -424,8 +425,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-minutes", type=float, help="text, face: stop cleanly after this long (resume later)")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("eval", help="measure a model on a dataset")
-    p.add_argument("modality", choices=["text", "face", "speech"])
+    p = sub.add_parser("eval", help="measure a model on a dataset (fusion: the paired fusion benchmark)")
+    p.add_argument("modality", choices=["text", "face", "speech", "fusion"])
     p.add_argument("--data", help="datasets folder (default ../shared/datasets or EMOBOT_DATASETS)")
     p.add_argument("--dataset", choices=["dair", "goemotions", "dailydialog", "all"], default="all",
                    help="text: which corpus's split to score (default all three)")

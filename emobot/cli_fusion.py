@@ -1,0 +1,40 @@
+"""`emobot eval fusion`: the paired fusion benchmark (emotion_sensing/fusion_bench.py)."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+
+def add_arguments(command: str, parser: argparse.ArgumentParser) -> None:
+    """Fusion-only options (shared ones: --json --data)."""
+    if command == "eval":
+        parser.add_argument("--rows-per-label", type=int, default=500, metavar="N",
+                            help="fusion: benchmark rows per true label (default 500: 3,500 rows)")
+        parser.add_argument("--carry-p", type=float, default=0.3, metavar="P",
+                            help="fusion: chance that a row's message carries its emotion (default 0.3)")
+        parser.add_argument("--seed", type=int, default=0, help="fusion: seed of the row draw (default 0)")
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def eval(args) -> int:  # noqa: A001 - the subcommand's name
+    from emotion_sensing.config import DEFAULT_DATASETS_DIR, Settings
+    from emotion_sensing.fusion_bench import format_report, run
+
+    data = Path(args.data or os.environ.get("EMOBOT_DATASETS", DEFAULT_DATASETS_DIR))
+    if args.rows_per_label < 1 or not 0.0 <= args.carry_p <= 1.0:
+        print("emobot eval fusion: --rows-per-label must be at least 1 and --carry-p between 0 and 1", file=sys.stderr)
+        return 2
+    try:
+        result = run(data, Settings.from_env().models_dir, n_per_label=args.rows_per_label, p=args.carry_p,
+                     seed=args.seed, log=_log)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"emobot eval fusion: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=2) if args.json else format_report(result))
+    return 0

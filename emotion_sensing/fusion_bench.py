@@ -1,0 +1,268 @@
+"""``emobot eval fusion``: a paired benchmark of fusion, built from the recognizers' real outputs.
+
+Each row is one person-moment: a true emotion, a face image of that emotion (FER2013
+PrivateTest), a voice clip of that emotion (RAVDESS actors 19-24, never trained on), and a
+message that carries the emotion with probability ``p`` and otherwise has no emotional content
+(a neutral-labelled message from the text test splits), as in chat: 83% of DailyDialog's turns
+are "no emotion". Neutral rows always get a neutral message. Rows are balanced by label and
+drawn with a fixed seed, so two runs give the same table.
+
+Every sample is read once by the shipped recognizer (face: the TFLite model on the crop as
+given; voice: the shipped model, each speaker standardised with their own clips; text: the
+shipped text model), and each row's readings are fused per availability pattern:
+
+| pattern | readings fused |
+|---|---|
+| ``text`` | the message |
+| ``text+face`` | the message and the face |
+| ``text+voice`` | the message and the voice clip |
+| ``text+face+voice`` | all three |
+
+For each pattern the table gives each modality alone, today's fusion (fusion.py, as the
+service runs it) and parameter-free candidates (the mean of the probabilities; the product
+of the calibrated probabilities). Metrics: accuracy (an "unknown" fused label counts as wrong),
+macro-F1 over the 7 labels and valence sign agreement (true: negative for angry, disgust, fear,
+sad; positive for happy; none for neutral and surprise; predicted: the fused valence beyond
+±:data:`VALENCE_DEADBAND`).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from emotion_sensing.evaluation import evaluate
+from emotion_sensing.fusion import FusionConfig, fuse
+from emotion_sensing.labels import LABELS, UNKNOWN, VALENCE
+from emotion_sensing.reading import Reading
+
+Printer = Callable[[str], None]
+PATTERNS: Tuple[str, ...] = ("text", "text+face", "text+voice", "text+face+voice")
+VALENCE_DEADBAND = 0.15
+TRUE_VALENCE_SIGN = {label: (0 if label in ("neutral", "surprise") else int(np.sign(VALENCE[label])))
+                     for label in LABELS}
+TEXT_SETS = ("dailydialog", "goemotions", "dair")
+
+
+@dataclass
+class Pool:
+    """One modality's readings of real samples, grouped by true label."""
+
+    modality: str
+    source: str
+    by_label: Dict[str, List[Reading]]
+
+    def sizes(self) -> Dict[str, int]:
+        return {label: len(self.by_label.get(label, [])) for label in LABELS}
+
+
+def _reading(modality: str, probs: Sequence[float], now: float) -> Reading:
+    probs = np.asarray(probs, dtype=np.float64)
+    probs = probs / probs.sum()
+    return Reading(modality, tuple(float(p) for p in probs), float(probs.max()), timestamp=now)
+
+
+def face_pool(datasets_dir: Path, models_dir: Path, now: float, log: Optional[Printer] = None) -> Pool:
+    """The face model's readings of FER2013 PrivateTest (crops as given)."""
+    from emotion_sensing.face import fer2013
+    from emotion_sensing.face.recognizer import FaceRecognizer
+
+    split = fer2013.load(Path(datasets_dir))["PrivateTest"]
+    recognizer = FaceRecognizer.from_models_dir(Path(models_dir))
+    by_label: Dict[str, List[Reading]] = {label: [] for label in LABELS}
+    for i, (image, label) in enumerate(zip(split.images, split.labels)):
+        probs = recognizer.analyse(image, cropped=True).faces[0].probs
+        by_label[LABELS[int(label)]].append(_reading("face", probs, now))
+        if log and (i + 1) % 1000 == 0:
+            log(f"  face: {i + 1}/{len(split)} FER2013 PrivateTest images")
+    return Pool("face", f"FER2013 PrivateTest ({len(split)} faces)", by_label)
+
+
+def voice_pool(datasets_dir: Path, models_dir: Path, now: float, log: Optional[Printer] = None) -> Pool:
+    """The voice model's readings of RAVDESS's held-out actors, each standardised with their own clips."""
+    from emotion_sensing.speech.datasets import extract, load_ravdess
+    from emotion_sensing.speech.evaluate import subset
+    from emotion_sensing.speech.model import MODEL_FILE, VoiceModel
+    from emotion_sensing.speech.train import TEST_SPEAKERS, standardise
+
+    model = VoiceModel.load(Path(models_dir) / MODEL_FILE)
+    dataset = load_ravdess(Path(datasets_dir))
+    held = model.meta.get("test_speakers") or list(TEST_SPEAKERS)
+    clips = subset(dataset, np.isin(np.asarray(dataset.speakers), held))
+    features = extract(clips, log=log, blocks=model.blocks)
+    ok = features.usable
+    speakers = np.asarray(clips.speakers)[ok]
+    probs = model.probabilities(standardise(features.vectors[ok], speakers, model.prior, "speaker"))
+    by_label: Dict[str, List[Reading]] = {label: [] for label in LABELS}
+    for label, row in zip(np.asarray(clips.labels)[ok], probs):
+        by_label[str(label)].append(_reading("voice", row, now))
+    return Pool("voice", f"RAVDESS actors {held[0]}..{held[-1]} ({int(ok.sum())} clips)", by_label)
+
+
+def text_pool(datasets_dir: Path, models_dir: Path, now: float, per_label: int, seed: int,
+              log: Optional[Printer] = None) -> Pool:
+    """The text model's readings of up to ``per_label`` test messages per label, drawn evenly
+    from the test splits that have the label (DailyDialog, GoEmotions-Ekman, dair-ai)."""
+    from emotion_sensing.text import datasets as text_datasets
+    from emotion_sensing.text.recognizer import MODEL_FILE, TextRecognizer
+
+    loaders = {
+        "dailydialog": lambda: text_datasets.load_dailydialog(Path(datasets_dir) / "dailydialog", "test"),
+        "goemotions": lambda: text_datasets.load_goemotions_ekman(Path(datasets_dir) / "goemotions", "test"),
+        "dair": lambda: text_datasets.load_dair(Path(datasets_dir) / "dair_emotion", "test"),
+    }
+    texts: Dict[str, List[str]] = {label: [] for label in LABELS}
+    sources = []
+    for name in TEXT_SETS:
+        try:
+            split = loaders[name]()
+        except FileNotFoundError:
+            continue
+        sources.append(name)
+        for text, label in zip(split.texts, split.labels):
+            if label in texts:
+                texts[label].append(text)
+    if not sources:
+        raise FileNotFoundError(f"no text test split found under {datasets_dir}")
+    rng = np.random.default_rng(seed)
+    recognizer = TextRecognizer(Path(models_dir) / MODEL_FILE)
+    by_label: Dict[str, List[Reading]] = {label: [] for label in LABELS}
+    for label in LABELS:
+        pool = sorted(set(texts[label]))
+        picked = [pool[i] for i in rng.permutation(len(pool))[:per_label]]
+        by_label[label] = [recognizer.read(text, timestamp=now) for text in picked]
+        if log:
+            log(f"  text: {len(picked)} {label} messages read")
+    return Pool("text", f"test splits of {', '.join(sources)}", by_label)
+
+
+@dataclass
+class Row:
+    truth: str
+    carries: bool  # the message carries the emotion (else it is a neutral-labelled message)
+    readings: Dict[str, Reading]
+
+
+def build_rows(pools: Dict[str, Pool], n_per_label: int, p: float, seed: int) -> List[Row]:
+    """Rows balanced by label; each draws one sample per modality of its label (the message:
+    one of that label with probability ``p``, else a neutral one)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for label in LABELS:
+        if any(not pool.by_label.get(label) for pool in pools.values()):
+            continue  # a label some modality has no sample of cannot make a paired row
+        for _ in range(n_per_label):
+            carries = label != "neutral" and rng.random() < p
+            readings = {}
+            for modality, pool in pools.items():
+                source_label = "neutral" if modality == "text" and not carries else label
+                samples = pool.by_label[source_label]
+                readings[modality] = samples[int(rng.integers(len(samples)))]
+            rows.append(Row(label, carries or label == "neutral", readings))
+    return rows
+
+
+def _product(readings: Sequence[Reading]) -> Tuple[str, float]:
+    log_p = sum(np.log(np.clip(np.asarray(r.probs), 1e-6, None)) for r in readings)
+    probs = np.exp(log_p - log_p.max())
+    probs /= probs.sum()
+    return LABELS[int(probs.argmax())], float(np.dot(probs, [VALENCE[label] for label in LABELS]))
+
+
+def _mean(readings: Sequence[Reading]) -> Tuple[str, float]:
+    probs = np.mean([r.probs for r in readings], axis=0)
+    return LABELS[int(probs.argmax())], float(np.dot(probs, [VALENCE[label] for label in LABELS]))
+
+
+def _today(readings: Sequence[Reading], config: FusionConfig) -> Tuple[str, float]:
+    state = fuse(readings, now=max(r.timestamp for r in readings), config=config)
+    return state.label, state.valence
+
+
+CANDIDATES: Dict[str, Callable[[Sequence[Reading]], Tuple[str, float]]] = {"mean": _mean, "product": _product}
+
+
+def _sign(valence: float) -> int:
+    return 0 if abs(valence) <= VALENCE_DEADBAND else int(np.sign(valence))
+
+
+def score(truth: Sequence[str], predicted: Sequence[Tuple[str, float]]) -> Dict[str, Any]:
+    """Accuracy, macro-F1 (7 labels; "unknown" counts as wrong) and valence sign agreement."""
+    labels = [label for label, _ in predicted]
+    result = evaluate(list(truth), labels, labels=(*LABELS, UNKNOWN))
+    agree = np.mean([_sign(v) == TRUE_VALENCE_SIGN[t] for t, (_, v) in zip(truth, predicted)])
+    return {
+        "accuracy": round(float(result["accuracy"]), 4),
+        "macro_f1": round(float(result["macro_f1"]), 4),
+        "valence_sign_agreement": round(float(agree), 4),
+        "unknown": int(sum(label == UNKNOWN for label in labels)),
+        "n": len(labels),
+    }
+
+
+def benchmark(rows: Sequence[Row], config: FusionConfig = FusionConfig()) -> Dict[str, Any]:
+    """Every pattern's singles, today's fusion and the candidates on the same rows."""
+    truth = [row.truth for row in rows]
+    patterns = []
+    for pattern in PATTERNS:
+        modalities = pattern.split("+")
+        if any(m not in rows[0].readings for m in modalities):
+            continue
+        singles = {m: score(truth, [(row.readings[m].label, float(row.readings[m].valence)) for row in rows])
+                   for m in modalities}
+        today = score(truth, [_today([row.readings[m] for m in modalities], config) for row in rows])
+        candidates = {name: score(truth, [combine([row.readings[m] for m in modalities]) for row in rows])
+                      for name, combine in CANDIDATES.items()}
+        best = max(singles, key=lambda m: singles[m]["accuracy"])
+        patterns.append({
+            "pattern": pattern,
+            "fused": today,  # what the service runs now
+            "today": today,
+            "candidates": candidates,
+            "best_single": {"modality": best, **singles[best]},
+            "singles": singles,
+        })
+    return {"patterns": patterns}
+
+
+def run(datasets_dir: Path, models_dir: Path, n_per_label: int = 500, p: float = 0.3, seed: int = 0,
+        log: Optional[Printer] = None) -> Dict[str, Any]:
+    """Collect the recognizers' readings, build the rows and score every pattern."""
+    now = time.time()
+    started = time.time()
+    if log:
+        log("reading the test samples with the shipped recognizers...")
+    pools = {
+        "text": text_pool(datasets_dir, models_dir, now, per_label=max(n_per_label, 200), seed=seed, log=log),
+        "face": face_pool(datasets_dir, models_dir, now, log),
+        "voice": voice_pool(datasets_dir, models_dir, now, log),
+    }
+    rows = build_rows(pools, n_per_label, p, seed)
+    result = benchmark(rows)
+    result.update(
+        rows=len(rows),
+        p=p,
+        seed=seed,
+        n_per_label=n_per_label,
+        sources={m: pool.source for m, pool in pools.items()},
+        messages_carrying_emotion=round(float(np.mean([r.carries for r in rows if r.truth != "neutral"])), 4),
+        seconds=round(time.time() - started, 1),
+    )
+    return result
+
+
+def format_report(result: Dict[str, Any]) -> str:
+    """The benchmark as a table: accuracy / macro-F1 / valence sign agreement per method."""
+    lines = [f"{result['rows']} rows ({result['n_per_label']} per label, p = {result['p']}, seed {result['seed']}); "
+             + "; ".join(f"{m}: {s}" for m, s in result["sources"].items())]
+    for entry in result["patterns"]:
+        lines.append(f"\n== {entry['pattern']}")
+        methods = {**{f"{m} alone": s for m, s in entry["singles"].items()}, "today's fusion": entry["today"],
+                   **{f"candidate: {name}": s for name, s in entry["candidates"].items()}}
+        for name, s in methods.items():
+            lines.append(f"  {name:<22} accuracy {s['accuracy']:.3f}  macro-F1 {s['macro_f1']:.3f}  "
+                         f"valence sign {s['valence_sign_agreement']:.3f}" + (f"  unknown {s['unknown']}" if s["unknown"] else ""))
+    return "\n".join(lines)

@@ -1,0 +1,82 @@
+"""The paired fusion benchmark: rows, patterns and scores (synthetic readings; real ones need ../shared)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from emotion_sensing.fusion_bench import PATTERNS, Pool, benchmark, build_rows, score
+from emotion_sensing.labels import LABELS, UNKNOWN
+from emotion_sensing.reading import Reading
+from tests.conftest import DATASETS
+
+
+def reading(modality, label, confidence, now=1000.0):
+    """A reading that puts ``confidence`` on ``label`` and spreads the rest."""
+    probs = [(1 - confidence) / (len(LABELS) - 1)] * len(LABELS)
+    probs[LABELS.index(label)] = confidence
+    return Reading(modality, tuple(probs), confidence, timestamp=now)
+
+
+def pools(face_right=0.9, voice_right=0.6):
+    """Text reads its own label; face and voice are right with the given confidences."""
+    out = {}
+    for modality, conf in (("text", 0.85), ("face", face_right), ("voice", voice_right)):
+        out[modality] = Pool(modality, "synthetic", {label: [reading(modality, label, conf)] for label in LABELS})
+    return out
+
+
+def test_rows_are_balanced_and_messages_carry_the_emotion_with_probability_p():
+    rows = build_rows(pools(), n_per_label=400, p=0.3, seed=1)
+    assert len(rows) == 400 * len(LABELS)
+    assert {label: sum(r.truth == label for r in rows) for label in LABELS} == {label: 400 for label in LABELS}
+    emotional = [r for r in rows if r.truth != "neutral"]
+    carried = np.mean([r.carries for r in emotional])
+    assert carried == pytest.approx(0.3, abs=0.03)
+    # A message that does not carry the emotion is a neutral one; face and voice always show it.
+    for row in emotional:
+        assert row.readings["text"].label == (row.truth if row.carries else "neutral")
+        assert row.readings["face"].label == row.readings["voice"].label == row.truth
+    again = build_rows(pools(), n_per_label=400, p=0.3, seed=1)  # same seed, same rows
+    assert [(r.truth, r.carries) for r in again] == [(r.truth, r.carries) for r in rows]
+
+
+def test_every_pattern_reports_singles_today_and_candidates():
+    result = benchmark(build_rows(pools(), 100, 0.3, 0))
+    assert [p["pattern"] for p in result["patterns"]] == list(PATTERNS)
+    for entry in result["patterns"]:
+        assert set(entry["singles"]) == set(entry["pattern"].split("+"))
+        assert entry["best_single"]["modality"] in entry["singles"]
+        assert {"accuracy", "macro_f1", "valence_sign_agreement"} <= set(entry["fused"])
+        assert {"mean", "product"} <= set(entry["candidates"])
+    text_only = result["patterns"][0]
+    # Text alone reads the message: right on the emotional and neutral rows, wrong on the rest.
+    expected = (100 + 0.3 * 600) / 700
+    assert text_only["singles"]["text"]["accuracy"] == pytest.approx(expected, abs=0.05)
+
+
+def test_unknown_counts_as_wrong_and_valence_sign_is_scored():
+    result = score(["angry", "happy", "neutral"], [("angry", -0.5), (UNKNOWN, 0.0), ("neutral", 0.05)])
+    assert result["accuracy"] == pytest.approx(2 / 3, abs=1e-3) and result["unknown"] == 1
+    # angry: negative (agrees); happy: 0 (disagrees); neutral: 0 (agrees).
+    assert result["valence_sign_agreement"] == pytest.approx(2 / 3, abs=1e-3)
+
+
+@pytest.mark.data
+def test_eval_fusion_on_the_real_test_splits():
+    if not (DATASETS / "fer2013").exists() or not (DATASETS / "ravdess").exists():
+        pytest.skip(f"FER2013 and RAVDESS not found under {DATASETS} (set EMOBOT_DATASETS)")
+    done = subprocess.run([sys.executable, "-m", "emobot", "eval", "fusion", "--rows-per-label", "60", "--json",
+                           "--data", str(DATASETS)], capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0, done.stderr
+    body = json.loads(done.stdout)
+    patterns = {p["pattern"]: p for p in body["patterns"]}
+    assert set(patterns) == set(PATTERNS) and body["rows"] == 60 * len(LABELS)
+    everything = patterns["text+face+voice"]
+    assert everything["best_single"]["modality"] in ("face", "voice")
+    assert everything["singles"]["face"]["accuracy"] > 0.5 and everything["singles"]["voice"]["accuracy"] > 0.5
+    # Text alone reads mostly neutral messages: it is the weakest single modality here.
+    assert everything["singles"]["text"]["accuracy"] < everything["best_single"]["accuracy"]
