@@ -77,12 +77,7 @@ class EGeMAPS:
 
                 self._smile = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
                                               feature_level=opensmile.FeatureLevel.Functionals)
-            try:
-                # The engine call without audinterface's resampling checks and pandas frames:
-                # about a fifth faster (opensmile is pinned; the public call is the fallback).
-                values = self._smile._extract(span[np.newaxis, :].astype(np.float32), SAMPLE_RATE)[2][0]
-            except (AttributeError, TypeError, IndexError):
-                values = self._smile.process_signal(span, SAMPLE_RATE).values[0]
+            values = self._smile.process_signal(span, SAMPLE_RATE).values[0]
         return np.nan_to_num(np.asarray(values, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
 
 
