@@ -2,11 +2,11 @@
 
 Three blocks, compared in ``models/speech_emotion.md`` (each alone and together):
 
-| block | values | what | cost for 3 s of speech, one core |
+| block | values | what | cost for 3 s of speech, one core (`emobot bench speech`) |
 |---|---|---|---|
 | ``librosa`` | 456 | MFCCs, deltas, chroma, log-mel, energy, spectral shape (features.py) | ~5 ms |
-| ``egemaps`` | 88 | openSMILE's eGeMAPSv02 functionals: pitch, jitter, shimmer, loudness, formants, HNR, spectral slope (Eyben et al. 2016, the field's minimal set for cross-corpus work) | ~30 ms |
-| ``whisper`` | 768 | Whisper tiny.en's encoder states (the transcriber's model), mean and standard deviation over the utterance | ~15 ms |
+| ``egemaps`` | 88 | openSMILE's eGeMAPSv02 functionals: pitch, jitter, shimmer, loudness, formants, HNR, spectral slope (Eyben et al. 2016, the field's minimal set for cross-corpus work) | ~50 ms |
+| ``whisper`` | 768 | Whisper tiny.en's encoder states (the transcriber's model), mean and standard deviation over the utterance | ~10 ms |
 
 Every block is computed on the **voiced span** of the clip: from the first to the last frame
 that features.py counts as voice, so leading and trailing silence (a second or more in recorded
