@@ -12,6 +12,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from emotion_sensing.machine import machine
 from emotion_sensing.speech.audio import SAMPLE_RATE, load
 
 Printer = Callable[[str], None]
@@ -126,6 +127,7 @@ def bench_speech(model_path: Path, runs: int = 50, transcripts: int = 5, log: Pr
         "classify_ms": _summary(classify),
         "featurise_classify_ms": _summary(total),
         "blocks": list(recognizer.model.blocks),
+        "machine": machine(),
         "block_ms": blocks_ms,
         "target_ms": TARGET_MS,
         "classifier": recognizer.model.meta.get("label"),

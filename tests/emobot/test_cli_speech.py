@@ -88,6 +88,7 @@ def test_bench_speech_reports_milliseconds():
     assert body["featurise_classify_ms"]["p50"] > 0 and body["featurise_classify_ms"]["n"] >= 10
     # What each feature block of the shipped model costs alone.
     assert set(body["block_ms"]) == set(body["blocks"]) and all(b["p50"] > 0 for b in body["block_ms"].values())
+    assert body["machine"]["cpu"] and body["machine"]["cores"] >= 1  # the figure says where it was measured
     assert body["transcript_ms"]["p50"] > 0 and body["transcript_engine"] == "whisper-tiny.en"
 
 
