@@ -176,7 +176,7 @@ def eval(args) -> int:  # noqa: A001 - the subcommand's name
     print("accuracy by per-speaker standardisation: " + ", ".join(f"{k} {v:.3f}" for k, v in modes.items()))
     print(f"calibration: ECE {result['ece']:.4f} (15 bins, temperature {result['temperature']:.3f})")
     for condition, entry in (result.get("robustness") or {}).items():
-        print(f"  {condition:<10} accuracy {entry['speaker']:.3f} ({-entry['drop']:+.3f} against clean), "
+        print(f"  {condition:<10} accuracy {entry['speaker']:.3f} ({0.0 - entry['drop'] + 0.0:+.3f} against clean), "
               f"after 3 utterances {entry['after3']:.3f}")
     if comparison is not None and not args.manifest:
         from emotion_sensing.speech.train import format_table

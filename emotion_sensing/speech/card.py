@@ -59,7 +59,7 @@ def _robustness(evaluation: Dict[str, Any]) -> str:
     lines = ["| condition | accuracy | against clean | after 3 utterances | clips with no speech heard |",
              "|---|---|---|---|---|"]
     for condition, entry in rows.items():
-        lines.append(f"| {condition} | {entry['speaker']:.3f} | {-entry['drop']:+.3f} | {entry['after3']:.3f} | "
+        lines.append(f"| {condition} | {entry['speaker']:.3f} | {0.0 - entry['drop'] + 0.0:+.3f} | {entry['after3']:.3f} | "
                      f"{entry['no_speech']} of {entry['n']} |")
     return "\n".join(lines) + "\n"
 
