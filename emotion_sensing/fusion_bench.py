@@ -74,8 +74,7 @@ def face_pool(datasets_dir: Path, models_dir: Path, now: float, log: Optional[Pr
     recognizer = FaceRecognizer.from_models_dir(Path(models_dir))
     by_label: Dict[str, List[Reading]] = {label: [] for label in LABELS}
     for i, (image, label) in enumerate(zip(split.images, split.labels)):
-        probs = recognizer.analyse(image, cropped=True).faces[0].probs
-        by_label[LABELS[int(label)]].append(_reading("face", probs, now))
+        by_label[LABELS[int(label)]].append(recognizer.analyse(image, cropped=True).reading(timestamp=now))
         if log and (i + 1) % 1000 == 0:
             log(f"  face: {i + 1}/{len(split)} FER2013 PrivateTest images")
     return Pool("face", f"FER2013 PrivateTest ({len(split)} faces)", by_label)
@@ -84,14 +83,14 @@ def face_pool(datasets_dir: Path, models_dir: Path, now: float, log: Optional[Pr
 def voice_pool(datasets_dir: Path, models_dir: Path, now: float, log: Optional[Printer] = None) -> Pool:
     """The voice model's readings of RAVDESS's held-out actors, each standardised with their own clips."""
     from emotion_sensing.speech.datasets import extract, load_ravdess
-    from emotion_sensing.speech.evaluate import subset
+    from emotion_sensing.speech.evaluate import held_out_rows, subset
     from emotion_sensing.speech.model import MODEL_FILE, VoiceModel
-    from emotion_sensing.speech.train import TEST_SPEAKERS, standardise
+    from emotion_sensing.speech.train import standardise
 
     model = VoiceModel.load(Path(models_dir) / MODEL_FILE)
     dataset = load_ravdess(Path(datasets_dir))
-    held = model.meta.get("test_speakers") or list(TEST_SPEAKERS)
-    clips = subset(dataset, np.isin(np.asarray(dataset.speakers), held))
+    clips = subset(dataset, held_out_rows(dataset, model))
+    held = sorted(set(clips.speakers))
     features = extract(clips, log=log, blocks=model.blocks)
     ok = features.usable
     speakers = np.asarray(clips.speakers)[ok]

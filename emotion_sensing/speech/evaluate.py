@@ -41,7 +41,6 @@ def evaluate_set(dataset: SpeechSet, model: VoiceModel, rows: Optional[np.ndarra
     if log:
         log(f"extracting features of {len(dataset)} clips (cached after the first run)...")
     features = extract(dataset, log=log, blocks=model.blocks)
-    rows = np.ones(len(dataset), dtype=bool)
     usable = features.usable
     labels = np.asarray(dataset.labels)[usable]
     speakers = np.asarray(dataset.speakers)[usable]
@@ -88,16 +87,15 @@ def _robustness(dataset: SpeechSet, model: VoiceModel, log: Optional[Printer]) -
     from emotion_sensing.speech.train import predict
 
     out: Dict[str, Any] = {}
-    labels_all = np.asarray(dataset.labels)
-    speakers_all = np.asarray(dataset.speakers)
-    rows = np.ones(len(dataset), dtype=bool)
+    labels = np.asarray(dataset.labels)
+    speakers = np.asarray(dataset.speakers)
     for condition in CONDITIONS:
         features = extract(dataset, log=log, blocks=model.blocks, condition=condition)
-        usable = rows & features.usable
-        entry: Dict[str, Any] = {"n": int(rows.sum()), "no_speech": int((rows & ~features.usable).sum())}
+        usable = features.usable
+        entry: Dict[str, Any] = {"n": len(dataset), "no_speech": int((~usable).sum())}
         for mode in ("speaker", "after3"):
-            predicted = np.array(predict(model, features.vectors[usable], speakers_all[usable], mode), dtype=object)
-            entry[mode] = round(float(np.sum(predicted == labels_all[usable]) / max(int(rows.sum()), 1)), 4)
+            predicted = np.array(predict(model, features.vectors[usable], speakers[usable], mode), dtype=object)
+            entry[mode] = round(float(np.sum(predicted == labels[usable]) / max(len(dataset), 1)), 4)
         out[condition] = entry
         if log:
             log(f"  {condition:<10} accuracy {entry['speaker']:.3f} (after 3 utterances {entry['after3']:.3f})")
@@ -107,16 +105,23 @@ def _robustness(dataset: SpeechSet, model: VoiceModel, log: Optional[Printer]) -
     return out
 
 
+def held_out_rows(dataset: SpeechSet, model: VoiceModel) -> np.ndarray:
+    """The clips of the speakers ``model`` was measured on (its ``test_speakers``), else of
+    those it was not trained on; ValueError if it heard them all."""
+    speakers = np.asarray(dataset.speakers)
+    test = model.meta.get("test_speakers") or []
+    rows = np.isin(speakers, test) if test else ~np.isin(speakers, list(model.meta.get("train_speakers") or []))
+    if not rows.any():
+        raise ValueError(f"every {dataset.name} speaker was used to train this model: nothing held out to measure it on")
+    return rows
+
+
 def evaluate_ravdess(datasets_dir: Path, model_path: Path, log: Optional[Printer] = None,
                      robustness: bool = False) -> Dict[str, Any]:
     """The model on the RAVDESS actors it was not trained on (its ``test_speakers``)."""
     model = _load_model(model_path)
     dataset = load_ravdess(datasets_dir)
-    test = model.meta.get("test_speakers") or []
-    trained = set(model.meta.get("train_speakers") or [])
-    rows = np.isin(np.asarray(dataset.speakers), test) if test else ~np.isin(np.asarray(dataset.speakers), list(trained))
-    if not rows.any():
-        raise ValueError("every RAVDESS actor was used to train this model: nothing held out to measure it on")
+    rows = held_out_rows(dataset, model)
     result = evaluate_set(dataset, model, rows, log, robustness=robustness)
     held = sorted(set(np.asarray(dataset.speakers)[rows]))
     result["speakers"] = f"held-out actors {held[0]}..{held[-1]} ({len(held)}), never seen in training"

@@ -21,7 +21,7 @@ from sklearn.preprocessing import StandardScaler
 
 from emotion_sensing.labels import LABELS
 from emotion_sensing.speech.speaker import SpeakerPrior
-from emotion_sensing.speech.vector import layout
+from emotion_sensing.speech.vector import columns
 
 MODEL_FILE = "speech_emotion.joblib"
 CARD_FILE = "speech_emotion.md"
@@ -98,10 +98,8 @@ class VoiceModel:
         self.prior = prior
         self.meta: Dict[str, Any] = dict(meta or {})
         self.temperature = float(temperature)
-        where = layout(self.blocks)
         # An expert over every block reads the whole row (whatever its width: tests use small ones).
-        self._columns = [slice(None) if tuple(e.blocks) == self.blocks else
-                         np.concatenate([np.arange(where[b].start, where[b].stop) for b in e.blocks])
+        self._columns = [slice(None) if tuple(e.blocks) == self.blocks else columns(e.blocks, self.blocks)
                          for e in self.experts]
         self._orders = []
         for expert in self.experts:
@@ -117,8 +115,8 @@ class VoiceModel:
         """Summed log-probabilities of the experts over LABELS, before the temperature."""
         x = np.atleast_2d(standardised)
         total = np.zeros((x.shape[0], len(LABELS)))
-        for expert, columns, order in zip(self.experts, self._columns, self._orders):
-            raw = np.clip(expert.pipeline.predict_proba(x[:, columns]), 1e-9, None)
+        for expert, cols, order in zip(self.experts, self._columns, self._orders):
+            raw = np.clip(expert.pipeline.predict_proba(x[:, cols]), 1e-9, None)
             total += np.where(order >= 0, np.log(raw[:, np.maximum(order, 0)]), np.log(1e-9))
         return total
 

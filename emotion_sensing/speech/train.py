@@ -44,7 +44,7 @@ from emotion_sensing.speech.model import (
     build_expert,
 )
 from emotion_sensing.speech.speaker import SpeakerPrior, SpeakerStats, standardise_by_speaker, standardise_running
-from emotion_sensing.speech.vector import BLOCKS, layout
+from emotion_sensing.speech.vector import BLOCKS, columns, layout
 
 Printer = Callable[[str], None]
 TEST_SPEAKERS = tuple(f"Actor_{n:02d}" for n in range(19, 25))
@@ -175,12 +175,6 @@ def candidates(classifiers: Sequence[str], prune_degrees: Sequence[float] = ()) 
     rows += [(f"mlp-pruned-{deg:g}° [all]", "mlp", BLOCKS, deg) for deg in prune_degrees]
     rows.append((f"{EXPERTS} [{'|'.join(BLOCKS)}]", EXPERTS, BLOCKS, None))
     return rows
-
-
-def columns(blocks: Sequence[str]) -> np.ndarray:
-    """Columns of the full vector (all :data:`BLOCKS`) that hold ``blocks``."""
-    where = layout(BLOCKS)
-    return np.concatenate([np.arange(where[b].start, where[b].stop) for b in blocks])
 
 
 def _row(label: str, name: str, blocks: Sequence[str], cv: Dict[str, Any], test: Optional[Dict[str, Any]],

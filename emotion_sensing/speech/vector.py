@@ -46,6 +46,12 @@ def layout(blocks: Sequence[str]) -> Dict[str, slice]:
     return out
 
 
+def columns(blocks: Sequence[str], within: Sequence[str] = BLOCKS) -> np.ndarray:
+    """Column indices of ``blocks`` in a vector made of the blocks ``within``, in that order."""
+    where = layout(within)
+    return np.concatenate([np.arange(where[b].start, where[b].stop) for b in blocks])
+
+
 def width(blocks: Sequence[str]) -> int:
     return sum(BLOCK_SIZES[b] for b in blocks)
 
@@ -158,9 +164,3 @@ class Featuriser:
             else:
                 parts.append(self._whisper(span))
         return Utterance(frames, np.concatenate(parts).astype(np.float32))
-
-    def warm_up(self) -> None:
-        """Load openSMILE and Whisper and compile librosa's numba code (the first call takes ~20 s)."""
-        t = np.arange(SAMPLE_RATE) / SAMPLE_RATE
-        tone = 0.3 * np.sin(2 * np.pi * 180 * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t))
-        self(tone.astype(np.float32))
