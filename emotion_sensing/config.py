@@ -22,7 +22,12 @@
 | EMOBOT_SESSION_STORE | memory | where sessions live: ``memory`` or ``redis://host:port/db`` (shared by several workers) |
 | EMOBOT_MAX_SESSIONS | 10000 | sessions kept; the least recently used are forgotten first |
 | EMOBOT_SESSION_REQUESTS_PER_S | 20 | requests per second one session may make (429 beyond, bursts of 2 s allowed) |
-| EMOBOT_FACE_NICE | 10 | how much lower the face recognizer's thread runs than the chat (0: same priority) |
+| EMOBOT_SENSING_WORKER | process | where face and voice analysis runs: ``process`` (a child process of the service) or ``thread`` (one thread of it) |
+| EMOBOT_SENSING_NICE | 10 | how much lower the sensing worker runs than the chat (0: same priority; EMOBOT_FACE_NICE is read too) |
+| EMOBOT_SENSING_CPU | 1.0 | the most CPU face and voice analysis may use, in cores (the worker rests between jobs; 0: no limit) |
+| EMOBOT_SENSING_MIN_CPU | 0.2 | the CPU it keeps however busy the machine is, in cores |
+| EMOBOT_SENSING_TARGET | 0.6 | between those, it uses what the rest of the machine leaves below this share of all cores |
+| EMOBOT_SENSING_IDLE | 1 | on Linux, run the sensing worker in the SCHED_IDLE class: only on CPU time the chat does not want (0: niceness only) |
 | EMOBOT_SESSION_FRAMES_PER_S | 10 | camera frames per second one session may send (429 / dropped beyond) |
 | EMOBOT_ALLOWED_ORIGINS | (the service's own) | web origins whose pages may use the service (the sensing script, its WebSocket), comma-separated, e.g. ``https://shop.example.com`` |
 
@@ -81,6 +86,13 @@ def _parse_weights(text: str) -> Dict[str, float]:
     return {name.strip(): float(value) for name, value in pairs}
 
 
+def _choice(name: str, value: str, allowed: Tuple[str, ...]) -> str:
+    value = value.strip().lower()
+    if value not in allowed:
+        raise ValueError(f"{name}={value!r}; expected one of {', '.join(allowed)}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a process of the stack needs to know about the others."""
@@ -109,7 +121,17 @@ class Settings:
     max_sessions: int = 10_000
     session_requests_per_s: float = 20.0
     session_frames_per_s: float = 10.0
-    face_nice: int = 10
+    # Face and voice analysis: "process" (a child process, what the service runs) or "thread"
+    # (in this process; what embedding code and unit tests get unless they ask otherwise).
+    sensing_worker: str = "thread"
+    sensing_nice: int = 10
+    # Linux SCHED_IDLE for the sensing worker: it runs only on CPU time nothing else wants.
+    sensing_idle: bool = True
+    # The CPU the sensing worker may use, in cores (it rests between jobs): what the rest of the
+    # machine leaves below sensing_target of it, between sensing_min_cpu and sensing_cpu.
+    sensing_cpu: float = 1.0
+    sensing_min_cpu: float = 0.2
+    sensing_target: float = 0.6
     # Web origins (scheme://host[:port]) whose pages may call the service besides its own.
     allowed_origins: Tuple[str, ...] = ()
 
@@ -154,7 +176,7 @@ class Settings:
                 fusion = replace(fusion, half_life_s=half_lives)
             if "EMOBOT_FUSION_WINDOW_S" in env:
                 fusion = replace(fusion, window_s=float(env["EMOBOT_FUSION_WINDOW_S"]))
-            return cls(
+            settings = cls(
                 host=env.get("EMOBOT_HOST", base.host),
                 rasa_port=int(env.get("EMOBOT_RASA_PORT", base.rasa_port)),
                 actions_port=int(env.get("EMOBOT_ACTIONS_PORT", base.actions_port)),
@@ -176,9 +198,21 @@ class Settings:
                 max_sessions=int(env.get("EMOBOT_MAX_SESSIONS", base.max_sessions)),
                 session_requests_per_s=float(env.get("EMOBOT_SESSION_REQUESTS_PER_S", base.session_requests_per_s)),
                 session_frames_per_s=float(env.get("EMOBOT_SESSION_FRAMES_PER_S", base.session_frames_per_s)),
-                face_nice=int(env.get("EMOBOT_FACE_NICE", base.face_nice)),
+                sensing_worker=_choice("EMOBOT_SENSING_WORKER", env.get("EMOBOT_SENSING_WORKER", "process"),
+                                       ("process", "thread")),
+                sensing_nice=int(env.get("EMOBOT_SENSING_NICE", env.get("EMOBOT_FACE_NICE", base.sensing_nice))),
+                sensing_cpu=float(env.get("EMOBOT_SENSING_CPU", base.sensing_cpu)),
+                sensing_min_cpu=float(env.get("EMOBOT_SENSING_MIN_CPU", base.sensing_min_cpu)),
+                sensing_target=float(env.get("EMOBOT_SENSING_TARGET", base.sensing_target)),
+                sensing_idle=_choice("EMOBOT_SENSING_IDLE", env.get("EMOBOT_SENSING_IDLE", "1"),
+                                     ("1", "0", "true", "false", "yes", "no")) in ("1", "true", "yes"),
                 allowed_origins=tuple(o.strip().rstrip("/") for o in env.get("EMOBOT_ALLOWED_ORIGINS", "").split(",")
                                       if o.strip()),
             )
+            if settings.sensing_cpu < 0 or settings.sensing_min_cpu <= 0:
+                raise ValueError("EMOBOT_SENSING_CPU (0: no limit) and EMOBOT_SENSING_MIN_CPU are cores, above 0")
+            if not 0 < settings.sensing_target <= 1:
+                raise ValueError(f"EMOBOT_SENSING_TARGET={settings.sensing_target:g}; expected a share of the machine, 0-1")
         except ValueError as error:
             raise ValueError(f"bad EMOBOT_* setting: {error}") from error
+        return settings

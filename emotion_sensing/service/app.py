@@ -46,6 +46,7 @@ from emotion_sensing.service.errors import ApiError, json_errors, read_json_obje
 from emotion_sensing.service.keys import (
     MODALITY_STATUS,
     PENDING_TEXTS,
+    SENSING,
     SETTINGS,
     STORE,
     STREAM_HANDLERS,
@@ -54,6 +55,8 @@ from emotion_sensing.service.keys import (
 )
 from emotion_sensing.service.origins import check_origin
 from emotion_sensing.service.pending import PendingTexts
+from emotion_sensing.service.sensing import MODALITIES as SENSING_MODALITIES
+from emotion_sensing.service.sensing import SensingPool
 from emotion_sensing.session import valid_session_id
 from emotion_sensing.stores import open_store
 from emotion_sensing.text.recognizer import MODEL_FILE, TextRecognizer
@@ -102,6 +105,7 @@ async def health(request: web.Request) -> web.Response:
             },
             "sessions": len(app[STORE]),
             "texts": app[PENDING_TEXTS].counts(),
+            "sensing": None if app[SENSING] is None else app[SENSING].to_dict(),
         }
     )
 
@@ -203,13 +207,22 @@ async def get_session(request: web.Request) -> web.Response:
 
 async def delete_session(request: web.Request) -> web.Response:
     session_id = _session_id(request)
-    if not request.app[STORE].delete(session_id):
+    known = request.app[STORE].delete(session_id)
+    if request.app[SENSING] is not None:
+        # Its face tracker and speaker statistics live in the sensing worker.
+        await request.app[SENSING].forget(session_id)
+    if not known:
         raise ApiError(404, "unknown_session", f"no session {session_id!r}")
     return web.json_response({"session_id": session_id, "deleted": True})
 
 
 async def _stop_text_executor(app: web.Application) -> None:
     app[TEXT_EXECUTOR].shutdown(wait=False)
+
+
+async def _stop_sensing(app: web.Application) -> None:
+    if app[SENSING] is not None:
+        app[SENSING].close()
 
 
 def create_app(settings: Optional[Settings] = None, text: Optional[TextRecognizer] = None) -> web.Application:
@@ -231,6 +244,9 @@ def create_app(settings: Optional[Settings] = None, text: Optional[TextRecognize
     app.on_cleanup.append(_stop_text_executor)
     app[MODALITY_STATUS] = {}
     app[STREAM_HANDLERS] = {}
+    # Face and voice run in the sensing worker, off the turns' path (sensing.py).
+    app[SENSING] = SensingPool(settings) if set(settings.modalities) & set(SENSING_MODALITIES) else None
+    app.on_cleanup.append(_stop_sensing)
     face_routes.setup(app, settings)
     voice_routes.setup(app, settings)
     replay_routes.setup(app, settings)

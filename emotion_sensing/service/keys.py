@@ -18,5 +18,8 @@ TEXT_EXECUTOR = web.AppKey("text_executor", ThreadPoolExecutor)
 PENDING_TEXTS = web.AppKey("pending_texts", object)
 # Per-modality status merged into /health, e.g. {"face": {"on": True, "model": "..."}}.
 MODALITY_STATUS = web.AppKey("modality_status", dict)
-# WebSocket stream: message type byte -> async handler(request, session, payload) -> list of events.
+# WebSocket stream: message type byte -> async handler(request, session, payload[, send]) -> list of events.
 STREAM_HANDLERS = web.AppKey("stream_handlers", dict)
+# Face and voice analysis: the low-priority sensing worker and its scheduler (sensing.py);
+# None when neither modality is switched on.
+SENSING = web.AppKey("sensing", object)

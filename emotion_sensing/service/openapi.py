@@ -184,7 +184,8 @@ _ERRORS = {
     "413": "body, text or audio too large",
     "415": "wrong content type",
     "422": "a field is invalid",
-    "429": "this session sends too fast (rate limit) or the recognizer is busy",
+    "429": "this session sends too fast (rate limit) or the recognizer is busy (the sensing worker dropped it)",
+    "503": "a part it needs is unavailable (a recognizer's model, the sensing worker while it restarts, the tracker store)",
 }
 
 
@@ -225,7 +226,9 @@ AUDIO_QUERY = [
 PATHS: Dict[str, Dict[str, Schema]] = {
     "/health": {
         "get": {
-            "summary": "liveness, the process id, loaded recognizers and the session count (open without a token)",
+            "summary": "liveness, the process id, loaded recognizers, the session count and the sensing worker's "
+                       "load (analysed, dropped, CPU per job, how often each streaming session is read) "
+                       "(open without a token)",
             "security": [],
             "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}},
         }
@@ -304,7 +307,7 @@ PATHS: Dict[str, Dict[str, Schema]] = {
         "post": {
             "summary": "every face of one image with its probabilities, no session",
             "requestBody": IMAGE_BODY,
-            "responses": {**_json("FaceAnalysis"), **_errors(400, 401, 409, 413, 415, 422, 429)},
+            "responses": {**_json("FaceAnalysis"), **_errors(400, 401, 409, 413, 415, 422, 429, 503)},
         }
     },
     "/v1/sessions/{session_id}/frames": {
@@ -312,7 +315,7 @@ PATHS: Dict[str, Dict[str, Schema]] = {
             "summary": "one camera frame: the primary face becomes a face reading",
             "parameters": [SESSION_ID],
             "requestBody": IMAGE_BODY,
-            "responses": {**_json("FrameEvent"), **_errors(400, 401, 409, 413, 415, 422, 429)},
+            "responses": {**_json("FrameEvent"), **_errors(400, 401, 409, 413, 415, 422, 429, 503)},
         }
     },
     "/v1/speech": {
@@ -320,7 +323,7 @@ PATHS: Dict[str, Dict[str, Schema]] = {
             "summary": "one-off voice reading of an utterance, no session",
             "parameters": AUDIO_QUERY,
             "requestBody": AUDIO_BODY,
-            "responses": {**_json("SpeechAnswer"), **_errors(400, 401, 409, 413, 415, 422)},
+            "responses": {**_json("SpeechAnswer"), **_errors(400, 401, 409, 413, 415, 422, 429, 503)},
         }
     },
     "/v1/sessions/{session_id}/audio": {
@@ -328,7 +331,7 @@ PATHS: Dict[str, Dict[str, Schema]] = {
             "summary": "an utterance of the session's speaker: adds a voice reading",
             "parameters": [SESSION_ID, *AUDIO_QUERY],
             "requestBody": AUDIO_BODY,
-            "responses": {**_json("SpeechAnswer"), **_errors(400, 401, 409, 413, 415, 422, 429)},
+            "responses": {**_json("SpeechAnswer"), **_errors(400, 401, 409, 413, 415, 422, 429, 503)},
         }
     },
     "/v1/sessions/{session_id}/stream": {

@@ -19,8 +19,9 @@ faster than 4x real time and control messages beyond EMOBOT_SESSION_REQUESTS_PER
 answered with a ``rate_limited`` error event and dropped.
 
 Back-pressure: at most one frame per connection is being analysed and at most one waits;
-a newer frame replaces the waiting one (counted as dropped). Audio is never dropped (the
-order of chunks matters) and is handled in arrival order.
+a newer frame replaces the waiting one (counted as dropped). Audio chunks are never dropped
+(the order of chunks matters): they are cut into utterances in arrival order, and the
+utterances go to the sensing worker (sensing.py), which may drop one that waits too long.
 """
 from __future__ import annotations
 
@@ -103,7 +104,9 @@ async def stream(request: web.Request) -> web.StreamResponse:
                     if frame_task is None or frame_task.done():
                         frame_task = asyncio.create_task(run_frames())
                 else:
-                    for event in await handler(request, session, payload):
+                    # Audio: cut into utterances now, read by the sensing worker later (the
+                    # handler sends those events itself, so a busy worker never holds the socket).
+                    for event in await handler(request, session, payload, send):
                         await send(event)
             elif message.type == WSMsgType.TEXT:
                 await send(limited(REQUESTS) or _control(request, session, message.data))
@@ -113,6 +116,8 @@ async def stream(request: web.Request) -> web.StreamResponse:
     finally:
         if frame_task is not None and not frame_task.done():
             frame_task.cancel()
+        for task in list(session.extras.get("voice", {}).get("pending", ())):
+            task.cancel()
     return ws
 
 

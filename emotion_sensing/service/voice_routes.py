@@ -9,29 +9,32 @@ The body is the audio itself: a WAV, FLAC or OGG file (any rate, mono or stereo)
 16-bit little-endian mono PCM sent as ``Content-Type: audio/L16; rate=16000`` (or
 ``?format=pcm16&rate=16000``). ``?transcribe=1`` adds an offline transcript. Uploaded audio
 is decoded in memory and never stored; a session keeps only running feature statistics of
-its speaker (speech/speaker.py), which standardise each new utterance.
+its speaker (speech/speaker.py, held by the sensing worker), which standardise each new
+utterance. Utterances are read by the sensing worker (sensing.py): at most two wait per
+session, and one that waits too long is dropped (429 ``voice_busy`` over REST, a ``dropped``
+event on the stream).
 
 Stream (message type 0x02 of the service's WebSocket): raw PCM16 LE mono 16 kHz chunks.
 Each session's chunks are cut into utterances by energy-based voice-activity detection
-(speech/vad.py); each finished utterance yields ``{"type": "reading", ...}``. The audio held
+(speech/vad.py); each finished utterance yields ``{"type": "reading", ...}`` and a ``state``
+event when the worker has read it, without holding up the socket meanwhile. The audio held
 per session is bounded by the longest utterance (15 s).
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 from aiohttp import web
 
 from emotion_sensing.config import Settings
 from emotion_sensing.service.errors import ApiError
-from emotion_sensing.service.keys import MODALITY_STATUS, SETTINGS, STORE, STREAM_HANDLERS
+from emotion_sensing.service.keys import MODALITY_STATUS, SENSING, SETTINGS, STORE, STREAM_HANDLERS
+from emotion_sensing.service.sensing import Dropped, SensingPool, SensingUnavailable
 from emotion_sensing.session import Session, valid_session_id
 from emotion_sensing.speech.audio import SAMPLE_RATE, AudioError, decode, prepare
-from emotion_sensing.speech.model import MODEL_FILE
 
 logger = logging.getLogger(__name__)
 
@@ -47,53 +50,24 @@ FILE_TYPES = (
     "application/octet-stream", "",
 )
 
-VOICE = web.AppKey("voice", object)
-TRANSCRIBER = web.AppKey("voice_transcriber", object)
-
-
 def setup(app: web.Application, settings: Settings) -> None:
-    """Load the voice recognizer (if its model is present) and add its routes.
-
-    Registers its status under app[MODALITY_STATUS]["voice"] and, for the WebSocket
-    stream, a handler under app[STREAM_HANDLERS][type byte].
-    """
-    from emotion_sensing.speech.transcribe import Transcriber
-
-    status: Dict[str, Any] = {"on": False}
-    app[VOICE] = None
-    # Loads Whisper on the first request that asks for a transcript.
-    app[TRANSCRIBER] = Transcriber()
-    path = settings.models_dir / MODEL_FILE
-    if "voice" not in settings.modalities:
-        status["reason"] = "switched off (EMOBOT_MODALITIES)"
-    elif not path.exists():
-        status["reason"] = f"no model at {path}; run `emobot train speech`"
-    else:
-        try:
-            from emotion_sensing.speech.recognizer import VoiceRecognizer
-
-            started = time.time()
-            recognizer = VoiceRecognizer(path)
-            recognizer.warm_up()
-            app[VOICE] = recognizer
-            status.update(on=True, model=path.name, classifier=recognizer.model.meta.get("label"))
-            logger.info("voice recognizer ready in %.1f s", time.time() - started)
-        except Exception as error:  # noqa: BLE001 - a broken model must not stop the service
-            logger.exception("voice model %s could not be loaded", path)
-            status["reason"] = f"model could not be loaded: {error}"
-    app[MODALITY_STATUS]["voice"] = status
+    """Voice routes and the stream's audio handler; the recognizer runs in the sensing worker
+    (sensing.py), whose status is reported under app[MODALITY_STATUS]["voice"]."""
+    pool: Optional[SensingPool] = app.get(SENSING)
+    app[MODALITY_STATUS]["voice"] = pool.status["voice"] if pool is not None else {
+        "on": False, "reason": "switched off (EMOBOT_MODALITIES)"}
     app.router.add_post("/v1/speech", analyse_speech)
     app.router.add_post("/v1/sessions/{session_id}/audio", add_audio)
     app[STREAM_HANDLERS][STREAM_TYPE] = stream_audio
 
 
-def _recognizer(request: web.Request):
-    recognizer = request.app[VOICE]
-    if recognizer is None:
-        reason = request.app[MODALITY_STATUS]["voice"].get("reason", "unavailable")
+def _pool(app: web.Application) -> SensingPool:
+    pool = app.get(SENSING)
+    if pool is None or not pool.available("voice"):
+        reason = app[MODALITY_STATUS]["voice"].get("reason", "unavailable")
         code = "modality_off" if "switched off" in reason else "voice_unavailable"
         raise ApiError(409 if code == "modality_off" else 503, code, f"voice sensing is not available: {reason}")
-    return recognizer
+    return pool
 
 
 def _sample_rate(text: str) -> int:
@@ -156,36 +130,31 @@ def _wants_transcript(request: web.Request) -> bool:
     return request.query.get("transcribe", "").lower() in ("1", "true", "yes")
 
 
-def _voice_state(session: Session, recognizer) -> Dict[str, Any]:
-    """The session's derived voice state: speaker statistics and the stream's segmenter."""
-    state = session.extras.get(EXTRAS_KEY)
-    if state is None:
-        state = session.extras[EXTRAS_KEY] = {"speaker": recognizer.new_speaker(), "segmenter": None}
-    return state
+def _segmenter(session: Session):
+    """The session's stream segmenter (voice-activity detection), made on its first chunk."""
+    from emotion_sensing.speech.vad import EnergySegmenter
+
+    state = session.extras.setdefault(EXTRAS_KEY, {})
+    if state.get("segmenter") is None:
+        state["segmenter"] = EnergySegmenter()
+    return state["segmenter"]
 
 
-async def _sense(app: web.Application, recognizer, samples: np.ndarray, speaker, transcribe: bool):
-    """Reading (and transcript) of one 16 kHz utterance, off the event loop."""
-    loop = asyncio.get_running_loop()
-    reading = await loop.run_in_executor(None, lambda: recognizer.read(samples, SAMPLE_RATE, speaker=speaker))
-    transcript = None
-    if transcribe:
-        if reading.extras.get("speech"):
-            from emotion_sensing.speech.transcribe import TranscriptionUnavailable
-
-            try:
-                transcript = (await loop.run_in_executor(None, app[TRANSCRIBER].transcribe, samples)).to_dict()
-            except TranscriptionUnavailable as error:
-                transcript = {"text": None, "engine": None, "error": str(error)}
-        else:
-            transcript = {"text": "", "engine": None, "seconds": 0.0}
-    return reading, transcript
+async def _sense(pool: SensingPool, session_id: Optional[str], samples: np.ndarray, transcribe: bool):
+    """(Reading, transcript or None) of one 16 kHz utterance, from the sensing worker; ApiError
+    429 when it was dropped (the worker is busy), 503 when the worker failed."""
+    try:
+        return await pool.voice(session_id, samples, transcribe)
+    except Dropped:
+        raise ApiError(429, "voice_busy", "the voice recognizer is busy; utterance dropped (try again shortly)") from None
+    except SensingUnavailable as error:
+        raise ApiError(503, "sensing_unavailable", str(error)) from None
 
 
 async def analyse_speech(request: web.Request) -> web.Response:
-    recognizer = _recognizer(request)
+    pool = _pool(request.app)
     samples, _ = await _read_audio(request)
-    reading, transcript = await _sense(request.app, recognizer, samples, None, _wants_transcript(request))
+    reading, transcript = await _sense(pool, None, samples, _wants_transcript(request))
     answer: Dict[str, Any] = {"reading": reading.to_dict()}
     if transcript is not None:
         answer["transcript"] = transcript
@@ -196,11 +165,10 @@ async def add_audio(request: web.Request) -> web.Response:
     session_id = request.match_info["session_id"]
     if not valid_session_id(session_id):
         raise ApiError(400, "invalid_session_id", "session id must be 1-128 characters of letters, digits and _.:@+-")
-    recognizer = _recognizer(request)
+    pool = _pool(request.app)
     samples, _ = await _read_audio(request)
     session = request.app[STORE].get_or_create(session_id)
-    state = _voice_state(session, recognizer)
-    reading, transcript = await _sense(request.app, recognizer, samples, state["speaker"], _wants_transcript(request))
+    reading, transcript = await _sense(pool, session_id, samples, _wants_transcript(request))
     if reading.extras.get("speech"):
         session.add(reading)
     fused = session.fuse(request.app[SETTINGS].fusion)
@@ -214,10 +182,17 @@ def _error_event(code: str, message: str) -> Dict[str, Any]:
     return {"type": "error", "modality": "voice", "code": code, "message": message}
 
 
-async def stream_audio(request: web.Request, session: Session, payload: bytes) -> List[Dict[str, Any]]:
-    """Stream handler: one chunk of 16 kHz PCM16 LE mono; events for the utterances it ends."""
-    recognizer = request.app[VOICE]
-    if recognizer is None:
+async def stream_audio(request: web.Request, session: Session, payload: bytes,
+                       send: Optional[Callable[[Dict[str, Any]], Awaitable[None]]] = None) -> List[Dict[str, Any]]:
+    """Stream handler: one chunk of 16 kHz PCM16 LE mono.
+
+    Chunks are cut into utterances here (cheap); each finished utterance is read by the
+    sensing worker. With ``send`` (the stream) the handler returns at once and the utterance's
+    events are sent when its reading arrives, so a busy worker never holds up the socket;
+    without it, the events of the utterances this chunk ended are returned.
+    """
+    pool = request.app.get(SENSING)
+    if pool is None or not pool.available("voice"):
         return [_error_event("voice_unavailable", request.app[MODALITY_STATUS]["voice"].get("reason", "unavailable"))]
     if not payload:
         return []
@@ -225,25 +200,43 @@ async def stream_audio(request: web.Request, session: Session, payload: bytes) -
         return [_error_event("chunk_too_large", f"a chunk may hold at most {MAX_CHUNK_BYTES} bytes (5 s)")]
     if len(payload) % 2:
         return [_error_event("truncated_audio", f"PCM16 chunks have an even number of bytes, got {len(payload)}")]
-    from emotion_sensing.speech.vad import EnergySegmenter
-
-    state = _voice_state(session, recognizer)
-    if state["segmenter"] is None:
-        state["segmenter"] = EnergySegmenter()
     samples = np.frombuffer(payload, dtype="<i2").astype(np.float32) / 32768.0
-    events: List[Dict[str, Any]] = []
     transcribe = _wants_transcript(request)
-    for utterance in state["segmenter"].push(samples):
-        reading, transcript = await _sense(request.app, recognizer, utterance.samples, state["speaker"], transcribe)
-        if not reading.extras.get("speech"):
-            continue
-        session.add(reading)
-        event: Dict[str, Any] = {"type": "reading", "reading": reading.to_dict(),
-                                 "utterance": {"start_s": round(utterance.start_s, 2),
-                                               "duration_s": round(utterance.duration_s, 2)}}
-        if transcript is not None:
-            event["transcript"] = transcript
-        events.append(event)
-    if events:
-        events.append({"type": "state", "state": session.fuse(request.app[SETTINGS].fusion).to_dict()})
+    events: List[Dict[str, Any]] = []
+    for utterance in _segmenter(session).push(samples):
+        work = _utterance_events(request.app, pool, session, utterance, transcribe)
+        if send is None:
+            events += await work
+        else:
+            task = asyncio.ensure_future(_send_all(work, send))
+            pending = session.extras[EXTRAS_KEY].setdefault("pending", set())
+            pending.add(task)
+            task.add_done_callback(pending.discard)
     return events
+
+
+async def _send_all(work: Awaitable[List[Dict[str, Any]]], send: Callable[[Dict[str, Any]], Awaitable[None]]) -> None:
+    for event in await work:
+        await send(event)
+
+
+async def _utterance_events(app: web.Application, pool: SensingPool, session: Session, utterance,
+                            transcribe: bool) -> List[Dict[str, Any]]:
+    """The events one utterance gives: its reading and the new fused state; dropped or failed, said so."""
+    try:
+        reading, transcript = await pool.voice(session.session_id, utterance.samples, transcribe)
+    except Dropped as dropped:
+        state = session.extras.setdefault(EXTRAS_KEY, {})
+        state["dropped"] = state.get("dropped", 0) + 1
+        return [{"type": "dropped", "modality": "voice", "reason": dropped.reason, "dropped": state["dropped"]}]
+    except SensingUnavailable as error:
+        return [_error_event("sensing_unavailable", str(error))]
+    if not reading.extras.get("speech"):
+        return []
+    session.add(reading)
+    event: Dict[str, Any] = {"type": "reading", "reading": reading.to_dict(),
+                             "utterance": {"start_s": round(utterance.start_s, 2),
+                                           "duration_s": round(utterance.duration_s, 2)}}
+    if transcript is not None:
+        event["transcript"] = transcript
+    return [event, {"type": "state", "state": session.fuse(app[SETTINGS].fusion).to_dict()}]

@@ -9,7 +9,7 @@ from aiohttp.test_utils import TestServer
 from emotion_sensing.config import Settings
 from emotion_sensing.service import voice_routes
 from emotion_sensing.service.app import create_app
-from emotion_sensing.service.keys import STORE, STREAM_HANDLERS
+from emotion_sensing.service.keys import SENSING, STORE, STREAM_HANDLERS
 from tests.emotion_sensing.speech_audio import needs_espeak, needs_voice_model, pcm16, silence, spoken, wav_bytes
 
 pytestmark = [needs_voice_model, needs_espeak]
@@ -85,9 +85,17 @@ async def test_session_audio_feeds_fusion_and_learns_the_speaker(service, server
     assert [c["modality"] for c in body["state"]["contributions"]] == ["voice"]
     session = server.app[STORE].get("talk-1")
     assert session.counts() == {"voice": 2}
-    stats = session.extras["voice"]["speaker"]
-    assert stats.count == 2  # derived statistics only: no audio is kept
+    # The sensing worker holds the speaker's statistics: derived values only, no audio is kept.
+    stats = server.app[SENSING].backend.sensors.speakers["talk-1"]
+    assert stats.count == 2
     assert all(isinstance(v, np.ndarray) and v.ndim == 1 for v in (stats.mean, stats.var))
+    # Forgetting the session forgets its speaker in the worker too.
+    async with service.delete("/v1/sessions/talk-1") as response:
+        assert response.status == 200
+    assert "talk-1" not in server.app[SENSING].backend.sensors.speakers
+    async with service.get("/health") as response:
+        sensing = (await response.json())["sensing"]
+    assert sensing["voice"]["analysed"] >= 2 and sensing["worker"] == "thread"
 
 
 @pytest.mark.parametrize(
