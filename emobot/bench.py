@@ -12,6 +12,7 @@ from typing import Any, Callable, Dict, List, Optional
 import requests
 
 from emobot.stack import Stack, free_port
+from emotion_sensing.machine import machine
 
 BENCH_MESSAGES = (
     "hi there",
@@ -90,7 +91,7 @@ def bench_turn(turns: int = 200, warmup: int = 16, log: Optional[Callable[[str],
                 baseline.stop()
         finally:
             sensing.stop()
-    result: Dict[str, Any] = {"bench": "turn", "unit": "ms", "channel": "rest", "turns": turns}
+    result: Dict[str, Any] = {"bench": "turn", "unit": "ms", "channel": "rest", "machine": machine(), "turns": turns}
     for name, values in samples.items():
         result[name] = _summary(values)
     result["sensing_overhead_p50_ms"] = round(result["with_sensing"]["p50_ms"] - result["without_sensing"]["p50_ms"], 2)
@@ -212,7 +213,8 @@ def bench_replay(turns: int = 200, repeats: int = 10, log: Optional[Callable[[st
                     raise RuntimeError(f"{' '.join(command)} failed: {done.stderr[-500:]}")
             if log:
                 log(f"  {name}: {samples[name][-1]:.0f} ms")
-    result: Dict[str, Any] = {"bench": "replay", "unit": "ms", "store": "sqlite", "turns": turns, "repeats": repeats}
+    result: Dict[str, Any] = {"bench": "replay", "unit": "ms", "machine": machine(), "store": "sqlite", "turns": turns,
+                              "repeats": repeats}
     for name, values in samples.items():
         result[name] = {"p50_ms": round(percentile(values, 50), 2), "max_ms": round(max(values), 2), "n": len(values)}
     return result

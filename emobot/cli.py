@@ -271,7 +271,8 @@ def _bench_load(args, log) -> int:
     try:
         counts = [int(n) for n in (args.conversations or "50").split(",") if n.strip()]
         result = bench_load(counts, seconds=args.seconds, fps=args.fps, message_every_s=args.message_every,
-                            frame=Path(args.frame) if args.frame else None, p95_limit_ms=args.p95_limit, log=log)
+                            frame=Path(args.frame) if args.frame else None, p95_limit_ms=args.p95_limit, log=log,
+                            sensing=not args.no_sensing, frames_on_clock=args.frames_on_clock)
     except (LoadError, StackError, ValueError) as error:
         print(f"emobot bench load: {error}", file=sys.stderr)
         return 2
@@ -281,8 +282,15 @@ def _bench_load(args, log) -> int:
     for run in result["runs"]:
         t, f, m = run["turns"], run["frames"], run["service_rss_mb"]
         print(f"N={run['conversations']:<4} turns {t['answered']}/{t['sent']}  p50 {t['p50_ms']} ms  p95 {t['p95_ms']} ms  "
-              f"failed {run['failed_requests']}  frames {f['analysed']} analysed / {f['dropped_by_service']} dropped "
-              f"of {f['sent']}  service RSS {m['start']} -> {m['end']} MB")
+              f"sensed unknown {t['sensed_unknown']}/{t['sensed']}  failed {run['failed_requests']}  "
+              f"frames {f['analysed']} analysed / {f['dropped_by_service']} dropped of {f['sent']}  "
+              f"voice readings {run['audio']['voice_readings']}  service RSS {m['start']} -> {m['end']} MB")
+        cpu = run["cpu"]
+        print("       CPU share of the machine: " + ", ".join(
+            f"{name} {v['share_of_machine']:.0%}" for name, v in
+            [("load generator", cpu["load_generator"]), *cpu["processes"].items()]))
+    machine = result["machine"]
+    print(f"machine: {machine['cpu']}, {machine['cores']} cores")
     print(f"largest N with p95 under {args.p95_limit:g} ms: {result['largest_conversations_under_p95_limit']}")
     return 0
 
@@ -452,6 +460,11 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--frame", metavar="FILE", help="photo to send as the camera (default: scikit-image's astronaut)")
     load.add_argument("--p95-limit", type=float, default=500.0, metavar="MS",
                       help="turn latency the largest-N figure is held to (default 500)")
+    load.add_argument("--frames-on-clock", action="store_true",
+                      help="send every frame on the camera's clock, answered or not (default: as the chat page, "
+                           "the next frame once the last is answered)")
+    load.add_argument("--no-sensing", action="store_true",
+                      help="face and voice switched off, no frames or audio sent: what the chat alone costs")
     p.add_argument("--json", action="store_true")
     p.add_argument("--model", help="model file to benchmark (text, face, speech; default: the shipped one)")
     p.set_defaults(func=cmd_bench)

@@ -8,6 +8,8 @@ from typing import Any, Dict
 import cv2
 import numpy as np
 
+from emotion_sensing.machine import machine
+
 
 def test_frame(width: int = 640, height: int = 480, offset: int = 0) -> np.ndarray:
     """A 640x480 BGR frame with one real face (scikit-image's astronaut photo) in it."""
@@ -62,6 +64,7 @@ def bench_face(recognizer, frames: int = 300) -> Dict[str, Any]:
         found += analysis.primary is not None
     total = sum(per_frame) / 1000
     return {
+        "machine": machine(),
         "frame": "640x480, one face",
         "threads": 1,
         "model": recognizer.classifier.meta.get("architecture"),

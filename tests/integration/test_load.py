@@ -33,3 +33,66 @@ def test_the_load_generator_only_targets_loopback_and_stays_bounded():
         run_load("http://127.0.0.1:5005", "http://127.0.0.1:5006", conversations=100_000, log=None)
     with pytest.raises(LoadError, match="seconds"):
         run_load("http://127.0.0.1:5005", "http://127.0.0.1:5006", conversations=1, seconds=86_400, log=None)
+
+
+async def test_turns_are_answered_within_the_budget_while_sensing_is_saturated(stack):
+    """20 cameras at 10 frames/s and their microphones in real time give the sensing worker
+    more than it can do; meanwhile every turn's text reading and fused state come back within
+    the action's budget (no turn sensed "unknown"), and sensing keeps reading, fewer frames."""
+    import asyncio
+    import time
+
+    import aiohttp
+
+    from emobot.load import face_jpeg, speech_pcm, stream_messages
+    from emotion_sensing.service.client import EmotionClient
+
+    url = stack.settings.service_listen_url
+    frame, chunks = stream_messages(face_jpeg(), speech_pcm())
+    stop = time.monotonic() + 15.0
+    seen = {"reading": 0, "dropped": 0}
+
+    async def camera_and_microphone(http, number):
+        async with http.ws_connect(f"{url}/v1/sessions/busy-{number}/stream") as ws:
+            async def receive():
+                async for message in ws:
+                    kind = message.json().get("type") if message.type == aiohttp.WSMsgType.TEXT else None
+                    if kind in seen:
+                        seen[kind] += 1
+
+            receiver = asyncio.ensure_future(receive())
+            tick = 0
+            while time.monotonic() < stop:
+                await ws.send_bytes(frame)
+                await ws.send_bytes(chunks[(number + tick) % len(chunks)])
+                tick += 1
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(1.0)
+            receiver.cancel()
+
+    answers = []
+
+    async def talk(client, number):
+        await asyncio.sleep(2.0)  # the streams are under way
+        while time.monotonic() < stop - 1.0:
+            started = time.perf_counter()
+            answer = await client.turn_or_unknown(f"talk-{number}", "I'm furious, my order never arrived")
+            answers.append((answer, time.perf_counter() - started))
+            await asyncio.sleep(0.4)
+
+    client = EmotionClient(url, stack.settings.time_budget_ms)
+    async with aiohttp.ClientSession() as http:
+        await asyncio.gather(*(camera_and_microphone(http, i) for i in range(20)),
+                             *(talk(client, i) for i in range(4)))
+        async with http.get(f"{url}/health") as response:
+            sensing = (await response.json())["sensing"]
+    await client.close()
+
+    assert len(answers) >= 40
+    late = [(a.get("sensing"), round(s * 1000)) for a, s in answers if a.get("sensing") == "timeout"]
+    assert not late, f"{len(late)} of {len(answers)} turns ran out of the {stack.settings.time_budget_ms} ms budget"
+    assert all(a["state"]["label"] == "angry" for a, _ in answers), [a["state"]["label"] for a, _ in answers]
+    # The worker was saturated (frames dropped) and still read faces and voices.
+    assert sensing["worker"] == "process" and sensing["policy"] == "idle"
+    assert seen["dropped"] > 0 and sum(sensing["face"]["dropped"].values()) > 0, sensing
+    assert seen["reading"] > 0 and sensing["face"]["analysed"] > 0 and sensing["voice"]["analysed"] > 0, sensing
