@@ -1,4 +1,4 @@
-"""Two fixes for Rasa 3.6 on the sensing path, applied inside the Rasa process.
+"""Fixes for Rasa 3.6 on the sensing path, applied inside the Rasa process.
 
 Speed: Rasa validates every action server response with ``jsonschema.validate(result, spec)``,
 which re-checks the (large) schema itself on every call: measured with py-spy, that was
@@ -31,6 +31,9 @@ emotion while replay showed the reverted one. Misunderstandings are where frustr
 here the fallback sets the emotion slots again after its revert, to what was sensed for the
 turn it took back (the EmotionPolicy counts reverted turns too, emobot/policy.py).
 
+SQL tracker store: SQLite's write-ahead log, and trackers kept between turns
+(emobot/sql_tracker.py).
+
 Text first: the moment a message reaches Rasa (any channel), its text is posted to the emotion
 service (``POST /v1/sessions/{sender}/texts``), which starts reading it while Rasa runs its own
 NLU and policies; the sensing action's turn call then collects the finished reading instead of
@@ -52,6 +55,7 @@ from rasa.shared.constants import DOCS_BASE_URL
 from rasa.shared.core.events import Event, SlotSet
 from rasa.shared.utils.common import all_subclasses
 
+from emobot import sql_tracker
 from emotion_sensing.config import Settings
 from emotion_sensing.fusion import unknown_state
 from emotion_sensing.slots import SENSE_ACTION, SLOT_NAMES, slot_values
@@ -179,8 +183,9 @@ async def _handle_message_reading_text_first(self: MessageProcessor, message):
 
 
 def apply() -> None:
-    """Install the cached validator and event lookup, the sensing payload and deadline, and the
-    text prefetch (idempotent)."""
+    """Install the cached validator and event lookup, the sensing payload and deadline, the
+    text prefetch and the SQL tracker store's speed-ups (idempotent)."""
+    sql_tracker.install()
     Event.resolve_by_type = staticmethod(_resolve_event_type)
     RemoteAction._validate_action_result = _validate_action_result
     RemoteAction._action_call_format = _sensing_call_format
