@@ -74,8 +74,13 @@ class EnergySegmenter:
         whole = data.size // self.frame * self.frame
         self._partial = data[whole:].copy()
         done: List[Utterance] = []
-        for start in range(0, whole, self.frame):
-            utterance = self._frame(data[start : start + self.frame])
+        if not whole:
+            return done
+        frames = data[:whole].reshape(-1, self.frame)
+        # Every frame's level in one call: the stream pushes ten chunks a second per session.
+        levels = _levels_db(frames)
+        for frame, level in zip(frames, levels.tolist()):
+            utterance = self._frame(frame, level)
             if utterance is not None:
                 done.append(utterance)
         return done
@@ -86,9 +91,8 @@ class EnergySegmenter:
         self._partial = np.zeros(0, dtype=np.float32)
         return utterance
 
-    def _frame(self, frame: np.ndarray) -> Optional[Utterance]:
+    def _frame(self, frame: np.ndarray, level: float) -> Optional[Utterance]:
         self._frames_seen += 1
-        level = 10.0 * np.log10(float(np.mean(frame.astype(np.float64) ** 2)) + 1e-12)
         loud = level > max(self.noise_db + START_MARGIN_DB, ABSOLUTE_FLOOR_DB)
         if not self._speech:
             self._pre_roll.append(frame)
@@ -127,12 +131,16 @@ class EnergySegmenter:
     def _hangover_tail(self, frames: List[np.ndarray]) -> int:
         keep = int(0.1 / FRAME_S)
         quiet = 0
-        for frame in reversed(frames):
-            level = 10.0 * np.log10(float(np.mean(frame.astype(np.float64) ** 2)) + 1e-12)
+        for level in reversed(_levels_db(np.stack(frames)).tolist()):
             if level > max(self.noise_db + STOP_MARGIN_DB, ABSOLUTE_FLOOR_DB):
                 break
             quiet += 1
         return max(0, quiet - keep)
+
+
+def _levels_db(frames: np.ndarray) -> np.ndarray:
+    """The level (dB, mean power) of each row of ``frames``."""
+    return 10.0 * np.log10(np.mean(np.square(frames, dtype=np.float64), axis=1) + 1e-12)
 
 
 def segment(samples: np.ndarray, chunk_s: float = 0.1) -> List[Utterance]:

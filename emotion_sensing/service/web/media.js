@@ -3,7 +3,9 @@
 const MAX_FRAME_WIDTH = 640;
 const JPEG_QUALITY = 0.8;
 export const SAMPLE_RATE = 16000;
-const CHUNK_MS = 100;
+// A quarter second per message: the service cuts utterances itself, and four messages a
+// second cost it (and the browser) less than ten, for the same audio.
+const CHUNK_MS = 250;
 
 export class Camera {
   constructor(video) {
