@@ -342,7 +342,7 @@ class SensingPool:
         waiting = self._waiting[modality]
         queue = waiting.get(job.key)
         if queue is None:
-            if session_id is None and len(waiting) >= MAX_ONE_OFF_WAITING + self._max_sessions:
+            if session_id is None and sum(k.startswith("\x00") for k in waiting) >= MAX_ONE_OFF_WAITING:
                 self._drop(job, "full")
                 return await job.future
             queue = waiting[job.key] = deque()

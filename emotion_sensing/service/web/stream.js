@@ -22,7 +22,9 @@ function typed(kind, bytes) {
 // The answer to a frame: the service sends exactly one of these per analysed frame.
 function answersFrame(event) {
   if (event.type === "reading") return event.reading?.modality === "face";
-  if (event.type === "no_face" || event.type === "dropped") return true;
+  if (event.type === "no_face") return true;
+  // The sensing worker drops utterances too; only a frame's drop answers a frame.
+  if (event.type === "dropped") return event.modality !== "voice";
   return event.type === "error" && event.modality !== "voice";
 }
 
