@@ -296,10 +296,6 @@ class SensingPool:
         except (BrokenProcessPool, RuntimeError) as error:  # a dead worker's state died with it
             logger.warning("the sensing worker could not forget %s: %s", session_id, error)
 
-    async def speaker_utterances(self, session_id: str) -> int:
-        """How many utterances the worker's statistics of the session's speaker have seen."""
-        return await self._call("speaker_utterances", session_id)
-
     def to_dict(self) -> Dict[str, Any]:
         now = self.clock()
         out: Dict[str, Any] = {"worker": self.backend.kind, "pid": self.backend.describe.get("pid"),

@@ -166,11 +166,6 @@ class Sensors:
                 transcript = {"text": "", "engine": None, "seconds": 0.0}
         return reading, transcript
 
-    def speaker_utterances(self, session_id: str) -> int:
-        """How many utterances the session's speaker statistics have learnt from (0: none kept)."""
-        stats = self.speakers.get(session_id)
-        return 0 if stats is None else int(stats.count)
-
     def forget(self, session_id: str) -> bool:
         """Drop the session's tracker and speaker statistics; whether there were any."""
         had = self.trackers.pop(session_id, None) is not None
