@@ -70,7 +70,8 @@ async def analyse_image(request: web.Request) -> web.Response:
     return web.json_response(analysis.to_dict())
 
 
-def _dropped(session: Session) -> dict:
+def dropped_event(session: Session) -> dict:
+    """Count one more of the session's frames dropped; the stream's ``dropped`` event."""
     session.extras["face_dropped"] = session.extras.get("face_dropped", 0) + 1
     return {"type": "dropped", "modality": "face", "dropped": session.extras["face_dropped"]}
 
@@ -81,7 +82,7 @@ async def _add_frame(app: web.Application, session: Session, data: bytes) -> dic
     try:
         analysis = await _analyse(pool, session.session_id, data)
     except Dropped:
-        return _dropped(session)
+        return dropped_event(session)
     reading = analysis.reading()
     if reading is None:
         return {"type": "no_face", "modality": "face", "analysis": analysis.to_dict()}

@@ -34,6 +34,7 @@ from typing import Optional
 from aiohttp import WSMsgType, web
 
 from emotion_sensing.service.errors import ApiError
+from emotion_sensing.service.face_routes import dropped_event
 from emotion_sensing.service.keys import SETTINGS, STORE, STREAM_HANDLERS
 from emotion_sensing.service.limits import AUDIO, FRAMES, LIMITS, REQUESTS
 from emotion_sensing.service.origins import CLOSE_ORIGIN_NOT_ALLOWED, origin_problem
@@ -98,8 +99,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
                     continue
                 if kind == FRAME:
                     if waiting is not None:
-                        session.extras["face_dropped"] = session.extras.get("face_dropped", 0) + 1
-                        await send({"type": "dropped", "modality": "face", "dropped": session.extras["face_dropped"]})
+                        await send(dropped_event(session))
                     waiting = payload
                     if frame_task is None or frame_task.done():
                         frame_task = asyncio.create_task(run_frames())
