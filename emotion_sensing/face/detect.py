@@ -7,7 +7,7 @@ the neighbourhood of a known face a few ms. :class:`FaceTracker` does a full sca
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import List, Optional, Sequence, Tuple
 
 import cv2
@@ -22,13 +22,23 @@ class Box:
     y: int
     w: int
     h: int
+    #: the detector's confidence, where it gives one (CenterFace does, the cascade does not)
+    score: Optional[float] = field(default=None, compare=False)
+    #: five (x, y) points where the detector gives them: the eye on the image's left, the
+    #: other eye, the nose tip, the mouth's left and right corners
+    landmarks: Optional[Tuple[Tuple[float, float], ...]] = field(default=None, compare=False)
 
     @property
     def area(self) -> int:
         return self.w * self.h
 
     def to_dict(self) -> dict:
-        return {"x": self.x, "y": self.y, "w": self.w, "h": self.h}
+        out = {"x": self.x, "y": self.y, "w": self.w, "h": self.h}
+        if self.score is not None:
+            out["score"] = self.score
+        if self.landmarks is not None:
+            out["landmarks"] = [[round(x, 1), round(y, 1)] for x, y in self.landmarks]
+        return out
 
     def expanded(self, factor: float, width: int, height: int) -> Box:
         """The box grown by ``factor`` of its size on every side, clipped to the frame."""

@@ -1,12 +1,20 @@
 """Faces in an image -> emotion readings, with the shipped TFLite model.
 
-Preprocessing matches training: the face box (widened by ``crop_margin``) is cut from the
-grayscale frame, resized to FER2013's 48x48 with area interpolation, then bilinearly to the
-network's input size. The prediction averages the face and its mirror image.
+Preprocessing matches training. A model trained on aligned faces (its JSON says
+``"alignment": "landmarks"``) gets each face warped by its five CenterFace landmarks onto the
+template (:mod:`.align`); otherwise, or for a face found without landmarks (the Haar
+fallback), the face box (widened by ``crop_margin``) is cut from the grayscale frame and resized
+to FER2013's 48x48 with area interpolation. Either is then resized bilinearly to the network's
+input size. The prediction averages the face and its mirror image.
+
+Faces are found by CenterFace (:mod:`.centerface`) where its weights are installed, else by
+OpenCV's Haar cascade; ``EMOBOT_FACE_DETECTOR=haar|centerface`` chooses.
 """
 from __future__ import annotations
 
 import json
+import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +30,24 @@ from emotion_sensing.reading import Reading
 
 NATIVE_SIZE = 48
 MAX_PIXELS = 4096 * 4096
+DETECTORS = ("centerface", "haar")
+log = logging.getLogger(__name__)
+
+
+def make_detector(kind: Optional[str] = None):
+    """The face detector by name (default ``EMOBOT_FACE_DETECTOR``, else CenterFace); CenterFace
+    without its weights falls back to the Haar cascade with a warning."""
+    kind = (kind or os.environ.get("EMOBOT_FACE_DETECTOR") or "centerface").strip().lower()
+    if kind not in DETECTORS:
+        raise ValueError(f"unknown face detector {kind!r}; choose one of {', '.join(DETECTORS)}")
+    if kind == "centerface":
+        from emotion_sensing.face.centerface import CenterFaceDetector, DetectorUnavailable
+
+        try:
+            return CenterFaceDetector()
+        except DetectorUnavailable as error:
+            log.warning("face detection falls back to the Haar cascade: %s", error)
+    return FaceDetector()
 
 
 class ImageError(ValueError):
@@ -120,9 +146,21 @@ class FaceClassifier:
         self._output = self.interpreter.get_output_details()[0]["index"]
         self.crop_margin = float(self.meta.get("crop_margin", 0.1))
         self.flip = bool(self.meta.get("flip_average", True))
+        self.aligned = self.meta.get("alignment") == "landmarks"
+        #: fitted on PublicTest (``emobot eval face --cross --calibrate``); 1.0: as trained
+        self.temperature = float(self.meta.get("temperature", 1.0))
 
     def prepare(self, gray: np.ndarray, box: Optional[Box] = None) -> np.ndarray:
-        """Crop (with margin), to 48x48, to the input size: float32 (size, size)."""
+        """The face as the network takes it: float32 (size, size). Aligned by the box's
+        landmarks when the model was trained so and the detector gave them; else the box
+        (with margin) cropped to 48x48."""
+        if box is not None and box.landmarks and self.aligned:
+            from emotion_sensing.face.align import aligned_face
+
+            face = aligned_face(gray, box.landmarks, NATIVE_SIZE)
+            if self.input_size != NATIVE_SIZE:
+                face = cv2.resize(face, (self.input_size, self.input_size), interpolation=cv2.INTER_LINEAR)
+            return face.astype(np.float32)
         if box is not None:
             h, w = gray.shape[:2]
             box = box.expanded(self.crop_margin, w, h)
@@ -137,12 +175,23 @@ class FaceClassifier:
         self.interpreter.invoke()
         return self.interpreter.get_tensor(self._output)[0].copy()
 
-    def classify(self, face: np.ndarray) -> np.ndarray:
-        """Probabilities over LABELS for one prepared face."""
+    def classify(self, face: np.ndarray, calibrated: bool = True) -> np.ndarray:
+        """Probabilities over LABELS for one prepared face (with the model's temperature unless
+        ``calibrated`` is False; the label is the same either way)."""
         probs = self._run(face)
         if self.flip:
             probs = (probs + self._run(np.ascontiguousarray(face[:, ::-1]))) / 2.0
+        if calibrated and self.temperature != 1.0:
+            probs = with_temperature(probs, self.temperature)
         return probs
+
+
+def with_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """Softmax(log p / T): temperature scaling applied to probabilities."""
+    z = np.log(np.clip(np.asarray(probs, np.float64), 1e-12, None)) / temperature
+    z -= z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
 
 
 class FaceRecognizer:
@@ -151,7 +200,7 @@ class FaceRecognizer:
 
     def __init__(self, model_path: Path, detector: Optional[FaceDetector] = None, num_threads: int = 1) -> None:
         self.classifier = FaceClassifier(model_path, num_threads=num_threads)
-        self.detector = detector or FaceDetector()
+        self.detector = detector or make_detector()
 
     @classmethod
     def from_models_dir(cls, models_dir: Path, **kw) -> FaceRecognizer:
@@ -189,6 +238,8 @@ def draw(image: np.ndarray, analysis: FrameAnalysis) -> np.ndarray:
         colour = (0, 200, 0) if face is analysis.primary else (0, 160, 255)
         b = face.box
         cv2.rectangle(out, (b.x, b.y), (b.x + b.w, b.y + b.h), colour, 2)
+        for x, y in b.landmarks or ():
+            cv2.circle(out, (int(round(x)), int(round(y))), 2, colour, -1)
         text = f"{face.label} {face.probs.max():.2f}"
         cv2.putText(out, text, (b.x, max(12, b.y - 6)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1, cv2.LINE_AA)
     return out

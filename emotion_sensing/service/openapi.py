@@ -131,7 +131,21 @@ SCHEMAS: Dict[str, Schema] = {
                 "items": {
                     "type": "object",
                     "properties": {
-                        "box": {"type": "object"},
+                        "box": {
+                            "type": "object",
+                            "required": ["x", "y", "w", "h"],
+                            "properties": {
+                                "x": {"type": "integer"}, "y": {"type": "integer"},
+                                "w": {"type": "integer"}, "h": {"type": "integer"},
+                                "score": {"type": "number", "description": "the detector's confidence (CenterFace)"},
+                                "landmarks": {
+                                    "type": "array", "minItems": 5, "maxItems": 5,
+                                    "items": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
+                                    "description": "(x, y) of the image-left eye, the other eye, the nose tip and "
+                                                   "the mouth's corners (CenterFace)",
+                                },
+                            },
+                        },
                         "label": {"type": "string"},
                         "probs": _probs("this face's probabilities"),
                     },
