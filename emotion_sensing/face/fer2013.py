@@ -85,7 +85,14 @@ def load(path: Path) -> Dict[str, FerSplit]:
 
 
 def clean_training(splits: Dict[str, FerSplit]) -> Tuple[FerSplit, Dict[str, int]]:
-    """Training rows without leakage or noise that the dataset README documents.
+    """The Training rows :func:`clean_training_rows` keeps, and what it dropped."""
+    keep, counts = clean_training_rows(splits)
+    train = splits["Training"]
+    return FerSplit("Training", train.images[keep], train.labels[keep]), counts
+
+
+def clean_training_rows(splits: Dict[str, FerSplit]) -> Tuple[np.ndarray, Dict[str, int]]:
+    """(mask of the Training rows kept, counts dropped): Training rows without leakage or noise that the dataset README documents.
 
     Drops rows pixel-identical to any PublicTest/PrivateTest image, near-blank images
     (pixel std below 1), every row of a duplicate group with conflicting labels, and the
@@ -118,4 +125,4 @@ def clean_training(splits: Dict[str, FerSplit]) -> Tuple[FerSplit, Dict[str, int
             seen.add(h)
             continue
         keep[i] = False
-    return FerSplit("Training", train.images[keep], train.labels[keep]), counts
+    return keep, counts

@@ -71,6 +71,79 @@ def _augment_fn(size: int, rotation_deg: float = 15.0, shift: float = 0.1, shear
     return augment
 
 
+def _strong_fn(size: int, occlusion: float = 0.5, blur: float = 0.3, noise: float = 0.3):
+    """Photometric and occlusion augmentation on a batch of 0..255 faces (after the affine):
+    gamma, contrast and brightness for lighting; a downscale-upscale for blur and low webcam
+    resolution; Gaussian sensor noise; a grey rectangle over part of the face (a hand, glasses,
+    a microphone). Each sample draws its own values; blur uses one size per batch."""
+    import tensorflow as tf
+
+    def strong(images, labels):
+        n = tf.shape(images)[0]
+        x = images / 255.0
+        gamma = tf.exp(tf.random.uniform([n, 1, 1, 1], -0.4, 0.4))
+        x = tf.pow(tf.clip_by_value(x, 1e-4, 1.0), gamma)
+        mean = tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)
+        contrast = tf.random.uniform([n, 1, 1, 1], 0.6, 1.4)
+        x = (x - mean) * contrast + mean + tf.random.uniform([n, 1, 1, 1], -0.15, 0.15)
+        low = tf.random.uniform([], size // 3, (2 * size) // 3 + 1, dtype=tf.int32)
+        blurred = tf.image.resize(tf.image.resize(x, tf.stack([low, low])), (size, size))
+        x = tf.where(tf.random.uniform([n, 1, 1, 1]) < blur, blurred, x)
+        sigma = tf.random.uniform([n, 1, 1, 1], 0.0, 0.05) * tf.cast(tf.random.uniform([n, 1, 1, 1]) < noise, tf.float32)
+        x = x + tf.random.normal(tf.shape(x)) * sigma
+        # Occlusion: a rectangle of 15-40% of each side, anywhere on the face.
+        grid = tf.cast(tf.range(size), tf.float32)
+        cy = tf.random.uniform([n, 1, 1, 1], 0, size)
+        cx = tf.random.uniform([n, 1, 1, 1], 0, size)
+        hy = tf.random.uniform([n, 1, 1, 1], 0.075, 0.2) * size
+        hx = tf.random.uniform([n, 1, 1, 1], 0.075, 0.2) * size
+        inside = (tf.abs(tf.reshape(grid, [1, -1, 1, 1]) - cy) < hy) & (tf.abs(tf.reshape(grid, [1, 1, -1, 1]) - cx) < hx)
+        inside = inside & (tf.random.uniform([n, 1, 1, 1]) < occlusion)
+        x = tf.where(inside, tf.random.uniform([n, 1, 1, 1], 0.0, 1.0), x)
+        return tf.clip_by_value(x, 0.0, 1.0) * 255.0, labels
+
+    return strong
+
+
+def training_data(datasets_dir: Path, aligned: bool = False, wild: Optional[Path] = None,
+                  log: Printer = print) -> Dict[str, Any]:
+    """The run's arrays: FER2013 splits (aligned or as published), the cleaned training rows,
+    and with ``wild`` the in-the-wild training persons added and its validation persons kept
+    apart. Returns {"splits": {name: FerSplit}, "train": FerSplit, "dropped": {...},
+    "wild_validation": FerSplit or None, "wild_missed": int}."""
+    splits = fer2013.load(Path(datasets_dir) / "fer2013")
+    if aligned:
+        from emotion_sensing.face import aligned_data
+
+        source = fer2013._cache_file(fer2013.find_csv(Path(datasets_dir) / "fer2013")).stem
+        warped = aligned_data.aligned_fer(splits, source, log=log)
+        for name, (images, found) in warped.items():
+            log(f"FER2013 {name}: landmarks found on {found.mean():.1%} of the crops (the rest as published)")
+        # Cleaning compares pixels, so it runs on the published crops and its mask is reused.
+        keep, dropped = fer2013.clean_training_rows(splits)
+        splits = {name: fer2013.FerSplit(name, warped[name][0], split.labels) for name, split in splits.items()}
+        train = fer2013.FerSplit("Training", splits["Training"].images[keep], splits["Training"].labels[keep])
+    else:
+        train, dropped = fer2013.clean_training(splits)
+    out = {"splits": splits, "train": train, "dropped": dropped, "wild_validation": None, "wild_missed": 0}
+    if wild is not None:
+        from emotion_sensing.face import aligned_data
+
+        if not aligned:
+            raise ValueError("the in-the-wild photos are used as aligned faces: train with alignment")
+        faces = aligned_data.wild_faces(Path(wild))
+        part = faces["train"]
+        out["train"] = fer2013.FerSplit("Training", np.concatenate([train.images, part["images"]]),
+                                        np.concatenate([train.labels, part["labels"]]))
+        val = faces["validation"]
+        out["wild_validation"] = fer2013.FerSplit("wild validation", val["images"], val["labels"])
+        out["wild_missed"] = int(len(part["missed"]) + len(val["missed"]))
+        log(f"in the wild: {len(part['labels'])} training faces of {len(set(part['persons']))} persons added; "
+            f"{len(val['labels'])} validation faces of {len(set(val['persons']))} other persons; "
+            f"{out['wild_missed']} photos with no face found left out")
+    return out
+
+
 def _resize(images: np.ndarray, size: int):
     import tensorflow as tf
 
@@ -108,6 +181,9 @@ def train_face(
     max_minutes: Optional[float] = None,
     lr_patience: int = 4,
     precision: str = "auto",
+    aligned: bool = False,
+    wild: Optional[Path] = None,
+    strong: bool = False,
 ) -> Dict[str, Any]:
     """Train one architecture; resumable. Returns the final metrics (also written as JSON).
 
@@ -116,6 +192,11 @@ def train_face(
     vgg8 on a CPU with AVX-512 BF16) or ``auto`` (bfloat16 where the network gains and this
     CPU can run it, see precision.py). The exported model is float32 either way. An explicit
     ``bfloat16`` that cannot run here raises PrecisionError before any data is loaded.
+
+    ``aligned``: faces warped onto the landmark template (:mod:`.aligned_data`), as the runtime
+    does with CenterFace. ``wild``: the in-the-wild set's folder; its training persons join the
+    training rows and its validation persons join PublicTest in the selection metric.
+    ``strong``: photometric, blur, noise and occlusion augmentation on top of the affine.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if architecture == "mini_xception":
@@ -133,11 +214,15 @@ def train_face(
     tf.keras.mixed_precision.set_global_policy("mixed_bfloat16" if precision == "bfloat16" else "float32")
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
-    splits = fer2013.load(Path(datasets_dir) / "fer2013")
-    train, dropped = fer2013.clean_training(splits)
+    data = training_data(datasets_dir, aligned=aligned, wild=wild, log=log)
+    splits, train, dropped = data["splits"], data["train"], data["dropped"]
     val = splits["PublicTest"]
-    log(f"FER2013: training {len(train)} rows after cleaning (dropped {dropped}), "
-        f"PublicTest {len(val)}, PrivateTest {len(splits['PrivateTest'])}")
+    log(f"FER2013: {len(train)} training rows (FER2013 after cleaning, dropped {dropped}"
+        f"{', plus in-the-wild persons' if wild else ''}), PublicTest {len(val)}, PrivateTest {len(splits['PrivateTest'])}")
+    if data["wild_validation"] is not None:
+        # Selection sees both: a checkpoint that wins on FER2013 but loses on real photos is not the best.
+        val = fer2013.FerSplit("PublicTest + wild validation", np.concatenate([val.images, data["wild_validation"].images]),
+                               np.concatenate([val.labels, data["wild_validation"].labels]))
     weights = class_weights(train.labels, weight_power)
     log("class weights: " + ", ".join(f"{LABELS[i]} {w:.2f}" for i, w in weights.items()))
 
@@ -146,7 +231,10 @@ def train_face(
     ds = (tf.data.Dataset.from_tensor_slices((train.images[..., None].astype(np.float32), one_hot, sample_w))
           .shuffle(len(train), reshuffle_each_iteration=True)
           .batch(batch_size)
-          .map(lambda x, y, w: (*_augment_fn(input_size)(x, y), w), num_parallel_calls=2)
+          .map(lambda x, y, w: (*_augment_fn(input_size)(x, y), w), num_parallel_calls=2))
+    if strong:
+        ds = ds.map(lambda x, y, w: (*_strong_fn(input_size)(x, y), w), num_parallel_calls=2)
+    ds = (ds
           .prefetch(2))
     val_x = _resize(val.images, input_size)
     val_y = np.eye(7, dtype=np.float32)[val.labels]
@@ -160,7 +248,9 @@ def train_face(
     run_settings = {"architecture": architecture, "input_size": input_size, "max_epochs": epochs,
                     "batch_size": batch_size, "learning_rate": learning_rate, "lr_patience": lr_patience,
                     "early_stopping_patience": patience, "class_weight_power": weight_power,
-                    "label_smoothing": label_smoothing, "precision": precision}
+                    "label_smoothing": label_smoothing, "precision": precision, "aligned": aligned,
+                    "wild": str(wild) if wild else None, "strong_augmentation": strong,
+                    "selected_on": "FER2013 PublicTest" + (" + in-the-wild validation persons" if wild else "")}
     (work_dir / "run.json").write_text(json.dumps(run_settings, indent=2))
     log(f"{architecture} at {input_size}x{input_size}: {model.count_params():,} parameters; "
         f"up to {epochs} epochs, batch {batch_size}, {precision}, Adam {learning_rate:g} halved after "
@@ -213,12 +303,17 @@ def train_face(
     log(f"training stopped after {(time.time() - started) / 60:.1f} minutes")
 
     return evaluate_checkpoint(work_dir, splits, {**run_settings, "training_rows": len(train),
-                                                  "dropped_training_rows": dropped}, log=log)
+                                                  "dropped_training_rows": dropped},
+                               log=log, wild_validation=data["wild_validation"])
 
 
-def evaluate_checkpoint(work_dir: Path, splits, run: Dict[str, Any], log: Printer = print) -> Dict[str, Any]:
-    """Score a run's best checkpoint on PublicTest and PrivateTest (plain and mirror-averaged);
-    also written to ``result.json`` in the run folder. Works on a run still in progress."""
+def evaluate_checkpoint(work_dir: Path, splits, run: Dict[str, Any], log: Printer = print,
+                        wild_validation=None) -> Dict[str, Any]:
+    """Score a run's best checkpoint on PublicTest and PrivateTest (plain and mirror-averaged),
+    and on the in-the-wild validation persons where the run used them; also written to
+    ``result.json`` in the run folder. Works on a run still in progress. ``splits``: the
+    run's FER2013 splits, or the datasets folder (then read as the run was trained: aligned
+    or not)."""
 
     from emotion_sensing.evaluation import evaluate
     from emotion_sensing.labels import LABELS
@@ -227,7 +322,13 @@ def evaluate_checkpoint(work_dir: Path, splits, run: Dict[str, Any], log: Printe
     if (work_dir / "run.json").exists():  # the run's own settings, as train_face recorded them
         run = {**json.loads((work_dir / "run.json").read_text()), **run}
     if not isinstance(splits, dict):
-        splits = fer2013.load(Path(splits))
+        datasets = Path(splits)
+        if run.get("aligned"):
+            data = training_data(datasets, aligned=True, wild=Path(run["wild"]) if run.get("wild") else None, log=log)
+            splits, wild_validation = data["splits"], data["wild_validation"]
+            run = {**run, "training_rows": len(data["train"]), "dropped_training_rows": data["dropped"]}
+        else:
+            splits = fer2013.load(datasets / "fer2013" if (datasets / "fer2013").is_dir() else datasets)
     if "training_rows" not in run:
         train, dropped = fer2013.clean_training(splits)
         run = {**run, "training_rows": len(train), "dropped_training_rows": dropped}
@@ -245,6 +346,15 @@ def evaluate_checkpoint(work_dir: Path, splits, run: Dict[str, Any], log: Printe
             result[f"{name}{'_flip' if tta else ''}"] = report
         log(f"{name}: accuracy {result[name]['accuracy']:.4f}, with mirrored-face averaging "
             f"{result[name + '_flip']['accuracy']:.4f}")
+    if wild_validation is not None:
+        from emotion_sensing.face.evaluate import wild_summary
+
+        probs = predict_probs(best, wild_validation.images, input_size, flip_tta=True)
+        report = evaluate([LABELS[i] for i in wild_validation.labels], [LABELS[i] for i in probs.argmax(1)])
+        result["wild_validation_flip"] = {**report, **wild_summary(report)}
+        log(f"in-the-wild validation persons: accuracy {report['accuracy']:.4f}, macro-F1 over five "
+            f"{result['wild_validation_flip']['macro_f1_five']:.4f}, neutral read as angry "
+            f"{result['wild_validation_flip']['neutral_as_angry']:.1%}")
     (work_dir / "result.json").write_text(json.dumps(result, indent=2))
     return result
 
@@ -299,6 +409,9 @@ def export_best(work_dir: Path, models_dir: Path, result: Dict[str, Any]) -> Pat
     from emotion_sensing.labels import LABELS
 
     model = load_float32(Path(work_dir) / "best.keras")
+    trained_on = "FER2013 Training split (cleaned: no rows duplicating the test splits, no duplicates)"
+    if result.get("wild"):
+        trained_on += " and the in-the-wild set's training persons (split by person)"
     meta = {
         "architecture": result.get("architecture", model.name),
         "input_size": int(model.input_shape[1]),
@@ -308,9 +421,16 @@ def export_best(work_dir: Path, models_dir: Path, result: Dict[str, Any]) -> Pat
                          "input size bilinear; raw 0..255 pixels (the model rescales)",
         "crop_margin": 0.1,
         "flip_average": True,
-        "trained_on": "FER2013 Training split (cleaned: no rows duplicating the test splits, no duplicates)",
-        "selected_on": "FER2013 PublicTest",
+        "trained_on": trained_on,
+        "selected_on": result.get("selected_on", "FER2013 PublicTest"),
     }
+    if result.get("aligned"):
+        meta["alignment"] = "landmarks"
+        meta["preprocessing"] = ("grayscale face warped by its five CenterFace landmarks onto the 48x48 template "
+                                 "(emotion_sensing/face/align.py; faces without landmarks: box widened 10% per "
+                                 "side) -> input size bilinear; raw 0..255 pixels (the model rescales)")
+    if result.get("temperature"):
+        meta["temperature"] = result["temperature"]
     return to_tflite(model, Path(models_dir) / MODEL_FILE, meta)
 
 
@@ -327,7 +447,11 @@ if __name__ == "__main__":  # pragma: no cover - convenience for background runs
     p.add_argument("--lr-patience", type=int, default=4)
     p.add_argument("--patience", type=int, default=15)
     p.add_argument("--precision", default="auto")
+    p.add_argument("--aligned", action="store_true")
+    p.add_argument("--wild")
+    p.add_argument("--strong", action="store_true")
     a = p.parse_args()
     train_face(Path(a.data), Path(a.work), a.architecture, a.size, a.epochs, max_minutes=a.max_minutes,
                lr_patience=a.lr_patience, patience=a.patience, precision=a.precision,
+               aligned=a.aligned or bool(a.wild), wild=Path(a.wild) if a.wild else None, strong=a.strong,
                log=lambda m: print(time.strftime("%H:%M:%S"), m, flush=True))

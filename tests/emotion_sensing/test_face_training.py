@@ -244,3 +244,66 @@ def test_a_finished_run_extends_from_its_last_epoch_and_a_fresh_one_keeps_the_ol
     assert epochs_logged() == ["0"]
     kept = list(work.glob("history-*.csv"))
     assert len(kept) == 1 and len(kept[0].read_text().splitlines()) == 3
+
+
+def _tiny_wild(folder, astronaut_bgr):
+    """An in-the-wild-layout folder: tight grey crops of a real face, several persons per class."""
+    import cv2
+
+    face = cv2.cvtColor(astronaut_bgr[20:230, 130:320], cv2.COLOR_BGR2GRAY)
+    for label in ("happiness", "neutral", "anger"):
+        (folder / label).mkdir(parents=True)
+        for person in range(8):
+            crop = cv2.resize(np.roll(face, person, axis=1), (128, 128))
+            cv2.imwrite(str(folder / label / f"Person_{label}_{person}_0001.jpg"), crop)
+
+
+def test_training_on_aligned_faces_with_the_wild_set_and_strong_augmentation(monkeypatch, tmp_path, capsys,
+                                                                             astronaut_bgr):
+    """`emobot train face --wild --strong-augmentation` for an epoch: the in-the-wild persons join
+    training, their validation persons are scored apart, and the run records its recipe."""
+    from emobot.cli import main as emobot
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("EMOBOT_BFLOAT16", "unsupported")
+    _tiny_fer2013(tmp_path / "data")
+    _tiny_wild(tmp_path / "data" / "faces_in_the_wild", astronaut_bgr)
+    code = emobot(["train", "face", "--data", str(tmp_path / "data"), "--epochs", "1", "--wild",
+                   "--strong-augmentation", "--work", str(tmp_path / "run"), "--no-export"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run["aligned"] and run["strong_augmentation"] and run["wild"].endswith("faces_in_the_wild")
+    assert "in the wild:" in out and "training faces of" in out
+    result = json.loads((tmp_path / "run" / "result.json").read_text())
+    wild = result["wild_validation_flip"]
+    assert wild["n"] > 0 and "macro_f1_five" in wild and "neutral_as_angry" in wild
+    assert result["training_rows"] > 7 * 6 - 1  # FER's rows and the wild training persons
+
+    # Without the set, a clear refusal.
+    code = emobot(["train", "face", "--data", str(tmp_path / "data"), "--epochs", "1",
+                   "--wild", str(tmp_path / "nowhere"), "--work", str(tmp_path / "run2"), "--no-export"])
+    assert code == 2 and "no in-the-wild set" in capsys.readouterr().err
+
+
+def test_the_card_of_an_aligned_wild_run_says_so_and_carries_the_cross_dataset_table(tmp_path):
+    from emotion_sensing.face.card import CROSS_FILE, update_cross_section
+
+    result = {**_result(0.70), "aligned": True, "wild": "../shared/datasets/faces_in_the_wild",
+              "strong_augmentation": True, "selected_on": "FER2013 PublicTest + in-the-wild validation persons"}
+    row = {"n": 100, "accuracy": 0.8, "macro_f1_five": 0.61, "neutral_as_angry": 0.05, "face_found": 0.99}
+    (tmp_path / CROSS_FILE).write_text(json.dumps({
+        "detector": "centerface", "aligned": True, "missing": [],
+        "fer2013_private": {**row, "face_found": 1.0}, "wild_validation": row, "kdef3": {**row, "accuracy": 0.86},
+        "calibration": {"PublicTest": {"temperature": 1.2, "ece_before": 0.06, "ece_after": 0.02},
+                        "PrivateTest": {"ece_before": 0.05, "ece_after": 0.03}, "shipped_temperature": 1.2}}))
+    card = write_card(tmp_path, result).read_text()
+    assert "--wild --strong-augmentation" in card and "split by" in card and "aligned" in card
+    assert "| KDEF3 (never trained on) | 99.0% | 100 | 0.8600 | 0.6100 | 5.0% |" in card
+    assert "T = 1.2" in card and "0.06 → 0.02" in card
+    # The section is replaced in place when measured again, not appended.
+    data = json.loads((tmp_path / CROSS_FILE).read_text())
+    data["kdef3"]["accuracy"] = 0.9
+    (tmp_path / CROSS_FILE).write_text(json.dumps(data))
+    card = update_cross_section(tmp_path).read_text()
+    assert card.count("## Other people: cross-dataset check") == 1 and "| 0.9000 |" in card
