@@ -42,6 +42,9 @@ def add_arguments(command: str, parser: argparse.ArgumentParser) -> None:
                                  "DATA/faces_in_the_wild); its validation persons join the selection (implies --aligned)")
         parser.add_argument("--strong-augmentation", action="store_true",
                             help="face: lighting, blur, noise and occlusion augmentation on top of the affine")
+        parser.add_argument("--teacher", metavar="RUN",
+                            help="face: distil from a trained run (its folder or best.keras): soft targets from its "
+                                 "mirror-averaged probabilities, e.g. ms_model_M from the vgg8 run")
         parser.add_argument("--export-only", action="store_true",
                             help="do not train: evaluate the run's best checkpoint so far and ship it")
         parser.add_argument("--no-export", action="store_true",
@@ -55,6 +58,9 @@ def add_arguments(command: str, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--cross", action="store_true",
                             help="face: the cross-dataset table (FER2013 PrivateTest, in-the-wild validation persons, "
                                  "KDEF3) through the detector, with calibration on PublicTest")
+        parser.add_argument("--detection", action="store_true",
+                            help="face: the share of photos with a face found, CenterFace against Haar (in-the-wild "
+                                 "photos padded, KDEF3, the astronaut, a tilting clip)")
         parser.add_argument("--calibrate", action="store_true",
                             help="face, with --cross: store the temperature fitted on PublicTest in the model's JSON")
     elif command == "bench":
@@ -182,10 +188,16 @@ def train(args) -> int:
             if not wild.is_dir():
                 print(f"emobot train face: no in-the-wild set at {wild} (see README: Datasets)", file=sys.stderr)
                 return 2
+        teacher = getattr(args, "teacher", None)
+        if teacher and not (Path(teacher) / "best.keras").exists() and not Path(teacher).is_file():
+            print(f"emobot train face: no teacher checkpoint at {teacher} (a run folder with best.keras, or the file)",
+                  file=sys.stderr)
+            return 2
         result = train_face(data, work, args.architecture, args.size, args.epochs, max_minutes=args.max_minutes,
                             lr_patience=args.lr_patience, patience=args.patience, precision=args.precision, log=log,
                             aligned=args.aligned or wild is not None, wild=wild,
-                            strong=args.strong_augmentation)
+                            strong=args.strong_augmentation,
+                            teacher=Path(args.teacher) if getattr(args, "teacher", None) else None)
     summary = (f"PrivateTest accuracy {result['PrivateTest']['accuracy']:.4f}, with mirror "
                f"{result['PrivateTest_flip']['accuracy']:.4f} (scores in {work / 'result.json'})")
     if args.no_export:
@@ -207,6 +219,17 @@ def eval(args) -> int:  # noqa: A001 - the subcommand's name
     log = None if args.json else (lambda m: print(m, file=sys.stderr, flush=True))
     if getattr(args, "cross", False):
         return _eval_cross(args, recognizer, log)
+    if getattr(args, "detection", False):
+        from emotion_sensing.face.evaluate import eval_detection
+
+        result = eval_detection(Path(args.data or os.environ.get("EMOBOT_DATASETS") or DEFAULT_DATASETS_DIR), log=log)
+        if args.json:
+            print(json.dumps(result, indent=2))
+        else:
+            for detector, rows in result["detectors"].items():
+                for name, row in rows.items():
+                    print(f"{detector:<11} {name:<42} {row['found']:>6}/{row['photos']:<6} {row['rate']:.1%}")
+        return 0
     try:
         if args.folders:
             result = eval_folders(recognizer, Path(args.folders), log=log)

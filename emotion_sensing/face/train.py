@@ -184,6 +184,9 @@ def train_face(
     aligned: bool = False,
     wild: Optional[Path] = None,
     strong: bool = False,
+    teacher: Optional[Path] = None,
+    distill_weight: float = 0.7,
+    distill_temperature: float = 2.0,
 ) -> Dict[str, Any]:
     """Train one architecture; resumable. Returns the final metrics (also written as JSON).
 
@@ -197,6 +200,9 @@ def train_face(
     does with CenterFace. ``wild``: the in-the-wild set's folder; its training persons join the
     training rows and its validation persons join PublicTest in the selection metric.
     ``strong``: photometric, blur, noise and occlusion augmentation on top of the affine.
+    ``teacher``: a trained run's folder (or its ``best.keras``) to distil from: each training
+    face's target becomes ``distill_weight`` x the teacher's probabilities (mirror-averaged,
+    softened by ``distill_temperature``) + the rest x its label, and label smoothing is off.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if architecture == "mini_xception":
@@ -228,6 +234,21 @@ def train_face(
 
     sample_w = np.array([weights[int(y)] for y in train.labels], np.float32)
     one_hot = np.eye(7, dtype=np.float32)[train.labels]
+    if teacher is not None:
+        teacher_path = Path(teacher) / "best.keras" if Path(teacher).is_dir() else Path(teacher)
+        if not teacher_path.exists():
+            raise FileNotFoundError(f"no teacher checkpoint at {teacher_path}")
+        teacher_model = load_float32(teacher_path)
+        log(f"distilling from {teacher_path} ({teacher_model.count_params():,} parameters): targets "
+            f"{distill_weight:g} x its probabilities at T={distill_temperature:g} + {1 - distill_weight:g} x the label")
+        soft = predict_probs(teacher_model, train.images, int(teacher_model.input_shape[1]), flip_tta=True)
+        soft = np.exp(np.log(np.clip(soft, 1e-8, None)) / distill_temperature)
+        soft /= soft.sum(axis=1, keepdims=True)
+        agreement = float((soft.argmax(1) == train.labels).mean())
+        log(f"the teacher agrees with {agreement:.1%} of the training labels")
+        one_hot = (distill_weight * soft + (1 - distill_weight) * one_hot).astype(np.float32)
+        label_smoothing = 0.0
+        del teacher_model
     ds = (tf.data.Dataset.from_tensor_slices((train.images[..., None].astype(np.float32), one_hot, sample_w))
           .shuffle(len(train), reshuffle_each_iteration=True)
           .batch(batch_size)
@@ -250,6 +271,9 @@ def train_face(
                     "early_stopping_patience": patience, "class_weight_power": weight_power,
                     "label_smoothing": label_smoothing, "precision": precision, "aligned": aligned,
                     "wild": str(wild) if wild else None, "strong_augmentation": strong,
+                    "teacher": str(teacher) if teacher else None,
+                    "distill_weight": distill_weight if teacher else None,
+                    "distill_temperature": distill_temperature if teacher else None,
                     "selected_on": "FER2013 PublicTest" + (" + in-the-wild validation persons" if wild else "")}
     (work_dir / "run.json").write_text(json.dumps(run_settings, indent=2))
     log(f"{architecture} at {input_size}x{input_size}: {model.count_params():,} parameters; "
@@ -450,8 +474,10 @@ if __name__ == "__main__":  # pragma: no cover - convenience for background runs
     p.add_argument("--aligned", action="store_true")
     p.add_argument("--wild")
     p.add_argument("--strong", action="store_true")
+    p.add_argument("--teacher")
     a = p.parse_args()
     train_face(Path(a.data), Path(a.work), a.architecture, a.size, a.epochs, max_minutes=a.max_minutes,
                lr_patience=a.lr_patience, patience=a.patience, precision=a.precision,
                aligned=a.aligned or bool(a.wild), wild=Path(a.wild) if a.wild else None, strong=a.strong,
+               teacher=Path(a.teacher) if a.teacher else None,
                log=lambda m: print(time.strftime("%H:%M:%S"), m, flush=True))

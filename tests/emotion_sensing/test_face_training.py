@@ -307,3 +307,27 @@ def test_the_card_of_an_aligned_wild_run_says_so_and_carries_the_cross_dataset_t
     (tmp_path / CROSS_FILE).write_text(json.dumps(data))
     card = update_cross_section(tmp_path).read_text()
     assert card.count("## Other people: cross-dataset check") == 1 and "| 0.9000 |" in card
+
+
+def test_a_small_network_is_distilled_from_a_trained_run(monkeypatch, tmp_path, capsys):
+    """`emobot train face --architecture ms_model_M --teacher RUN`: the teacher's soft targets
+    replace the labels' one-hot (label smoothing off); a missing teacher is a clear refusal."""
+    from emobot.cli import main as emobot
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("EMOBOT_BFLOAT16", "unsupported")
+    _tiny_fer2013(tmp_path / "data")
+    assert emobot(["train", "face", "--data", str(tmp_path / "data"), "--epochs", "1",
+                   "--work", str(tmp_path / "teacher"), "--no-export"]) == 0
+    capsys.readouterr()
+    code = emobot(["train", "face", "--architecture", "ms_model_M", "--size", "48", "--data", str(tmp_path / "data"),
+                   "--epochs", "1", "--teacher", str(tmp_path / "teacher"), "--work", str(tmp_path / "student"),
+                   "--no-export"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "distilling from" in out and "the teacher agrees with" in out
+    run = json.loads((tmp_path / "student" / "run.json").read_text())
+    assert run["teacher"] == str(tmp_path / "teacher") and run["label_smoothing"] == 0.0
+    code = emobot(["train", "face", "--data", str(tmp_path / "data"), "--epochs", "1",
+                   "--teacher", str(tmp_path / "nowhere"), "--work", str(tmp_path / "s2"), "--no-export"])
+    assert code == 2 and "no teacher checkpoint" in capsys.readouterr().err
