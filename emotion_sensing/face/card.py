@@ -13,6 +13,8 @@ CARD_FILE = "face_emotion.md"
 COMPARISON_FILE = "face_emotion.comparison.json"
 # Written by `emobot eval face --cross --calibrate`: the cross-dataset table and the calibration.
 CROSS_FILE = "face_emotion.cross.json"
+# Written by scripts/face_classical_baseline.py: seed 004's LBP/PHOG networks on the same sets.
+CLASSICAL_FILE = "face_emotion.classical.json"
 CROSS_BEGIN, CROSS_END = "<!-- cross-dataset: written by emobot eval face --cross --calibrate -->", "<!-- /cross-dataset -->"
 
 
@@ -104,8 +106,60 @@ def cross_section(path: Path) -> str:
                       f"{c['PrivateTest']['ece_before']} → {c['PrivateTest']['ece_after']}. The runtime applies T "
                       "(stored in `face_emotion.json`); labels do not change."]
     lines += ["", "Measured with `emobot eval face --cross --calibrate --data ../shared/datasets` "
-                  f"(the JSON: `models/{CROSS_FILE}`).", CROSS_END]
+                  f"(the JSON: `models/{CROSS_FILE}`)."]
+    lines += _classical_lines(Path(path).with_name(CLASSICAL_FILE), data)
+    lines.append(CROSS_END)
     return "\n".join(lines) + "\n"
+
+
+def _verdict(data: Dict[str, Any], cross: Dict[str, Any], keys) -> str:
+    """Which sets the shipped CNN leads on, by macro-F1 over the five classes."""
+    best = {key: max((data[m].get(key) or {}).get("macro_f1_five") or 0 for m in ("shallow", "two_stream"))
+            for key, _ in keys}
+    ahead = [name for key, name in keys if key in cross and (cross[key].get("macro_f1_five") or 0) > best[key]]
+    behind = [name for key, name in keys if key in cross and name not in ahead]
+    if not behind:
+        return "Not shipped: the CNN is ahead on every set (macro-F1 over the five)."
+    return (f"Not shipped: the CNN is ahead on {', '.join(ahead) or 'no set'} and not on {', '.join(behind)} "
+            "(macro-F1 over the five).")
+
+
+def _classical_lines(path: Path, cross: Dict[str, Any]) -> list:
+    """Seed 004's classical route beside the shipped CNN, on the same sets."""
+    if not path.exists():
+        return []
+    data = json.loads(path.read_text())
+    keys = (("fer2013_private", "FER2013 PrivateTest"), ("wild_validation", "in the wild, validation"),
+            ("kdef3", "KDEF3"))
+    head = " | ".join(f"{name}: accuracy / macro-F1 (5)" for _, name in keys)
+    lines = ["", "### Seed 004's classical route, on the same aligned faces",
+             "",
+             f"LBP ({data['descriptors']['lbp']} values: uniform patterns over a 6x6 grid) and PHOG "
+             f"({data['descriptors']['phog']} values: 8 orientations over 1, 2x2 and 4x4 cells) of the aligned "
+             f"face; trained on {data['trained_on']}. {_verdict(data, cross, keys)}",
+             "",
+             f"| model | {head} |", "|---" * (len(keys) + 1) + "|"]
+
+    def cells(rows: Dict[str, Any]) -> str:
+        out = []
+        for key, _ in keys:
+            row = rows.get(key)
+            out.append("" if not row else f"{row['accuracy']:.4f} / {row.get('macro_f1_five') or 0:.4f}")
+        return " | ".join(out)
+
+    pruning = data["shallow"]["pruning"]
+    lines.append(f"| shallow network, pruned by distinctiveness at {pruning.get('angle_deg', 15):g}° "
+                 f"({pruning['hidden_before']} → {pruning['hidden_after']} hidden units) | {cells(data['shallow'])} |")
+    lines.append(f"| two-stream network (fusion layer of 14; {data['two_stream']['parameters']:,} parameters) | "
+                 f"{cells(data['two_stream'])} |")
+    lines.append(f"| the shipped CNN (this card) | {cells(cross)} |")
+    sweep = data["shallow"].get("pruning_sweep")
+    if sweep:
+        lines += ["", "Pruning after the first epoch, by angle: " + "; ".join(
+            f"{angle}°: {row['hidden_before']} → {row['hidden_after']} units, PublicTest {row['selection_accuracy']:.4f}"
+            for angle, row in sweep.items()) + "."]
+    lines += ["", f"Measured with `{data['command']}` (`models/{CLASSICAL_FILE}`; {data['minutes']} minutes)."]
+    return lines
 
 
 def update_cross_section(models_dir: Path) -> Optional[Path]:

@@ -251,3 +251,48 @@ def write_temperature(model_path: Path, temperature: float) -> Path:
     meta["temperature"] = round(float(temperature), 4)
     meta_path.write_text(json.dumps(meta, indent=2) + "\n")
     return meta_path
+
+
+def eval_detection(datasets_dir: Path, detectors: Optional[Dict[str, Any]] = None,
+                   log: Optional[Printer] = None) -> Dict[str, Any]:
+    """Share of photos with a face found, per detector: every in-the-wild photo (padded by 25%,
+    as they are tight crops), KDEF3, the astronaut, and the bench's drifting, tilting clip."""
+    from emotion_sensing.face import wild
+    from emotion_sensing.face.bench import test_frame, video
+    from emotion_sensing.face.detect import FaceDetector
+
+    if detectors is None:
+        from emotion_sensing.face.centerface import CenterFaceDetector
+
+        detectors = {"centerface": CenterFaceDetector(), "haar": FaceDetector()}
+    datasets_dir = Path(datasets_dir)
+    sets: Dict[str, List[np.ndarray]] = {}
+
+    def gray_of(path: Path, pad: bool):
+        image = cv2.imread(os.fspath(path), cv2.IMREAD_GRAYSCALE)
+        return None if image is None else (wild.padded(image) if pad else image)
+
+    found: Dict[str, Dict[str, Any]] = {name: {} for name in detectors}
+    sources = []
+    if (datasets_dir / wild.FOLDER).exists():
+        sources.append(("faces_in_the_wild (padded)", [p.path for p in wild.photos(datasets_dir / wild.FOLDER)], True))
+    if (datasets_dir / "kdef3").exists():
+        sources.append(("kdef3", sorted(p for p in (datasets_dir / "kdef3").rglob("*")
+                                        if p.suffix.lower() in IMAGE_SUFFIXES), False))
+    for name, paths, pad in sources:
+        if log:
+            log(f"{name}: {len(paths)} photos")
+        hits = {d: 0 for d in detectors}
+        for path in paths:
+            gray = gray_of(path, pad)
+            for d, detector in detectors.items():
+                hits[d] += gray is not None and bool(detector.detect(gray))
+        for d in detectors:
+            found[d][name] = {"photos": len(paths), "found": hits[d], "rate": round(hits[d] / max(1, len(paths)), 4)}
+    sets["astronaut (640x480 frame)"] = [cv2.cvtColor(test_frame(), cv2.COLOR_BGR2GRAY)]
+    sets["bench clip (drifting, tilting +-15 deg)"] = [cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for f in video()]
+    for name, frames in sets.items():
+        for d, detector in detectors.items():
+            hits = sum(bool(detector.detect(f)) for f in frames)
+            found[d][name] = {"photos": len(frames), "found": hits, "rate": round(hits / len(frames), 4)}
+    return {"detectors": found}
