@@ -17,6 +17,8 @@ CROSS_FILE = "face_emotion.cross.json"
 CLASSICAL_FILE = "face_emotion.classical.json"
 # The model this one replaced, measured by the same command (with "label": what it was), for the table.
 PREVIOUS_CROSS_FILE = "face_emotion.cross.previous.json"
+# `emobot eval face --detection --json`: faces found by CenterFace and by Haar.
+DETECTION_FILE = "face_emotion.detection.json"
 CROSS_BEGIN, CROSS_END = "<!-- cross-dataset: written by emobot eval face --cross --calibrate -->", "<!-- /cross-dataset -->"
 
 
@@ -65,6 +67,10 @@ def comparison_section(path: Path) -> str:
             lines.append(f"| {t['run']} | {t['architecture']} | {t['input_size']} | {t['parameters']:,} | "
                          f"{t.get('tflite_kb', '')} | {t['epochs']} | {t['private_accuracy']:.4f} | "
                          f"{t['private_accuracy_mirror']:.4f} | {'' if within is None else f'{within:.4f}'} |")
+        others = [t["run"] for t in data["trained"] if t.get("best_public_within_budget") is None]
+        if others:
+            lines += ["", f"{', '.join(others)}: another recipe (see Data and split), chosen on another selection set, "
+                          "so it has no figure in the last column."]
         lines += ["", f"Runs had different lengths, so the last column puts them on one budget: each run's best "
                       f"PublicTest accuracy within its first {budget} epochs (the schedule reacts only to plateaus, "
                       f"so those epochs are the same recipe as a {budget}-epoch run). The paper trains ms_model_M "
@@ -112,9 +118,25 @@ def cross_section(path: Path) -> str:
                       "(stored in `face_emotion.json`); labels do not change."]
     lines += ["", "Measured with `emobot eval face --cross --calibrate --data ../shared/datasets` "
                   f"(the JSON: `models/{CROSS_FILE}`)."]
+    lines += _detection_lines(Path(path).with_name(DETECTION_FILE))
     lines += _classical_lines(Path(path).with_name(CLASSICAL_FILE), data)
     lines.append(CROSS_END)
     return "\n".join(lines) + "\n"
+
+
+def _detection_lines(path: Path) -> list:
+    """Faces found per detector, from `emobot eval face --detection --json`."""
+    if not path.exists():
+        return []
+    data = json.loads(path.read_text())["detectors"]
+    names = list(next(iter(data.values())))
+    lines = ["", "### Faces found", "", "| set | " + " | ".join(data) + " |", "|---" * (len(data) + 1) + "|"]
+    for name in names:
+        cells = [f"{rows[name]['rate']:.2%} ({rows[name]['found']}/{rows[name]['photos']})" for rows in data.values()]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", "Measured with `emobot eval face --detection --json --data ../shared/datasets > "
+                  f"models/{DETECTION_FILE}`."]
+    return lines
 
 
 def _verdict(data: Dict[str, Any], cross: Dict[str, Any], keys) -> str:
@@ -163,6 +185,11 @@ def _classical_lines(path: Path, cross: Dict[str, Any]) -> list:
         lines += ["", "Pruning after the first epoch, by angle: " + "; ".join(
             f"{angle}°: {row['hidden_before']} → {row['hidden_after']} units, PublicTest {row['selection_accuracy']:.4f}"
             for angle, row in sweep.items()) + "."]
+        if all(row["hidden_after"] == row["hidden_before"] for row in sweep.values()):
+            lines[-1] += (" No two hidden units' outputs over the training faces were that close to the same or the "
+                          "opposite direction after the first epoch, so nothing was merged: on "
+                          f"{data['descriptors']['lbp'] + data['descriptors']['phog']:,} descriptor values the "
+                          "units stay distinct.")
     lines += ["", f"Measured with `{data['command']}` (`models/{CLASSICAL_FILE}`; {data['minutes']} minutes)."]
     return lines
 
@@ -246,7 +273,7 @@ redistribution; images collected by Google image search). Canonical CSV split:
 - **{result.get('selected_on', 'PublicTest')}** chose the checkpoint, the learning-rate halvings and early stopping;
 - **PrivateTest** is reported only.
 {wild_text}
-Training: Adam {result.get('learning_rate', 1e-3):g} halved after {result.get('lr_patience', 4)} epochs without PublicTest gain, early
+Training: Adam {result.get('learning_rate', 1e-3):g} halved after {result.get('lr_patience', 4)} epochs without gain on the selection set, early
 stopping after {result.get('early_stopping_patience', 15)}, batch {result.get('batch_size', 64)}, {_precision(result)}, label smoothing
 {result.get('label_smoothing')}, class weights (max/count)^{result.get('class_weight_power')}, online augmentation ({augmentation});
 {result['epochs_run']} epochs run, the best at selection kept.
