@@ -39,19 +39,31 @@ def _detector():
     return CenterFaceDetector(max_width=10_000, min_face=10)
 
 
+def crop_landmarks(image: np.ndarray, detector=None) -> Optional[Tuple[Tuple[float, float], ...]]:
+    """The five landmarks of a tight face crop (any size, gray), found on a copy enlarged to 96 px
+    with a 25% border; None when no face is found."""
+    detector = detector or _detector()
+    scale = 96.0 / max(image.shape[:2])
+    big = cv2.resize(image, (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale))),
+                     interpolation=cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA)
+    pad = 24
+    big = cv2.copyMakeBorder(big, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=int(np.median(image)))
+    # The whole enlarged crop, whatever the detector's frame-size and face-size settings.
+    boxes = detector.detect(big, max_width=big.shape[1], min_face=10)
+    if not boxes or not boxes[0].landmarks:
+        return None
+    box = max(boxes, key=lambda b: b.area)
+    return tuple(((x - pad) / scale, (y - pad) / scale) for x, y in box.landmarks)
+
+
 def align_crops(images: np.ndarray, detector=None, log: Optional[Printer] = None) -> Tuple[np.ndarray, np.ndarray]:
     """(aligned images, found mask) for tight 48x48 crops; unfound crops are returned as given."""
     detector = detector or _detector()
     out = images.copy()
     found = np.zeros(len(images), bool)
     for i, image in enumerate(images):
-        big = cv2.resize(image, (96, 96), interpolation=cv2.INTER_CUBIC)
-        pad = 24
-        big = cv2.copyMakeBorder(big, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=int(np.median(image)))
-        boxes = detector.detect(big)
-        if boxes:
-            box = max(boxes, key=lambda b: b.area)
-            points = [((x - pad) / 2.0, (y - pad) / 2.0) for x, y in box.landmarks]
+        points = crop_landmarks(image, detector)
+        if points is not None:
             out[i] = aligned_face(image, points, 48)
             found[i] = True
         if log and (i + 1) % 5000 == 0:

@@ -130,12 +130,14 @@ class CenterFaceDetector:
         return Box(int(round(x0 + dx)), int(round(y0 + dy)), max(1, int(round(x1 - x0))), max(1, int(round(y1 - y0))),
                    score=round(float(row[4]), 4), landmarks=tuple(points))
 
-    def detect(self, image: np.ndarray) -> List[Box]:
-        """Every face in a gray, BGR or BGRA frame, in full-frame coordinates."""
+    def detect(self, image: np.ndarray, max_width: Optional[int] = None, min_face: Optional[int] = None) -> List[Box]:
+        """Every face in a gray, BGR or BGRA frame, in full-frame coordinates (``max_width``
+        and ``min_face`` override the detector's own for this call)."""
         height, width = image.shape[:2]
-        scale = min(1.0, self.max_width / float(width))
+        scale = min(1.0, (max_width or self.max_width) / float(width))
+        smallest = self.min_face if min_face is None else min_face
         boxes, marks = self._run(image, _round32(width * scale), _round32(height * scale))
-        return [self._box(b, m) for b, m in zip(boxes, marks) if min(b[2] - b[0], b[3] - b[1]) >= self.min_face]
+        return [self._box(b, m) for b, m in zip(boxes, marks) if min(b[2] - b[0], b[3] - b[1]) >= smallest]
 
     def detect_near(self, image: np.ndarray, box: Box, margin: float = 0.5) -> Optional[Box]:
         """Search only a window around a known face; the face nearest its centre, of about

@@ -209,18 +209,27 @@ class FaceRecognizer:
     def analyse(self, image: np.ndarray, tracker: Optional[FaceTracker] = None, cropped: bool = False) -> FrameAnalysis:
         """Every face in ``image`` (BGR, BGRA or gray) with its probabilities.
 
-        ``cropped``: the image is already one face (as in FER2013); skip detection.
+        ``cropped``: the image is already one face (as in FER2013); skip detection. For a model
+        trained on aligned faces the crop is aligned as its training crops were (CenterFace's
+        landmarks on the crop enlarged 2x with a border); a crop without landmarks found is
+        taken as it is.
         """
         gray = to_gray(image)
         height, width = gray.shape[:2]
         started = time.perf_counter()
         if cropped:
             boxes = [Box(0, 0, width, height)]
+            if self.classifier.aligned and getattr(self.detector, "name", "") == "centerface":
+                from emotion_sensing.face.aligned_data import crop_landmarks
+
+                points = crop_landmarks(gray, self.detector)
+                if points is not None:
+                    boxes = [Box(0, 0, width, height, landmarks=points)]
         else:
             boxes = tracker.update(gray) if tracker is not None else self.detector.detect(gray)
         detected = time.perf_counter()
-        faces = [FaceResult(box, self.classifier.classify(self.classifier.prepare(gray, None if cropped else box)))
-                 for box in boxes]
+        faces = [FaceResult(box, self.classifier.classify(self.classifier.prepare(
+                     gray, box if not cropped or box.landmarks else None))) for box in boxes]
         done = time.perf_counter()
         main = primary([f.box for f in faces], width, height)
         return FrameAnalysis(faces=faces, primary=next((f for f in faces if f.box is main), None),

@@ -120,12 +120,14 @@ def test_the_detector_is_chosen_by_name_and_falls_back_to_haar_without_weights(m
 
 def test_an_aligned_model_gets_aligned_faces_and_a_box_without_landmarks_still_works(face_model, tmp_path,
                                                                                      centerface, astronaut_bgr):
-    model = tmp_path / face_model.name
-    shutil.copy(face_model, model)
     meta = json.loads(face_model.with_suffix(".json").read_text())
-    model.with_suffix(".json").write_text(json.dumps({**meta, "alignment": "landmarks"}))
-    classifier = FaceClassifier(model)
-    assert classifier.aligned and not FaceClassifier(face_model).aligned
+    meta.pop("alignment", None)
+    for name, extra in (("aligned", {"alignment": "landmarks"}), ("boxed", {})):
+        (tmp_path / name).mkdir()
+        shutil.copy(face_model, tmp_path / name / face_model.name)
+        (tmp_path / name / face_model.with_suffix(".json").name).write_text(json.dumps({**meta, **extra}))
+    classifier = FaceClassifier(tmp_path / "aligned" / face_model.name)
+    assert classifier.aligned and not FaceClassifier(tmp_path / "boxed" / face_model.name).aligned
     gray = to_gray(_frame_with(astronaut_bgr, angle=15.0))
     box = centerface.detect(gray)[0]
     assert np.array_equal(classifier.prepare(gray, box), aligned_face(gray, box.landmarks).astype(np.float32))
@@ -168,3 +170,18 @@ def test_the_face_bench_reports_both_detectors_and_tracked_speed(face_model):
     assert result["detection_rate_on_the_clip"]["centerface"] == 1.0
     assert result["frames_with_face"] == 30 and result["end_to_end_fps"] > 0
     assert result["tracked"]["full_scans"] < 30
+
+
+def test_a_face_crop_is_aligned_for_an_aligned_model_and_noise_is_read_as_given(face_model, tmp_path, astronaut_bgr):
+    """`analyse(cropped=True)` (FER2013-style crops: evaluation, the fusion bench) aligns the crop
+    as the model's training crops were; a crop with no face found is classified as it is."""
+    meta = json.loads(face_model.with_suffix(".json").read_text())
+    shutil.copy(face_model, tmp_path / face_model.name)
+    (tmp_path / face_model.with_suffix(".json").name).write_text(json.dumps({**meta, "alignment": "landmarks"}))
+    recognizer = FaceRecognizer(tmp_path / face_model.name, detector=CenterFaceDetector())
+    crop = cv2.resize(to_gray(astronaut_bgr)[20:230, 130:320], (48, 48), interpolation=cv2.INTER_AREA)
+    analysis = recognizer.analyse(crop, cropped=True)
+    assert analysis.primary.box.landmarks is not None and analysis.primary.label == "happy"
+    noise = np.random.default_rng(0).integers(0, 255, (48, 48)).astype(np.uint8)
+    analysis = recognizer.analyse(noise, cropped=True)
+    assert analysis.primary is not None and analysis.primary.box.landmarks is None
