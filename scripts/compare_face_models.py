@@ -123,9 +123,7 @@ def main() -> int:
     if json.loads(Path(args.model).with_suffix(".json").read_text()).get("alignment") == "landmarks":
         from emotion_sensing.face import aligned_data
 
-        fer_dir = Path(args.data) / "fer2013" if (Path(args.data) / "fer2013").exists() else Path(args.data)
-        source = fer2013._cache_file(fer2013.find_csv(fer_dir)).stem
-        aligned_images = aligned_data.aligned_fer(splits, source)[args.split][0]
+        aligned_images = aligned_data.aligned_fer_at(Path(args.data), splits)[args.split][0]
     truth = [LABELS[i] for i in split.labels]
     rows = []
     meta = json.loads(Path(args.model).with_suffix(".json").read_text())

@@ -71,6 +71,17 @@ def align_crops(images: np.ndarray, detector=None, log: Optional[Printer] = None
     return out, found
 
 
+def aligned_fer_at(fer_path: Path, splits: Optional[Dict] = None,
+                   log: Optional[Printer] = None) -> Dict[str, Tuple[np.ndarray, np.ndarray]]:
+    """:func:`aligned_fer` for the FER2013 at ``fer_path`` (its folder, the datasets folder above
+    it, or the CSV); ``splits`` when already loaded from there."""
+    from emotion_sensing.face import fer2013
+
+    source = fer2013.find_csv(Path(fer_path))
+    splits = splits if splits is not None else fer2013.load(source)
+    return aligned_fer(splits, fer2013.cache_key(source), log=log)
+
+
 def aligned_fer(splits: Dict, source_key: str, log: Optional[Printer] = None) -> Dict[str, Tuple[np.ndarray, np.ndarray]]:
     """{split name: (aligned images, found)} for every FER2013 split, cached."""
     cache = _cache_dir() / f"fer2013-aligned-{_key(source_key, *(len(s) for s in splits.values()))}.npz"

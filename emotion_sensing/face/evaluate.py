@@ -28,9 +28,7 @@ def eval_fer(recognizer, datasets_dir: Path, split: str = "PrivateTest",
         # Aligned as the model was trained: the crops warped by their landmarks (cached).
         from emotion_sensing.face import aligned_data
 
-        fer_dir = Path(datasets_dir) / "fer2013" if (Path(datasets_dir) / "fer2013").exists() else Path(datasets_dir)
-        source = fer2013._cache_file(fer2013.find_csv(fer_dir)).stem
-        images = aligned_data.aligned_fer(splits, source, log=log)[split][0]
+        images = aligned_data.aligned_fer_at(Path(datasets_dir), splits, log=log)[split][0]
     predicted = []
     for i, image in enumerate(images):
         analysis = recognizer.analyse(image, cropped=True)
@@ -195,8 +193,7 @@ def eval_cross(recognizer, datasets_dir: Path, log: Optional[Printer] = None) ->
         splits = fer2013.load(fer_dir)
         images = {name: split.images for name, split in splits.items()}
         if classifier.aligned:
-            source = fer2013._cache_file(fer2013.find_csv(fer_dir)).stem
-            images = {name: arrays[0] for name, arrays in aligned_data.aligned_fer(splits, source, log=log).items()}
+            images = {name: arrays[0] for name, arrays in aligned_data.aligned_fer_at(fer_dir, splits, log=log).items()}
         probs = {}
         for name in ("PublicTest", "PrivateTest"):
             if log:

@@ -45,6 +45,11 @@ def find_csv(path: Path) -> Path:
     return path
 
 
+def cache_key(source: Path) -> str:
+    """A name for the CSV at ``source`` that changes when the file does (caches derived from it use it)."""
+    return _cache_file(Path(source)).stem
+
+
 def _cache_file(source: Path) -> Path:
     stat = source.stat()
     key = hashlib.sha1(f"{source.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:16]

@@ -331,3 +331,47 @@ def test_a_small_network_is_distilled_from_a_trained_run(monkeypatch, tmp_path, 
     code = emobot(["train", "face", "--data", str(tmp_path / "data"), "--epochs", "1",
                    "--teacher", str(tmp_path / "nowhere"), "--work", str(tmp_path / "s2"), "--no-export"])
     assert code == 2 and "no teacher checkpoint" in capsys.readouterr().err
+
+
+def test_the_cross_dataset_check_and_calibration_write_the_model_and_its_card(monkeypatch, tmp_path, capsys,
+                                                                              face_model, astronaut_bgr):
+    """`emobot eval face --cross --calibrate` on small FER2013/in-the-wild/KDEF3 folders: every set
+    is read, the temperature lands in the model's JSON and the table in its card; `--detection`
+    counts faces found per detector; no datasets is a clear refusal."""
+    import shutil
+
+    import cv2
+
+    from emobot.cli import main as emobot
+    from emotion_sensing.face.card import CARD_FILE, CROSS_BEGIN, CROSS_FILE
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    data = tmp_path / "data"
+    _tiny_fer2013(data)
+    _tiny_wild(data / "faces_in_the_wild", astronaut_bgr)
+    for label in ("Angry", "Happy"):
+        (data / "kdef3" / label).mkdir(parents=True)
+        cv2.imwrite(str(data / "kdef3" / label / f"AF01{label[:2].upper()}S.JPG"), astronaut_bgr[:260, 100:360])
+    models = tmp_path / "models"
+    models.mkdir()
+    shutil.copy(face_model, models / face_model.name)
+    shutil.copy(face_model.with_suffix(".json"), models / face_model.with_suffix(".json").name)
+    (models / CARD_FILE).write_text("# card\n\n## Limits\nsome\n")
+    model = models / face_model.name
+    code = emobot(["eval", "face", "--cross", "--calibrate", "--json", "--model", str(model), "--data", str(data)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    result = json.loads(out)
+    assert result["missing"] == [] and result["detector"] == "centerface"
+    assert result["wild_validation"]["photos"] > 0 and result["kdef3"]["n"] == 2
+    assert result["kdef3"]["face_found"] == 1.0
+    temperature = result["calibration"]["PublicTest"]["temperature"]
+    assert json.loads(model.with_suffix(".json").read_text())["temperature"] == round(temperature, 4)
+    assert (models / CROSS_FILE).exists() and CROSS_BEGIN in (models / CARD_FILE).read_text()
+
+    assert emobot(["eval", "face", "--detection", "--json", "--model", str(model), "--data", str(data)]) == 0
+    found = json.loads(capsys.readouterr().out)["detectors"]
+    assert found["centerface"]["kdef3"]["rate"] == 1.0 and set(found) == {"centerface", "haar"}
+
+    assert emobot(["eval", "face", "--cross", "--model", str(model), "--data", str(tmp_path / "none")]) == 2
+    assert "none of fer2013/" in capsys.readouterr().err
