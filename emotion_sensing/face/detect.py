@@ -3,7 +3,9 @@ faces tracked between full scans by searching only around where they were.
 
 A full 640x480 scan costs ~65 ms; a 320-wide scan about a quarter of that, and a search in
 the neighbourhood of a known face a few ms. :class:`FaceTracker` does a full scan every
-``rescan_every`` frames (or when it has lost the faces) and local searches in between.
+``rescan_every`` frames (or when it has lost the faces) and local searches in between, with
+either detector: this cascade, or CenterFace (:mod:`.centerface`, the default of
+:func:`.recognizer.make_detector`), whose boxes also carry five landmarks.
 """
 from __future__ import annotations
 
