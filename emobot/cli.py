@@ -424,8 +424,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="model file (default: the shipped one)")
     p.set_defaults(func=cmd_sense)
 
-    p = sub.add_parser("train", help="reproduce a shipped emotion model")
-    p.add_argument("modality", choices=["text", "face", "speech"])
+    p = sub.add_parser("train", help="reproduce a shipped emotion model (fusion: refit how the modalities combine)")
+    p.add_argument("modality", choices=["text", "face", "speech", "fusion"])
     p.add_argument("--data", help="datasets folder (default ../shared/datasets or EMOBOT_DATASETS)")
     p.add_argument("--out", help="models folder to write (default models/)")
     p.add_argument("--work", help="text, face: checkpoint folder; re-running the command resumes from it "

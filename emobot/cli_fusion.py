@@ -1,4 +1,5 @@
-"""`emobot eval fusion`: the paired fusion benchmark (emotion_sensing/fusion_bench.py)."""
+"""`emobot eval fusion` (the paired fusion benchmark, emotion_sensing/fusion_bench.py) and
+`emobot train fusion` (fit the fusion model on validation splits, emotion_sensing/fusion_train.py)."""
 from __future__ import annotations
 
 import argparse
@@ -10,7 +11,7 @@ from pathlib import Path
 
 def add_arguments(command: str, parser: argparse.ArgumentParser) -> None:
     """Fusion-only options (shared ones: --json --data)."""
-    if command == "eval":
+    if command in ("eval", "train"):
         parser.add_argument("--rows-per-label", type=int, default=500, metavar="N",
                             help="fusion: benchmark rows per true label (default 500: 3,500 rows)")
         parser.add_argument("--carry-p", type=float, default=0.3, metavar="P",
@@ -22,16 +23,43 @@ def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def _checked(command: str, args) -> bool:
+    if args.rows_per_label < 1 or not 0.0 <= args.carry_p <= 1.0:
+        print(f"emobot {command} fusion: --rows-per-label must be at least 1 and --carry-p between 0 and 1",
+              file=sys.stderr)
+        return False
+    return True
+
+
+def _data(args) -> Path:
+    from emotion_sensing.config import DEFAULT_DATASETS_DIR
+
+    return Path(args.data or os.environ.get("EMOBOT_DATASETS", DEFAULT_DATASETS_DIR))
+
+
+def train(args) -> int:
+    from emotion_sensing.config import Settings
+    from emotion_sensing.fusion_train import train_fusion
+
+    if not _checked("train", args):
+        return 2
+    out = Path(args.out) if getattr(args, "out", None) else Settings.from_env().models_dir
+    try:
+        train_fusion(_data(args), out, n_per_label=args.rows_per_label, p=args.carry_p, seed=args.seed, log=_log)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"emobot train fusion: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def eval(args) -> int:  # noqa: A001 - the subcommand's name
-    from emotion_sensing.config import DEFAULT_DATASETS_DIR, Settings
+    from emotion_sensing.config import Settings
     from emotion_sensing.fusion_bench import format_report, run
 
-    data = Path(args.data or os.environ.get("EMOBOT_DATASETS", DEFAULT_DATASETS_DIR))
-    if args.rows_per_label < 1 or not 0.0 <= args.carry_p <= 1.0:
-        print("emobot eval fusion: --rows-per-label must be at least 1 and --carry-p between 0 and 1", file=sys.stderr)
+    if not _checked("eval", args):
         return 2
     try:
-        result = run(data, Settings.from_env().models_dir, n_per_label=args.rows_per_label, p=args.carry_p,
+        result = run(_data(args), Settings.from_env().models_dir, n_per_label=args.rows_per_label, p=args.carry_p,
                      seed=args.seed, log=_log)
     except (FileNotFoundError, ValueError) as error:
         print(f"emobot eval fusion: {error}", file=sys.stderr)

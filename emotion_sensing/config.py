@@ -12,7 +12,8 @@
 | EMOBOT_MODELS_DIR | models/ of the checkout | trained emotion models |
 | EMOBOT_MAX_BODY_BYTES | 2097152 | largest request body the service accepts |
 | EMOBOT_MAX_TEXT_CHARS | 5000 | longest text the service analyses |
-| EMOBOT_FUSION_RELIABILITY | text=1.0,face=0.8,voice=0.6 | fusion weight per modality |
+| EMOBOT_FUSION | learned | how modalities combine: ``learned`` (models/fusion.json, fitted by ``emobot train fusion``; the hand-set weights when the file is absent) or ``hand`` |
+| EMOBOT_FUSION_RELIABILITY | text=1.0,face=0.8,voice=0.6 | hand-set fusion weight per modality |
 | EMOBOT_FUSION_HALF_LIFE_S | text=30,face=3,voice=8 | a reading's weight halves with each half-life of age |
 | EMOBOT_FUSION_WINDOW_S | 20 | readings older than this are ignored |
 | EMOBOT_TRACKER_STORE_URL | endpoints.yml's tracker_store | SQLAlchemy URL of the tracker store the service's /replay pages read |
@@ -41,11 +42,12 @@ from __future__ import annotations
 import ipaddress
 import os
 import sys
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Dict, Mapping, Optional, Tuple
 
-from emotion_sensing.fusion import FusionConfig
+from emotion_sensing.fusion import FusionConfig, load_fusion_model
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = PACKAGE_DIR.parent
@@ -56,6 +58,20 @@ DEFAULT_MODELS_DIR = (
     else Path(sys.prefix) / "share" / "emobot" / "models"
 )
 DEFAULT_DATASETS_DIR = PROJECT_DIR.parent / "shared" / "datasets"
+
+
+def default_fusion(models_dir: Path = DEFAULT_MODELS_DIR, mode: str = "learned") -> FusionConfig:
+    """Fusion as shipped: the learned model of ``models_dir`` when there is one (mode ``learned``),
+    else the hand-set weights. An unreadable model file is said once and the hand-set weights
+    used: sensing must never stop the chat."""
+    if mode != "learned":
+        return FusionConfig()
+    try:
+        return FusionConfig(model=load_fusion_model(models_dir))
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        warnings.warn(f"fusion model in {models_dir} unreadable ({error}); using the hand-set weights "
+                      "(rebuild it with `emobot train fusion`)", RuntimeWarning, stacklevel=2)
+        return FusionConfig()
 
 
 def _endpoints_settings(path: Optional[Path]) -> Dict[str, str]:
@@ -109,7 +125,7 @@ class Settings:
     models_dir: Path = DEFAULT_MODELS_DIR
     max_body_bytes: int = 2 * 1024 * 1024
     max_text_chars: int = 5000
-    fusion: FusionConfig = field(default_factory=FusionConfig)
+    fusion: FusionConfig = field(default_factory=default_fusion)
     # None: /replay reads the tracker_store block of the endpoints.yml in the working folder.
     tracker_store_url: Optional[str] = None
     # Bearer token the service requires on every route but /health; required off loopback.
@@ -168,8 +184,9 @@ class Settings:
         for key, value in _endpoints_settings(endpoints).items():
             env.setdefault(key, value)
         base = cls()
-        fusion = base.fusion
         try:
+            fusion = default_fusion(Path(env.get("EMOBOT_MODELS_DIR", base.models_dir)),
+                                    _choice("EMOBOT_FUSION", env.get("EMOBOT_FUSION", "learned"), ("learned", "hand")))
             if "EMOBOT_FUSION_RELIABILITY" in env:
                 weights = {**fusion.reliability, **_parse_weights(env["EMOBOT_FUSION_RELIABILITY"])}
                 fusion = replace(fusion, reliability=weights)

@@ -5,8 +5,12 @@ outvote one that speaks once a turn (text):
 
 1. within a modality, readings in the window are averaged with weights
    ``confidence * 0.5 ** (age / half_life)``; turn-based modalities keep only their latest;
-2. across modalities, each modality's average is weighted by its measured reliability and
-   by how fresh and confident its best reading is.
+2. across modalities, the averages are combined by the learned fusion model
+   (fusion_model.py, fitted by ``emobot train fusion`` on validation splits), each modality
+   present in proportion to the freshness of its newest reading, with the previous turn's
+   state (the mood) as a decaying prior. Without a fitted model (``FusionConfig.model`` None,
+   or ``EMOBOT_FUSION=hand``) each modality's average is weighted by a hand-set reliability
+   and by how fresh and confident its best reading is, as before the model existed.
 
 The result keeps every modality's share of the decision, for replay and for the policy.
 """
@@ -14,9 +18,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
-from emotion_sensing.labels import LABELS, UNKNOWN
+import numpy as np
+
+from emotion_sensing.fusion_model import MODALITIES as MODEL_MODALITIES
+from emotion_sensing.fusion_model import MODEL_FILE, LearnedFusion, log_probs, softmax_rows
+from emotion_sensing.labels import AROUSAL, LABELS, UNKNOWN, VALENCE
 from emotion_sensing.reading import Reading
 
 
@@ -34,8 +43,17 @@ class FusionConfig:
     # Text arrives once per turn and describes that turn: older turns belong to the
     # trajectory (the tracker keeps it), not to the present state.
     latest_only: frozenset = frozenset({"text"})
-    # Below this agreement the fused state is reported as unknown.
+    # Below this agreement the fused state is reported as unknown (hand-set fusion only; the
+    # learned model carries its own threshold, chosen on validation).
     min_confidence: float = 0.15
+    # The learned combination (None: the hand-set weights above).
+    model: Optional[LearnedFusion] = field(default=None, compare=False, hash=False)
+
+
+def load_fusion_model(models_dir: Path) -> Optional[LearnedFusion]:
+    """The fitted fusion model in ``models_dir``, or None when there is none (hand-set fusion)."""
+    path = Path(models_dir) / MODEL_FILE
+    return LearnedFusion.load(path) if path.exists() else None
 
 
 @dataclass(frozen=True)
@@ -71,6 +89,8 @@ class FusedState:
     arousal: float
     contributions: tuple[Contribution, ...]
     timestamp: float
+    # How much of the decision the previous turn's state (the mood) made (learned fusion only).
+    mood_share: float = 0.0
 
     @property
     def known(self) -> bool:
@@ -84,6 +104,7 @@ class FusedState:
             "valence": round(self.valence, 4),
             "arousal": round(self.arousal, 4),
             "contributions": [c.to_dict() for c in self.contributions],
+            "mood_share": round(self.mood_share, 4),
             "timestamp": self.timestamp,
         }
 
@@ -133,8 +154,10 @@ def fuse(
     readings: Iterable[Reading],
     now: Optional[float] = None,
     config: FusionConfig = FusionConfig(),
+    mood: Optional[FusedState] = None,
 ) -> FusedState:
-    """Fuse readings into one state; modalities with no reading in the window drop out."""
+    """Fuse readings into one state; modalities with no reading in the window drop out.
+    ``mood``: the state at the previous turn, the learned model's decaying prior."""
     now = time.time() if now is None else now
     by_modality: Dict[str, List[Reading]] = {}
     for reading in readings:
@@ -143,9 +166,12 @@ def fuse(
     for modality in config.latest_only & by_modality.keys():
         by_modality[modality] = [max(by_modality[modality], key=lambda r: r.timestamp)]
 
+    summaries = {modality: _summarise(group, now, config.half_life_s.get(modality, 10.0))
+                 for modality, group in sorted(by_modality.items())}
+    if config.model is not None:
+        return _fuse_learned(summaries, now, config.model, mood)
     parts = []
-    for modality, group in sorted(by_modality.items()):
-        summary = _summarise(group, now, config.half_life_s.get(modality, 10.0))
+    for modality, summary in summaries.items():
         weight = config.reliability[modality] * summary.strength
         if weight > 0:
             parts.append((modality, weight, summary))
@@ -178,3 +204,62 @@ def fuse(
     valence = sum(weight / total * m.valence for _, weight, m in parts)
     arousal = sum(weight / total * m.arousal for _, weight, m in parts)
     return FusedState(label, tuple(fused), confidence, valence, arousal, contributions, now)
+
+
+def _fuse_learned(summaries: Mapping[str, _ModalitySummary], now: float, model: LearnedFusion,
+                  mood: Optional[FusedState]) -> FusedState:
+    """The learned combination of the modalities' summaries (fusion_model.py), with the mood prior.
+
+    Presence of a modality is the decay of its newest reading (a fresh reading counts fully); a
+    modality with no confident reading drops out. Each modality's share is how far its term lifts
+    the winning label above its mean over labels (the mood's share is reported the same way);
+    modalities that argued against the winner get none (all of them equally when none lifts it).
+    Valence and arousal: each deciding modality's own (VADER's blend for text) and the mood's, by
+    share, so a state the evidence leaves near-even is not pushed negative by the four negative
+    labels among seven.
+    """
+    present = [m for m in MODEL_MODALITIES if m in summaries and summaries[m].strength > 0]
+    if not present:
+        return unknown_state(now)
+    logp = np.zeros((len(MODEL_MODALITIES), len(LABELS)))
+    presence = np.zeros(len(MODEL_MODALITIES))
+    for i, modality in enumerate(MODEL_MODALITIES):
+        if modality in present:
+            logp[i] = log_probs(summaries[modality].probs)
+            presence[i] = summaries[modality].fresh
+    terms = model.evidence(logp, presence)
+    z = model.bias + terms.sum(axis=0)
+    mood_term = None
+    if mood is not None and mood.known and model.mood_weight > 0:
+        mood_term = model.mood_weight * model.mood_factor(now - mood.timestamp) * log_probs(mood.probs)
+        z = z + mood_term
+    probs = softmax_rows(z)
+    top = int(probs.argmax())
+    lifts = {m: max(0.0, float(terms[i][top] - terms[i].mean())) for i, m in enumerate(MODEL_MODALITIES) if m in present}
+    if mood_term is not None:
+        lifts["mood"] = max(0.0, float(mood_term[top] - mood_term.mean()))
+    total = sum(lifts.values())
+    shares = {m: (lift / total if total > 0 else (1.0 / len(present) if m in present else 0.0))
+              for m, lift in lifts.items()}
+    # Valence and arousal: those the modalities that carried the decision measured (VADER's for
+    # text), by share; the mood's by its share. A near-even distribution has no valence of its own.
+    valence = sum(shares[m] * summaries[m].valence for m in present)
+    arousal = sum(shares[m] * summaries[m].arousal for m in present)
+    if "mood" in shares:
+        valence += shares["mood"] * mood.valence
+        arousal += shares["mood"] * mood.arousal
+    contributions = tuple(
+        Contribution(
+            modality=modality,
+            share=shares[modality],
+            label=LABELS[max(range(len(LABELS)), key=summaries[modality].probs.__getitem__)],
+            confidence=summaries[modality].strength,
+            probs=summaries[modality].probs,
+            n_readings=summaries[modality].n,
+        )
+        for modality in present
+    )
+    confidence = float(probs[top])
+    label = LABELS[top] if confidence >= model.unknown_below else UNKNOWN
+    return FusedState(label, tuple(float(p) for p in probs), confidence, float(np.clip(valence, -1, 1)),
+                      float(np.clip(arousal, 0, 1)), contributions, now, mood_share=shares.get("mood", 0.0))

@@ -27,6 +27,9 @@ sad; positive for happy; none for neutral and surprise; predicted: the fused val
 """
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +38,9 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from emotion_sensing.evaluation import evaluate
-from emotion_sensing.fusion import FusionConfig, fuse
+from emotion_sensing.fusion import FusionConfig, fuse, load_fusion_model
+from emotion_sensing.fusion_model import MODEL_FILE as MODEL_FILE_NAME
+from emotion_sensing.fusion_model import LearnedFusion
 from emotion_sensing.labels import LABELS, UNKNOWN, VALENCE
 from emotion_sensing.reading import Reading
 
@@ -65,19 +70,20 @@ def _reading(modality: str, probs: Sequence[float], now: float) -> Reading:
     return Reading(modality, tuple(float(p) for p in probs), float(probs.max()), timestamp=now)
 
 
-def face_pool(datasets_dir: Path, models_dir: Path, now: float, log: Optional[Printer] = None) -> Pool:
-    """The face model's readings of FER2013 PrivateTest (crops as given)."""
+def face_pool(datasets_dir: Path, models_dir: Path, now: float, log: Optional[Printer] = None,
+              split_name: str = "PrivateTest") -> Pool:
+    """The face model's readings of a FER2013 split (crops as given; PublicTest for validation)."""
     from emotion_sensing.face import fer2013
     from emotion_sensing.face.recognizer import FaceRecognizer
 
-    split = fer2013.load(Path(datasets_dir))["PrivateTest"]
+    split = fer2013.load(Path(datasets_dir))[split_name]
     recognizer = FaceRecognizer.from_models_dir(Path(models_dir))
     by_label: Dict[str, List[Reading]] = {label: [] for label in LABELS}
     for i, (image, label) in enumerate(zip(split.images, split.labels)):
         by_label[LABELS[int(label)]].append(recognizer.analyse(image, cropped=True).reading(timestamp=now))
         if log and (i + 1) % 1000 == 0:
-            log(f"  face: {i + 1}/{len(split)} FER2013 PrivateTest images")
-    return Pool("face", f"FER2013 PrivateTest ({len(split)} faces)", by_label)
+            log(f"  face: {i + 1}/{len(split)} FER2013 {split_name} images")
+    return Pool("face", f"FER2013 {split_name} ({len(split)} faces)", by_label)
 
 
 def voice_pool(datasets_dir: Path, models_dir: Path, now: float, log: Optional[Printer] = None) -> Pool:
@@ -101,27 +107,33 @@ def voice_pool(datasets_dir: Path, models_dir: Path, now: float, log: Optional[P
     return Pool("voice", f"RAVDESS actors {held[0]}..{held[-1]} ({int(ok.sum())} clips)", by_label)
 
 
+# Each text corpus's name for its test and validation splits.
+TEXT_SPLITS = {"test": {"dailydialog": "test", "goemotions": "test", "dair": "test"},
+               "validation": {"dailydialog": "validation", "goemotions": "dev", "dair": "val"}}
+
+
 def text_pool(datasets_dir: Path, models_dir: Path, now: float, per_label: int, seed: int,
-              log: Optional[Printer] = None) -> Pool:
-    """The text model's readings of up to ``per_label`` test messages per label, drawn evenly
-    from the test splits that have the label (DailyDialog, GoEmotions-Ekman, dair-ai)."""
+              log: Optional[Printer] = None, split: str = "test") -> Pool:
+    """The text model's readings of up to ``per_label`` messages per label, drawn evenly from the
+    ``split`` splits (test or validation) that have the label (DailyDialog, GoEmotions-Ekman, dair-ai)."""
     from emotion_sensing.text import datasets as text_datasets
     from emotion_sensing.text.recognizer import MODEL_FILE, TextRecognizer
 
+    names = TEXT_SPLITS[split]
     loaders = {
-        "dailydialog": lambda: text_datasets.load_dailydialog(Path(datasets_dir) / "dailydialog", "test"),
-        "goemotions": lambda: text_datasets.load_goemotions_ekman(Path(datasets_dir) / "goemotions", "test"),
-        "dair": lambda: text_datasets.load_dair(Path(datasets_dir) / "dair_emotion", "test"),
+        "dailydialog": lambda: text_datasets.load_dailydialog(Path(datasets_dir) / "dailydialog", names["dailydialog"]),
+        "goemotions": lambda: text_datasets.load_goemotions_ekman(Path(datasets_dir) / "goemotions", names["goemotions"]),
+        "dair": lambda: text_datasets.load_dair(Path(datasets_dir) / "dair_emotion", names["dair"]),
     }
     texts: Dict[str, List[str]] = {label: [] for label in LABELS}
     sources = []
     for name in TEXT_SETS:
         try:
-            split = loaders[name]()
+            loaded = loaders[name]()
         except FileNotFoundError:
             continue
         sources.append(name)
-        for text, label in zip(split.texts, split.labels):
+        for text, label in zip(loaded.texts, loaded.labels):
             if label in texts:
                 texts[label].append(text)
     if not sources:
@@ -135,7 +147,7 @@ def text_pool(datasets_dir: Path, models_dir: Path, now: float, per_label: int, 
         by_label[label] = [recognizer.read(text, timestamp=now) for text in picked]
         if log:
             log(f"  text: {len(picked)} {label} messages read")
-    return Pool("text", f"test splits of {', '.join(sources)}", by_label)
+    return Pool("text", f"{split} splits of {', '.join(sources)}", by_label)
 
 
 @dataclass
@@ -181,6 +193,12 @@ def _today(readings: Sequence[Reading], config: FusionConfig) -> Tuple[str, floa
     return state.label, state.valence
 
 
+def _learned(model: LearnedFusion) -> Callable[[Sequence[Reading]], Tuple[str, float]]:
+    """A fitted fusion model run exactly as the service runs it (fusion.fuse)."""
+    config = FusionConfig(model=model)
+    return lambda readings: _today(readings, config)
+
+
 CANDIDATES: Dict[str, Callable[[Sequence[Reading]], Tuple[str, float]]] = {"mean": _mean, "product": _product}
 
 
@@ -188,23 +206,33 @@ def _sign(valence: float) -> int:
     return 0 if abs(valence) <= VALENCE_DEADBAND else int(np.sign(valence))
 
 
-def score(truth: Sequence[str], predicted: Sequence[Tuple[str, float]]) -> Dict[str, Any]:
-    """Accuracy, macro-F1 (7 labels; "unknown" counts as wrong) and valence sign agreement."""
+def score(truth: Sequence[str], predicted: Sequence[Tuple[str, float]], confusion: bool = False) -> Dict[str, Any]:
+    """Accuracy, macro-F1 (7 labels; "unknown" counts as wrong) and valence sign agreement;
+    with ``confusion``, the confusion matrix (rows: true LABELS; columns: LABELS then unknown)."""
     labels = [label for label, _ in predicted]
     result = evaluate(list(truth), labels, labels=(*LABELS, UNKNOWN))
     agree = np.mean([_sign(v) == TRUE_VALENCE_SIGN[t] for t, (_, v) in zip(truth, predicted)])
-    return {
+    out = {
         "accuracy": round(float(result["accuracy"]), 4),
         "macro_f1": round(float(result["macro_f1"]), 4),
         "valence_sign_agreement": round(float(agree), 4),
         "unknown": int(sum(label == UNKNOWN for label in labels)),
         "n": len(labels),
     }
+    if confusion:
+        out["confusion"] = [row for row in result["confusion"][: len(LABELS)]]
+    return out
 
 
-def benchmark(rows: Sequence[Row], config: FusionConfig = FusionConfig()) -> Dict[str, Any]:
-    """Every pattern's singles, today's fusion and the candidates on the same rows."""
+def benchmark(rows: Sequence[Row], config: FusionConfig = FusionConfig(), shipped: Optional[LearnedFusion] = None,
+              learned: Optional[Dict[str, LearnedFusion]] = None) -> Dict[str, Any]:
+    """Every pattern's singles, the shipped fusion (``fused``: the learned model when there is
+    one, else the hand-set weights), the hand-set fusion (``today``) and the candidates (the
+    parameter-free ones and each fitted model of ``learned``) on the same rows."""
     truth = [row.truth for row in rows]
+    hand = dataclasses.replace(config, model=None)
+    methods = dict(CANDIDATES)
+    methods.update({f"learned {name}": _learned(model) for name, model in (learned or {}).items()})
     patterns = []
     for pattern in PATTERNS:
         modalities = pattern.split("+")
@@ -212,40 +240,148 @@ def benchmark(rows: Sequence[Row], config: FusionConfig = FusionConfig()) -> Dic
             continue
         singles = {m: score(truth, [(row.readings[m].label, float(row.readings[m].valence)) for row in rows])
                    for m in modalities}
-        today = score(truth, [_today([row.readings[m] for m in modalities], config) for row in rows])
+        today = score(truth, [_today([row.readings[m] for m in modalities], hand) for row in rows])
+        fused = today if shipped is None else score(
+            truth, [_learned(shipped)([row.readings[m] for m in modalities]) for row in rows], confusion=True)
         candidates = {name: score(truth, [combine([row.readings[m] for m in modalities]) for row in rows])
-                      for name, combine in CANDIDATES.items()}
+                      for name, combine in methods.items()}
         best = max(singles, key=lambda m: singles[m]["accuracy"])
         patterns.append({
             "pattern": pattern,
-            "fused": today,  # what the service runs now
-            "today": today,
+            "fused": fused,  # what the service runs
+            "today": today,  # the hand-set weights
             "candidates": candidates,
             "best_single": {"modality": best, **singles[best]},
             "singles": singles,
         })
-    return {"patterns": patterns}
+    result: Dict[str, Any] = {"patterns": patterns}
+    if shipped is not None and shipped.mood_weight > 0:
+        result["two_turns"] = two_turns(rows, shipped)
+    return result
+
+
+MOOD_GAP_S = 10.0  # seconds between the two turns of a two-turn row
+
+
+def two_turns(rows: Sequence[Row], model: LearnedFusion, seed: int = 0) -> Dict[str, Any]:
+    """Two turns of one person who feels the same both times: each row's readings fused after an
+    earlier turn (another row of the same true emotion, its own message drawn with the same p,
+    10 s before), with and without the mood the first turn leaves."""
+    rng = np.random.default_rng(seed)
+    by_truth: Dict[str, List[int]] = {}
+    for i, row in enumerate(rows):
+        by_truth.setdefault(row.truth, []).append(i)
+    earlier = [rows[by_truth[row.truth][int(rng.integers(len(by_truth[row.truth])))]] for row in rows]
+    config = FusionConfig(model=model)
+    truth = [row.truth for row in rows]
+    out: Dict[str, Any] = {}
+    for pattern in PATTERNS:
+        modalities = pattern.split("+")
+        if any(m not in rows[0].readings for m in modalities):
+            continue
+        with_mood, without = [], []
+        for row, first in zip(rows, earlier):
+            now = max(row.readings[m].timestamp for m in modalities)
+            before = [dataclasses.replace(first.readings[m], timestamp=now - MOOD_GAP_S) for m in modalities]
+            mood = fuse(before, now=now - MOOD_GAP_S, config=config)
+            second = [row.readings[m] for m in modalities]
+            state = fuse(second, now=now, config=config, mood=mood)
+            with_mood.append((state.label, state.valence))
+            without.append(_today(second, config))
+        out[pattern] = {"without_mood": score(truth, without), "with_mood": score(truth, with_mood)}
+    return out
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("EMOBOT_CACHE", Path.home() / ".cache" / "emobot")) / "fusion"
+
+
+def _fingerprint(*paths: Path) -> str:
+    """Changes when any of the files (models, dataset folders' files) changes."""
+    digest = hashlib.sha256()
+    for path in paths:
+        path = Path(path)
+        files = sorted(f for f in path.rglob("*") if f.is_file()) if path.is_dir() else [path]
+        for f in files:
+            if f.exists():
+                stat = f.stat()
+                digest.update(f"{f.resolve()}|{stat.st_size}|{int(stat.st_mtime)}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def cached_pool(name: str, key: Sequence[Any], build: Callable[[], Pool], now: float,
+                log: Optional[Printer] = None) -> Pool:
+    """A pool from the cache (``~/.cache/emobot/fusion``, EMOBOT_CACHE) when its inputs are
+    unchanged, else built and cached: the recognizers read each sample once, not at every run."""
+    digest = hashlib.sha256(repr(tuple(key)).encode()).hexdigest()[:16]
+    path = cache_dir() / f"{name}-{digest}.npz"
+    if path.exists():
+        with np.load(path, allow_pickle=False) as data:
+            modality, source = str(data["modality"]), str(data["source"])
+            by_label: Dict[str, List[Reading]] = {label: [] for label in LABELS}
+            for label, probs, conf, val, aro in zip(data["labels"], data["probs"], data["confidence"],
+                                                    data["valence"], data["arousal"]):
+                by_label[str(label)].append(Reading(modality, tuple(float(p) for p in probs), float(conf),
+                                                    valence=float(val), arousal=float(aro), timestamp=now))
+        if log:
+            log(f"  {name}: {sum(map(len, by_label.values()))} readings from the cache ({path})")
+        return Pool(modality, source, by_label)
+    pool = build()
+    readings = [(label, r) for label, group in pool.by_label.items() for r in group]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, modality=pool.modality, source=pool.source,
+             labels=np.array([label for label, _ in readings], dtype=str),
+             probs=np.array([r.probs for _, r in readings], dtype=np.float64).reshape(-1, len(LABELS)),
+             confidence=np.array([r.confidence for _, r in readings], dtype=np.float64),
+             valence=np.array([float(r.valence) for _, r in readings], dtype=np.float64),
+             arousal=np.array([float(r.arousal) for _, r in readings], dtype=np.float64))
+    os.replace(tmp, path)
+    return Pool(pool.modality, pool.source, {label: [dataclasses.replace(r, timestamp=now) for r in group]
+                                             for label, group in pool.by_label.items()})
+
+
+def test_pools(datasets_dir: Path, models_dir: Path, n_per_label: int, seed: int, now: float,
+               log: Optional[Printer] = None) -> Dict[str, Pool]:
+    """The three modalities' readings of the test samples (cached per model and data)."""
+    from emotion_sensing.face.recognizer import MODEL_FILE as FACE_MODEL
+    from emotion_sensing.speech.model import MODEL_FILE as VOICE_MODEL
+    from emotion_sensing.text.recognizer import MODEL_FILE as TEXT_MODEL
+
+    datasets_dir, models_dir = Path(datasets_dir), Path(models_dir)
+    per_label = max(n_per_label, 200)
+    return {
+        "text": cached_pool("text-test", (_fingerprint(models_dir / TEXT_MODEL, datasets_dir / "dailydialog",
+                                                        datasets_dir / "goemotions", datasets_dir / "dair_emotion"),
+                                          per_label, seed),
+                            lambda: text_pool(datasets_dir, models_dir, now, per_label=per_label, seed=seed, log=log),
+                            now, log),
+        "face": cached_pool("face-test", (_fingerprint(models_dir / FACE_MODEL, datasets_dir / "fer2013"), "PrivateTest"),
+                            lambda: face_pool(datasets_dir, models_dir, now, log), now, log),
+        "voice": cached_pool("voice-test", (_fingerprint(models_dir / VOICE_MODEL, datasets_dir / "ravdess"),),
+                             lambda: voice_pool(datasets_dir, models_dir, now, log), now, log),
+    }
 
 
 def run(datasets_dir: Path, models_dir: Path, n_per_label: int = 500, p: float = 0.3, seed: int = 0,
-        log: Optional[Printer] = None) -> Dict[str, Any]:
-    """Collect the recognizers' readings, build the rows and score every pattern."""
+        log: Optional[Printer] = None, learned: Optional[Dict[str, LearnedFusion]] = None,
+        shipped: Optional[LearnedFusion] = None) -> Dict[str, Any]:
+    """Collect the recognizers' readings, build the rows and score every pattern. ``shipped``:
+    the fusion model to score as ``fused`` (default: the one in ``models_dir``, if any)."""
     now = time.time()
     started = time.time()
     if log:
-        log("reading the test samples with the shipped recognizers...")
-    pools = {
-        "text": text_pool(datasets_dir, models_dir, now, per_label=max(n_per_label, 200), seed=seed, log=log),
-        "face": face_pool(datasets_dir, models_dir, now, log),
-        "voice": voice_pool(datasets_dir, models_dir, now, log),
-    }
+        log("reading the test samples with the shipped recognizers (cached after the first run)...")
+    pools = test_pools(datasets_dir, models_dir, n_per_label, seed, now, log)
     rows = build_rows(pools, n_per_label, p, seed)
-    result = benchmark(rows)
+    shipped = shipped if shipped is not None else load_fusion_model(Path(models_dir))
+    result = benchmark(rows, shipped=shipped, learned=learned)
     result.update(
         rows=len(rows),
         p=p,
         seed=seed,
         n_per_label=n_per_label,
+        fusion=(f"learned ({shipped.kind}, {MODEL_FILE_NAME})" if shipped is not None else "hand-set weights"),
         sources={m: pool.source for m, pool in pools.items()},
         messages_carrying_emotion=round(float(np.mean([r.carries for r in rows if r.truth != "neutral"])), 4),
         seconds=round(time.time() - started, 1),
@@ -256,12 +392,20 @@ def run(datasets_dir: Path, models_dir: Path, n_per_label: int = 500, p: float =
 def format_report(result: Dict[str, Any]) -> str:
     """The benchmark as a table: accuracy / macro-F1 / valence sign agreement per method."""
     lines = [f"{result['rows']} rows ({result['n_per_label']} per label, p = {result['p']}, seed {result['seed']}); "
-             + "; ".join(f"{m}: {s}" for m, s in result["sources"].items())]
+             + "; ".join(f"{m}: {s}" for m, s in result["sources"].items())
+             + (f"; shipped fusion: {result['fusion']}" if result.get("fusion") else "")]
     for entry in result["patterns"]:
         lines.append(f"\n== {entry['pattern']}")
-        methods = {**{f"{m} alone": s for m, s in entry["singles"].items()}, "today's fusion": entry["today"],
+        methods = {**{f"{m} alone": s for m, s in entry["singles"].items()}, "shipped fusion": entry["fused"],
+                   "hand-set fusion": entry["today"],
                    **{f"candidate: {name}": s for name, s in entry["candidates"].items()}}
         for name, s in methods.items():
-            lines.append(f"  {name:<22} accuracy {s['accuracy']:.3f}  macro-F1 {s['macro_f1']:.3f}  "
+            lines.append(f"  {name:<26} accuracy {s['accuracy']:.3f}  macro-F1 {s['macro_f1']:.3f}  "
                          f"valence sign {s['valence_sign_agreement']:.3f}" + (f"  unknown {s['unknown']}" if s["unknown"] else ""))
+    if result.get("two_turns"):
+        lines.append(f"\n== two turns of one person feeling the same (the second turn, {MOOD_GAP_S:g} s after the first)")
+        for pattern, entry in result["two_turns"].items():
+            lines.append(f"  {pattern:<16} without mood accuracy {entry['without_mood']['accuracy']:.3f} "
+                         f"(macro-F1 {entry['without_mood']['macro_f1']:.3f}), with mood "
+                         f"{entry['with_mood']['accuracy']:.3f} ({entry['with_mood']['macro_f1']:.3f})")
     return "\n".join(lines)

@@ -1,14 +1,14 @@
 """Sessions in Redis, so several emotion-service workers share them (EMOBOT_SESSION_STORE=redis://...).
 
-What is shared: each session's readings (JSON, full precision), its turn count, and when it
-was created and last seen. What stays in the worker: ``Session.extras`` (a face tracker, a
+What is shared: each session's readings (JSON, full precision), its turn count, its mood (the
+fused state at its last turn), and when it was created and last seen. What stays in the worker: ``Session.extras`` (a face tracker, a
 voice speaker's running statistics, a stream's voice-activity segmenter) — derived caches
 that rebuild from the next frames or utterances, and the reason a sticky load balancer
 (one conversation's stream to one worker) is still the better layout.
 
 Keys, under ``prefix`` (default ``emobot``): ``{prefix}:sessions`` a sorted set of session ids
 by last activity (for the LRU bound and ``len``), ``{prefix}:session:{id}`` a hash
-(``created``, ``last_seen``, ``turns``), ``{prefix}:readings:{id}`` a list of readings, newest
+(``created``, ``last_seen``, ``turns``, ``mood``), ``{prefix}:readings:{id}`` a list of readings, newest
 last, trimmed to ``max_readings``. Idle sessions expire after ``ttl_s``.
 """
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any, Iterator, List, Optional
 import redis
 
 from emotion_sensing.fusion import FusedState, FusionConfig
+from emotion_sensing.labels import LABELS
 from emotion_sensing.reading import Reading
 from emotion_sensing.session import Session, SessionStore
 
@@ -37,6 +38,24 @@ def load_reading(text: Any) -> Reading:
     return Reading.from_dict(json.loads(text))
 
 
+def dump_mood(state: FusedState) -> str:
+    """What fusion needs of a session's mood (label, probabilities, when), as JSON."""
+    return json.dumps({"label": state.label, "probs": list(state.probs), "confidence": state.confidence,
+                       "valence": state.valence, "arousal": state.arousal, "timestamp": state.timestamp})
+
+
+def load_mood(text: Any) -> Optional[FusedState]:
+    try:
+        data = json.loads(text)
+        probs = tuple(float(p) for p in data["probs"])
+        if len(probs) != len(LABELS):
+            return None
+        return FusedState(str(data["label"]), probs, float(data["confidence"]), float(data["valence"]),
+                          float(data["arousal"]), (), float(data["timestamp"]))
+    except (ValueError, KeyError, TypeError):
+        return None  # a mood written by another version: start the next turn without one
+
+
 class SharedSession(Session):
     """A Session whose readings and turns are written through to Redis and re-read before fusing."""
 
@@ -45,6 +64,8 @@ class SharedSession(Session):
         if name == "turns" and store is not None:
             # `session.turns += 1` from any worker: add the difference atomically.
             value = store._add_turns(self.session_id, int(value) - self.turns)
+        elif name == "mood" and store is not None and value is not None:
+            store._set_mood(self.session_id, value)
         object.__setattr__(self, name, value)
 
     def add(self, reading: Reading) -> None:
@@ -152,6 +173,9 @@ class RedisSessionStore(SessionStore):
     def _add_turns(self, session_id: str, delta: int) -> int:
         return int(self.redis.hincrby(self._meta(session_id), "turns", delta))
 
+    def _set_mood(self, session_id: str, state: FusedState) -> None:
+        self.redis.hset(self._meta(session_id), "mood", dump_mood(state))
+
     def _refresh(self, session: SharedSession) -> None:
         pipe = self.redis.pipeline()
         pipe.hgetall(self._meta(session.session_id))
@@ -170,6 +194,7 @@ class RedisSessionStore(SessionStore):
         object.__setattr__(session, "turns", int(fields.get("turns", 0)))
         session.created = float(fields.get("created", session.created))
         session.last_seen = float(fields.get("last_seen", session.last_seen))
+        object.__setattr__(session, "mood", load_mood(fields["mood"]) if "mood" in fields else None)
 
     def _touch(self, pipe: Any, session_id: str) -> None:
         pipe.expire(self._meta(session_id), self.ttl_s)

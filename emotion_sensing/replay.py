@@ -289,6 +289,8 @@ def format_turns(sender_id: str, turns: List[Turn]) -> str:
             f"{c['modality']} {c['label']} ({c['share'] * 100:.0f}%)"
             for c in reading.get("contributions", [])
         ]
+        if isinstance(reading.get("mood_share"), (int, float)) and reading["mood_share"] >= 0.005:
+            parts.append(f"mood of the turns before ({reading['mood_share'] * 100:.0f}%)")
         if parts:
             summary += " ← " + ", ".join(parts)
         if reading.get("sensing") not in (None, "ok"):

@@ -37,6 +37,8 @@ class Session:
     turns: int = 0
     readings: Deque[Reading] = field(init=False)
     last_state: Optional[FusedState] = None
+    # The fused state at the last turn: fusion's prior for the next (the mood carries across turns).
+    mood: Optional[FusedState] = None
     # Per-modality derived state (e.g. running feature statistics); never raw frames or audio.
     extras: Dict[str, Any] = field(default_factory=dict)
 
@@ -57,8 +59,13 @@ class Session:
             self.readings.popleft()
 
     def fuse(self, config: FusionConfig, now: Optional[float] = None) -> FusedState:
-        self.last_state = fuse(self.readings, now=now, config=config)
+        self.last_state = fuse(self.readings, now=now, config=config, mood=self.mood)
         return self.last_state
+
+    def end_turn(self, state: FusedState) -> None:
+        """A turn was fused into ``state``: it becomes the mood the next turn starts from."""
+        if state.known:
+            self.mood = state
 
     def counts(self) -> Dict[str, int]:
         counts: Dict[str, int] = {}

@@ -32,6 +32,7 @@ def slot_values(answer: Mapping[str, Any]) -> Dict[str, Any]:
         "arousal": state.get("arousal", 0.0),
         "probs": state.get("probs", {}),
         "contributions": state.get("contributions", []),
+        "mood_share": state.get("mood_share", 0.0),
         "sensing": answer.get("sensing", "ok"),
         "elapsed_ms": answer.get("elapsed_ms"),
     }

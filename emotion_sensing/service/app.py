@@ -134,6 +134,7 @@ async def add_turn(request: web.Request) -> web.Response:
         session.add(reading)
     session.turns += 1
     state = session.fuse(settings.fusion)
+    session.end_turn(state)
     return web.json_response(
         {"session_id": session_id, "turn": session.turns, "reading": reading.to_dict(), "state": state.to_dict()}
     )

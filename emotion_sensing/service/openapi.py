@@ -87,6 +87,8 @@ SCHEMAS: Dict[str, Schema] = {
                     },
                 },
             },
+            "mood_share": {"type": "number", "minimum": 0, "maximum": 1,
+                           "description": "how much of the decision the previous turn's state made (the mood)"},
             "timestamp": {"type": "number"},
         },
     },

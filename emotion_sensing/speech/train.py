@@ -464,3 +464,47 @@ def _lstm_row(frames, labels, speakers, dev, test, fold_of, epochs, log) -> Dict
     log(f"  {SEQUENCE_MODEL:<34} CV {row['cv_accuracy']:.3f}, test {held_out['accuracy']:.3f}  "
         f"({row['seconds']:.0f} s)")
     return row
+
+
+def out_of_fold_probabilities(datasets_dir: Path, model: VoiceModel, folds: int = FOLDS,
+                              log: Optional[Printer] = None) -> Tuple[np.ndarray, np.ndarray]:
+    """Calibrated probabilities of RAVDESS's training actors by models that never heard them, for
+    fitting what sits on top of the voice model (fusion) on speakers it did not train on.
+
+    The shipped model's recipe (classifier, feature blocks, augmentation, prior weight and
+    temperature) is refitted ``folds`` times by actor over the RAVDESS actors it trained on, each
+    fold's actors read by the model trained on the others and standardised with their own clips.
+    The fold models train on RAVDESS alone (not SAVEE) and without pruning, so they are a little
+    weaker than the shipped model. Returns (probabilities over LABELS, true labels) of the usable clips.
+    """
+    from threadpoolctl import threadpool_limits
+
+    dataset = load_ravdess(Path(datasets_dir))
+    speakers = np.asarray(dataset.speakers)
+    labels = np.asarray(dataset.labels)
+    trained = set(model.meta.get("train_speakers") or []) - set(model.meta.get("test_speakers") or TEST_SPEAKERS)
+    features = extract(dataset, log=log, blocks=model.blocks)
+    rows = np.isin(speakers, sorted(trained)) & features.usable
+    if not rows.any():
+        raise ValueError("the voice model names no RAVDESS training actors: retrain it (emobot train speech)")
+    augmented = [extract(dataset, log=log, blocks=model.blocks, condition=c) for c in model.meta.get("augment") or ()]
+    fold_of = actor_folds(list(speakers[rows]), folds)
+    x, y, spk = features.vectors[rows], labels[rows], speakers[rows]
+    probs = np.zeros((int(rows.sum()), len(LABELS)))
+    classifier = model.meta.get("classifier", "mlp")
+    with threadpool_limits(1):
+        for fold in np.unique(fold_of):
+            train, held = fold_of != fold, fold_of == fold
+            held_speakers = set(spk[held])
+            aug = []
+            for f in augmented:
+                keep = rows & f.usable & ~np.isin(speakers, sorted(held_speakers))
+                aug.append((f.vectors[keep], labels[keep], speakers[keep]))
+            fold_model = fit(classifier, x[train], y[train], spk[train], blocks=model.blocks, augmented=aug)
+            fold_model.prior = dataclasses.replace(fold_model.prior, weight=model.prior.weight)
+            fold_model.temperature = model.temperature
+            probs[held] = fold_model.probabilities(standardise(x[held], spk[held], fold_model.prior, "speaker"))
+            if log:
+                log(f"  voice fold {fold + 1}/{len(np.unique(fold_of))}: {', '.join(sorted(held_speakers))} "
+                    f"accuracy {np.mean(probs[held].argmax(axis=1) == [LABELS.index(v) for v in y[held]]):.3f}")
+    return probs, y

@@ -116,3 +116,22 @@ async def test_frames_to_one_worker_and_the_turn_on_the_other_give_one_fused_sta
 def test_an_unknown_store_is_a_clear_error():
     with pytest.raises(ValueError, match="EMOBOT_SESSION_STORE"):
         open_store("mongodb://somewhere")
+
+
+def test_the_mood_a_turn_leaves_is_shared_between_workers(clean_redis):
+    from emotion_sensing.fusion import fuse
+
+    store = open_store(clean_redis)
+    session = store.get_or_create("moody")
+    session.add(Reading("text", (0.8, 0.05, 0.05, 0.0, 0.05, 0.0, 0.05), 0.8))
+    state = fuse(session.readings)
+    session.end_turn(state)
+    other = RedisSessionStore(clean_redis).get("moody")
+    assert other.mood is not None and other.mood.label == "angry"
+    assert other.mood.probs == pytest.approx(state.probs)
+    assert other.mood.timestamp == pytest.approx(state.timestamp)
+    # A mood another version wrote is dropped, not an error.
+    client = redis.Redis.from_url(clean_redis)
+    client.hset("emobot:session:moody", "mood", "{not json")
+    client.close()
+    assert RedisSessionStore(clean_redis).get("moody").mood is None

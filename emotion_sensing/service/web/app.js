@@ -62,8 +62,9 @@ let lastState = null;
 function showState(state) {
   if (!state) return;
   lastState = state;
+  const mood = state.mood_share >= 0.005 ? `, ${Math.round(state.mood_share * 100)}% carried from earlier turns` : "";
   showBars("fused", state.label === config.unknown ? null : state.probs, state.label,
-    state.label === config.unknown ? "" : ` ${state.confidence.toFixed(2)}`);
+    state.label === config.unknown ? "" : ` ${state.confidence.toFixed(2)}${mood}`);
   const byModality = Object.fromEntries((state.contributions || []).map((c) => [c.modality, c]));
   for (const modality of ["face", "voice", "text"]) {
     const c = byModality[modality];

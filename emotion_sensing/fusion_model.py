@@ -1,0 +1,252 @@
+"""Learned fusion: the parameters that turn the modalities' calibrated readings into one state.
+
+One form covers the three candidates ``emobot train fusion`` compares (fusion_train.py). For the
+modalities present, with ``l_m`` the log of modality m's calibrated probabilities and ``a_m`` its
+presence (1 for a fresh reading, decaying towards 0 as it ages)::
+
+    z = b + sum_m a_m * (W_m @ l_m + c_m)          fused probabilities = softmax(z)
+
+- ``weighted``: ``W_m = w_m * I``: each modality's log-probabilities scaled by one learned weight
+  (a log-linear pool), plus a per-modality class offset;
+- ``product``: ``W_m = I``: the product of the calibrated experts, with learned offsets that
+  correct each expert's class prior;
+- ``stacking``: ``W_m`` a full 7x7 matrix: a multinomial logistic regression over every
+  modality's log-probabilities and the availability mask.
+
+The words of a chat message carry the person's emotion only sometimes: most messages are
+content-free ("ok", an order number) whatever the person feels. So text enters as a mixture,
+``log(r * p_y + (1 - r) * p_neutral)`` for each emotion y (``log p_neutral`` for neutral), with the
+carry rate ``r`` fitted: a neutral reading of the words then says little about the person, a
+confident emotional one says a lot (``r = 1``: the reading as it is).
+
+Mood carries across turns: the previous turn's fused state enters as one more term,
+``beta * 0.5 ** (age / half_life) * log(previous probs)``, so a content-free message after an
+angry one stays angry-leaning while a message that carries a new emotion moves the state.
+
+The parameters live in ``models/fusion.json`` (card: ``models/fusion.md``); fusion.py falls back
+to its hand-set weights when the file is absent.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Optional, Sequence, Tuple
+
+import numpy as np
+
+from emotion_sensing.labels import LABELS
+
+MODEL_FILE = "fusion.json"
+CARD_FILE = "fusion.md"
+FORMAT = 1
+MODALITIES: Tuple[str, ...] = ("text", "face", "voice")
+KINDS: Tuple[str, ...] = ("weighted", "product", "stacking")
+LOG_FLOOR = 1e-4  # probabilities are clipped here before the log: one model's 0 is not a veto
+K = len(LABELS)
+
+
+def log_probs(probs: Sequence[float]) -> np.ndarray:
+    p = np.clip(np.asarray(probs, dtype=np.float64), LOG_FLOOR, None)
+    return np.log(p / p.sum())
+
+
+@dataclass
+class LearnedFusion:
+    """Fitted fusion parameters (see the module doc) and how they were chosen."""
+
+    kind: str
+    weights: np.ndarray  # (M, K, K): W_m
+    offsets: np.ndarray  # (M, K): c_m
+    bias: np.ndarray  # (K,): b
+    mood_weight: float = 0.0  # beta
+    mood_half_life_s: float = 120.0
+    unknown_below: float = 0.0
+    text_carry: float = 1.0  # r: how often a message's words carry the person's emotion
+    meta: Dict[str, Any] = field(default_factory=dict)
+
+    def evidence(self, logp: np.ndarray, presence: np.ndarray) -> np.ndarray:
+        """Per-modality logit terms ``a_m * (W_m @ l_m + c_m)``: (M, K) for one row, (N, M, K) for many."""
+        logp = carry_text(np.asarray(logp, dtype=np.float64), self.text_carry)
+        presence = np.asarray(presence, dtype=np.float64)
+        terms = np.einsum("mij,...mj->...mi", self.weights, logp) + self.offsets
+        return presence[..., None] * terms
+
+    def logits(self, logp: np.ndarray, presence: np.ndarray, mood: Optional[np.ndarray] = None,
+               mood_factor: float = 1.0) -> np.ndarray:
+        """Fused logits of one row (or many): ``logp`` (…, M, K), ``presence`` (…, M), and the
+        previous state's probabilities ``mood`` (…, K) weighted by ``mood_factor`` (its decay)."""
+        z = self.bias + self.evidence(logp, presence).sum(axis=-2)
+        if mood is not None and self.mood_weight > 0:
+            z = z + self.mood_weight * np.asarray(mood_factor)[..., None] * _log_rows(mood)
+        return z
+
+    def mood_factor(self, age_s: float) -> float:
+        return float(0.5 ** (max(age_s, 0.0) / self.mood_half_life_s)) if self.mood_half_life_s > 0 else 1.0
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "kind": self.kind,
+            "labels": list(LABELS),
+            "modalities": list(MODALITIES),
+            "weights": np.round(self.weights, 6).tolist(),
+            "offsets": np.round(self.offsets, 6).tolist(),
+            "bias": np.round(self.bias, 6).tolist(),
+            "mood_weight": round(float(self.mood_weight), 6),
+            "mood_half_life_s": float(self.mood_half_life_s),
+            "unknown_below": round(float(self.unknown_below), 6),
+            "text_carry": round(float(self.text_carry), 6),
+            "meta": self.meta,
+        }
+
+    def save(self, path: Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=1) + "\n")
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> LearnedFusion:
+        if data.get("format") != FORMAT:
+            raise ValueError(f"fusion model format {data.get('format')!r}; this code reads {FORMAT}")
+        if list(data.get("labels", [])) != list(LABELS) or list(data.get("modalities", [])) != list(MODALITIES):
+            raise ValueError("fusion model was fitted for other labels or modalities: retrain it (emobot train fusion)")
+        weights = np.asarray(data["weights"], dtype=np.float64)
+        offsets = np.asarray(data["offsets"], dtype=np.float64)
+        bias = np.asarray(data["bias"], dtype=np.float64)
+        m = len(MODALITIES)
+        if weights.shape != (m, K, K) or offsets.shape != (m, K) or bias.shape != (K,):
+            raise ValueError(f"fusion model arrays have shapes {weights.shape}, {offsets.shape}, {bias.shape}")
+        return cls(str(data["kind"]), weights, offsets, bias, float(data.get("mood_weight", 0.0)),
+                   float(data.get("mood_half_life_s", 120.0)), float(data.get("unknown_below", 0.0)),
+                   float(data.get("text_carry", 1.0)), dict(data.get("meta") or {}))
+
+    @classmethod
+    def load(cls, path: Path) -> LearnedFusion:
+        try:
+            data = json.loads(Path(path).read_text())
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path} is not valid JSON: {error}") from error
+        return cls.from_dict(data)
+
+
+NEUTRAL = LABELS.index("neutral")
+TEXT = MODALITIES.index("text")
+
+
+def carry_text(logp: np.ndarray, carry: float) -> np.ndarray:
+    """``logp`` (…, M, K) with the text row replaced by the mixture of the module doc."""
+    if carry >= 1.0:
+        return logp
+    out = np.array(logp, dtype=np.float64, copy=True)
+    p = np.exp(out[..., TEXT, :])
+    mixed = carry * p + (1 - carry) * p[..., NEUTRAL:NEUTRAL + 1]
+    mixed[..., NEUTRAL] = p[..., NEUTRAL]
+    out[..., TEXT, :] = np.log(np.clip(mixed, LOG_FLOOR, None))
+    return out
+
+
+def _log_rows(probs: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(probs, dtype=np.float64), LOG_FLOOR, None)
+    return np.log(p / p.sum(axis=-1, keepdims=True))
+
+
+def softmax_rows(z: np.ndarray) -> np.ndarray:
+    z = np.asarray(z, dtype=np.float64)
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+# --- fitting -------------------------------------------------------------------------------
+
+def _unpack(kind: str, theta: np.ndarray, m: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    bias, rest = theta[:K], theta[K:]
+    offsets, rest = rest[: m * K].reshape(m, K), rest[m * K:]
+    eye = np.eye(K)
+    if kind == "weighted":
+        weights = rest[:m, None, None] * eye
+    elif kind == "product":
+        weights = np.repeat(eye[None], m, axis=0)
+    elif kind == "stacking":
+        weights = rest.reshape(m, K, K)
+    else:
+        raise ValueError(f"unknown fusion kind {kind!r}; expected one of {KINDS}")
+    return weights, offsets, bias
+
+
+def _initial(kind: str, m: int) -> np.ndarray:
+    extra = {"weighted": np.ones(m), "product": np.zeros(0), "stacking": np.repeat(np.eye(K)[None], m, 0).ravel()}[kind]
+    return np.concatenate([np.zeros(K), np.zeros(m * K), extra])
+
+
+def fit(kind: str, logp: np.ndarray, presence: np.ndarray, labels: np.ndarray, l2: float = 1e-3,
+        sample_weight: Optional[np.ndarray] = None, text_carry: float = 1.0) -> LearnedFusion:
+    """Parameters of ``kind`` minimising the (weighted) mean negative log-likelihood of ``labels``
+    (indices into LABELS) on rows ``logp`` (N, M, K) with ``presence`` (N, M), the text row
+    mixed with carry rate ``text_carry``. ``l2`` pulls the stacking matrices towards the identity
+    and the weights towards 1 (the product)."""
+    from scipy.optimize import minimize
+
+    logp = carry_text(np.asarray(logp, dtype=np.float64), text_carry)
+    presence = np.asarray(presence, dtype=np.float64)
+    labels = np.asarray(labels, dtype=np.int64)
+    n, m, _ = logp.shape
+    sw = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    sw = sw / sw.sum()
+    onehot = np.eye(K)[labels]
+    eye = np.eye(K)
+
+    def objective(theta: np.ndarray) -> Tuple[float, np.ndarray]:
+        weights, offsets, bias = _unpack(kind, theta, m)
+        terms = np.einsum("mij,nmj->nmi", weights, logp) + offsets
+        z = bias + (presence[..., None] * terms).sum(axis=1)
+        z -= z.max(axis=1, keepdims=True)
+        logsum = np.log(np.exp(z).sum(axis=1))
+        loss = float(np.sum(sw * (logsum - z[np.arange(n), labels])))
+        dz = (np.exp(z - logsum[:, None]) - onehot) * sw[:, None]  # (N, K)
+        grad_b = dz.sum(axis=0)
+        weighted_dz = presence[..., None] * dz[:, None, :]  # (N, M, K)
+        grad_c = weighted_dz.sum(axis=0)
+        parts = [grad_b, grad_c.ravel()]
+        if kind == "weighted":
+            w = theta[K + m * K:]
+            loss += l2 * float(np.sum((w - 1) ** 2))
+            parts.append(np.einsum("nmk,nmk->m", weighted_dz, logp) + 2 * l2 * (w - 1))
+        elif kind == "stacking":
+            full = theta[K + m * K:].reshape(m, K, K)
+            loss += l2 * float(np.sum((full - eye) ** 2))
+            parts.append((np.einsum("nmi,nmj->mij", weighted_dz, logp) + 2 * l2 * (full - eye)).ravel())
+        return loss, np.concatenate(parts)
+
+    result = minimize(objective, _initial(kind, m), jac=True, method="L-BFGS-B", options={"maxiter": 2000})
+    weights, offsets, bias = _unpack(kind, result.x, m)
+    return LearnedFusion(kind, weights, offsets, bias, text_carry=text_carry,
+                         meta={"fit": {"nll": round(float(result.fun), 5),
+                                                                     "iterations": int(result.nit),
+                                                                     "converged": bool(result.success)}})
+
+
+def fit_mood_weight(model: LearnedFusion, sequences: Sequence[Tuple[np.ndarray, np.ndarray, np.ndarray]],
+                    grid: Sequence[float] = tuple(np.round(np.arange(0.0, 1.01, 0.05), 2)),
+                    ) -> Tuple[float, Dict[str, float]]:
+    """The mood weight beta minimising the class-balanced NLL of each turn's label given its own
+    evidence and the previous turn's state (the filter run along each sequence). ``sequences``:
+    (logp (T, M, K), presence (T, M), labels (T,)) per speaker, turns in order."""
+    counts = np.bincount(np.concatenate([s[2] for s in sequences]), minlength=K).astype(float)
+    class_weight = np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / max((counts > 0).sum(), 1), 0.0)
+    curve: Dict[str, float] = {}
+    for beta in grid:
+        total = weight = 0.0
+        for logp, presence, labels in sequences:
+            previous = None
+            for t in range(len(labels)):
+                z = model.bias + model.evidence(logp[t], presence[t]).sum(axis=0)
+                if previous is not None:
+                    z = z + beta * _log_rows(previous)
+                probs = softmax_rows(z)
+                if t > 0:
+                    w = class_weight[labels[t]]
+                    total -= w * np.log(max(probs[labels[t]], 1e-12))
+                    weight += w
+                previous = probs
+        curve[f"{beta:g}"] = round(total / max(weight, 1e-12), 5)
+    best = min(grid, key=lambda b: curve[f"{b:g}"])
+    return float(best), curve

@@ -1,0 +1,408 @@
+"""``emobot train fusion``: fit how the modalities' readings combine, on validation splits only.
+
+1. **Validation readings**, never the benchmark's test samples: faces of FER2013 PublicTest; the
+   voice of RAVDESS's training actors, each read by a model refitted without them (out of fold,
+   ``speech.train.out_of_fold_probabilities``); messages of the text corpora's validation splits.
+2. **Rows** built as the benchmark builds them (fusion_bench.build_rows: balanced by label, the
+   message carrying the emotion with probability p), under every availability pattern (each
+   non-empty set of modalities, so the service also has an answer before the first message).
+3. **Candidates** (fusion_model.py: ``weighted``, ``product``, ``stacking``) fitted on half of the
+   validation rows and compared on the other half by accuracy over the benchmark's four patterns;
+   the winner is refitted on all of them. First, the text carry rate (how often a message's words
+   carry the person's emotion) is chosen by the weighted candidate's likelihood on the other half.
+4. **Unknown when unsure**: the confidence below which the state reads "unknown", chosen on the
+   validation rows: the largest threshold that costs no accuracy (unknown counted wrong) against
+   reporting every label, so only states the evidence leaves near-even read unknown; the
+   coverage/accuracy curve goes to the card.
+5. **Mood**: the weight of the previous turn's state, fitted on DailyDialog's validation
+   dialogues (each speaker's consecutive turns, the text read by the text model).
+6. The benchmark (``emobot eval fusion``) on the test samples, for the card.
+"""
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from emotion_sensing.evaluation import evaluate
+from emotion_sensing.fusion_bench import (
+    PATTERNS,
+    Pool,
+    Row,
+    _fingerprint,
+    build_rows,
+    cached_pool,
+    face_pool,
+    text_pool,
+)
+from emotion_sensing.fusion_model import (
+    CARD_FILE,
+    KINDS,
+    MODALITIES,
+    MODEL_FILE,
+    LearnedFusion,
+    fit,
+    fit_mood_weight,
+    log_probs,
+    softmax_rows,
+)
+from emotion_sensing.labels import DAILYDIALOG, LABEL_INDEX, LABELS, UNKNOWN
+from emotion_sensing.reading import Reading
+
+Printer = Callable[[str], None]
+TRAIN_PATTERNS: Tuple[Tuple[str, ...], ...] = tuple(
+    combo for n in range(1, len(MODALITIES) + 1) for combo in itertools.combinations(MODALITIES, n))
+UNKNOWN_TOLERANCE = 0.0  # validation accuracy the unknown threshold may cost
+THRESHOLDS = tuple(np.round(np.arange(0.0, 0.61, 0.025), 3))
+RESULTS_FILE = "fusion.results.json"
+CARRY_GRID = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+
+
+def validation_pools(datasets_dir: Path, models_dir: Path, per_label: int, seed: int, now: float,
+                     log: Printer) -> Dict[str, Pool]:
+    """Each modality's readings of validation samples its recognizer did not train on (cached)."""
+    from emotion_sensing.face.recognizer import MODEL_FILE as FACE_MODEL
+    from emotion_sensing.speech.model import MODEL_FILE as VOICE_MODEL
+    from emotion_sensing.text.recognizer import MODEL_FILE as TEXT_MODEL
+
+    datasets_dir, models_dir = Path(datasets_dir), Path(models_dir)
+
+    def voice() -> Pool:
+        from emotion_sensing.speech.model import VoiceModel
+        from emotion_sensing.speech.train import out_of_fold_probabilities
+
+        model = VoiceModel.load(models_dir / VOICE_MODEL)
+        log("  voice: refitting the voice model by actor fold to read its training actors out of fold...")
+        probs, labels = out_of_fold_probabilities(datasets_dir, model, log=log)
+        by_label: Dict[str, List[Reading]] = {label: [] for label in LABELS}
+        for label, row in zip(labels, probs):
+            by_label[str(label)].append(Reading("voice", tuple(float(p) for p in row), float(row.max()), timestamp=now))
+        return Pool("voice", f"RAVDESS actors 01-18, out of fold ({len(labels)} clips)", by_label)
+
+    return {
+        "text": cached_pool("text-validation", (_fingerprint(models_dir / TEXT_MODEL, datasets_dir / "dailydialog",
+                                                              datasets_dir / "goemotions", datasets_dir / "dair_emotion"),
+                                                per_label, seed),
+                            lambda: text_pool(datasets_dir, models_dir, now, per_label, seed, log, split="validation"),
+                            now, log),
+        "face": cached_pool("face-validation", (_fingerprint(models_dir / FACE_MODEL, datasets_dir / "fer2013"), "PublicTest"),
+                            lambda: face_pool(datasets_dir, models_dir, now, log, split_name="PublicTest"), now, log),
+        "voice": cached_pool("voice-validation", (_fingerprint(models_dir / VOICE_MODEL, datasets_dir / "ravdess"), "oof"),
+                             voice, now, log),
+    }
+
+
+def arrays(rows: Sequence[Row], patterns: Sequence[Sequence[str]]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every row under every pattern: log-probabilities (N, M, K), presence (N, M), label index (N)."""
+    logp, presence, labels = [], [], []
+    for pattern in patterns:
+        for row in rows:
+            lp = np.zeros((len(MODALITIES), len(LABELS)))
+            mask = np.zeros(len(MODALITIES))
+            for i, modality in enumerate(MODALITIES):
+                if modality in pattern:
+                    lp[i] = log_probs(row.readings[modality].probs)
+                    mask[i] = 1.0
+            logp.append(lp)
+            presence.append(mask)
+            labels.append(LABEL_INDEX[row.truth])
+    return np.array(logp), np.array(presence), np.array(labels)
+
+
+def _accuracy(model: LearnedFusion, rows: Sequence[Row]) -> Dict[str, float]:
+    out = {}
+    for pattern in PATTERNS:
+        logp, presence, labels = arrays(rows, [pattern.split("+")])
+        out[pattern] = round(float(np.mean(model.logits(logp, presence).argmax(axis=1) == labels)), 4)
+    return out
+
+
+def _nll(model: LearnedFusion, rows: Sequence[Row]) -> float:
+    """Mean negative log-likelihood over the benchmark's four patterns."""
+    logp, presence, labels = arrays(rows, [p.split("+") for p in PATTERNS])
+    probs = softmax_rows(model.logits(logp, presence))
+    return round(float(-np.mean(np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, None)))), 5)
+
+
+def unknown_curve(model: LearnedFusion, rows: Sequence[Row]) -> List[Dict[str, float]]:
+    """Coverage and accuracy per threshold over the benchmark's four patterns."""
+    logp, presence, labels = arrays(rows, [p.split("+") for p in PATTERNS])
+    probs = softmax_rows(model.logits(logp, presence))
+    confidence, correct = probs.max(axis=1), probs.argmax(axis=1) == labels
+    curve = []
+    for t in THRESHOLDS:
+        covered = confidence >= t
+        curve.append({
+            "threshold": float(t),
+            "coverage": round(float(covered.mean()), 4),
+            "accuracy_covered": round(float(correct[covered].mean()) if covered.any() else 0.0, 4),
+            "accuracy_unknown_wrong": round(float((correct & covered).mean()), 4),
+        })
+    return curve
+
+
+def choose_threshold(curve: Sequence[Dict[str, float]]) -> float:
+    base = curve[0]["accuracy_unknown_wrong"]
+    allowed = [c["threshold"] for c in curve if c["accuracy_unknown_wrong"] >= base - UNKNOWN_TOLERANCE]
+    return float(max(allowed))
+
+
+def dailydialog_sequences(datasets_dir: Path, split: str, models_dir: Path, now: float,
+                          log: Printer) -> List[Tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Each DailyDialog speaker's turns in order (log-probabilities of the text reading, text-only
+    presence, labels), for fitting and measuring the mood filter. Readings cached like the pools."""
+    from emotion_sensing.text.recognizer import MODEL_FILE as TEXT_MODEL
+
+    path = Path(datasets_dir) / "dailydialog" / f"{split}.csv"
+    if not path.exists():
+        raise FileNotFoundError(f"DailyDialog {split} split not found at {path}; see README 'Datasets'")
+    turns: Dict[Tuple[str, str], List[Tuple[int, str, str]]] = {}
+    with path.open(encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle):
+            label = DAILYDIALOG.get((row.get("emotion") or "").strip())
+            text = (row.get("text") or "").strip()
+            if label and text:
+                turns.setdefault((row["dialogue_id"], row["speaker"]), []).append((int(row["turn"]), text, label))
+    texts = sorted({text for group in turns.values() for _, text, _ in group})
+    by_text: Dict[str, Tuple[float, ...]] = {}
+
+    def read_all() -> Pool:
+        from emotion_sensing.text.recognizer import TextRecognizer
+
+        recognizer = TextRecognizer(Path(models_dir) / TEXT_MODEL)
+        pool: Dict[str, List[Reading]] = {label: [] for label in LABELS}
+        for i, text in enumerate(texts):
+            pool["neutral"].append(recognizer.read(text, timestamp=now))  # keyed by order, not by label
+            if (i + 1) % 2000 == 0:
+                log(f"  DailyDialog {split}: {i + 1}/{len(texts)} utterances read")
+        return Pool("text", f"DailyDialog {split}", pool)
+
+    pool = cached_pool(f"text-dailydialog-{split}", (_fingerprint(Path(models_dir) / TEXT_MODEL, path), len(texts)),
+                       read_all, now, log)
+    for text, reading in zip(texts, pool.by_label["neutral"]):
+        by_text[text] = reading.probs
+    sequences = []
+    presence = np.zeros(len(MODALITIES))
+    presence[MODALITIES.index("text")] = 1.0
+    for group in turns.values():
+        group.sort()
+        lp = np.zeros((len(group), len(MODALITIES), len(LABELS)))
+        for t, (_, text, _) in enumerate(group):
+            lp[t, MODALITIES.index("text")] = log_probs(by_text[text])
+        sequences.append((lp, np.repeat(presence[None], len(group), 0), np.array([LABEL_INDEX[l] for _, _, l in group])))
+    return sequences
+
+
+def mood_effect(model: LearnedFusion, sequences: Sequence[Tuple[np.ndarray, np.ndarray, np.ndarray]]) -> Dict[str, Any]:
+    """Accuracy and macro-F1 of each speaker's second and later turns, text only, with and without
+    the mood filter."""
+    out: Dict[str, Any] = {}
+    for name, beta in (("without_mood", 0.0), ("with_mood", model.mood_weight)):
+        truth, predicted = [], []
+        for logp, presence, labels in sequences:
+            previous = None
+            for t in range(len(labels)):
+                z = model.bias + model.evidence(logp[t], presence[t]).sum(axis=0)
+                if previous is not None and beta > 0:
+                    z = z + beta * np.log(np.clip(previous, 1e-4, None))
+                probs = softmax_rows(z)
+                if t > 0:
+                    truth.append(LABELS[labels[t]])
+                    predicted.append(LABELS[int(probs.argmax())])
+                previous = probs
+        result = evaluate(truth, predicted, labels=LABELS)
+        out[name] = {"accuracy": round(float(result["accuracy"]), 4), "macro_f1": round(float(result["macro_f1"]), 4),
+                     "n": len(truth)}
+    return out
+
+
+def train_fusion(datasets_dir: Path, models_dir: Path, n_per_label: int = 500, p: float = 0.3, seed: int = 0,
+                 log: Printer = print) -> Dict[str, Any]:
+    """Fit, choose and ship the fusion model (models/fusion.json and its card); returns the report."""
+    from emotion_sensing import fusion_bench
+
+    started = time.time()
+    now = time.time()
+    datasets_dir, models_dir = Path(datasets_dir), Path(models_dir)
+    log("validation readings (cached after the first run):")
+    pools = validation_pools(datasets_dir, models_dir, max(n_per_label, 200), seed + 1, now, log)
+    rows = build_rows(pools, n_per_label, p, seed + 1)
+    order = np.random.default_rng(seed + 2).permutation(len(rows))
+    half_a = [rows[i] for i in order[: len(rows) // 2]]
+    half_b = [rows[i] for i in order[len(rows) // 2:]]
+    log(f"{len(rows)} validation rows ({n_per_label} per label, p = {p}); candidates fitted on half, compared on the other")
+    carry_curve = {}
+    for carry in CARRY_GRID:
+        probe = fit("weighted", *arrays(half_a, TRAIN_PATTERNS), text_carry=carry)
+        carry_curve[f"{carry:g}"] = _nll(probe, half_b)
+    carry = min(CARRY_GRID, key=lambda c: carry_curve[f"{c:g}"])
+    log("text carry rate (validation NLL of the weighted candidate): "
+        + ", ".join(f"{k}: {v:.3f}" for k, v in carry_curve.items()) + f"; using {carry:g}")
+    comparison: Dict[str, Any] = {}
+    for kind in KINDS:
+        model = fit(kind, *arrays(half_a, TRAIN_PATTERNS), text_carry=carry)
+        accuracy = _accuracy(model, half_b)
+        comparison[kind] = {"validation_accuracy": accuracy, "mean": round(float(np.mean(list(accuracy.values()))), 4)}
+        log(f"  {kind:<9} " + "  ".join(f"{k} {v:.3f}" for k, v in accuracy.items()) + f"  (mean {comparison[kind]['mean']:.3f})")
+    best = max(KINDS, key=lambda k: comparison[k]["mean"])
+    log(f"best on validation: {best}; refitting it on every validation row")
+    models = {kind: fit(kind, *arrays(rows, TRAIN_PATTERNS), text_carry=carry) for kind in KINDS}
+    model = models[best]
+    curve = unknown_curve(model, rows)
+    model.unknown_below = choose_threshold(curve)
+    chosen = next(c for c in curve if c["threshold"] == model.unknown_below)
+    log(f"unknown below confidence {model.unknown_below:.3f}: coverage {chosen['coverage']:.3f}, accuracy on what is "
+        f"reported {chosen['accuracy_covered']:.3f} (validation)")
+    mood: Dict[str, Any] = {}
+    try:
+        log("mood: DailyDialog validation dialogues, each speaker's turns in order")
+        sequences = dailydialog_sequences(datasets_dir, "validation", models_dir, now, log)
+        model.mood_weight, mood["nll_by_weight"] = fit_mood_weight(model, sequences)
+        mood["validation"] = mood_effect(model, sequences)
+        test_sequences = dailydialog_sequences(datasets_dir, "test", models_dir, now, log)
+        mood["test"] = mood_effect(model, test_sequences)
+        log(f"  mood weight {model.mood_weight:g}; DailyDialog test, later turns, text only: macro-F1 "
+            f"{mood['test']['without_mood']['macro_f1']:.3f} without, {mood['test']['with_mood']['macro_f1']:.3f} with")
+    except FileNotFoundError as error:
+        log(f"no mood fitted ({error})")
+    model.meta.update(
+        fitted_on={m: pool.source for m, pool in pools.items()},
+        validation_rows=len(rows),
+        p=p,
+        seed=seed + 1,
+        chosen_by="mean validation accuracy over the patterns text, text+face, text+voice, text+face+voice",
+        text_carry_nll=carry_curve,
+        candidates={k: v["mean"] for k, v in comparison.items()},
+        mood_weight_nll=mood.get("nll_by_weight"),
+    )
+    log("the benchmark on the test samples:")
+    bench = fusion_bench.run(datasets_dir, models_dir, n_per_label=n_per_label, p=p, seed=seed, log=log,
+                             learned={k: m for k, m in models.items()}, shipped=model)
+    model.meta["test_accuracy"] = {e["pattern"]: e["fused"]["accuracy"] for e in bench["patterns"]}
+    model.meta["results"] = RESULTS_FILE
+    path = models_dir / MODEL_FILE
+    model.save(path)
+    report = {"kind": best, "validation": comparison, "unknown_below": model.unknown_below, "unknown_curve": curve,
+              "mood_weight": model.mood_weight, "mood": mood, "benchmark": bench,
+              "seconds": round(time.time() - started, 1)}
+    (models_dir / RESULTS_FILE).write_text(json.dumps(report, indent=1) + "\n")
+    write_card(models_dir, model, report)
+    log(fusion_bench.format_report(bench))
+    log(f"saved {path} ({path.stat().st_size / 1e3:.1f} kB), {models_dir / RESULTS_FILE} and {models_dir / CARD_FILE}")
+    return report
+
+
+def write_card(models_dir: Path, model: LearnedFusion, report: Dict[str, Any]) -> None:
+    """models/fusion.md: what the fusion model was fitted on, how it was chosen and what it scores."""
+    bench = report["benchmark"]
+    lines = [
+        "# Fusion model card",
+        "",
+        f"`models/{MODEL_FILE}` ({(Path(models_dir) / MODEL_FILE).stat().st_size / 1e3:.1f} kB of JSON): how the service "
+        "combines the face, voice and text readings into one emotional state "
+        "(`emotion_sensing/fusion_model.py`, run by `emotion_sensing/fusion.py`). Rebuild it with "
+        "`.venv/bin/emobot train fusion --data ../shared/datasets` whenever a recognizer changes.",
+        "",
+        "## Fitted on (validation splits only)",
+        "",
+        *[f"- {m}: {src}" for m, src in model.meta["fitted_on"].items()],
+        f"- {model.meta['validation_rows']} rows balanced by label, each message carrying the row's emotion with "
+        f"probability {model.meta['p']} (otherwise a neutral message), under every availability pattern.",
+        "",
+        "## Candidates (fitted on half the validation rows, accuracy on the other half)",
+        "",
+        "| candidate | " + " | ".join(PATTERNS) + " | mean |",
+        "|---|" + "---|" * (len(PATTERNS) + 1),
+        *[f"| {kind}{' (shipped)' if kind == model.kind else ''} | "
+          + " | ".join(f"{c['validation_accuracy'][p]:.3f}" for p in PATTERNS) + f" | {c['mean']:.3f} |"
+          for kind, c in report["validation"].items()],
+        "",
+        "## Test: `emobot eval fusion` (the paired benchmark, test samples only)",
+        "",
+        f"{bench['rows']} rows, {bench['n_per_label']} per label, p = {bench['p']}, seed {bench['seed']}; "
+        + "; ".join(f"{m}: {s}" for m, s in bench["sources"].items()) + ". Accuracy (macro-F1), valence sign agreement:",
+        "",
+        "| pattern | best single | hand-set fusion | " + " | ".join(f"learned {k}" for k in KINDS) + " | shipped |",
+        "|---|---|---|" + "---|" * (len(KINDS) + 1),
+    ]
+    for entry in bench["patterns"]:
+        cell = lambda s: f"{s['accuracy']:.3f} ({s['macro_f1']:.3f}), {s['valence_sign_agreement']:.3f}"
+        best = entry["best_single"]
+        lines.append(f"| {entry['pattern']} | {best['modality']} {cell(best)} | {cell(entry['today'])} | "
+                     + " | ".join(cell(entry["candidates"][f"learned {k}"]) for k in KINDS)
+                     + f" | **{cell(entry['fused'])}** |")
+    full = next((e for e in bench["patterns"] if e["pattern"] == "text+face+voice"), None)
+    if full is not None and "confusion" in full["fused"]:
+        lines += ["", "Confusion of the shipped fusion, pattern text+face+voice (rows: true; columns: fused):", "",
+                  "| true \\ fused | " + " | ".join(LABELS) + " | unknown |", "|---|" + "---|" * (len(LABELS) + 1)]
+        lines += [f"| {label} | " + " | ".join(str(v) for v in row) + " |"
+                  for label, row in zip(LABELS, full["fused"]["confusion"])]
+    curve = report["unknown_curve"]
+    lines += [
+        "",
+        "## Unknown when unsure",
+        "",
+        f"The state reads `unknown` below a fused confidence of **{model.unknown_below:.3f}**: the largest threshold "
+        "that costs no validation accuracy (unknown counted wrong) against reporting every label, so only states the "
+        "evidence leaves near-even (a uniform guess is 0.143) read unknown. A higher threshold buys accuracy on what "
+        "is reported with coverage. Validation curve (the four patterns):",
+        "",
+        "| threshold | coverage | accuracy of what is reported | accuracy, unknown counted wrong |",
+        "|---|---|---|---|",
+        *[f"| {c['threshold']:.3f} | {c['coverage']:.3f} | {c['accuracy_covered']:.3f} | {c['accuracy_unknown_wrong']:.3f} |"
+          for c in curve[::2]],
+    ]
+    mood = report.get("mood") or {}
+    if mood:
+        lines += [
+            "",
+            "## Mood across turns",
+            "",
+            f"The previous turn's state enters each turn as a prior weighted **{model.mood_weight:g}** "
+            f"(halving every {model.mood_half_life_s:g} s of silence; the half-life is set, not fitted: DailyDialog has "
+            "no timing), fitted by class-balanced likelihood on DailyDialog's validation dialogues (each speaker's "
+            "turns in order, text only). Later turns of each speaker:",
+            "",
+            "| DailyDialog | without mood: accuracy (macro-F1) | with mood |",
+            "|---|---|---|",
+            *[f"| {split} ({mood[split]['with_mood']['n']} turns) | {mood[split]['without_mood']['accuracy']:.3f} "
+              f"({mood[split]['without_mood']['macro_f1']:.3f}) | {mood[split]['with_mood']['accuracy']:.3f} "
+              f"({mood[split]['with_mood']['macro_f1']:.3f}) |" for split in ("validation", "test") if split in mood],
+        ]
+    if bench.get("two_turns"):
+        lines += [
+            "",
+            "The benchmark's two-turn rows (test samples): one person feeling the same at two turns 10 s apart, each "
+            "turn's message carrying the emotion with probability p; the second turn fused with and without the "
+            "mood the first left. Accuracy (macro-F1):",
+            "",
+            "| pattern | without mood | with mood |",
+            "|---|---|---|",
+            *[f"| {pattern} | {e['without_mood']['accuracy']:.3f} ({e['without_mood']['macro_f1']:.3f}) | "
+              f"{e['with_mood']['accuracy']:.3f} ({e['with_mood']['macro_f1']:.3f}) |"
+              for pattern, e in bench["two_turns"].items()],
+        ]
+    lines += [
+        "",
+        "## Parameters",
+        "",
+        f"Kind `{model.kind}`: `z = b + sum_m a_m (W_m log p_m + c_m)`, fused probabilities `softmax(z)`, with `a_m` the "
+        "freshness of modality m's newest reading (1 when fresh). Per-modality scale of the log-probabilities "
+        "(mean diagonal of W_m): "
+        + ", ".join(f"{m} {float(np.mean(np.diag(model.weights[i]))):.2f}" for i, m in enumerate(MODALITIES)) + ".",
+        "",
+        f"Text carry rate r = **{model.text_carry:g}** (chosen on validation likelihood among "
+        + ", ".join(f"{k} ({v:.3f})" for k, v in model.meta.get("text_carry_nll", {}).items())
+        + "): the words enter as `log(r p_y + (1 - r) p_neutral)`, so a neutral reading of a message says "
+        "little about the person and a confident emotional one says a lot.",
+        "",
+        "Limits: the rows pair samples from different corpora (a FER2013 face, a RAVDESS actor, a text-corpus "
+        "message), not one person seen three ways; acted voices and posed faces are easier than a webcam user.",
+        "",
+    ]
+    (Path(models_dir) / CARD_FILE).write_text("\n".join(lines))

@@ -1,0 +1,219 @@
+"""Learned fusion: fitting, the model file, the runtime path, mood across turns, unknown when unsure."""
+import json
+
+import numpy as np
+import pytest
+from scipy.optimize import check_grad
+
+from emotion_sensing import fusion_model as fm
+from emotion_sensing.config import Settings, default_fusion
+from emotion_sensing.fusion import FusionConfig, fuse
+from emotion_sensing.fusion_train import choose_threshold
+from emotion_sensing.labels import LABEL_INDEX, LABELS
+from emotion_sensing.reading import Reading
+from emotion_sensing.session import Session
+
+K = len(LABELS)
+
+
+def one_hot(label, strength=0.9):
+    rest = (1 - strength) / (K - 1)
+    return tuple(strength if name == label else rest for name in LABELS)
+
+
+def synthetic(n=3000, seed=0):
+    """Text reads the truth 30% of the time (else neutral), face 70%, voice is noise."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, K, n)
+    logp = np.zeros((n, 3, K))
+    for i, label in enumerate(y):
+        text = label if rng.random() < 0.3 else LABEL_INDEX["neutral"]
+        face = label if rng.random() < 0.7 else rng.integers(0, K)
+        voice = rng.integers(0, K)
+        for m, hot in enumerate((text, face, voice)):
+            logp[i, m] = fm.log_probs(one_hot(LABELS[hot], 0.8))
+    presence = (rng.random((n, 3)) < 0.8).astype(float)
+    presence[:, 0] = 1.0
+    return logp, presence, y
+
+
+def test_fit_learns_to_trust_the_informative_modality_and_ignore_noise():
+    logp, presence, y = synthetic()
+    model = fm.fit("weighted", logp, presence, y)
+    w_text, w_face, w_voice = (float(np.mean(np.diag(model.weights[m]))) for m in range(3))
+    # Text is always right when it is not neutral, the face 70% of the time, the voice never.
+    assert min(w_text, w_face) > 0.3
+    assert abs(w_voice) < 0.1
+    accuracy = np.mean(model.logits(logp, presence).argmax(axis=1) == y)
+    assert accuracy > 0.6
+    for kind in ("product", "stacking"):
+        other = fm.fit(kind, logp, presence, y)
+        assert np.mean(other.logits(logp, presence).argmax(axis=1) == y) > 0.5, kind
+
+
+@pytest.mark.parametrize("kind", fm.KINDS)
+def test_the_gradient_the_fit_follows_is_the_true_one(kind):
+    logp, presence, y = synthetic(200, seed=1)
+    theta0 = fm._initial(kind, 3) + np.random.default_rng(2).normal(0, 0.1, fm._initial(kind, 3).shape)
+    captured = {}
+
+    def spy(fun, x0, jac, method, options):
+        captured["fun"] = fun
+        from scipy.optimize import OptimizeResult
+        return OptimizeResult(x=x0, fun=fun(x0)[0], nit=0, success=True)
+
+    import scipy.optimize
+    original = scipy.optimize.minimize
+    scipy.optimize.minimize = spy
+    try:
+        fm.fit(kind, logp, presence, y)
+    finally:
+        scipy.optimize.minimize = original
+    fun = captured["fun"]
+    error = check_grad(lambda t: fun(t)[0], lambda t: fun(t)[1], theta0)
+    assert error < 1e-4 * max(1.0, np.linalg.norm(fun(theta0)[1]))
+
+
+def test_model_file_round_trips_and_a_wrong_file_says_why(tmp_path):
+    logp, presence, y = synthetic(500)
+    model = fm.fit("stacking", logp, presence, y)
+    model.mood_weight, model.unknown_below = 0.4, 0.2
+    path = tmp_path / fm.MODEL_FILE
+    model.save(path)
+    again = fm.LearnedFusion.load(path)
+    assert again.kind == "stacking" and again.mood_weight == 0.4 and again.unknown_below == 0.2
+    np.testing.assert_allclose(again.logits(logp[:5], presence[:5]), model.logits(logp[:5], presence[:5]), atol=1e-4)
+    path.write_text("{not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        fm.LearnedFusion.load(path)
+    data = model.to_dict()
+    data["labels"] = ["a", "b"]
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="emobot train fusion"):
+        fm.LearnedFusion.load(path)
+
+
+def test_an_unreadable_model_file_falls_back_to_the_hand_set_weights(tmp_path):
+    (tmp_path / fm.MODEL_FILE).write_text("{broken")
+    with pytest.warns(RuntimeWarning, match="hand-set weights"):
+        config = default_fusion(tmp_path)
+    assert config.model is None
+    assert default_fusion(tmp_path / "nowhere").model is None
+    assert Settings.from_env({"EMOBOT_FUSION": "hand"}).fusion.model is None
+    with pytest.raises(ValueError, match="EMOBOT_FUSION"):
+        Settings.from_env({"EMOBOT_FUSION": "magic"})
+
+
+def fitted(mood_weight=0.0, unknown_below=0.0):
+    logp, presence, y = synthetic()
+    model = fm.fit("weighted", logp, presence, y)
+    model.mood_weight, model.unknown_below = mood_weight, unknown_below
+    return FusionConfig(model=model)
+
+
+def test_runtime_fusion_follows_the_fitted_model_and_explains_itself():
+    config = fitted()
+    text = Reading("text", one_hot("neutral", 0.8), 0.8, timestamp=100.0)
+    face = [Reading("face", one_hot("angry", 0.8), 0.8, timestamp=100.0 - i * 0.25) for i in range(12)]
+    state = fuse([text, *face], now=100.0, config=config)
+    assert state.label == "angry"  # a neutral message is weak evidence; a fresh angry face is strong
+    shares = {c.modality: c.share for c in state.contributions}
+    assert shares["face"] > shares["text"]
+    assert sum(shares.values()) == pytest.approx(1.0)
+    assert state.valence < 0
+    assert fuse([], now=100.0, config=config).label == "unknown"
+
+
+def test_a_stale_face_counts_less_than_a_fresh_one():
+    config = fitted()
+    text = Reading("text", one_hot("happy", 0.8), 0.8, timestamp=100.0)
+    face = Reading("face", one_hot("angry", 0.8), 0.8, timestamp=100.0)
+    fresh = fuse([text, face], now=100.0, config=config)
+    stale = fuse([text, Reading("face", one_hot("angry", 0.8), 0.8, timestamp=88.0)], now=100.0, config=config)
+    assert stale.probs[LABEL_INDEX["angry"]] < fresh.probs[LABEL_INDEX["angry"]]
+
+
+def test_unknown_below_the_fitted_threshold():
+    weak = Reading("voice", tuple(1 / K for _ in LABELS), 0.2, timestamp=100.0)
+    assert fuse([weak], now=100.0, config=fitted(unknown_below=0.5)).label == "unknown"
+    assert fuse([weak], now=100.0, config=fitted(unknown_below=0.0)).label != "unknown"
+
+
+def test_threshold_choice_costs_no_validation_accuracy():
+    curve = [{"threshold": t, "accuracy_unknown_wrong": a}
+             for t, a in ((0.0, 0.700), (0.1, 0.700), (0.15, 0.700), (0.2, 0.696), (0.3, 0.690))]
+    assert choose_threshold(curve) == 0.15
+
+
+def test_mood_keeps_a_content_free_turn_after_an_angry_one_angry_leaning():
+    config = fitted(mood_weight=0.8)
+    session = Session("s")
+    session.add(Reading("text", one_hot("angry", 0.8), 0.8, timestamp=100.0))
+    first = session.fuse(config, now=100.0)
+    session.end_turn(first)
+    assert first.label == "angry"
+    session.add(Reading("text", one_hot("neutral", 0.8), 0.8, timestamp=105.0))
+    second = session.fuse(config, now=105.0)
+    assert second.valence < 0 and second.mood_share > 0
+    # Without the mood the same turn reads neutral.
+    assert fuse(list(session.readings), now=105.0, config=config).probs[LABEL_INDEX["angry"]] < \
+        second.probs[LABEL_INDEX["angry"]]
+    # A message that carries a new emotion moves the state.
+    session.end_turn(second)
+    session.add(Reading("text", one_hot("happy", 0.95), 0.95, timestamp=110.0))
+    assert session.fuse(config, now=110.0).label == "happy"
+
+
+def test_mood_fades_with_time():
+    model = fitted(mood_weight=0.8).model
+    assert model.mood_factor(0) == 1.0
+    assert model.mood_factor(model.mood_half_life_s) == pytest.approx(0.5)
+
+
+def test_mood_weight_is_fitted_from_sequences():
+    rng = np.random.default_rng(3)
+    model = fm.fit("weighted", *synthetic())
+
+    def sequences(persistent):
+        out = []
+        for _ in range(300):
+            label = rng.integers(0, K)
+            labels, logp = [], []
+            for _ in range(4):
+                if not persistent:
+                    label = rng.integers(0, K)
+                shown = label if rng.random() < 0.5 else LABEL_INDEX["neutral"]
+                lp = np.zeros((3, K))
+                lp[0] = fm.log_probs(one_hot(LABELS[shown], 0.8))
+                logp.append(lp)
+                labels.append(label)
+            presence = np.tile([1.0, 0.0, 0.0], (4, 1))
+            out.append((np.array(logp), presence, np.array(labels)))
+        return out
+
+    persistent, _ = fm.fit_mood_weight(model, sequences(True))
+    independent, _ = fm.fit_mood_weight(model, sequences(False))
+    assert persistent > 0.3
+    assert independent < persistent and independent <= 0.1
+
+
+def test_a_neutral_message_says_little_about_the_person_an_emotional_one_a_lot():
+    logp = np.zeros((3, K))
+    logp[0] = fm.log_probs(one_hot("neutral", 0.95))
+    neutral = fm.carry_text(logp, 0.3)[0]
+    assert neutral.max() - neutral.min() < 0.5  # near-even: every emotion stays possible
+    assert neutral.argmax() == LABEL_INDEX["neutral"]
+    logp[0] = fm.log_probs(one_hot("angry", 0.95))
+    angry = fm.carry_text(logp, 0.3)[0]
+    assert angry.argmax() == LABEL_INDEX["angry"] and angry.max() - np.sort(angry)[-2] > 2
+    np.testing.assert_allclose(fm.carry_text(logp, 1.0), logp)
+
+
+def test_a_near_even_state_is_not_pushed_negative():
+    """Four of the seven labels are negative: valence comes from the deciding modalities, not from
+    the fused distribution's mean."""
+    config = fitted()
+    config.model.text_carry = 0.3
+    calm = Reading("text", one_hot("neutral", 0.95), 0.95, timestamp=100.0, valence=0.0)
+    state = fuse([calm], now=100.0, config=config)
+    assert abs(state.valence) < 0.05
