@@ -227,17 +227,11 @@ def _fuse_learned(summaries: Mapping[str, _ModalitySummary], now: float, model: 
         if modality in present:
             logp[i] = log_probs(summaries[modality].probs)
             presence[i] = summaries[modality].fresh
-    terms = model.evidence(logp, presence)
-    z = model.bias + terms.sum(axis=0)
-    mood_term = None
-    if mood is not None and mood.known and model.mood_weight > 0:
-        mood_term = model.mood_weight * model.mood_factor(now - mood.timestamp) * log_probs(mood.probs)
-        z = z + mood_term
+    factor = model.mood_factor(now - mood.timestamp) if mood is not None and mood.known else 0.0
+    z, parts = model.terms(logp, presence, mood.probs if factor > 0 else None, factor)
     probs = softmax_rows(z)
     top = int(probs.argmax())
-    lifts = {m: max(0.0, float(terms[i][top] - terms[i].mean())) for i, m in enumerate(MODEL_MODALITIES) if m in present}
-    if mood_term is not None:
-        lifts["mood"] = max(0.0, float(mood_term[top] - mood_term.mean()))
+    lifts = {m: max(0.0, float(term[top] - term.mean())) for m, term in parts.items()}
     total = sum(lifts.values())
     shares = {m: (lift / total if total > 0 else (1.0 / len(present) if m in present else 0.0))
               for m, lift in lifts.items()}

@@ -63,7 +63,42 @@ class LearnedFusion:
     mood_half_life_s: float = 120.0
     unknown_below: float = 0.0
     text_carry: float = 1.0  # r: how often a message's words carry the person's emotion
+    mood_text_carry: float = 1.0  # r of a turn with only words and a mood (fitted with beta)
     meta: Dict[str, Any] = field(default_factory=dict)
+
+    def terms(self, logp: np.ndarray, presence: np.ndarray, mood: Optional[Sequence[float]] = None,
+              mood_factor: float = 1.0, mood_weight: Optional[float] = None,
+              mood_text_carry: Optional[float] = None) -> Tuple[np.ndarray, Dict[str, np.ndarray]]:
+        """One turn's fused logits and each part's term (by modality, and "mood").
+
+        - Words only, no mood: the text reading as it is (its own calibration, fitted on the
+          corpora's real mix of labels, is the better account of a lone message than the
+          balanced benchmark's; text-only fusion leaves the reading unchanged).
+        - Words only, after a turn: the words as a mixture with carry rate ``mood_text_carry``
+          plus ``beta * decay * log(mood)``, so a content-free message keeps the mood and an
+          emotional one moves it.
+        - A face or a voice present: the learned combination, plus the same mood term.
+        """
+        logp = np.asarray(logp, dtype=np.float64)
+        presence = np.asarray(presence, dtype=np.float64)
+        beta = self.mood_weight if mood_weight is None else mood_weight
+        carry = self.mood_text_carry if mood_text_carry is None else mood_text_carry
+        weight = beta * mood_factor if mood is not None else 0.0
+        parts: Dict[str, np.ndarray] = {}
+        if presence[TEXT] > 0 and not np.delete(presence, TEXT).any():
+            if weight <= 0:
+                parts["text"] = logp[TEXT]
+                return logp[TEXT].copy(), parts
+            parts["text"] = carry_text(logp, carry)[TEXT]
+            z = parts["text"].copy()
+        else:
+            evidence = self.evidence(logp, presence)
+            z = self.bias + evidence.sum(axis=0)
+            parts.update({m: evidence[i] for i, m in enumerate(MODALITIES) if presence[i] > 0})
+        if weight > 0:
+            parts["mood"] = weight * _log_rows(np.asarray(mood, dtype=np.float64))
+            z = z + parts["mood"]
+        return z, parts
 
     def evidence(self, logp: np.ndarray, presence: np.ndarray) -> np.ndarray:
         """Per-modality logit terms ``a_m * (W_m @ l_m + c_m)``: (M, K) for one row, (N, M, K) for many."""
@@ -72,14 +107,14 @@ class LearnedFusion:
         terms = np.einsum("mij,...mj->...mi", self.weights, logp) + self.offsets
         return presence[..., None] * terms
 
-    def logits(self, logp: np.ndarray, presence: np.ndarray, mood: Optional[np.ndarray] = None,
-               mood_factor: float = 1.0) -> np.ndarray:
-        """Fused logits of one row (or many): ``logp`` (…, M, K), ``presence`` (…, M), and the
-        previous state's probabilities ``mood`` (…, K) weighted by ``mood_factor`` (its decay)."""
+    def logits(self, logp: np.ndarray, presence: np.ndarray) -> np.ndarray:
+        """Fused logits of many rows with no mood, as :meth:`terms` gives them one by one:
+        ``logp`` (N, M, K), ``presence`` (N, M)."""
+        logp = np.asarray(logp, dtype=np.float64)
+        presence = np.asarray(presence, dtype=np.float64)
         z = self.bias + self.evidence(logp, presence).sum(axis=-2)
-        if mood is not None and self.mood_weight > 0:
-            z = z + self.mood_weight * np.asarray(mood_factor)[..., None] * _log_rows(mood)
-        return z
+        words_only = (presence[..., TEXT] > 0) & ~np.delete(presence, TEXT, axis=-1).any(axis=-1)
+        return np.where(words_only[..., None], logp[..., TEXT, :], z)
 
     def mood_factor(self, age_s: float) -> float:
         return float(0.5 ** (max(age_s, 0.0) / self.mood_half_life_s)) if self.mood_half_life_s > 0 else 1.0
@@ -97,6 +132,7 @@ class LearnedFusion:
             "mood_half_life_s": float(self.mood_half_life_s),
             "unknown_below": round(float(self.unknown_below), 6),
             "text_carry": round(float(self.text_carry), 6),
+            "mood_text_carry": round(float(self.mood_text_carry), 6),
             "meta": self.meta,
         }
 
@@ -117,7 +153,8 @@ class LearnedFusion:
             raise ValueError(f"fusion model arrays have shapes {weights.shape}, {offsets.shape}, {bias.shape}")
         return cls(str(data["kind"]), weights, offsets, bias, float(data.get("mood_weight", 0.0)),
                    float(data.get("mood_half_life_s", 120.0)), float(data.get("unknown_below", 0.0)),
-                   float(data.get("text_carry", 1.0)), dict(data.get("meta") or {}))
+                   float(data.get("text_carry", 1.0)), float(data.get("mood_text_carry", 1.0)),
+                   dict(data.get("meta") or {}))
 
     @classmethod
     def load(cls, path: Path) -> LearnedFusion:
@@ -224,29 +261,42 @@ def fit(kind: str, logp: np.ndarray, presence: np.ndarray, labels: np.ndarray, l
                                                                      "converged": bool(result.success)}})
 
 
+def run_sequence(model: LearnedFusion, logp: np.ndarray, presence: np.ndarray, mood_weight: Optional[float] = None,
+                 mood_text_carry: Optional[float] = None) -> np.ndarray:
+    """The fused probabilities of one person's turns in order, each turn's state the next one's
+    mood (no decay: consecutive turns)."""
+    out = np.zeros((len(logp), K))
+    previous = None
+    for t in range(len(logp)):
+        z, _ = model.terms(logp[t], presence[t], previous, 1.0, mood_weight, mood_text_carry)
+        out[t] = softmax_rows(z)
+        previous = out[t]
+    return out
+
+
+MOOD_GRID = tuple(np.round(np.arange(0.0, 1.01, 0.1), 2))
+CARRY_GRID = (0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
+
+
 def fit_mood_weight(model: LearnedFusion, sequences: Sequence[Tuple[np.ndarray, np.ndarray, np.ndarray]],
-                    grid: Sequence[float] = tuple(np.round(np.arange(0.0, 1.01, 0.05), 2)),
-                    ) -> Tuple[float, Dict[str, float]]:
-    """The mood weight beta minimising the class-balanced NLL of each turn's label given its own
-    evidence and the previous turn's state (the filter run along each sequence). ``sequences``:
-    (logp (T, M, K), presence (T, M), labels (T,)) per speaker, turns in order."""
+                    grid: Sequence[float] = MOOD_GRID, carries: Sequence[float] = CARRY_GRID,
+                    ) -> Tuple[float, float, Dict[str, float]]:
+    """The mood weight beta and the words' carry rate of a turn after another (r) minimising the
+    class-balanced NLL of each later turn's label given its own evidence and the previous turn's
+    state (the filter run along each sequence). ``sequences``: (logp (T, M, K), presence (T, M),
+    labels (T,)) per speaker, turns in order. Returns (beta, r, NLL by "beta/r")."""
     counts = np.bincount(np.concatenate([s[2] for s in sequences]), minlength=K).astype(float)
     class_weight = np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / max((counts > 0).sum(), 1), 0.0)
     curve: Dict[str, float] = {}
     for beta in grid:
-        total = weight = 0.0
-        for logp, presence, labels in sequences:
-            previous = None
-            for t in range(len(labels)):
-                z = model.bias + model.evidence(logp[t], presence[t]).sum(axis=0)
-                if previous is not None:
-                    z = z + beta * _log_rows(previous)
-                probs = softmax_rows(z)
-                if t > 0:
-                    w = class_weight[labels[t]]
-                    total -= w * np.log(max(probs[labels[t]], 1e-12))
-                    weight += w
-                previous = probs
-        curve[f"{beta:g}"] = round(total / max(weight, 1e-12), 5)
-    best = min(grid, key=lambda b: curve[f"{b:g}"])
-    return float(best), curve
+        for carry in (carries if beta > 0 else (1.0,)):
+            total = weight = 0.0
+            for logp, presence, labels in sequences:
+                probs = run_sequence(model, logp, presence, beta, carry)[1:]
+                w = class_weight[labels[1:]]
+                total -= float(np.sum(w * np.log(np.clip(probs[np.arange(len(probs)), labels[1:]], 1e-12, None))))
+                weight += float(w.sum())
+            curve[f"{beta:g}/{carry:g}"] = round(total / max(weight, 1e-12), 5)
+    best = min(curve, key=curve.__getitem__)
+    beta, carry = (float(v) for v in best.split("/"))
+    return beta, carry, curve

@@ -104,10 +104,10 @@ def test_an_unreadable_model_file_falls_back_to_the_hand_set_weights(tmp_path):
         Settings.from_env({"EMOBOT_FUSION": "magic"})
 
 
-def fitted(mood_weight=0.0, unknown_below=0.0):
+def fitted(mood_weight=0.0, unknown_below=0.0, mood_text_carry=0.3):
     logp, presence, y = synthetic()
     model = fm.fit("weighted", logp, presence, y)
-    model.mood_weight, model.unknown_below = mood_weight, unknown_below
+    model.mood_weight, model.unknown_below, model.mood_text_carry = mood_weight, unknown_below, mood_text_carry
     return FusionConfig(model=model)
 
 
@@ -191,10 +191,20 @@ def test_mood_weight_is_fitted_from_sequences():
             out.append((np.array(logp), presence, np.array(labels)))
         return out
 
-    persistent, _ = fm.fit_mood_weight(model, sequences(True))
-    independent, _ = fm.fit_mood_weight(model, sequences(False))
-    assert persistent > 0.3
+    persistent, carry, curve = fm.fit_mood_weight(model, sequences(True))
+    independent, _, _ = fm.fit_mood_weight(model, sequences(False))
+    assert persistent > 0.3 and carry < 1.0  # half the messages are content-free: the words carry less
     assert independent < persistent and independent <= 0.1
+    assert "0/1" in curve and f"{persistent:g}/{carry:g}" in curve
+
+
+def test_a_message_alone_keeps_its_own_reading():
+    """Text-only fusion leaves the reading unchanged; only a mood (an earlier turn) changes it."""
+    config = fitted(mood_weight=0.5)
+    reading = Reading("text", one_hot("sad", 0.6), 0.6, timestamp=100.0, valence=-0.4)
+    state = fuse([reading], now=100.0, config=config)
+    assert state.label == "sad" and state.probs == pytest.approx(reading.probs, abs=1e-3)
+    assert state.valence == pytest.approx(-0.4) and state.mood_share == 0
 
 
 def test_a_neutral_message_says_little_about_the_person_an_emotional_one_a_lot():
