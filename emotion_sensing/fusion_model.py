@@ -17,11 +17,13 @@ The words of a chat message carry the person's emotion only sometimes: most mess
 content-free ("ok", an order number) whatever the person feels. So text enters as a mixture,
 ``log(r * p_y + (1 - r) * p_neutral)`` for each emotion y (``log p_neutral`` for neutral), with the
 carry rate ``r`` fitted: a neutral reading of the words then says little about the person, a
-confident emotional one says a lot (``r = 1``: the reading as it is).
+confident emotional one says a lot (``r = 1``: the reading as it is). A message alone (no face,
+no voice, no earlier turn) keeps its own reading: see :meth:`LearnedFusion.terms`.
 
 Mood carries across turns: the previous turn's fused state enters as one more term,
 ``beta * 0.5 ** (age / half_life) * log(previous probs)``, so a content-free message after an
-angry one stays angry-leaning while a message that carries a new emotion moves the state.
+angry one stays angry-leaning while a message that carries a new emotion moves the state (after
+a turn, words alone enter as the mixture with their own carry rate, ``mood_text_carry``).
 
 The parameters live in ``models/fusion.json`` (card: ``models/fusion.md``); fusion.py falls back
 to its hand-set weights when the file is absent.
