@@ -50,6 +50,9 @@ class FusionConfig:
     model: Optional[LearnedFusion] = field(default=None, compare=False, hash=False)
 
 
+MOOD_FLOOR = 0.01  # below this decay the previous turn's state no longer counts
+
+
 def load_fusion_model(models_dir: Path) -> Optional[LearnedFusion]:
     """The fitted fusion model in ``models_dir``, or None when there is none (hand-set fusion)."""
     path = Path(models_dir) / MODEL_FILE
@@ -228,6 +231,8 @@ def _fuse_learned(summaries: Mapping[str, _ModalitySummary], now: float, model: 
             logp[i] = log_probs(summaries[modality].probs)
             presence[i] = summaries[modality].fresh
     factor = model.mood_factor(now - mood.timestamp) if mood is not None and mood.known else 0.0
+    if factor < MOOD_FLOOR:  # a mood from long ago (13 min at a 2 min half-life) is forgotten
+        factor = 0.0
     z, parts = model.terms(logp, presence, mood.probs if factor > 0 else None, factor)
     probs = softmax_rows(z)
     top = int(probs.argmax())

@@ -227,3 +227,16 @@ def test_a_near_even_state_is_not_pushed_negative():
     calm = Reading("text", one_hot("neutral", 0.95), 0.95, timestamp=100.0, valence=0.0)
     state = fuse([calm], now=100.0, config=config)
     assert abs(state.valence) < 0.05
+
+
+def test_a_mood_from_long_ago_is_forgotten():
+    """After a long silence a lone message keeps its own reading again."""
+    config = fitted(mood_weight=0.5)
+    session = Session("s")
+    session.add(Reading("text", one_hot("angry", 0.8), 0.8, timestamp=100.0))
+    session.end_turn(session.fuse(config, now=100.0))
+    later = 100.0 + 20 * config.model.mood_half_life_s
+    message = Reading("text", one_hot("neutral", 0.8), 0.8, timestamp=later)
+    session.add(message)
+    state = session.fuse(config, now=later)
+    assert state.mood_share == 0 and state.probs == pytest.approx(message.probs, abs=1e-3)
