@@ -24,8 +24,9 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 import numpy as np
 
 from emotion_sensing.fusion_model import MODALITIES as MODEL_MODALITIES
-from emotion_sensing.fusion_model import MODEL_FILE, LearnedFusion, log_probs, softmax_rows
-from emotion_sensing.labels import AROUSAL, LABELS, UNKNOWN, VALENCE
+from emotion_sensing.calibration import softmax
+from emotion_sensing.fusion_model import MODEL_FILE, LearnedFusion, log_probs
+from emotion_sensing.labels import LABELS, UNKNOWN
 from emotion_sensing.reading import Reading
 
 
@@ -48,9 +49,6 @@ class FusionConfig:
     min_confidence: float = 0.15
     # The learned combination (None: the hand-set weights above).
     model: Optional[LearnedFusion] = field(default=None, compare=False, hash=False)
-
-
-MOOD_FLOOR = 0.01  # below this decay the previous turn's state no longer counts
 
 
 def load_fusion_model(models_dir: Path) -> Optional[LearnedFusion]:
@@ -231,10 +229,8 @@ def _fuse_learned(summaries: Mapping[str, _ModalitySummary], now: float, model: 
             logp[i] = log_probs(summaries[modality].probs)
             presence[i] = summaries[modality].fresh
     factor = model.mood_factor(now - mood.timestamp) if mood is not None and mood.known else 0.0
-    if factor < MOOD_FLOOR:  # a mood from long ago (13 min at a 2 min half-life) is forgotten
-        factor = 0.0
     z, parts = model.terms(logp, presence, mood.probs if factor > 0 else None, factor)
-    probs = softmax_rows(z)
+    probs = softmax(z)
     top = int(probs.argmax())
     lifts = {m: max(0.0, float(term[top] - term.mean())) for m, term in parts.items()}
     total = sum(lifts.values())

@@ -263,15 +263,20 @@ def benchmark(rows: Sequence[Row], config: FusionConfig = FusionConfig(), shippe
 MOOD_GAP_S = 10.0  # seconds between the two turns of a two-turn row
 
 
+def earlier_rows(rows: Sequence[Row], rng: np.random.Generator) -> List[int]:
+    """For each row, the index of a row of the same true emotion drawn at random: the turn before
+    it of a person who feels the same."""
+    by_truth: Dict[str, List[int]] = {}
+    for i, row in enumerate(rows):
+        by_truth.setdefault(row.truth, []).append(i)
+    return [by_truth[row.truth][int(rng.integers(len(by_truth[row.truth])))] for row in rows]
+
+
 def two_turns(rows: Sequence[Row], model: LearnedFusion, seed: int = 0) -> Dict[str, Any]:
     """Two turns of one person who feels the same both times: each row's readings fused after an
     earlier turn (another row of the same true emotion, its own message drawn with the same p,
     10 s before), with and without the mood the first turn leaves."""
-    rng = np.random.default_rng(seed)
-    by_truth: Dict[str, List[int]] = {}
-    for i, row in enumerate(rows):
-        by_truth.setdefault(row.truth, []).append(i)
-    earlier = [rows[by_truth[row.truth][int(rng.integers(len(by_truth[row.truth])))]] for row in rows]
+    earlier = [rows[i] for i in earlier_rows(rows, np.random.default_rng(seed))]
     config = FusionConfig(model=model)
     truth = [row.truth for row in rows]
     out: Dict[str, Any] = {}

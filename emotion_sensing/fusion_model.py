@@ -37,6 +37,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
+from emotion_sensing.calibration import softmax
 from emotion_sensing.labels import LABELS
 
 MODEL_FILE = "fusion.json"
@@ -45,12 +46,14 @@ FORMAT = 1
 MODALITIES: Tuple[str, ...] = ("text", "face", "voice")
 KINDS: Tuple[str, ...] = ("weighted", "product", "stacking")
 LOG_FLOOR = 1e-4  # probabilities are clipped here before the log: one model's 0 is not a veto
+MOOD_FLOOR = 0.01  # below this decay the previous turn's state no longer counts (13 min at 2 min)
 K = len(LABELS)
 
 
 def log_probs(probs: Sequence[float]) -> np.ndarray:
+    """Logs of a distribution (or of each row), floored at LOG_FLOOR and renormalised."""
     p = np.clip(np.asarray(probs, dtype=np.float64), LOG_FLOOR, None)
-    return np.log(p / p.sum())
+    return np.log(p / p.sum(axis=-1, keepdims=True))
 
 
 @dataclass
@@ -98,7 +101,7 @@ class LearnedFusion:
             z = self.bias + evidence.sum(axis=0)
             parts.update({m: evidence[i] for i, m in enumerate(MODALITIES) if presence[i] > 0})
         if weight > 0:
-            parts["mood"] = weight * _log_rows(np.asarray(mood, dtype=np.float64))
+            parts["mood"] = weight * log_probs(np.asarray(mood, dtype=np.float64))
             z = z + parts["mood"]
         return z, parts
 
@@ -119,7 +122,11 @@ class LearnedFusion:
         return np.where(words_only[..., None], logp[..., TEXT, :], z)
 
     def mood_factor(self, age_s: float) -> float:
-        return float(0.5 ** (max(age_s, 0.0) / self.mood_half_life_s)) if self.mood_half_life_s > 0 else 1.0
+        """How much a mood ``age_s`` old still counts: halving every half-life, 0 below MOOD_FLOOR."""
+        if self.mood_half_life_s <= 0:
+            return 1.0
+        factor = float(0.5 ** (max(age_s, 0.0) / self.mood_half_life_s))
+        return factor if factor >= MOOD_FLOOR else 0.0
 
     def to_dict(self) -> Dict[str, Any]:
         return {
@@ -181,17 +188,6 @@ def carry_text(logp: np.ndarray, carry: float) -> np.ndarray:
     mixed[..., NEUTRAL] = p[..., NEUTRAL]
     out[..., TEXT, :] = np.log(np.clip(mixed, LOG_FLOOR, None))
     return out
-
-
-def _log_rows(probs: np.ndarray) -> np.ndarray:
-    p = np.clip(np.asarray(probs, dtype=np.float64), LOG_FLOOR, None)
-    return np.log(p / p.sum(axis=-1, keepdims=True))
-
-
-def softmax_rows(z: np.ndarray) -> np.ndarray:
-    z = np.asarray(z, dtype=np.float64)
-    e = np.exp(z - z.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
 
 
 # --- fitting -------------------------------------------------------------------------------
@@ -271,7 +267,7 @@ def run_sequence(model: LearnedFusion, logp: np.ndarray, presence: np.ndarray, m
     previous = None
     for t in range(len(logp)):
         z, _ = model.terms(logp[t], presence[t], previous, 1.0, mood_weight, mood_text_carry)
-        out[t] = softmax_rows(z)
+        out[t] = softmax(z)
         previous = out[t]
     return out
 

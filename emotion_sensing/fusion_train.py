@@ -30,10 +30,11 @@ import itertools
 import json
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 import numpy as np
 
+from emotion_sensing.calibration import softmax
 from emotion_sensing.evaluation import evaluate
 from emotion_sensing.fusion_bench import (
     PATTERNS,
@@ -42,6 +43,7 @@ from emotion_sensing.fusion_bench import (
     _fingerprint,
     build_rows,
     cached_pool,
+    earlier_rows,
     face_pool,
     text_pool,
 )
@@ -57,7 +59,6 @@ from emotion_sensing.fusion_model import (
     fit_mood_weight,
     log_probs,
     run_sequence,
-    softmax_rows,
 )
 from emotion_sensing.labels import DAILYDIALOG, LABEL_INDEX, LABELS, UNKNOWN
 from emotion_sensing.reading import Reading
@@ -135,14 +136,14 @@ def _accuracy(model: LearnedFusion, rows: Sequence[Row]) -> Dict[str, float]:
 def _nll(model: LearnedFusion, rows: Sequence[Row]) -> float:
     """Mean negative log-likelihood over the benchmark's four patterns."""
     logp, presence, labels = arrays(rows, [p.split("+") for p in PATTERNS])
-    probs = softmax_rows(model.logits(logp, presence))
+    probs = softmax(model.logits(logp, presence))
     return round(float(-np.mean(np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, None)))), 5)
 
 
 def unknown_curve(model: LearnedFusion, rows: Sequence[Row]) -> List[Dict[str, float]]:
     """Coverage and accuracy per threshold over the benchmark's four patterns."""
     logp, presence, labels = arrays(rows, [p.split("+") for p in PATTERNS])
-    probs = softmax_rows(model.logits(logp, presence))
+    probs = softmax(model.logits(logp, presence))
     confidence, correct = probs.max(axis=1), probs.argmax(axis=1) == labels
     curve = []
     for t in THRESHOLDS:
@@ -217,16 +218,13 @@ def fit_mood(model: LearnedFusion, rows: Sequence[Row], seed: int, gap_s: float 
     as the benchmark assumes of a row; DailyDialog, whose labels say what each utterance expresses,
     measures what the mood costs when that changes (the card reports both)."""
     rng = np.random.default_rng(seed)
-    by_truth: Dict[str, List[int]] = {}
-    for i, row in enumerate(rows):
-        by_truth.setdefault(row.truth, []).append(i)
     factor = model.mood_factor(gap_s)
     cases = []
     for pattern in PATTERNS:
         mask = [p.split("+") for p in [pattern]]
         logp, presence, labels = arrays(rows, mask)
-        first = [by_truth[row.truth][int(rng.integers(len(by_truth[row.truth])))] for row in rows]
-        earlier = softmax_rows(model.logits(logp[first], presence[first]))
+        first = earlier_rows(rows, rng)
+        earlier = softmax(model.logits(logp[first], presence[first]))
         cases += list(zip(logp, presence, labels, earlier))
     curve: Dict[str, float] = {}
     for beta in grid:
@@ -234,7 +232,7 @@ def fit_mood(model: LearnedFusion, rows: Sequence[Row], seed: int, gap_s: float 
             nll = 0.0
             for lp, pr, y, before in cases:
                 z, _ = model.terms(lp, pr, before, factor, beta, carry)
-                nll -= float(np.log(max(softmax_rows(z)[y], 1e-12)))
+                nll -= float(np.log(max(softmax(z)[y], 1e-12)))
             curve[f"{beta:g}/{carry:g}"] = round(nll / len(cases), 5)
     best = min(curve, key=curve.__getitem__)
     beta, carry = (float(v) for v in best.split("/"))
