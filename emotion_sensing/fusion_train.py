@@ -157,6 +157,17 @@ def unknown_curve(model: LearnedFusion, rows: Sequence[Row]) -> List[Dict[str, f
     return curve
 
 
+def calibration_by_pattern(model: LearnedFusion, rows: Sequence[Row]) -> Dict[str, float]:
+    """Expected calibration error (15 bins) of the fused probabilities under each pattern."""
+    from emotion_sensing.calibration import expected_calibration_error
+
+    out = {}
+    for pattern in PATTERNS:
+        logp, presence, labels = arrays(rows, [pattern.split("+")])
+        out[pattern] = round(expected_calibration_error(softmax(model.logits(logp, presence)), labels), 4)
+    return out
+
+
 def choose_threshold(curve: Sequence[Dict[str, float]]) -> float:
     base = curve[0]["accuracy_unknown_wrong"]
     allowed = [c["threshold"] for c in curve if c["accuracy_unknown_wrong"] >= base - UNKNOWN_TOLERANCE]
@@ -337,10 +348,14 @@ def train_fusion(datasets_dir: Path, models_dir: Path, n_per_label: int = 500, p
                              learned={k: m for k, m in models.items()}, shipped=model)
     model.meta["test_accuracy"] = {e["pattern"]: e["fused"]["accuracy"] for e in bench["patterns"]}
     model.meta["results"] = RESULTS_FILE
+    test_rows = build_rows(fusion_bench.test_pools(datasets_dir, models_dir, n_per_label, seed, now), n_per_label, p, seed)
+    calibration = {"validation": calibration_by_pattern(model, rows), "test": calibration_by_pattern(model, test_rows)}
+    log("ECE (15 bins) by pattern: " + "; ".join(
+        f"{split} " + ", ".join(f"{k} {v:.3f}" for k, v in c.items()) for split, c in calibration.items()))
     path = models_dir / MODEL_FILE
     model.save(path)
     report = {"kind": best, "validation": comparison, "unknown_below": model.unknown_below, "unknown_curve": curve,
-              "mood_weight": model.mood_weight, "mood": mood, "benchmark": bench,
+              "mood_weight": model.mood_weight, "mood": mood, "benchmark": bench, "calibration": calibration,
               "seconds": round(time.time() - started, 1)}
     (models_dir / RESULTS_FILE).write_text(json.dumps(report, indent=1) + "\n")
     write_card(models_dir, model, report)
@@ -396,6 +411,19 @@ def write_card(models_dir: Path, model: LearnedFusion, report: Dict[str, Any]) -
                   for label, row in zip(LABELS, full["fused"]["confusion"])]
     curve = report["unknown_curve"]
     lines += [
+        "",
+        "## Calibration",
+        "",
+        "Expected calibration error (15 bins) of the fused probabilities, no mood:",
+        "",
+        "| rows | " + " | ".join(PATTERNS) + " |",
+        "|---|" + "---|" * len(PATTERNS),
+        *[f"| {split} | " + " | ".join(f"{report['calibration'][split][p]:.3f}" for p in PATTERNS) + " |"
+          for split in ("validation", "test")],
+        "",
+        "Words alone pass through as the text model reads them, calibrated for what a message expresses; "
+        "in these rows 70% of emotional people type a neutral message, so as a reading of the person the "
+        "text-only state is overconfident. With a face or a voice the fused confidence means what it says.",
         "",
         "## Unknown when unsure",
         "",
