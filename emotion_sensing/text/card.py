@@ -28,6 +28,17 @@ def _f(value: Optional[float]) -> str:
     return "–" if value is None else f"{value:.4f}"
 
 
+def _temperature_rule(shipped: Dict[str, Any]) -> str:
+    fit = shipped.get("temperature_fit")
+    if not fit:
+        return "minimum NLL, each corpus weighted equally"
+    per = ", ".join(f"{name} {ece:.4f}" for name, ece in fit["per_corpus_ece"].items())
+    return (f"the temperature whose worst per-corpus ECE is lowest (a grid of 0.005; worst {fit['worst_ece']:.4f}: "
+            f"{per}). One temperature cannot serve corpora with different base rates equally; the minimum-NLL "
+            f"temperature with each corpus weighted equally, {fit['nll_temperature']:.3f}, leaves the worst at "
+            f"{fit['nll_worst_ece']:.4f}")
+
+
 def cross_corpus_table(rows: List[Dict[str, Any]]) -> str:
     lines = ["| held out (tested on) | trained on | encoder accuracy | encoder macro-F1 | encoder micro-F1 (emotions) "
              "| encoder ECE | TF-IDF accuracy | TF-IDF macro-F1 | TF-IDF micro-F1 (emotions) | TF-IDF ECE |",
@@ -133,7 +144,7 @@ Recipe: {recipe.get('epochs', '?')} epochs, batch {recipe.get('batch_size', '?')
 {recipe.get('warmup', '?')} of the steps then linear decay, weight decay {recipe.get('weight_decay', '?')}, gradient norm clipped at 1), dropout
 {recipe.get('dropout', '?')}, class weights (inverse frequency)^{recipe.get('class_weight_power', '?')}, texts cut at {recipe.get('max_tokens', '?')} tokens in training
 (128 at run time), batches of similar length. The word and position embeddings stay frozen. The
-temperature is fitted on the three validation splits together (minimum NLL); nothing was chosen on a
+temperature is fitted on the validation splits: {_temperature_rule(shipped)}; nothing was chosen on a
 test split.
 
 ## Test splits (the int8 model that ships)
@@ -166,6 +177,10 @@ TF-IDF recipe the same way). This is the figure to read for text unlike the trai
   the frozen encoder (a head over the message's embedding beside the previous utterance's) gained
   about 0.01 macro-F1 on DailyDialog validation, too little for a second encoder pass every turn. It
   was not tried with the fine-tuned encoder.
+- Anger beside a factual complaint can read neutral, and mixed negative words spread: "I'm furious, my order
+  never arrived" reads neutral 0.45 against angry 0.43 (with "and nobody answers", angry 0.68), and
+  "I'm furious, my day was horrible" fear 0.35, disgust 0.24, angry 0.21 (measured on the model of 2 December,
+  T = 1.008).
 - disgust and fear are rare in every corpus (DailyDialog test: 47 and 17); their figures are noisy.
 
 ## Retrain

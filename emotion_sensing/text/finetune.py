@@ -272,7 +272,9 @@ def train(
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step_var)
     manager = tf.train.CheckpointManager(checkpoint, str(work_dir / "checkpoints"), max_to_keep=2)
     if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint)
+        restored = checkpoint.restore(manager.latest_checkpoint)
+        if int(step_var.numpy()) >= total:
+            restored.expect_partial()  # finished: the optimizer's slots are never built, so say so quietly
         log(f"resuming at step {int(step_var.numpy())} of {total} from {manager.latest_checkpoint}")
     (work_dir / "recipe.json").write_text(json.dumps({**recipe.to_dict(), "labels": list(labels),
                                                       "steps": total, "precision": precision}, indent=2))
