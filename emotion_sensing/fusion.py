@@ -23,8 +23,8 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 import numpy as np
 
-from emotion_sensing.fusion_model import MODALITIES as MODEL_MODALITIES
 from emotion_sensing.calibration import softmax
+from emotion_sensing.fusion_model import MODALITIES as MODEL_MODALITIES
 from emotion_sensing.fusion_model import MODEL_FILE, LearnedFusion, log_probs
 from emotion_sensing.labels import LABELS, UNKNOWN
 from emotion_sensing.reading import Reading

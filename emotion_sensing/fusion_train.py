@@ -47,20 +47,20 @@ from emotion_sensing.fusion_bench import (
     face_pool,
     text_pool,
 )
-from emotion_sensing.fusion_model import CARRY_GRID as MOOD_CARRIES
-from emotion_sensing.fusion_model import MOOD_GRID
 from emotion_sensing.fusion_model import (
     CARD_FILE,
     KINDS,
     MODALITIES,
     MODEL_FILE,
+    MOOD_GRID,
     LearnedFusion,
     fit,
     fit_mood_weight,
     log_probs,
     run_sequence,
 )
-from emotion_sensing.labels import DAILYDIALOG, LABEL_INDEX, LABELS, UNKNOWN
+from emotion_sensing.fusion_model import CARRY_GRID as MOOD_CARRIES
+from emotion_sensing.labels import DAILYDIALOG, LABEL_INDEX, LABELS
 from emotion_sensing.reading import Reading
 
 Printer = Callable[[str], None]
@@ -216,7 +216,7 @@ def dailydialog_sequences(datasets_dir: Path, split: str, models_dir: Path, now:
         lp = np.zeros((len(group), len(MODALITIES), len(LABELS)))
         for t, (_, text, _) in enumerate(group):
             lp[t, MODALITIES.index("text")] = log_probs(by_text[text])
-        sequences.append((lp, np.repeat(presence[None], len(group), 0), np.array([LABEL_INDEX[l] for _, _, l in group])))
+        sequences.append((lp, np.repeat(presence[None], len(group), 0), np.array([LABEL_INDEX[label] for _, _, label in group])))
     return sequences
 
 
@@ -397,8 +397,10 @@ def write_card(models_dir: Path, model: LearnedFusion, report: Dict[str, Any]) -
         "| pattern | best single | hand-set fusion | " + " | ".join(f"learned {k}" for k in KINDS) + " | shipped |",
         "|---|---|---|" + "---|" * (len(KINDS) + 1),
     ]
+    def cell(s):
+        return f"{s['accuracy']:.3f} ({s['macro_f1']:.3f}), {s['valence_sign_agreement']:.3f}"
+
     for entry in bench["patterns"]:
-        cell = lambda s: f"{s['accuracy']:.3f} ({s['macro_f1']:.3f}), {s['valence_sign_agreement']:.3f}"
         best = entry["best_single"]
         lines.append(f"| {entry['pattern']} | {best['modality']} {cell(best)} | {cell(entry['today'])} | "
                      + " | ".join(cell(entry["candidates"][f"learned {k}"]) for k in KINDS)

@@ -116,7 +116,7 @@ def training_data(datasets_dir: Path, aligned: bool = False, wild: Optional[Path
         from emotion_sensing.face import aligned_data
 
         warped = aligned_data.aligned_fer_at(Path(datasets_dir) / "fer2013", splits, log=log)
-        for name, (images, found) in warped.items():
+        for name, (_images, found) in warped.items():
             log(f"FER2013 {name}: landmarks found on {found.mean():.1%} of the crops (the rest as published)")
         # Cleaning compares pixels, so it runs on the published crops and its mask is reused.
         keep, dropped = fer2013.clean_training_rows(splits)
