@@ -57,7 +57,9 @@ def add_arguments(command: str, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--plot", metavar="PNG", help="write the confusion matrix (default beside the JSON: none)")
         parser.add_argument("--cross", action="store_true",
                             help="face: the cross-dataset table (FER2013 PrivateTest, in-the-wild validation persons, "
-                                 "KDEF3) through the detector, with calibration on PublicTest")
+                                 "KDEF3) through the detector, with calibration on PublicTest; fusion: the benchmark "
+                                 "on faces and voices from outside the training corpora (in-the-wild validation "
+                                 "persons and KDEF3; SAVEE read by a RAVDESS-only voice model)")
         parser.add_argument("--detection", action="store_true",
                             help="face: the share of photos with a face found, CenterFace against Haar (in-the-wild "
                                  "photos padded, KDEF3, the astronaut, a tilting clip)")

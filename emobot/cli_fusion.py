@@ -54,13 +54,14 @@ def train(args) -> int:
 
 def eval(args) -> int:  # noqa: A001 - the subcommand's name
     from emotion_sensing.config import Settings
-    from emotion_sensing.fusion_bench import format_report, run
+    from emotion_sensing.fusion_bench import format_report, run, run_outside
 
     if not _checked("eval", args):
         return 2
+    bench = run_outside if getattr(args, "cross", False) else run
     try:
-        result = run(_data(args), Settings.from_env().models_dir, n_per_label=args.rows_per_label, p=args.carry_p,
-                     seed=args.seed, log=_log)
+        result = bench(_data(args), Settings.from_env().models_dir, n_per_label=args.rows_per_label, p=args.carry_p,
+                       seed=args.seed, log=_log)
     except (FileNotFoundError, ValueError) as error:
         print(f"emobot eval fusion: {error}", file=sys.stderr)
         return 2

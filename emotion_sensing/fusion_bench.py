@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+import cv2
 import numpy as np
 
 from emotion_sensing.evaluation import evaluate
@@ -157,14 +158,16 @@ class Row:
     readings: Dict[str, Reading]
 
 
-def build_rows(pools: Dict[str, Pool], n_per_label: int, p: float, seed: int) -> List[Row]:
+def build_rows(pools: Dict[str, Pool], n_per_label: int, p: float, seed: int, min_samples: int = 1) -> List[Row]:
     """Rows balanced by label; each draws one sample per modality of its label (the message:
-    one of that label with probability ``p``, else a neutral one)."""
+    one of that label with probability ``p``, else a neutral one). A label with fewer than
+    ``min_samples`` samples in some modality makes no rows (a handful of samples drawn hundreds
+    of times would measure those few samples, not the label)."""
     rng = np.random.default_rng(seed)
     rows = []
     for label in LABELS:
-        if any(not pool.by_label.get(label) for pool in pools.values()):
-            continue  # a label some modality has no sample of cannot make a paired row
+        if any(len(pool.by_label.get(label) or ()) < min_samples for pool in pools.values()):
+            continue
         for _ in range(n_per_label):
             carries = label != "neutral" and rng.random() < p
             readings = {}
@@ -366,6 +369,101 @@ def test_pools(datasets_dir: Path, models_dir: Path, n_per_label: int, seed: int
         "voice": cached_pool("voice-test", (_fingerprint(models_dir / VOICE_MODEL, datasets_dir / "ravdess"),),
                              lambda: voice_pool(datasets_dir, models_dir, now, log), now, log),
     }
+
+
+def outside_face_pool(datasets_dir: Path, models_dir: Path, now: float, log: Optional[Printer] = None) -> Pool:
+    """The face model's readings of faces from outside FER2013: the in-the-wild set's validation
+    persons (padded photos, as `emobot eval face --cross` reads them) and KDEF3 (never trained on),
+    each photo through the detector as a camera frame goes; photos with no face found are left out."""
+    from emotion_sensing.face import wild
+    from emotion_sensing.face.evaluate import IMAGE_SUFFIXES, _folder_label
+    from emotion_sensing.face.recognizer import FaceRecognizer
+
+    datasets_dir = Path(datasets_dir)
+    items: List[Tuple[Path, str, bool]] = []
+    if (datasets_dir / wild.FOLDER).exists():
+        items += [(photo.path, photo.label, True) for photo in wild.split(datasets_dir / wild.FOLDER)["validation"]]
+    kdef = datasets_dir / "kdef3"
+    if kdef.exists():
+        for folder in sorted(p for p in kdef.iterdir() if p.is_dir()):
+            label, _ = _folder_label(folder.name)
+            if label:
+                items += [(f, label, False) for f in sorted(folder.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES]
+    if not items:
+        raise FileNotFoundError(f"neither {datasets_dir / wild.FOLDER} nor {kdef} found")
+    recognizer = FaceRecognizer.from_models_dir(Path(models_dir))
+    by_label: Dict[str, List[Reading]] = {label: [] for label in LABELS}
+    for i, (path, label, pad) in enumerate(items):
+        gray = cv2.imread(os.fspath(path), cv2.IMREAD_GRAYSCALE)
+        reading = None if gray is None else recognizer.analyse(wild.padded(gray) if pad else gray).reading(timestamp=now)
+        if reading is not None:
+            by_label[label].append(reading)
+        if log and (i + 1) % 500 == 0:
+            log(f"  face: {i + 1}/{len(items)} photos")
+    found = sum(map(len, by_label.values()))
+    return Pool("face", f"in-the-wild validation persons and KDEF3 ({found} faces found in {len(items)} photos)", by_label)
+
+
+def savee_voice_pool(datasets_dir: Path, models_dir: Path, now: float, log: Optional[Printer] = None) -> Pool:
+    """SAVEE read by the shipped voice recipe refitted on RAVDESS alone (the shipped model trains
+    on SAVEE too), each speaker standardised with their own clips."""
+    from emotion_sensing.speech.datasets import extract, load_savee
+    from emotion_sensing.speech.model import MODEL_FILE, VoiceModel
+    from emotion_sensing.speech.train import ravdess_only, standardise
+
+    shipped = VoiceModel.load(Path(models_dir) / MODEL_FILE)
+    if log:
+        log("  voice: refitting the voice recipe on RAVDESS alone (a model that never heard SAVEE)...")
+    model = ravdess_only(Path(datasets_dir), shipped, log=log)
+    clips = load_savee(Path(datasets_dir))
+    features = extract(clips, log=log, blocks=model.blocks)
+    ok = features.usable
+    probs = model.probabilities(standardise(features.vectors[ok], np.asarray(clips.speakers)[ok], model.prior, "speaker"))
+    by_label: Dict[str, List[Reading]] = {label: [] for label in LABELS}
+    for label, row in zip(np.asarray(clips.labels)[ok], probs):
+        by_label[str(label)].append(_reading("voice", row, now))
+    return Pool("voice", f"SAVEE ({int(ok.sum())} clips) by a RAVDESS-only refit", by_label)
+
+
+OUTSIDE_MIN_SAMPLES = 20
+
+
+def run_outside(datasets_dir: Path, models_dir: Path, n_per_label: int = 500, p: float = 0.3, seed: int = 0,
+                log: Optional[Printer] = None) -> Dict[str, Any]:
+    """The same benchmark on people and corpora no recognizer and no fusion parameter was fitted
+    on: faces from the in-the-wild validation persons and KDEF3, voices from SAVEE read by a
+    RAVDESS-only model, the same test messages. Only labels with at least
+    :data:`OUTSIDE_MIN_SAMPLES` samples in every pool make rows (KDEF3 has no disgust or fear, the
+    in-the-wild validation persons two and one)."""
+    from emotion_sensing.face.recognizer import MODEL_FILE as FACE_MODEL
+    from emotion_sensing.speech.model import MODEL_FILE as VOICE_MODEL
+    from emotion_sensing.text.recognizer import MODEL_FILE as TEXT_MODEL
+
+    now, started = time.time(), time.time()
+    datasets_dir, models_dir = Path(datasets_dir), Path(models_dir)
+    per_label = max(n_per_label, 200)
+    pools = {
+        "text": cached_pool("text-test", (_fingerprint(models_dir / TEXT_MODEL, datasets_dir / "dailydialog",
+                                                        datasets_dir / "goemotions", datasets_dir / "dair_emotion"),
+                                          per_label, seed),
+                            lambda: text_pool(datasets_dir, models_dir, now, per_label=per_label, seed=seed, log=log),
+                            now, log),
+        "face": cached_pool("face-outside", (_fingerprint(models_dir / FACE_MODEL, datasets_dir / "faces_in_the_wild",
+                                                           datasets_dir / "kdef3"),),
+                            lambda: outside_face_pool(datasets_dir, models_dir, now, log), now, log),
+        "voice": cached_pool("voice-savee", (_fingerprint(models_dir / VOICE_MODEL, datasets_dir / "ravdess",
+                                                           datasets_dir / "savee"),),
+                             lambda: savee_voice_pool(datasets_dir, models_dir, now, log), now, log),
+    }
+    rows = build_rows(pools, n_per_label, p, seed, min_samples=OUTSIDE_MIN_SAMPLES)
+    shipped = load_fusion_model(models_dir)
+    result = benchmark(rows, shipped=shipped)
+    result.update(rows=len(rows), p=p, seed=seed, n_per_label=n_per_label,
+                  labels=sorted({row.truth for row in rows}, key=LABELS.index),
+                  fusion=(f"learned ({shipped.kind}, {MODEL_FILE_NAME})" if shipped is not None else "hand-set weights"),
+                  sources={m: pool.source for m, pool in pools.items()},
+                  seconds=round(time.time() - started, 1))
+    return result
 
 
 def run(datasets_dir: Path, models_dir: Path, n_per_label: int = 500, p: float = 0.3, seed: int = 0,

@@ -37,6 +37,7 @@ import numpy as np
 from emotion_sensing.calibration import softmax
 from emotion_sensing.evaluation import evaluate
 from emotion_sensing.fusion_bench import (
+    OUTSIDE_MIN_SAMPLES,
     PATTERNS,
     Pool,
     Row,
@@ -354,9 +355,15 @@ def train_fusion(datasets_dir: Path, models_dir: Path, n_per_label: int = 500, p
         f"{split} " + ", ".join(f"{k} {v:.3f}" for k, v in c.items()) for split, c in calibration.items()))
     path = models_dir / MODEL_FILE
     model.save(path)
+    try:
+        log("the benchmark outside the training corpora (in-the-wild and KDEF3 faces, SAVEE voices):")
+        outside = fusion_bench.run_outside(datasets_dir, models_dir, n_per_label=n_per_label, p=p, seed=seed, log=log)
+    except FileNotFoundError as error:
+        log(f"  skipped: {error}")
+        outside = None
     report = {"kind": best, "validation": comparison, "unknown_below": model.unknown_below, "unknown_curve": curve,
-              "mood_weight": model.mood_weight, "mood": mood, "benchmark": bench, "calibration": calibration,
-              "seconds": round(time.time() - started, 1)}
+              "mood_weight": model.mood_weight, "mood": mood, "benchmark": bench, "outside": outside,
+              "calibration": calibration, "seconds": round(time.time() - started, 1)}
     (models_dir / RESULTS_FILE).write_text(json.dumps(report, indent=1) + "\n")
     write_card(models_dir, model, report)
     log(fusion_bench.format_report(bench))
@@ -411,6 +418,27 @@ def write_card(models_dir: Path, model: LearnedFusion, report: Dict[str, Any]) -
                   "| true \\ fused | " + " | ".join(LABELS) + " | unknown |", "|---|" + "---|" * (len(LABELS) + 1)]
         lines += [f"| {label} | " + " | ".join(str(v) for v in row) + " |"
                   for label, row in zip(LABELS, full["fused"]["confusion"])]
+    outside = report.get("outside")
+    if outside:
+        lines += [
+            "",
+            "## Outside the training corpora: `emobot eval fusion --cross`",
+            "",
+            "The same benchmark on people and corpora that neither the recognizers nor the fusion were fitted on: "
+            + "; ".join(f"{m}: {s}" for m, s in outside["sources"].items())
+            + f". Labels with at least {OUTSIDE_MIN_SAMPLES} samples in every modality: "
+            + ", ".join(outside["labels"]) + f" ({outside['rows']} rows, {outside['n_per_label']} per label, "
+            f"p = {outside['p']}). Accuracy (macro-F1 over these labels), valence sign agreement:",
+            "",
+            "| pattern | each modality alone | hand-set fusion | shipped |",
+            "|---|---|---|---|",
+            *[f"| {e['pattern']} | " + ", ".join(f"{m} {cell(v)}" for m, v in e["singles"].items())
+              + f" | {cell(e['today'])} | **{cell(e['fused'])}** |" for e in outside["patterns"]],
+        ]
+        if outside.get("two_turns"):
+            lines += ["", "Two-turn rows, the second turn without / with the mood: " + "; ".join(
+                f"{pattern} {e['without_mood']['accuracy']:.3f} / {e['with_mood']['accuracy']:.3f}"
+                for pattern, e in outside["two_turns"].items()) + "."]
     curve = report["unknown_curve"]
     lines += [
         "",

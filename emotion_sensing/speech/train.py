@@ -491,7 +491,6 @@ def out_of_fold_probabilities(datasets_dir: Path, model: VoiceModel, folds: int 
     fold_of = actor_folds(list(speakers[rows]), folds)
     x, y, spk = features.vectors[rows], labels[rows], speakers[rows]
     probs = np.zeros((int(rows.sum()), len(LABELS)))
-    classifier = model.meta.get("classifier", "mlp")
     with threadpool_limits(1):
         for fold in np.unique(fold_of):
             train, held = fold_of != fold, fold_of == fold
@@ -500,11 +499,41 @@ def out_of_fold_probabilities(datasets_dir: Path, model: VoiceModel, folds: int 
             for f in augmented:
                 keep = rows & f.usable & ~np.isin(speakers, sorted(held_speakers))
                 aug.append((f.vectors[keep], labels[keep], speakers[keep]))
-            fold_model = fit(classifier, x[train], y[train], spk[train], blocks=model.blocks, augmented=aug)
-            fold_model.prior = dataclasses.replace(fold_model.prior, weight=model.prior.weight)
-            fold_model.temperature = model.temperature
+            fold_model = _refit(model, x[train], y[train], spk[train], aug)
             probs[held] = fold_model.probabilities(standardise(x[held], spk[held], fold_model.prior, "speaker"))
             if log:
                 log(f"  voice fold {fold + 1}/{len(np.unique(fold_of))}: {', '.join(sorted(held_speakers))} "
                     f"accuracy {np.mean(probs[held].argmax(axis=1) == [LABELS.index(v) for v in y[held]]):.3f}")
     return probs, y
+
+
+def _refit(model: VoiceModel, x: np.ndarray, y: np.ndarray, speakers: np.ndarray,
+           augmented: Sequence[Tuple[np.ndarray, Sequence[str], Sequence[str]]]) -> VoiceModel:
+    """``model``'s recipe (classifier, blocks, prior weight, temperature) fitted on these clips, unpruned."""
+    refitted = fit(model.meta.get("classifier", "mlp"), x, y, speakers, blocks=model.blocks, augmented=augmented)
+    refitted.prior = dataclasses.replace(refitted.prior, weight=model.prior.weight)
+    refitted.temperature = model.temperature
+    return refitted
+
+
+def ravdess_only(datasets_dir: Path, model: VoiceModel, log: Optional[Printer] = None) -> VoiceModel:
+    """The shipped model's recipe refitted on its RAVDESS training actors alone (with its
+    augmentation, without SAVEE, unpruned): a voice model that never heard SAVEE, for measuring
+    what sits on top of the voice model (fusion) on another corpus."""
+    from threadpoolctl import threadpool_limits
+
+    dataset = load_ravdess(Path(datasets_dir))
+    speakers, labels = np.asarray(dataset.speakers), np.asarray(dataset.labels)
+    trained = set(model.meta.get("train_speakers") or []) - set(model.meta.get("test_speakers") or TEST_SPEAKERS)
+    features = extract(dataset, log=log, blocks=model.blocks)
+    rows = np.isin(speakers, sorted(trained)) & features.usable
+    if not rows.any():
+        raise ValueError("the voice model names no RAVDESS training actors: retrain it (emobot train speech)")
+    aug = []
+    for condition in model.meta.get("augment") or ():
+        f = extract(dataset, log=log, blocks=model.blocks, condition=condition)
+        keep = rows & f.usable
+        aug.append((f.vectors[keep], labels[keep], speakers[keep]))
+    with threadpool_limits(1):
+        return _refit(model, features.vectors[rows], labels[rows], speakers[rows], aug)
+

@@ -1,6 +1,7 @@
 """The paired fusion benchmark: rows, patterns and scores (synthetic readings; real ones need ../shared)."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -58,6 +59,17 @@ def test_every_pattern_reports_singles_today_and_candidates():
     assert text_only["singles"]["text"]["accuracy"] == pytest.approx(expected, abs=0.05)
 
 
+def test_a_label_with_too_few_samples_in_some_modality_makes_no_rows():
+    few = pools()
+    for pool in few.values():
+        pool.by_label = {label: group * 3 for label, group in pool.by_label.items()}
+    few["face"].by_label["fear"] = []  # no fear faces at all
+    few["face"].by_label["disgust"] = [reading("face", "disgust", 0.9)] * 2  # two disgust faces
+    rows = build_rows(few, n_per_label=50, p=0.3, seed=0, min_samples=3)
+    assert {r.truth for r in rows} == set(LABELS) - {"fear", "disgust"}
+    assert len(rows) == 50 * (len(LABELS) - 2)
+
+
 def test_unknown_counts_as_wrong_and_valence_sign_is_scored():
     result = score(["angry", "happy", "neutral"], [("angry", -0.5), (UNKNOWN, 0.0), ("neutral", 0.05)])
     assert result["accuracy"] == pytest.approx(2 / 3, abs=1e-3) and result["unknown"] == 1
@@ -80,3 +92,39 @@ def test_eval_fusion_on_the_real_test_splits():
     assert everything["singles"]["face"]["accuracy"] > 0.5 and everything["singles"]["voice"]["accuracy"] > 0.5
     # Text alone reads mostly neutral messages: it is the weakest single modality here.
     assert everything["singles"]["text"]["accuracy"] < everything["best_single"]["accuracy"]
+
+
+def test_the_benchmark_outside_the_training_corpora(monkeypatch, tmp_path):
+    """`emobot eval fusion --cross` draws rows only for labels every outside pool has enough of,
+    names its sources and scores every pattern (synthetic pools here; the card has the real run)."""
+    from emotion_sensing import fusion_bench
+
+    synthetic = pools()
+    face = synthetic["face"]
+    face.by_label = {label: group * fusion_bench.OUTSIDE_MIN_SAMPLES for label, group in face.by_label.items()}
+    face.by_label["disgust"], face.by_label["fear"] = face.by_label["disgust"][:2], face.by_label["fear"][:1]
+    voice = dataclasses.replace(synthetic["voice"], source="SAVEE (synthetic)",
+                                by_label={k: v * 30 for k, v in synthetic["voice"].by_label.items()})
+    text = dataclasses.replace(synthetic["text"], by_label={k: v * 30 for k, v in synthetic["text"].by_label.items()})
+    monkeypatch.setenv("EMOBOT_CACHE", str(tmp_path))
+    monkeypatch.setattr(fusion_bench, "outside_face_pool", lambda *a, **k: face)
+    monkeypatch.setattr(fusion_bench, "savee_voice_pool", lambda *a, **k: voice)
+    monkeypatch.setattr(fusion_bench, "text_pool", lambda *a, **k: text)
+    result = fusion_bench.run_outside(tmp_path, tmp_path, n_per_label=40)
+    assert result["labels"] == [label for label in LABELS if label not in ("disgust", "fear")]
+    assert result["rows"] == 40 * 5 and result["sources"]["voice"] == "SAVEE (synthetic)"
+    assert [p["pattern"] for p in result["patterns"]] == list(PATTERNS)
+
+
+def test_the_card_reports_fusion_outside_the_training_corpora():
+    """The shipped fusion's recorded run outside the training corpora (models/fusion.results.json,
+    written by `emobot train fusion`): all three fused beat the best single modality there too."""
+    from emotion_sensing.config import Settings
+
+    results = Settings().models_dir / "fusion.results.json"
+    outside = json.loads(results.read_text()).get("outside")
+    assert outside, "emobot train fusion records the benchmark outside the training corpora"
+    assert "SAVEE" in outside["sources"]["voice"] and "KDEF3" in outside["sources"]["face"]
+    everything = {p["pattern"]: p for p in outside["patterns"]}["text+face+voice"]
+    assert everything["fused"]["accuracy"] >= everything["best_single"]["accuracy"] + 0.05
+    assert "Outside the training corpora" in (Settings().models_dir / "fusion.md").read_text()
