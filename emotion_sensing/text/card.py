@@ -178,9 +178,8 @@ TF-IDF recipe the same way). This is the figure to read for text unlike the trai
   about 0.01 macro-F1 on DailyDialog validation, too little for a second encoder pass every turn. It
   was not tried with the fine-tuned encoder.
 - Anger beside a factual complaint can read neutral, and mixed negative words spread: "I'm furious, my order
-  never arrived" reads neutral 0.45 against angry 0.43 (with "and nobody answers", angry 0.68), and
-  "I'm furious, my day was horrible" fear 0.35, disgust 0.24, angry 0.21 (measured on the model of 2 December,
-  T = 1.008).
+  never arrived" reads neutral 0.45 against angry 0.43 (with "and nobody answers", angry 0.67), and
+  "I'm furious, my day was horrible" fear 0.35, disgust 0.24, angry 0.21 (`emobot sense text`, T = 1.045).
 - disgust and fear are rare in every corpus (DailyDialog test: 47 and 17); their figures are noisy.
 
 ## Retrain
