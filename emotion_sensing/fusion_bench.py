@@ -24,6 +24,11 @@ of the calibrated probabilities). Metrics: accuracy (an "unknown" fused label co
 macro-F1 over the 7 labels and valence sign agreement (true: negative for angry, disgust, fear,
 sad; positive for happy; none for neutral and surprise; predicted: the fused valence beyond
 ±:data:`VALENCE_DEADBAND`).
+
+``run_outside`` (``emobot eval fusion --cross``) builds the same rows from people and corpora that
+no recognizer and no fusion parameter was fitted on: faces of the in-the-wild set's validation
+persons and KDEF3 through the detector, SAVEE voices read by the voice recipe refitted on RAVDESS
+alone, and the same test messages.
 """
 from __future__ import annotations
 

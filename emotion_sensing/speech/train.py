@@ -536,4 +536,3 @@ def ravdess_only(datasets_dir: Path, model: VoiceModel, log: Optional[Printer] =
         aug.append((f.vectors[keep], labels[keep], speakers[keep]))
     with threadpool_limits(1):
         return _refit(model, features.vectors[rows], labels[rows], speakers[rows], aug)
-

@@ -179,7 +179,7 @@ TF-IDF recipe the same way). This is the figure to read for text unlike the trai
   was not tried with the fine-tuned encoder.
 - Anger beside a factual complaint can read neutral, and mixed negative words spread: "I'm furious, my order
   never arrived" reads neutral 0.45 against angry 0.43 (with "and nobody answers", angry 0.67), and
-  "I'm furious, my day was horrible" fear 0.35, disgust 0.24, angry 0.21 (`emobot sense text`, T = 1.045).
+  "I'm furious, my day was horrible" fear 0.35, disgust 0.24, angry 0.21 (`emobot sense text`, on the model of 3 December).
 - disgust and fear are rare in every corpus (DailyDialog test: 47 and 17); their figures are noisy.
 
 ## Retrain
