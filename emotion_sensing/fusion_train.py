@@ -424,8 +424,9 @@ def write_card(models_dir: Path, model: LearnedFusion, report: Dict[str, Any]) -
             "",
             "## Outside the training corpora: `emobot eval fusion --cross`",
             "",
-            "The same benchmark on people and corpora that neither the recognizers nor the fusion were fitted on: "
-            + "; ".join(f"{m}: {s}" for m, s in outside["sources"].items())
+            "The same benchmark on people and corpora that neither the recognizers nor the fusion were fitted on "
+            "(the in-the-wild validation persons did help choose the face model's checkpoint; KDEF3 and SAVEE were "
+            "never used): " + "; ".join(f"{m}: {s}" for m, s in outside["sources"].items())
             + f". Labels with at least {OUTSIDE_MIN_SAMPLES} samples in every modality: "
             + ", ".join(outside["labels"]) + f" ({outside['rows']} rows, {outside['n_per_label']} per label, "
             f"p = {outside['p']}). Accuracy (macro-F1 over these labels), valence sign agreement:",
