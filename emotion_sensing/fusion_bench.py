@@ -354,21 +354,26 @@ def cached_pool(name: str, key: Sequence[Any], build: Callable[[], Pool], now: f
                                              for label, group in pool.by_label.items()})
 
 
+def _text_test_pool(datasets_dir: Path, models_dir: Path, per_label: int, seed: int, now: float,
+                    log: Optional[Printer]) -> Pool:
+    from emotion_sensing.text.recognizer import MODEL_FILE as TEXT_MODEL
+
+    key = (_fingerprint(models_dir / TEXT_MODEL, datasets_dir / "dailydialog", datasets_dir / "goemotions",
+                        datasets_dir / "dair_emotion"), per_label, seed)
+    return cached_pool("text-test", key,
+                       lambda: text_pool(datasets_dir, models_dir, now, per_label=per_label, seed=seed, log=log), now, log)
+
+
 def test_pools(datasets_dir: Path, models_dir: Path, n_per_label: int, seed: int, now: float,
                log: Optional[Printer] = None) -> Dict[str, Pool]:
     """The three modalities' readings of the test samples (cached per model and data)."""
     from emotion_sensing.face.recognizer import MODEL_FILE as FACE_MODEL
     from emotion_sensing.speech.model import MODEL_FILE as VOICE_MODEL
-    from emotion_sensing.text.recognizer import MODEL_FILE as TEXT_MODEL
 
     datasets_dir, models_dir = Path(datasets_dir), Path(models_dir)
     per_label = max(n_per_label, 200)
     return {
-        "text": cached_pool("text-test", (_fingerprint(models_dir / TEXT_MODEL, datasets_dir / "dailydialog",
-                                                        datasets_dir / "goemotions", datasets_dir / "dair_emotion"),
-                                          per_label, seed),
-                            lambda: text_pool(datasets_dir, models_dir, now, per_label=per_label, seed=seed, log=log),
-                            now, log),
+        "text": _text_test_pool(datasets_dir, models_dir, per_label, seed, now, log),
         "face": cached_pool("face-test", (_fingerprint(models_dir / FACE_MODEL, datasets_dir / "fer2013"), "PrivateTest"),
                             lambda: face_pool(datasets_dir, models_dir, now, log), now, log),
         "voice": cached_pool("voice-test", (_fingerprint(models_dir / VOICE_MODEL, datasets_dir / "ravdess"),),
@@ -442,17 +447,12 @@ def run_outside(datasets_dir: Path, models_dir: Path, n_per_label: int = 500, p:
     in-the-wild validation persons two and one)."""
     from emotion_sensing.face.recognizer import MODEL_FILE as FACE_MODEL
     from emotion_sensing.speech.model import MODEL_FILE as VOICE_MODEL
-    from emotion_sensing.text.recognizer import MODEL_FILE as TEXT_MODEL
 
     now, started = time.time(), time.time()
     datasets_dir, models_dir = Path(datasets_dir), Path(models_dir)
     per_label = max(n_per_label, 200)
     pools = {
-        "text": cached_pool("text-test", (_fingerprint(models_dir / TEXT_MODEL, datasets_dir / "dailydialog",
-                                                        datasets_dir / "goemotions", datasets_dir / "dair_emotion"),
-                                          per_label, seed),
-                            lambda: text_pool(datasets_dir, models_dir, now, per_label=per_label, seed=seed, log=log),
-                            now, log),
+        "text": _text_test_pool(datasets_dir, models_dir, per_label, seed, now, log),
         "face": cached_pool("face-outside", (_fingerprint(models_dir / FACE_MODEL, datasets_dir / "faces_in_the_wild",
                                                            datasets_dir / "kdef3"),),
                             lambda: outside_face_pool(datasets_dir, models_dir, now, log), now, log),
