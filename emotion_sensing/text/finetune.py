@@ -45,6 +45,8 @@ class Recipe:
     # Per-corpus cap on "neutral" rows drawn each epoch (DailyDialog is 83% "no emotion").
     neutral_per_epoch: Dict[str, int] = field(default_factory=dict)
     class_weight_power: float = 0.5
+    # Per-corpus weight of each row in the loss (1 where unnamed).
+    corpus_weight: Dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> Dict:
         return dict(self.__dict__)

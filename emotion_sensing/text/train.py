@@ -161,7 +161,7 @@ def train_text(
         val_splits.append(load_split(datasets_dir, corpus, "val", curiosity=True))
         train_corpora.append(finetune.Corpus(
             corpus, _tokenised(tok, train, recipe.max_tokens), np.array([labels.index(label) for label in train.labels]),
-            flipped=finetune.tokenise(tok, [encoder.flip_ending(t) for t in train.texts], recipe.max_tokens)))
+            weight=recipe.corpus_weight.get(corpus, 1.0), flipped=finetune.tokenise(tok, [encoder.flip_ending(t) for t in train.texts], recipe.max_tokens)))
         log(f"{train.name}: {len(train):,} rows ({train.skipped} skipped); {val_splits[-1].name}: {len(val_splits[-1]):,}")
     val_ids = [_tokenised(tok, split, encoder.MAX_TOKENS) for split in val_splits]
 
