@@ -272,7 +272,8 @@ def _bench_load(args, log) -> int:
         counts = [int(n) for n in (args.conversations or "50").split(",") if n.strip()]
         result = bench_load(counts, seconds=args.seconds, fps=args.fps, message_every_s=args.message_every,
                             frame=Path(args.frame) if args.frame else None, p95_limit_ms=args.p95_limit, log=log,
-                            sensing=not args.no_sensing, frames_on_clock=args.frames_on_clock)
+                            sensing=not args.no_sensing, frames_on_clock=args.frames_on_clock,
+                            rasa_workers=args.rasa_workers)
     except (LoadError, StackError, ValueError) as error:
         print(f"emobot bench load: {error}", file=sys.stderr)
         return 2
@@ -290,7 +291,7 @@ def _bench_load(args, log) -> int:
             f"{name} {v['share_of_machine']:.0%}" for name, v in
             [("load generator", cpu["load_generator"]), *cpu["processes"].items()]))
     machine = result["machine"]
-    print(f"machine: {machine['cpu']}, {machine['cores']} cores")
+    print(f"machine: {machine['cpu']}, {machine['cores']} cores; Rasa processes: {result['rasa_workers']}")
     print(f"largest N with p95 under {args.p95_limit:g} ms: {result['largest_conversations_under_p95_limit']}")
     return 0
 
@@ -465,6 +466,8 @@ def build_parser() -> argparse.ArgumentParser:
                            "the next frame once the last is answered)")
     load.add_argument("--no-sensing", action="store_true",
                       help="face and voice switched off, no frames or audio sent: what the chat alone costs")
+    load.add_argument("--rasa-workers", metavar="N|auto",
+                      help="Rasa processes the stack starts (default: EMOBOT_RASA_WORKERS, else 1)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--model", help="model file to benchmark (text, face, speech; default: the shipped one)")
     p.set_defaults(func=cmd_bench)

@@ -534,7 +534,8 @@ def run_load(rasa_url: str, service_url: str, conversations: int = 50, seconds: 
 
 def bench_load(conversations: List[int], seconds: float = 120.0, fps: float = 5.0, message_every_s: float = 5.0,
                frame: Optional[Path] = None, p95_limit_ms: float = 500.0, warmup_s: float = 20.0,
-               log: Log = print, sensing: bool = True, frames_on_clock: bool = False) -> Dict[str, Any]:
+               log: Log = print, sensing: bool = True, frames_on_clock: bool = False,
+               rasa_workers: Optional[str] = None) -> Dict[str, Any]:
     """Start the stack on free loopback ports and run :func:`run_load` once per count in
     ``conversations`` (one stack, fresh conversations each time); report each run and the
     largest count whose p95 turn latency stayed under ``p95_limit_ms`` with nothing failed.
@@ -542,11 +543,13 @@ def bench_load(conversations: List[int], seconds: float = 120.0, fps: float = 5.
     A short unreported warm-up run comes first, so the first run's memory figures start
     after the recognizers' one-off allocations (librosa's compiled kernels, TFLite arenas).
     ``sensing=False`` runs the stack with face and voice switched off and sends no frames or
-    audio: what Rasa, the actions and text sensing alone cost at each count.
+    audio: what Rasa, the actions and text sensing alone cost at each count. ``rasa_workers``
+    (a count or ``auto``; default the settings') sets how many Rasa processes serve the chat.
     """
     from dataclasses import replace
 
     from emobot.stack import Stack
+    from emotion_sensing.config import parse_workers
     from emotion_sensing.machine import machine
 
     runs = []
@@ -554,8 +557,10 @@ def bench_load(conversations: List[int], seconds: float = 120.0, fps: float = 5.
         stack = Stack.on_free_ports(Path(tmp))
         if not sensing:
             stack.settings = replace(stack.settings, modalities=("text",))
+        if rasa_workers is not None:
+            stack.settings = replace(stack.settings, rasa_workers=parse_workers(str(rasa_workers)))
         if log:
-            log("starting the stack (about a minute)...")
+            log(f"starting the stack with {stack.settings.rasa_workers} Rasa process(es) (about a minute)...")
         stack.start(timeout=240, progress=log)
         try:
             service = next(p for p in stack.processes if p.name == "emotion service")
@@ -583,6 +588,7 @@ def bench_load(conversations: List[int], seconds: float = 120.0, fps: float = 5.
                if r["failed_requests"] == 0 and r["turns"]["answered"] == r["turns"]["sent"]
                and r["turns"]["p95_ms"] is not None and r["turns"]["p95_ms"] < p95_limit_ms]
     return {"bench": "load", "unit": "ms", "channel": "rest", "machine": machine(), "sensing": sensing,
+            "rasa_workers": stack.settings.rasa_workers,
             "frames_on_clock": frames_on_clock,
             "p95_limit_ms": p95_limit_ms, "runs": runs,
             "largest_conversations_under_p95_limit": max(passing) if passing else None}

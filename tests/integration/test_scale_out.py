@@ -16,11 +16,11 @@ from dataclasses import replace
 
 import pytest
 import requests
-import sqlalchemy as sa
 
 from emobot.chat import RasaRestClient
 from emobot.stack import Stack, free_port
 from tests.integration import postgres, redis_server
+from tests.integration.helpers import stored, turns_of
 
 pytestmark = pytest.mark.integration
 
@@ -56,30 +56,6 @@ def cluster(tmp_path_factory):
             stack.stop()
         redis.stop()
         pg.stop()
-
-
-def stored(url: str, sender_id: str) -> list:
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as connection:
-            return [tuple(r) for r in connection.execute(
-                sa.text("SELECT type_name, action_name, data FROM events WHERE sender_id = :s ORDER BY id"),
-                {"s": sender_id})]
-    finally:
-        engine.dispose()
-
-
-def turns_of(events: list) -> list:
-    """The stored events cut at each user message: [(text, [action names...]), ...]."""
-    import json
-
-    turns = []
-    for type_name, action_name, data in events:
-        if type_name == "user":
-            turns.append((json.loads(data)["text"], []))
-        elif type_name == "action" and turns:
-            turns[-1][1].append(action_name)
-    return turns
 
 
 def test_one_conversation_served_by_two_rasa_servers_in_turn(cluster):

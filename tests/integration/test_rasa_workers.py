@@ -1,0 +1,88 @@
+"""Several Rasa processes on one port (``EMOBOT_RASA_WORKERS``), on the plugin's file lock store
+and the stack's SQLite tracker store: what ``emobot run`` starts to use more than one core for
+the chat (README "Under load").
+
+- both processes run and answer;
+- many conversations at once are all answered, each turn stored complete and in order;
+- two messages of one conversation at the same moment are handled one after the other (the
+  lock store), neither lost nor interleaved.
+"""
+from __future__ import annotations
+
+import threading
+import uuid
+from dataclasses import replace
+
+import pytest
+
+from emobot.chat import RasaRestClient
+from emobot.load import child_pids
+from emobot.stack import Stack
+from tests.integration.helpers import stored, turns_of
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def workers(tmp_path_factory):
+    stack = Stack.on_free_ports(tmp_path_factory.mktemp("workers"))
+    stack.settings = replace(stack.settings, modalities=("text",), rasa_workers=2)
+    stack.start(timeout=300)
+    yield stack
+    stack.stop()
+
+
+def store_url(stack: Stack) -> str:
+    return f"sqlite:///{stack.tracker_db}"
+
+
+def test_two_rasa_processes_serve_the_port_on_the_file_lock_store(workers):
+    rasa = next(p for p in workers.processes if p.name == "rasa")
+    assert len(child_pids(rasa.popen.pid)) == 2, rasa.log_tail()
+    assert workers.endpoints()["lock_store"]["type"] == "emobot.lock_store.FileLockStore"
+    assert RasaRestClient(workers.settings.rasa_url, "hello-workers").send("hi there")
+
+
+def test_many_conversations_at_once_are_all_answered_and_stored_in_order(workers):
+    messages = ["hi there", "where is my order?", "I want a refund", "thanks"]
+    senders = [f"many-{n}-{uuid.uuid4().hex[:6]}" for n in range(8)]
+    answered = {}
+
+    def talk(sender: str) -> None:
+        client = RasaRestClient(workers.settings.rasa_url, sender, timeout=120)
+        answered[sender] = [bool(client.send(message)) for message in messages]
+
+    threads = [threading.Thread(target=talk, args=(s,)) for s in senders]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert answered == {s: [True] * len(messages) for s in senders}
+    for sender in senders:
+        turns = turns_of(stored(store_url(workers), sender))
+        assert [text for text, _ in turns] == messages, sender
+        assert all(actions and actions[-1] == "action_listen" for _, actions in turns), turns
+
+
+def test_simultaneous_messages_of_one_conversation_are_handled_one_after_the_other(workers):
+    for attempt in range(3):
+        sender = f"race-{attempt}-{uuid.uuid4().hex[:8]}"
+        RasaRestClient(workers.settings.rasa_url, sender).send("hi there")
+        barrier = threading.Barrier(2)
+        answers = {}
+
+        def send(text: str, sender=sender, barrier=barrier, answers=answers) -> None:
+            barrier.wait()
+            answers[text] = RasaRestClient(workers.settings.rasa_url, sender, timeout=120).send(text)
+
+        threads = [threading.Thread(target=send, args=(t,)) for t in ("where is my order?", "I want a refund")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert all(answers.get(t) for t in ("where is my order?", "I want a refund")), answers
+        turns = turns_of(stored(store_url(workers), sender))
+        assert [t for t, _ in turns][0] == "hi there"
+        assert sorted(t for t, _ in turns[1:]) == ["I want a refund", "where is my order?"], turns
+        for text, actions in turns:
+            assert actions[-1] == "action_listen" and actions.count("action_listen") == 1, (text, actions)
