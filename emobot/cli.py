@@ -44,7 +44,8 @@ def cmd_run(args) -> int:
     )
     print(f"assistant: {stack.project}", flush=True)
     s = stack.settings
-    print("starting the emotion service, the action server and Rasa (Rasa takes ~30 s to load)...", flush=True)
+    workers = f"{s.rasa_workers} Rasa processes" if s.rasa_workers > 1 else "Rasa"
+    print(f"starting the emotion service, the action server and {workers} (Rasa takes ~30 s to load)...", flush=True)
     try:
         stack.start(progress=lambda m: print(f"  ✓ {m}", flush=True))
     except (StackError, FileNotFoundError) as error:
@@ -283,7 +284,7 @@ def _bench_load(args, log) -> int:
     for run in result["runs"]:
         t, f, m = run["turns"], run["frames"], run["service_rss_mb"]
         print(f"N={run['conversations']:<4} turns {t['answered']}/{t['sent']}  p50 {t['p50_ms']} ms  p95 {t['p95_ms']} ms  "
-              f"sensed unknown {t['sensed_unknown']}/{t['sensed']}  failed {run['failed_requests']}  "
+              f"sensed unknown {t['sensed_unknown']}/{t['sensed']} ({t['sensed_unknown_not_sensed']} not answered in time)  failed {run['failed_requests']}  "
               f"frames {f['analysed']} analysed / {f['dropped_by_service']} dropped of {f['sent']}  "
               f"voice readings {run['audio']['voice_readings']}  service RSS {m['start']} -> {m['end']} MB")
         cpu = run["cpu"]
@@ -467,7 +468,7 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--no-sensing", action="store_true",
                       help="face and voice switched off, no frames or audio sent: what the chat alone costs")
     load.add_argument("--rasa-workers", metavar="N|auto",
-                      help="Rasa processes the stack starts (default: EMOBOT_RASA_WORKERS, else 1)")
+                      help="Rasa processes the stack starts: a count or auto, one per core (default: EMOBOT_RASA_WORKERS, else auto)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--model", help="model file to benchmark (text, face, speech; default: the shipped one)")
     p.set_defaults(func=cmd_bench)

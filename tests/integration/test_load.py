@@ -19,6 +19,7 @@ def test_a_short_load_answers_every_turn_and_counts_what_the_service_did(stack):
     assert result["failed_requests"] == 0, result["failures"]
     assert turns["sent"] >= 12 and turns["answered"] == turns["sent"]
     assert turns["sensed"] == turns["sent"]  # every turn set user_emotion
+    assert turns["sensed_unknown_not_sensed"] == 0  # and the service answered each in time
     assert 0 < turns["p50_ms"] <= turns["p95_ms"] <= turns["max_ms"]
     assert frames["with_face"] > 0 and frames["dropped_by_service"] + frames["rate_limited"] > 0
     assert frames["analysed"] + frames["dropped_by_service"] + frames["rate_limited"] <= frames["sent"]
