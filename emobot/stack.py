@@ -470,12 +470,12 @@ class Stack:
             time.sleep(0.3)
 
     def _clear_file_locks(self) -> None:
-        """Before Rasa starts, no turn of it can be in progress: a ticket left in the file lock
-        store by a Rasa killed mid-turn would only hold its conversation until it expired."""
-        store = self.endpoints().get("lock_store") or {}
-        if "rasa" in self.components and store.get("type") == "emobot.lock_store.FileLockStore":
-            directory = Path(store["path"]).expanduser()
-            for stale in (directory if directory.is_absolute() else self.project / directory).glob("*.json"):
+        """Before Rasa starts, no turn of it can be in progress: a ticket left in the stack's own
+        file lock store by a Rasa killed mid-turn would only hold its conversation until it
+        expired. (A lock store named in endpoints.yml may be shared: it is left alone.)"""
+        own = self.run_dir / "locks"
+        if "rasa" in self.components and (self.endpoints().get("lock_store") or {}).get("path") == str(own):
+            for stale in own.glob("*.json"):
                 stale.unlink(missing_ok=True)
 
     def stop(self, timeout: float = 10.0) -> None:
