@@ -500,6 +500,11 @@ class Stack:
         """Start a stopped or killed process again and wait until it is healthy."""
         process = self.process(name)
         process.stop()
+        # The process is gone, but its children (Rasa's worker processes) may still be dying with
+        # the port in their hands for a moment.
+        settle = time.time() + 10
+        while process.port is not None and port_taken(process.host, process.port) and time.time() < settle:
+            time.sleep(0.1)
         self.check_ports([process])
         if name == "rasa":
             self._clear_file_locks()
