@@ -319,7 +319,7 @@ class Stack:
             endpoints["lock_store"] = dict(self.lock_store)
         elif self.settings.rasa_workers > 1 and "lock_store" not in endpoints:
             # Several Rasa processes on one port need one lock store: files beside the run.
-            endpoints["lock_store"] = {"type": "emobot.lock_store.FileLockStore", "path": str(self.run_dir / "locks")}
+            endpoints["lock_store"] = {"type": "emobot.lock_store.FileLockStore", "path": str(self._own_locks)}
         if self.tracker_store is not None:
             endpoints["tracker_store"] = dict(self.tracker_store)
         elif self.tracker_db is not None:
@@ -469,11 +469,16 @@ class Stack:
                 raise StackError(f"timed out after {timeout:.0f} s waiting for {names}")
             time.sleep(0.3)
 
+    @property
+    def _own_locks(self) -> Path:
+        """The file lock store the stack gives several Rasa processes when none is configured."""
+        return self.run_dir / "locks"
+
     def _clear_file_locks(self) -> None:
         """Before Rasa starts, no turn of it can be in progress: a ticket left in the stack's own
         file lock store by a Rasa killed mid-turn would only hold its conversation until it
         expired. (A lock store named in endpoints.yml may be shared: it is left alone.)"""
-        own = self.run_dir / "locks"
+        own = self._own_locks
         if "rasa" in self.components and (self.endpoints().get("lock_store") or {}).get("path") == str(own):
             for stale in own.glob("*.json"):
                 stale.unlink(missing_ok=True)

@@ -108,8 +108,9 @@ def _parse_weights(text: str) -> Dict[str, float]:
 def parse_workers(value: str) -> int:
     """EMOBOT_RASA_WORKERS: a count, or ``auto`` (one per core the process may use, at most 4)."""
     if value.strip().lower() == "auto":
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        return max(1, min(4, cores))
+        from emotion_sensing.machine import usable_cores
+
+        return max(1, min(4, usable_cores()))
     try:
         workers = int(value)
     except ValueError:

@@ -34,9 +34,13 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS tells it)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def machine() -> Dict[str, Any]:
     """CPU model, cores this process may use, and the speed-relevant instruction sets."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     flags = cpu_flags()
-    return {"cpu": cpu_model(), "cores": cores, "machine_cores": os.cpu_count(),
+    return {"cpu": cpu_model(), "cores": usable_cores(), "machine_cores": os.cpu_count(),
             "flags": [flag for flag in SPEED_FLAGS if flag in flags]}

@@ -32,7 +32,6 @@ import itertools
 import logging
 import math
 import multiprocessing
-import os
 import time
 from collections import OrderedDict, deque
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
@@ -41,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Deque, Dict, Optional, Tuple
 
 from emotion_sensing.config import Settings
+from emotion_sensing.machine import usable_cores
 from emotion_sensing.service import sensing_worker
 
 logger = logging.getLogger(__name__)
@@ -136,7 +136,7 @@ class Budget:
                  period_s: float = 1.0, sample=_machine_jiffies) -> None:
         self.ceiling, self.floor, self.target = ceiling, min(floor, ceiling), target
         if cores is None:
-            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+            cores = usable_cores()
         self.cores = cores
         self.period_s = period_s
         self.sample = sample
