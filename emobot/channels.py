@@ -5,11 +5,15 @@ that is a coroutine, so the socket never joins its session's room and the browse
 receives ``bot_uttered`` (RasaHQ/rasa#13027). This subclass re-registers the
 ``session_request`` handler with the call awaited. Named in credentials.yml as
 ``emobot.channels.SocketIOInput``.
+
+Behind :mod:`emobot.front` (several Rasa processes on one port) each process starts its session
+ids with its number, so the front can send a session's every request to the process that holds it.
 """
 from __future__ import annotations
 
 import inspect
 import logging
+import os
 import uuid
 from typing import Any, Awaitable, Callable, Dict, Optional
 
@@ -18,6 +22,7 @@ from rasa.core.channels.socketio import SocketIOInput as RasaSocketIOInput
 from sanic import Blueprint
 
 from emobot import rasa_patches
+from emobot.front import PROCESS_ENV, session_prefix
 
 logger = logging.getLogger(__name__)
 # Rasa imports this module from credentials.yml, so the speed fix lands in its process.
@@ -34,6 +39,10 @@ class SocketIOInput(RasaSocketIOInput):
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         blueprint = super().blueprint(on_new_message)
         sio = self.sio
+        process = os.environ.get(PROCESS_ENV, "")
+        if process.isdigit():
+            generate, prefix = sio.eio.generate_id, session_prefix(int(process))
+            sio.eio.generate_id = lambda: prefix + generate()
 
         async def session_request(sid: str, data: Optional[Dict]) -> None:
             data = data or {}

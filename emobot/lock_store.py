@@ -21,8 +21,8 @@ process's ticket is never lost:
         db: 1
         key_prefix: emobot    # optional, alphanumeric
 
-- :class:`FileLockStore`, for several Rasa worker processes on one machine (``SANIC_WORKERS``;
-  ``emobot run`` starts them by itself, README "Under load"): each lock is a small JSON file
+- :class:`FileLockStore`, for several Rasa processes on one machine (``emobot run`` starts
+  them by itself behind :mod:`emobot.front`, README "Under load"): each lock is a small JSON file
   in a directory, every change is made under an exclusive ``flock`` of one file beside them,
   and written by an atomic rename, so a reader never sees half a lock. No server to run::
 

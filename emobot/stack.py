@@ -403,16 +403,20 @@ class Stack:
             )
         if "rasa" in self.components:
             auth = ["--auth-token", s.rasa_token] if s.rasa_token else []
+            command = [rasa, "run", "--enable-api", *auth, "--model", str(model),
+                       "--endpoints", str(self.endpoints_file()), "--credentials", str(self.credentials_file()),
+                       "--cors", "*"]
+            if s.rasa_workers > 1:  # emobot.front: sticky socket.io sessions across the processes
+                command = [python, "-m", "emobot.front", "--host", s.host, "--port", str(s.rasa_port),
+                           "--processes", str(s.rasa_workers), "--", *command]
+            else:
+                command += ["--interface", s.host, "--port", str(s.rasa_port)]
             processes.append(Process(
                 "rasa",
-                [
-                    rasa, "run", "--enable-api", *auth, "--interface", s.host, "--port", str(s.rasa_port),
-                    "--model", str(model), "--endpoints", str(self.endpoints_file()),
-                    "--credentials", str(self.credentials_file()), "--cors", "*",
-                ],
+                command,
                 f"{s.rasa_url}/status" + (f"?token={s.rasa_token}" if s.rasa_token else ""),
                 self.run_dir / "rasa.log",
-                {**env, "SANIC_WORKERS": str(s.rasa_workers)},
+                {**env, "SANIC_WORKERS": "1"},
                 self.project,
                 host=where["rasa"].host,
                 port=where["rasa"].port,

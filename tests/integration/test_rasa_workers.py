@@ -1,19 +1,24 @@
-"""Several Rasa processes on one port (``EMOBOT_RASA_WORKERS``), on the plugin's file lock store
-and the stack's SQLite tracker store: what ``emobot run`` starts to use more than one core for
-the chat (README "Under load").
+"""Several Rasa processes on one port (``EMOBOT_RASA_WORKERS``) behind emobot.front, on the
+plugin's file lock store and the stack's SQLite tracker store: what ``emobot run`` starts to use
+more than one core for the chat (README "Under load").
 
 - both processes run and answer;
+- socket.io clients that start with long-polling (rasa-webchat's way) keep their session on one
+  process: every message is answered, over polling and after the upgrade to a websocket;
 - many conversations at once are all answered, each turn stored complete and in order;
 - two messages of one conversation at the same moment are handled one after the other (the
   lock store), neither lost nor interleaved.
 """
 from __future__ import annotations
 
+import asyncio
 import threading
 import uuid
 from dataclasses import replace
 
 import pytest
+import requests
+import socketio
 
 from emobot.chat import RasaRestClient
 from emobot.load import child_pids
@@ -38,7 +43,7 @@ def store_url(stack: Stack) -> str:
 
 def test_two_rasa_processes_serve_the_port_on_the_file_lock_store(workers):
     rasa = next(p for p in workers.processes if p.name == "rasa")
-    assert len(child_pids(rasa.popen.pid)) == 2, rasa.log_tail()
+    assert len(child_pids(rasa.popen.pid)) == 2, rasa.log_tail()  # under emobot.front
     assert workers.endpoints()["lock_store"]["type"] == "emobot.lock_store.FileLockStore"
     assert RasaRestClient(workers.settings.rasa_url, "hello-workers").send("hi there")
 
@@ -86,3 +91,61 @@ def test_simultaneous_messages_of_one_conversation_are_handled_one_after_the_oth
         assert sorted(t for t, _ in turns[1:]) == ["I want a refund", "where is my order?"], turns
         for text, actions in turns:
             assert actions[-1] == "action_listen" and actions.count("action_listen") == 1, (text, actions)
+
+
+async def _chat_over_socketio(url: str, transports, messages) -> list:
+    """One socket.io client: a session, then each message and the reply it gets."""
+    session_id = f"sticky-{uuid.uuid4().hex[:8]}"
+    replies: asyncio.Queue = asyncio.Queue()
+    confirmed: asyncio.Queue = asyncio.Queue()
+    client = socketio.AsyncClient(reconnection=False)
+    client.on("bot_uttered", lambda data: replies.put_nowait(data))
+    client.on("session_confirm", lambda data: confirmed.put_nowait(data))
+    await client.connect(url, socketio_path="/socket.io", transports=transports)
+    answered = []
+    try:
+        await client.emit("session_request", {"session_id": session_id})
+        assert await asyncio.wait_for(confirmed.get(), 20) == session_id
+        for message in messages:
+            await client.emit("user_uttered", {"message": message, "session_id": session_id})
+            reply = await asyncio.wait_for(replies.get(), 60)
+            answered.append(bool(reply.get("text")))
+            while not replies.empty():  # a turn may send several messages
+                replies.get_nowait()
+    finally:
+        await client.disconnect()
+    return answered
+
+
+@pytest.mark.parametrize("transports", [["polling"], ["polling", "websocket"], ["websocket"]],
+                         ids=["polling", "polling-then-websocket", "websocket"])
+async def test_socketio_clients_keep_their_session_on_one_process(workers, transports):
+    """Without the front's sticky routing a polling client's requests reach both processes and
+    the other one answers 400 (CI caught rasa-webchat's page never getting a reply)."""
+    messages = ["hi there", "where is my order?", "thanks"]
+    results = await asyncio.gather(*(_chat_over_socketio(workers.settings.rasa_url, transports, messages)
+                                     for _ in range(4)))
+    assert results == [[True] * len(messages)] * 4
+
+
+def test_every_request_of_a_polling_session_reaches_its_process(workers):
+    """Each request of an engine.io long-polling session on a new connection (as a browser may
+    open them), from several sessions at once: all reach the process holding the session."""
+    url = f"{workers.settings.rasa_url}/socket.io/"
+    closing = {"Connection": "close"}
+
+    def session(codes: list) -> None:
+        opened = requests.get(url, params={"EIO": "4", "transport": "polling"}, headers=closing, timeout=20)
+        sid = opened.text[opened.text.index("{"):].split('"sid":"', 1)[1].split('"', 1)[0]
+        for _ in range(15):  # a pong: accepted at any time by the session's process, 400 elsewhere
+            answer = requests.post(url, params={"EIO": "4", "transport": "polling", "sid": sid}, data="3",
+                                   headers=closing, timeout=20)
+            codes.append(answer.status_code)
+
+    codes: list = []
+    threads = [threading.Thread(target=session, args=(codes,)) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert len(codes) == 90 and set(codes) == {200}, sorted(set(codes))
