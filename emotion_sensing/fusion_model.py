@@ -83,11 +83,18 @@ class LearnedFusion:
           plus ``beta * decay * log(mood)``, so a content-free message keeps the mood and an
           emotional one moves it.
         - A face or a voice present: the learned combination, plus the same mood term.
+
+        A neutral state is no mood: after a turn fused as neutral the next one starts from its own
+        evidence, so an emotion that begins is read at once. (With a neutral mood, "I'm furious, my
+        order never arrived" after "where is my order?" read neutral: the neutral prior of a
+        confident neutral turn outweighed the flattened words. CI caught it.)
         """
         logp = np.asarray(logp, dtype=np.float64)
         presence = np.asarray(presence, dtype=np.float64)
         beta = self.mood_weight if mood_weight is None else mood_weight
         carry = self.mood_text_carry if mood_text_carry is None else mood_text_carry
+        if mood is not None and int(np.argmax(mood)) == NEUTRAL:
+            mood = None
         weight = beta * mood_factor if mood is not None else 0.0
         parts: Dict[str, np.ndarray] = {}
         if presence[TEXT] > 0 and not np.delete(presence, TEXT).any():

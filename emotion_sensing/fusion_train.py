@@ -474,7 +474,9 @@ def write_card(models_dir: Path, model: LearnedFusion, report: Dict[str, Any]) -
             "",
             "## Mood across turns",
             "",
-            f"The previous turn's state enters each turn as a prior weighted **{model.mood_weight:g}** "
+            "A turn fused as neutral leaves no mood: the next turn starts from its own evidence, so an emotion "
+            "that begins is read at once. "
+            f"An emotional state at the previous turn enters the next as a prior weighted **{model.mood_weight:g}** "
             f"(a turn with only words then takes them with carry rate {model.mood_text_carry:g}; both chosen by the "
             "sum of two negative log-likelihoods, each scaled to its range over the grid so that neither source "
             "decides by its scale alone: two-turn validation rows, one person feeling the same at two turns 10 s "

@@ -131,3 +131,23 @@ def test_a_message_with_a_new_emotion_moves_the_mood(text):
     session.end_turn(session.fuse(SHIPPED, now=NOW))
     session.add(text.read("Thank you so much, that's wonderful news!", timestamp=NOW + 8))
     assert session.fuse(SHIPPED, now=NOW + 8).label == "happy"
+
+
+@pytest.mark.parametrize("message, label", [
+    ("I'm furious, my order never arrived and nobody answers", "angry"),
+    ("I'm so sad, the gift I ordered for my mum is broken", "sad"),
+    ("This is absolutely unacceptable, I am so angry", "angry"),
+])
+def test_an_emotion_that_begins_after_neutral_turns_is_read_at_once(text, message, label):
+    """A neutral turn leaves no mood (before, its confident neutral outweighed the new message:
+    each of these read neutral after "where is my order?")."""
+    session = Session("support")
+    for i, calm in enumerate(("hi there", "where is my order?")):
+        session.add(text.read(calm, timestamp=NOW + 4 * i))
+        state = session.fuse(SHIPPED, now=NOW + 4 * i)
+        session.end_turn(state)
+        assert state.label == "neutral", state.to_dict()
+    session.add(text.read(message, timestamp=NOW + 8))
+    state = session.fuse(SHIPPED, now=NOW + 8)
+    alone = fuse([text.read(message, timestamp=NOW)], now=NOW, config=SHIPPED)
+    assert state.label == label == alone.label and state.mood_share == 0, state.to_dict()

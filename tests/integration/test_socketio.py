@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 
 import pytest
@@ -9,6 +10,19 @@ import requests
 import socketio
 
 pytestmark = pytest.mark.integration
+
+
+def stored_turn(stack, session_id: str, timeout: float = 15.0) -> dict:
+    """The tracker once the turn is stored. socket.io sends the replies as the turn runs, before
+    Rasa saves it; with several Rasa processes another one may answer the tracker request at once."""
+    deadline = time.time() + timeout
+    while True:
+        tracker = requests.get(f"{stack.settings.rasa_url}/conversations/{session_id}/tracker", timeout=10).json()
+        events = tracker.get("events") or []
+        done = events and events[-1].get("event") == "action" and events[-1].get("name") == "action_listen"
+        if (done and any(e["event"] == "user" for e in events)) or time.time() > deadline:
+            return tracker
+        time.sleep(0.2)
 
 
 async def test_socketio_replies_reach_the_client_and_sensing_runs(stack):
@@ -31,7 +45,7 @@ async def test_socketio_replies_reach_the_client_and_sensing_runs(stack):
     finally:
         await client.disconnect()
     assert reply["text"]
-    tracker = requests.get(f"{stack.settings.rasa_url}/conversations/{session_id}/tracker", timeout=10).json()
+    tracker = stored_turn(stack, session_id)
     assert tracker["slots"]["user_emotion"] == "angry"
     user_events = [e for e in tracker["events"] if e["event"] == "user"]
     assert user_events[-1]["metadata"]["source"] == "test"
