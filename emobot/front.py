@@ -15,7 +15,7 @@ that names a session (``?sid=``) to the process that holds it, websockets includ
 else goes to the process with the fewest requests in flight. The processes share one tracker
 store and the file lock store, so a conversation may move between them from turn to turn.
 
-It imports neither Rasa nor TensorFlow (about 50 MB), and costs well under a millisecond a
+It imports neither Rasa nor TensorFlow (30 MB RSS measured), and adds one loopback hop a
 request. When a Rasa process dies, the front stops the others and exits, as one Rasa would;
 when the front dies (even by SIGKILL), the kernel stops its Rasa processes
 (``PR_SET_PDEATHSIG``).

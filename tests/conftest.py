@@ -10,6 +10,12 @@ from emotion_sensing.config import DEFAULT_DATASETS_DIR, DEFAULT_MODELS_DIR
 
 DATASETS = Path(os.environ.get("EMOBOT_DATASETS", DEFAULT_DATASETS_DIR))
 
+# Stacks in tests run one Rasa process unless a test asks for more: a second one loads the model
+# again at every stack start, and most tests are about something else. Several processes behind
+# emobot.front are tested where they matter: test_rasa_workers (REST and socket.io), test_run_command
+# (`emobot run`'s default, its shutdown) and test_sensing_script (rasa-webchat in a browser).
+os.environ.setdefault("EMOBOT_RASA_WORKERS", "1")
+
 
 @pytest.fixture(scope="session")
 def models_dir() -> Path:

@@ -18,7 +18,8 @@ def _env(tmp_path, **ports):
     ports = {**{name: free_port() for name in ("EMOBOT_RASA_PORT", "EMOBOT_ACTIONS_PORT", "EMOBOT_SERVICE_PORT")},
              **ports}
     env = {**os.environ, **{k: str(v) for k, v in ports.items()},
-           "EMOBOT_TRACKER_DB": str(tmp_path / "tracker.db"), "EMOBOT_RUN_DIR": str(tmp_path / "run")}
+           "EMOBOT_TRACKER_DB": str(tmp_path / "tracker.db"), "EMOBOT_RUN_DIR": str(tmp_path / "run"),
+           "EMOBOT_RASA_WORKERS": "auto"}  # what a user gets: on 2+ cores, Rasa processes behind emobot.front
     env.pop("EMOBOT_SERVICE_URL", None)
     return env, ports
 

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator
 
@@ -94,6 +95,8 @@ def shop(tmp_path_factory) -> Iterator[Dict[str, Any]]:
         env.setenv("EMOBOT_MODALITIES", "face,voice")
         env.setenv("EMOBOT_ALLOWED_ORIGINS", allowed.origin)
         stack = Stack.on_free_ports(root / "stack")
+        # Two Rasa processes behind emobot.front: rasa-webchat long-polls, so its session must stay on one.
+        stack.settings = replace(stack.settings, rasa_workers=2)
         stack.start(timeout=240)
     service, rasa = stack.settings.service_listen_url, stack.settings.rasa_url
     allowed.start(rasa, service)
