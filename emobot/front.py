@@ -28,12 +28,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ctypes
 import itertools
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -42,12 +40,13 @@ from typing import Dict, List, Optional, Sequence
 import aiohttp
 from aiohttp import web
 
+from emotion_sensing.processes import die_with_parent_hook, free_port
+
 PROCESS_ENV = "EMOBOT_RASA_PROCESS"
 SID_PATTERN = re.compile(r"^p(\d+)\.")
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
               "transfer-encoding", "upgrade", "host", "content-length"}
 MAX_BODY = 1 << 30  # Rasa's model upload is the largest request; Rasa applies its own limits
-_PR_SET_PDEATHSIG = 1
 
 
 def session_prefix(index: int) -> str:
@@ -58,12 +57,6 @@ def session_prefix(index: int) -> str:
 def process_of_session(sid: str) -> Optional[int]:
     match = SID_PATTERN.match(sid or "")
     return int(match.group(1)) if match else None
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
 
 
 def log(message: str) -> None:
@@ -82,16 +75,8 @@ class Backend:
 
     def start(self) -> None:
         env = {**os.environ, PROCESS_ENV: str(self.index), "SANIC_WORKERS": "1"}
-        parent = os.getpid()
-        prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
-
-        def die_with_front() -> None:
-            prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
-            if os.getppid() != parent:
-                os.kill(os.getpid(), signal.SIGTERM)
-
         # Same process group as the front: whoever stops the front's group stops these too.
-        self.popen = subprocess.Popen(self.command, env=env, preexec_fn=die_with_front if prctl else None)
+        self.popen = subprocess.Popen(self.command, env=env, preexec_fn=die_with_parent_hook())
 
     def exited(self) -> Optional[int]:
         return None if self.popen is None else self.popen.poll()

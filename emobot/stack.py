@@ -2,7 +2,6 @@
 server and Rasa. Used by `emobot run`, `emobot bench turn` and the integration tests."""
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 import signal
@@ -20,14 +19,8 @@ import yaml
 
 from emobot.paths import DEMO_DIR, latest_rasa_model
 from emotion_sensing.config import Settings, is_loopback
+from emotion_sensing.processes import die_with_parent_hook, free_port
 from emotion_sensing.replay import ReplayError, store_url
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
 
 
 def http_ok(url: str, timeout: float = 1.0) -> bool:
@@ -118,28 +111,6 @@ def descends_from(pid: int, ancestor: int) -> bool:
     return False
 
 
-_PR_SET_PDEATHSIG = 1
-
-
-def _prctl():
-    """libc's prctl, looked up in the parent (dlopen after fork can deadlock); None off Linux."""
-    if sys.platform != "linux":
-        return None
-    try:
-        return ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-
-def _die_with_parent(prctl, parent: int) -> None:
-    """Runs in the child between fork and exec: the kernel sends it SIGTERM when the process
-    that started it dies, however it dies (SIGKILL included), so no server outlives
-    `emobot run`."""
-    prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
-    if os.getppid() != parent:  # the parent died before prctl took effect
-        os.kill(os.getpid(), signal.SIGTERM)
-
-
 @dataclass
 class Process:
     name: str
@@ -157,10 +128,9 @@ class Process:
         start it from one that lives as long as the stack (the main thread)."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
-        parent, prctl = os.getpid(), _prctl()
         self.popen = subprocess.Popen(
             self.command, cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True, preexec_fn=(lambda: _die_with_parent(prctl, parent)) if prctl else None,
+            start_new_session=True, preexec_fn=die_with_parent_hook(),
         )
 
     def owns_port(self) -> Optional[bool]:

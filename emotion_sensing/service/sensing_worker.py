@@ -21,6 +21,8 @@ from typing import Any, Dict, Iterable, Optional, Tuple
 
 import numpy as np
 
+from emotion_sensing.processes import die_with_parent
+
 logger = logging.getLogger(__name__)
 
 
@@ -193,26 +195,9 @@ def start(models_dir: str, modalities: Tuple[str, ...], max_sessions: int, nice:
     """Pool initializer of the worker process: lower its priority, then load the models."""
     global _SENSORS
     logging.basicConfig(level=logging.INFO, format="%(asctime)s sensing worker %(levelname)s %(message)s")
-    _die_with_parent()
+    die_with_parent()
     lower_priority(nice, whole_process=True, idle=idle)
     _SENSORS = Sensors(Path(models_dir), modalities, max_sessions)
-
-
-def _die_with_parent() -> None:
-    """Linux: the kernel ends this worker when the service that started it dies, however it dies."""
-    import ctypes
-    import signal
-    import sys
-
-    if sys.platform != "linux":
-        return
-    parent = os.getppid()
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        return
-    if os.getppid() != parent:  # the service died before prctl took effect
-        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def timed(function, *args, clock=time.thread_time) -> Tuple[Any, float]:
