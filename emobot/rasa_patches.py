@@ -55,7 +55,7 @@ from rasa.shared.constants import DOCS_BASE_URL
 from rasa.shared.core.events import Event, SlotSet
 from rasa.shared.utils.common import all_subclasses
 
-from emobot import sql_tracker
+from emobot import rasa_states, sql_tracker
 from emotion_sensing.config import Settings
 from emotion_sensing.fusion import unknown_state
 from emotion_sensing.slots import SENSE_ACTION, SLOT_NAMES, slot_values
@@ -186,6 +186,7 @@ def apply() -> None:
     """Install the cached validator and event lookup, the sensing payload and deadline, the
     text prefetch and the SQL tracker store's speed-ups (idempotent)."""
     sql_tracker.install()
+    rasa_states.install()
     Event.resolve_by_type = staticmethod(_resolve_event_type)
     RemoteAction._validate_action_result = _validate_action_result
     RemoteAction._action_call_format = _sensing_call_format

@@ -111,3 +111,95 @@ async def test_a_misunderstood_turn_keeps_its_emotion_for_the_slots_and_the_poli
         assert should_step_in(valences, TrajectoryRule(-0.3, 2)) is not None
     finally:
         ActionDefaultFallback.run = original
+
+
+def _demo_story_trackers():
+    """Trackers of every story and rule of the demo, with the demo's domain."""
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.events import ActionExecuted
+    from rasa.shared.core.trackers import DialogueStateTracker
+    from rasa.shared.core.training_data.story_reader.yaml_story_reader import YAMLStoryReader
+
+    from emobot.paths import DEMO_DIR
+
+    domain = Domain.load(str(DEMO_DIR / "domain.yml"))
+    trackers = []
+    for name in ("stories.yml", "rules.yml"):
+        for step in YAMLStoryReader(domain).read_from_file(str(DEMO_DIR / "data" / name)):
+            events = [e for e in step.explicit_events(domain) if not (isinstance(e, ActionExecuted) and not e.action_name
+                                                                         and not e.action_text)]
+            trackers.append(DialogueStateTracker.from_events(step.block_name, events, domain.slots))
+    return domain, trackers
+
+
+def test_cached_dialogue_states_are_rasas_for_every_story_and_option():
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.events import ActionExecuted, SlotSet, UserUttered
+
+    from emobot import rasa_states
+
+    domain, trackers = _demo_story_trackers()
+    assert len(trackers) > 10
+    rule_only = {"slots": ["user_emotion"], "loops": []}
+    options = [dict(), dict(omit_unset_slots=True), dict(ignore_rule_only_turns=True, rule_only_data=rule_only)]
+    original = rasa_states._original
+    try:
+        rasa_states.install()
+        for tracker in trackers:
+            for option in options:
+                expected = original(domain, tracker, **option)
+                first = domain.states_for_tracker_history(tracker, **option)
+                assert first == expected, (tracker.sender_id, option)
+                first[-1].clear()  # Rasa's featurizers edit the states they are given
+                assert domain.states_for_tracker_history(tracker, **option) == expected
+        # A new event is a new answer, not the cached one.
+        tracker = trackers[0]
+        before = domain.states_for_tracker_history(tracker)
+        tracker.update(UserUttered("I'm furious", {"name": "complaint"}))
+        tracker.update(SlotSet("user_emotion", "angry"))
+        tracker.update(ActionExecuted("utter_apologise"))
+        after = domain.states_for_tracker_history(tracker)
+        assert after == original(domain, tracker) and len(after) == len(before) + 1
+        # A copy of a tracker is computed afresh, never handed the original's answers.
+        assert domain.states_for_tracker_history(tracker.copy()) == after
+    finally:
+        Domain.states_for_tracker_history = original
+
+
+def test_a_conversation_replayed_turn_by_turn_from_the_store_gets_rasas_states():
+    """As under Rasa: every message reloads the conversation (new event objects) and the kept
+    replay goes on from where it was; reverts and restarts are replayed afresh."""
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.events import Event, Restarted, UserUtteranceReverted
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    from emobot import rasa_states
+
+    domain, stories = _demo_story_trackers()
+    rule_only = {"slots": ["user_emotion"], "loops": []}
+    options = [dict(), dict(ignore_rule_only_turns=True, rule_only_data=rule_only)]
+    original = rasa_states._original
+    longest = max(stories, key=lambda t: len(t.events))
+    stored = [e.as_dict() for e in longest.events]
+    # At run time the actions the RulePolicy predicted are hidden from the ML policies' states.
+    for number, event in enumerate(e for e in stored if e["event"] == "action" and e["name"] != "action_listen"):
+        event["hide_rule_turn"] = number % 2 == 0
+    stored += [UserUtteranceReverted().as_dict(), *stored[-3:], Restarted().as_dict(), *stored[:5]]
+
+    def reloaded(count: int) -> DialogueStateTracker:
+        return DialogueStateTracker.from_events("someone", [Event.from_parameters(e) for e in stored[:count]],
+                                                domain.slots)
+
+    try:
+        rasa_states.install()
+        for count in range(1, len(stored) + 1):
+            for option in options:
+                assert domain.states_for_tracker_history(reloaded(count), **option) == \
+                    original(domain, reloaded(count), **option), (count, option)
+        # Another history for the same sender (shorter, then different) is not served the kept one.
+        for count in (3, len(stored)):
+            assert domain.states_for_tracker_history(reloaded(count)) == original(domain, reloaded(count))
+        other = DialogueStateTracker.from_events("someone", stories[0].events, domain.slots)
+        assert domain.states_for_tracker_history(other) == original(domain, other)
+    finally:
+        Domain.states_for_tracker_history = original
