@@ -17,7 +17,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -144,12 +144,47 @@ class SetFeatures:
         return ~np.isnan(self.vectors).any(axis=1)
 
 
+# Clips per job when several processes extract features (EMOBOT_FEATURE_WORKERS, default one per core).
+CHUNK = 16
+_WORKER_FEATURISER = None
+
+
+def _workers() -> int:
+    from emotion_sensing.machine import usable_cores
+
+    try:
+        return max(1, int(os.environ.get("EMOBOT_FEATURE_WORKERS", "0")) or usable_cores())
+    except ValueError:
+        return usable_cores()
+
+
+def _featurise(featuriser, files: Sequence[str], condition: str, first: int) -> List[Tuple[Optional[np.ndarray], np.ndarray]]:
+    """(vector or None, MFCC frames) of each clip; clip ``first + k`` gets the condition's seed ``first + k``."""
+    from emotion_sensing.speech.audio import load
+    from emotion_sensing.speech.conditions import apply
+
+    out = []
+    for i, file in enumerate(files, start=first):
+        utterance = featuriser(apply(load(file), condition, seed=i))
+        out.append((utterance.vector, utterance.frames.mfcc() if utterance.vector is not None else None))
+    return out
+
+
+def _start_worker(blocks: Tuple[str, ...]) -> None:
+    global _WORKER_FEATURISER
+    from emotion_sensing.speech.vector import Featuriser
+
+    _WORKER_FEATURISER = Featuriser(blocks)
+
+
+def _featurise_in_worker(files: Sequence[str], condition: str, first: int):
+    return _featurise(_WORKER_FEATURISER, files, condition, first)
+
+
 def extract(dataset: SpeechSet, log: Optional[Printer] = None, use_cache: bool = True,
             blocks: Sequence[str] = ("librosa",), condition: str = "clean") -> SetFeatures:
     """Utterance vectors of ``blocks`` (vector.py) for every clip of ``dataset`` under ``condition``
     (conditions.py), from the cache when the files are unchanged."""
-    from emotion_sensing.speech.audio import load
-    from emotion_sensing.speech.conditions import apply
     from emotion_sensing.speech.features import FEATURE_VERSION, N_MFCC
     from emotion_sensing.speech.vector import VECTOR_VERSION, Featuriser
 
@@ -163,17 +198,49 @@ def extract(dataset: SpeechSet, log: Optional[Printer] = None, use_cache: bool =
             frames = data["mfcc"]
             return SetFeatures(data["vectors"], [frames[a:b] for a, b in zip(offsets[:-1], offsets[1:])])
     vectors = np.full((len(dataset), featuriser.width), np.nan, dtype=np.float32)
-    mfcc: List[np.ndarray] = []
-    started = time.time()
-    for i, file in enumerate(dataset.files):
-        utterance = featuriser(apply(load(file), condition, seed=i))
-        if utterance.vector is not None:
-            vectors[i] = utterance.vector
-        mfcc.append(utterance.frames.mfcc() if utterance.vector is not None else np.zeros((0, N_MFCC), dtype=np.float32))
-        if log and ((i + 1) % 200 == 0 or i + 1 == len(dataset)):
-            rate = (i + 1) / max(time.time() - started, 1e-9)
-            log(f"  {dataset.name} {condition}: {i + 1}/{len(dataset)} clips "
-                f"({rate:.1f}/s, {(len(dataset) - i - 1) / rate:.0f} s left)")
+    mfcc: List[np.ndarray] = [np.zeros((0, N_MFCC), dtype=np.float32)] * len(dataset)
+    started, done, next_log = time.time(), 0, 200
+
+    def keep(first: int, chunk: List[Tuple[Optional[np.ndarray], np.ndarray]]) -> None:
+        nonlocal done, next_log
+        for i, (vector, frames) in enumerate(chunk, start=first):
+            if vector is not None:
+                vectors[i], mfcc[i] = vector, frames
+        done += len(chunk)
+        if log and (done >= next_log or done == len(dataset)):
+            next_log = done + 200
+            rate = done / max(time.time() - started, 1e-9)
+            log(f"  {dataset.name} {condition}: {done}/{len(dataset)} clips "
+                f"({rate:.1f}/s, {(len(dataset) - done) / rate:.0f} s left)")
+
+    workers = min(_workers(), max(1, len(dataset) // CHUNK))
+    chunks = [(start, list(dataset.files[start:start + CHUNK])) for start in range(0, len(dataset), CHUNK)]
+    if workers <= 1:
+        for start, files in chunks:
+            keep(start, _featurise(featuriser, files, condition, start))
+    else:
+        # Clips are independent: one process per core, each with its own featuriser (spawned,
+        # never forked from a process that may hold TensorFlow's or CTranslate2's threads).
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                     initializer=_start_worker, initargs=(tuple(featuriser.blocks),)) as pool:
+                jobs = [pool.submit(_featurise_in_worker, files, condition, start) for start, files in chunks]
+                for (start, _), job in zip(chunks, jobs):
+                    keep(start, job.result())
+        except BrokenProcessPool:
+            # A worker could not start: e.g. a script without `if __name__ == "__main__":`
+            # (spawned processes import the main module). One process, as before.
+            if log:
+                log(f"  {dataset.name} {condition}: feature workers failed to start; extracting in this process")
+            vectors[:] = np.nan
+            mfcc[:] = [np.zeros((0, N_MFCC), dtype=np.float32)] * len(dataset)
+            started, done, next_log = time.time(), 0, 200
+            for start, files in chunks:
+                keep(start, _featurise(featuriser, files, condition, start))
     if use_cache:
         path.parent.mkdir(parents=True, exist_ok=True)
         offsets = np.cumsum([0] + [len(m) for m in mfcc])

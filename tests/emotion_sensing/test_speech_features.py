@@ -107,3 +107,42 @@ def test_cached_filter_banks_give_librosas_features(voice):
         if name in expected:
             np.testing.assert_allclose(values[start : start + size], expected[name], rtol=1e-4, atol=1e-3, err_msg=name)
         start += size
+
+
+@needs_espeak
+def test_features_of_a_set_are_the_same_from_worker_processes_or_one(tmp_path, monkeypatch):
+    """`extract` spreads clips over processes (one per core); the vectors must be those of one
+    process, and a script that cannot start workers (no `if __name__ == "__main__":` guard, so
+    spawned workers re-run it) still gets them, from its own process."""
+    import os
+    import subprocess
+    import sys
+
+    from emotion_sensing.speech.datasets import CHUNK, SpeechSet, extract
+    from tests.emotion_sensing.speech_audio import speak
+
+    files = [speak(f"Sentence number {i} is spoken here.", tmp_path, f"s{i}.wav") for i in range(3)]
+    files = (files * CHUNK)[: 2 * CHUNK + 1]  # three jobs
+    dataset = SpeechSet("clips", files, ["neutral"] * len(files), ["a"] * len(files))
+    monkeypatch.setenv("EMOBOT_FEATURE_WORKERS", "1")
+    alone = extract(dataset, use_cache=False, condition="noise20")
+    monkeypatch.setenv("EMOBOT_FEATURE_WORKERS", "2")
+    spread = extract(dataset, use_cache=False, condition="noise20")
+    np.testing.assert_array_equal(alone.vectors, spread.vectors)
+    assert all(np.array_equal(a, b) for a, b in zip(alone.mfcc, spread.mfcc))
+    assert not np.isnan(alone.vectors).any() and len(alone.vectors) == len(files)
+
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "from pathlib import Path\n"
+        "import numpy as np\n"
+        "from emotion_sensing.speech.datasets import SpeechSet, extract\n"
+        f"files = [Path(f) for f in {[str(f) for f in files]!r}]\n"
+        "got = extract(SpeechSet('clips', files, ['neutral'] * len(files), ['a'] * len(files)), use_cache=False,\n"
+        "              condition='noise20', log=print)\n"
+        f"np.save({str(tmp_path / 'got.npy')!r}, got.vectors)\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "EMOBOT_FEATURE_WORKERS": "2"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "extracting in this process" in done.stdout
+    np.testing.assert_array_equal(np.load(tmp_path / "got.npy"), alone.vectors)

@@ -1,4 +1,14 @@
-"""One real stack (emotion service, action server, Rasa) on free loopback ports per module."""
+"""Real stacks (emotion service, action server, Rasa) on free loopback ports.
+
+A stack takes about a minute to start on a 2-core machine, so the modules that only talk to
+it share one (``stack``, started by the first module that asks and stopped at the end of the
+run). A module that stops its processes, floods them or counts everything the store holds
+takes a stack of its own instead::
+
+    @pytest.fixture(scope="module")
+    def stack(own_stack):
+        return own_stack
+"""
 from __future__ import annotations
 
 import pytest
@@ -7,13 +17,30 @@ from emobot.paths import latest_rasa_model
 from emobot.stack import Stack
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
+def _started(folder) -> Stack:
     try:
         latest_rasa_model()
     except FileNotFoundError as error:
         pytest.fail(str(error))
-    stack = Stack.on_free_ports(tmp_path_factory.mktemp("stack"))
+    stack = Stack.on_free_ports(folder)
     stack.start(timeout=240)
+    return stack
+
+
+@pytest.fixture(scope="session")
+def shared_stack(tmp_path_factory):
+    stack = _started(tmp_path_factory.mktemp("shared-stack"))
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(shared_stack):
+    return shared_stack
+
+
+@pytest.fixture(scope="module")
+def own_stack(tmp_path_factory):
+    stack = _started(tmp_path_factory.mktemp("stack"))
     yield stack
     stack.stop()

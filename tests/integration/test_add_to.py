@@ -38,7 +38,10 @@ def digest(folder: Path) -> dict:
 def test_add_to_a_fresh_rasa_init_assistant(tmp_path):
     project = tmp_path / "moodbot"
     project.mkdir()
-    run(RASA, "init", "--no-prompt", "--init-dir", str(project), cwd=project)
+    # What `rasa init --no-prompt` writes, without the model it trains (this test trains its own).
+    run(sys.executable, "-c", "import sys; from rasa.cli.scaffold import create_initial_project as c; c(sys.argv[1])",
+        str(project), cwd=project)
+    assert (project / "domain.yml").exists() and (project / "data" / "stories.yml").exists()
 
     dry = run(sys.executable, "-m", "emobot", "add-to", str(project), "--dry-run", cwd=tmp_path)
     assert "+    - type: custom" in dry.stdout or "+      - type: custom" in dry.stdout

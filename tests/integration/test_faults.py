@@ -24,6 +24,12 @@ from tests.integration.postgres import LocalPostgres, unavailable_reason
 
 pytestmark = pytest.mark.integration
 
+
+@pytest.fixture(scope="module")
+def stack(own_stack):
+    """This module kills the stack's processes: it gets a stack of its own."""
+    return own_stack
+
 ANGRY = "I'm furious, my order never arrived and nobody answers"
 SAD = "I'm so sad, the gift I ordered for my mum is broken"
 

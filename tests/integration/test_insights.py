@@ -16,6 +16,12 @@ from emotion_sensing.replay import store_url
 
 pytestmark = pytest.mark.integration
 
+
+@pytest.fixture(scope="module")
+def stack(own_stack):
+    """This module's insights count every conversation in the store: it gets a stack of its own."""
+    return own_stack
+
 ARTIFACTS = Path(__file__).resolve().parents[2] / ".emobot" / "artifacts"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")

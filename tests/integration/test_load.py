@@ -8,6 +8,12 @@ from emobot.load import LoadError, run_load
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture(scope="module")
+def stack(own_stack):
+    """This module floods the service with frames and audio: it gets a stack of its own."""
+    return own_stack
+
+
 def test_a_short_load_answers_every_turn_and_counts_what_the_service_did(stack):
     service = next(p for p in stack.processes if p.name == "emotion service")
     # 20 frames a second from each of 4 conversations, sent on the clock whether answered or not,
