@@ -17,21 +17,21 @@ from emobot.paths import latest_rasa_model
 from emobot.stack import Stack
 
 
-def _started(folder) -> Stack:
+def _running(folder):
+    """A started stack for the fixture's lifetime."""
     try:
         latest_rasa_model()
     except FileNotFoundError as error:
         pytest.fail(str(error))
     stack = Stack.on_free_ports(folder)
     stack.start(timeout=240)
-    return stack
+    yield stack
+    stack.stop()
 
 
 @pytest.fixture(scope="session")
 def shared_stack(tmp_path_factory):
-    stack = _started(tmp_path_factory.mktemp("shared-stack"))
-    yield stack
-    stack.stop()
+    yield from _running(tmp_path_factory.mktemp("shared-stack"))
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +41,4 @@ def stack(shared_stack):
 
 @pytest.fixture(scope="module")
 def own_stack(tmp_path_factory):
-    stack = _started(tmp_path_factory.mktemp("stack"))
-    yield stack
-    stack.stop()
+    yield from _running(tmp_path_factory.mktemp("stack"))
