@@ -47,8 +47,9 @@ class _Step:
 
 @dataclass
 class _Replay:
+    domain: Any  # held, so that no later domain gets its id while the replay is kept
+    tracker: Any
     fingerprints: List[Tuple] = field(default_factory=list)
-    tracker: Any = None
     steps: List[_Step] = field(default_factory=list)
 
 
@@ -76,7 +77,7 @@ def _replayed(domain: Domain, tracker, omit_unset_slots: bool) -> Tuple[List[_St
     replay = _replays.get(key)
     known = len(replay.fingerprints) if replay else 0
     if replay is None or known > len(events) or fingerprints[:known] != replay.fingerprints:
-        replay, known = _Replay(tracker=tracker.init_copy()), 0
+        replay, known = _Replay(domain, tracker.init_copy()), 0
     for event in events[known:]:
         if isinstance(event, ActionExecuted):
             replay.steps.append(_snapshot(domain, replay.tracker, omit_unset_slots, event.hide_rule_turn))
@@ -86,7 +87,8 @@ def _replayed(domain: Domain, tracker, omit_unset_slots: bool) -> Tuple[List[_St
     _replays.move_to_end(key)
     while len(_replays) > MAX_CONVERSATIONS:
         _replays.popitem(last=False)
-    return replay.steps, _snapshot(domain, replay.tracker, omit_unset_slots, False)
+    # A copy of the list: a longer history of the same sender may extend the kept one later.
+    return list(replay.steps), _snapshot(domain, replay.tracker, omit_unset_slots, False)
 
 
 def _states(steps: List[_Step], last: _Step, domain: Domain, ignore_rule_only_turns: bool,

@@ -201,5 +201,10 @@ def test_a_conversation_replayed_turn_by_turn_from_the_store_gets_rasas_states()
             assert domain.states_for_tracker_history(reloaded(count)) == original(domain, reloaded(count))
         other = DialogueStateTracker.from_events("someone", stories[0].events, domain.slots)
         assert domain.states_for_tracker_history(other) == original(domain, other)
+        # A tracker asked again after a longer one of the same sender moved the kept replay on.
+        short, longer = reloaded(len(longest.events) // 2), reloaded(len(longest.events))
+        domain.states_for_tracker_history(short)
+        domain.states_for_tracker_history(longer)
+        assert domain.states_for_tracker_history(short, **options[1]) == original(domain, short, **options[1])
     finally:
         Domain.states_for_tracker_history = original
