@@ -158,7 +158,8 @@ def _workers() -> int:
         return usable_cores()
 
 
-def _featurise(featuriser, files: Sequence[str], condition: str, first: int) -> List[Tuple[Optional[np.ndarray], np.ndarray]]:
+def _featurise(featuriser, files: Sequence[str], condition: str,
+               first: int) -> List[Tuple[Optional[np.ndarray], Optional[np.ndarray]]]:
     """(vector or None, MFCC frames) of each clip; clip ``first + k`` gets the condition's seed ``first + k``."""
     from emotion_sensing.speech.audio import load
     from emotion_sensing.speech.conditions import apply
@@ -186,22 +187,23 @@ def extract(dataset: SpeechSet, log: Optional[Printer] = None, use_cache: bool =
     """Utterance vectors of ``blocks`` (vector.py) for every clip of ``dataset`` under ``condition``
     (conditions.py), from the cache when the files are unchanged."""
     from emotion_sensing.speech.features import FEATURE_VERSION, N_MFCC
-    from emotion_sensing.speech.vector import VECTOR_VERSION, Featuriser
+    from emotion_sensing.speech.vector import VECTOR_VERSION, Featuriser, layout, width
 
-    featuriser = Featuriser(blocks)
+    blocks = tuple(blocks)
+    layout(blocks)  # validates the names; a featuriser (models loaded) only where clips are read here
     version = FEATURE_VERSION * 1000 + VECTOR_VERSION
-    tag = "+".join(featuriser.blocks) + ("" if condition == "clean" else f"-{condition}")
+    tag = "+".join(blocks) + ("" if condition == "clean" else f"-{condition}")
     path = cache_dir() / f"{dataset.name.replace('/', '_')}-{tag}-{_cache_key(dataset.files, version)}.npz"
     if use_cache and path.exists():
         with np.load(path) as data:
             offsets = data["offsets"]
             frames = data["mfcc"]
             return SetFeatures(data["vectors"], [frames[a:b] for a, b in zip(offsets[:-1], offsets[1:])])
-    vectors = np.full((len(dataset), featuriser.width), np.nan, dtype=np.float32)
+    vectors = np.full((len(dataset), width(blocks)), np.nan, dtype=np.float32)
     mfcc: List[np.ndarray] = [np.zeros((0, N_MFCC), dtype=np.float32)] * len(dataset)
     started, done, next_log = time.time(), 0, 200
 
-    def keep(first: int, chunk: List[Tuple[Optional[np.ndarray], np.ndarray]]) -> None:
+    def keep(first: int, chunk: List[Tuple[Optional[np.ndarray], Optional[np.ndarray]]]) -> None:
         nonlocal done, next_log
         for i, (vector, frames) in enumerate(chunk, start=first):
             if vector is not None:
@@ -215,10 +217,8 @@ def extract(dataset: SpeechSet, log: Optional[Printer] = None, use_cache: bool =
 
     workers = min(_workers(), max(1, len(dataset) // CHUNK))
     chunks = [(start, list(dataset.files[start:start + CHUNK])) for start in range(0, len(dataset), CHUNK)]
-    if workers <= 1:
-        for start, files in chunks:
-            keep(start, _featurise(featuriser, files, condition, start))
-    else:
+    finished = 0
+    if workers > 1:
         # Clips are independent: one process per core, each with its own featuriser (spawned,
         # never forked from a process that may hold TensorFlow's or CTranslate2's threads).
         import multiprocessing
@@ -227,20 +227,20 @@ def extract(dataset: SpeechSet, log: Optional[Printer] = None, use_cache: bool =
 
         try:
             with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                     initializer=_start_worker, initargs=(tuple(featuriser.blocks),)) as pool:
+                                     initializer=_start_worker, initargs=(blocks,)) as pool:
                 jobs = [pool.submit(_featurise_in_worker, files, condition, start) for start, files in chunks]
                 for (start, _), job in zip(chunks, jobs):
                     keep(start, job.result())
+                    finished += 1
         except BrokenProcessPool:
             # A worker could not start: e.g. a script without `if __name__ == "__main__":`
-            # (spawned processes import the main module). One process, as before.
+            # (spawned processes import the main module). The rest in this process, as before.
             if log:
                 log(f"  {dataset.name} {condition}: feature workers failed to start; extracting in this process")
-            vectors[:] = np.nan
-            mfcc[:] = [np.zeros((0, N_MFCC), dtype=np.float32)] * len(dataset)
-            started, done, next_log = time.time(), 0, 200
-            for start, files in chunks:
-                keep(start, _featurise(featuriser, files, condition, start))
+    if finished < len(chunks):
+        featuriser = Featuriser(blocks)
+        for start, files in chunks[finished:]:
+            keep(start, _featurise(featuriser, files, condition, start))
     if use_cache:
         path.parent.mkdir(parents=True, exist_ok=True)
         offsets = np.cumsum([0] + [len(m) for m in mfcc])
