@@ -11,19 +11,23 @@ takes a stack of its own instead::
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from emobot.paths import latest_rasa_model
 from emobot.stack import Stack
 
 
-def _running(folder):
-    """A started stack for the fixture's lifetime."""
+def running_stack(folder, **settings):
+    """A started stack for the fixture's lifetime; ``settings`` change its Settings fields."""
     try:
         latest_rasa_model()
     except FileNotFoundError as error:
         pytest.fail(str(error))
     stack = Stack.on_free_ports(folder)
+    if settings:
+        stack.settings = replace(stack.settings, **settings)
     stack.start(timeout=240)
     yield stack
     stack.stop()
@@ -31,7 +35,7 @@ def _running(folder):
 
 @pytest.fixture(scope="session")
 def shared_stack(tmp_path_factory):
-    yield from _running(tmp_path_factory.mktemp("shared-stack"))
+    yield from running_stack(tmp_path_factory.mktemp("shared-stack"))
 
 
 @pytest.fixture(scope="module")
@@ -41,4 +45,4 @@ def stack(shared_stack):
 
 @pytest.fixture(scope="module")
 def own_stack(tmp_path_factory):
-    yield from _running(tmp_path_factory.mktemp("stack"))
+    yield from running_stack(tmp_path_factory.mktemp("stack"))
