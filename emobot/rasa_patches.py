@@ -31,8 +31,8 @@ emotion while replay showed the reverted one. Misunderstandings are where frustr
 here the fallback sets the emotion slots again after its revert, to what was sensed for the
 turn it took back (the EmotionPolicy counts reverted turns too, emobot/policy.py).
 
-SQL tracker store: SQLite's write-ahead log, and trackers kept between turns
-(emobot/sql_tracker.py).
+SQL tracker stores: SQLite's write-ahead log; a conversation loaded without ORM objects and
+saved without counting its stored events again (emobot/sql_tracker.py).
 
 Text first: the moment a message reaches Rasa (any channel), its text is posted to the emotion
 service (``POST /v1/sessions/{sender}/texts``), which starts reading it while Rasa runs its own
