@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from emobot.paths import latest_rasa_model
+from emobot.stack import Stack, free_port
 from emotion_sensing.config import DEFAULT_DATASETS_DIR, DEFAULT_MODELS_DIR
 
 DATASETS = Path(os.environ.get("EMOBOT_DATASETS", DEFAULT_DATASETS_DIR))
@@ -13,7 +16,7 @@ DATASETS = Path(os.environ.get("EMOBOT_DATASETS", DEFAULT_DATASETS_DIR))
 # Stacks in tests run one Rasa process unless a test asks for more: a second one loads the model
 # again at every stack start, and most tests are about something else. Several processes behind
 # emobot.front are tested where they matter: test_rasa_workers (REST and socket.io), test_run_command
-# (`emobot run`'s default, its shutdown) and test_sensing_script (rasa-webchat in a browser).
+# (`emobot run`'s default, its shutdown) and the face-and-voice stack below (rasa-webchat in a browser).
 os.environ.setdefault("EMOBOT_RASA_WORKERS", "1")
 
 
@@ -51,3 +54,28 @@ def astronaut_bgr():
     from skimage.data import astronaut
 
     return cv2.cvtColor(astronaut(), cv2.COLOR_RGB2BGR)
+
+
+@pytest.fixture(scope="session")
+def face_voice_stack(tmp_path_factory):
+    """(stack, the test shop's origin): a stack sensing only face and voice, so that the emotion a
+    reply is adapted to is what the camera saw, shared by the terminal chat's camera and microphone tests
+    (emobot/test_chat_sources), the chat page's (integration/test_web_page) and the site script's
+    (integration/test_sensing_script, whose shop page is served from that origin and allowed by
+    the service). Two Rasa processes behind emobot.front: rasa-webchat long-polls,
+    so its session must stay on one of them."""
+    try:
+        latest_rasa_model()
+    except FileNotFoundError as error:
+        pytest.fail(str(error))
+    shop = f"http://127.0.0.1:{free_port()}"
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("EMOBOT_MODALITIES", "face,voice")
+        env.setenv("EMOBOT_ALLOWED_ORIGINS", shop)
+        stack = Stack.on_free_ports(tmp_path_factory.mktemp("face-voice-stack"))
+        stack.settings = replace(stack.settings, rasa_workers=2)
+        stack.start(timeout=240)
+    try:
+        yield stack, shop
+    finally:
+        stack.stop()

@@ -12,7 +12,6 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pytest
@@ -21,7 +20,7 @@ import yaml
 
 from emobot.chat import EMOJI, CameraSensor, CameraUnavailable, chat, open_audio_file, start_camera
 from emobot.cli import build_parser
-from emobot.paths import DEMO_DIR, latest_rasa_model
+from emobot.paths import DEMO_DIR
 from emobot.stack import Stack, free_port
 
 NO_CAMERA = 97  # a camera index no machine of ours has
@@ -81,17 +80,9 @@ def test_an_unreachable_service_shows_in_the_status_line(astronaut_video):
 # ---- against the real stack ---------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def face_stack(tmp_path_factory) -> Iterator[Stack]:
-    try:
-        latest_rasa_model()
-    except FileNotFoundError as error:
-        pytest.fail(str(error))
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("EMOBOT_MODALITIES", "face,voice")
-        stack = Stack.on_free_ports(tmp_path_factory.mktemp("chat-camera"))
-        stack.start(timeout=240)
-    yield stack
-    stack.stop()
+def face_stack(face_voice_stack) -> Stack:
+    """The real stack sensing face and voice (tests/conftest.py)."""
+    return face_voice_stack[0]
 
 
 def face_readings(stack: Stack, sender: str) -> int:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import signal
 import uuid
-from dataclasses import replace
 
 import pytest
 import requests
@@ -21,23 +20,17 @@ import sqlalchemy as sa
 from emobot.chat import RasaRestClient
 from emobot.stack import Stack
 from emotion_sensing.replay import store_url
-from tests.integration.conftest import running_stack
-from tests.integration.postgres import LocalPostgres, unavailable_reason
+from tests.integration.conftest import RECOVERY_BUDGET_MS, running_stack
 
 pytestmark = pytest.mark.integration
 
 
-# This module tests recovery, not speed: its stacks give sensing more time than the product's
-# 300 ms budget, so that a turn read on a momentarily stalled machine (a CI run once timed out
-# the first turn after a Rasa restart, 7 ms here) does not pass for a reading lost to the fault.
-# The budget itself is held by test_load and `emobot bench load`.
-FAULT_BUDGET_MS = 3000
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    """This module kills the stack's processes: it gets a stack of its own."""
-    yield from running_stack(tmp_path_factory.mktemp("stack"), time_budget_ms=FAULT_BUDGET_MS)
+    """This module kills the stack's processes: it gets a stack of its own (conftest.py: the
+    recovery budget)."""
+    yield from running_stack(tmp_path_factory.mktemp("stack"), time_budget_ms=RECOVERY_BUDGET_MS)
+
 
 ANGRY = "I'm furious, my order never arrived and nobody answers"
 SAD = "I'm so sad, the gift I ordered for my mum is broken"
@@ -140,22 +133,6 @@ def test_rasa_killed_and_restarted_on_sqlite_loses_no_event(stack):
     _kill_rasa_and_check_nothing_is_lost(stack, store_url(stack.tracker_store_config(), stack.run_dir))
 
 
-@pytest.fixture(scope="module")
-def pg_stack(tmp_path_factory):
-    reason = unavailable_reason()
-    if reason:
-        pytest.skip(reason)
-    server = LocalPostgres().start()
-    stack = Stack.on_free_ports(tmp_path_factory.mktemp("pg-faults"), tracker_store=server.tracker_store())
-    stack.settings = replace(stack.settings, time_budget_ms=FAULT_BUDGET_MS)
-    try:
-        stack.start(timeout=240)
-        yield stack, server
-    finally:
-        stack.stop()
-        server.stop()
-
-
-def test_rasa_killed_and_restarted_on_postgresql_loses_no_event(pg_stack):
-    stack, server = pg_stack
+def test_rasa_killed_and_restarted_on_postgresql_loses_no_event(postgres_stack):
+    stack, server = postgres_stack
     _kill_rasa_and_check_nothing_is_lost(stack, server.url)

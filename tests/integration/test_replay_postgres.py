@@ -10,37 +10,16 @@ import uuid
 import pytest
 
 from emobot.chat import RasaRestClient
-from emobot.stack import Stack
-from tests.integration.postgres import LocalPostgres, unavailable_reason
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def postgres():
-    reason = unavailable_reason()
-    if reason:
-        pytest.skip(reason)
-    server = LocalPostgres()
-    try:
-        yield server.start()
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def pg_stack(postgres, tmp_path_factory):
-    stack = Stack.on_free_ports(tmp_path_factory.mktemp("pg-stack"), tracker_store=postgres.tracker_store())
-    stack.start(timeout=240)
-    yield stack
-    stack.stop()
 
 
 def emobot(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "emobot", *args], capture_output=True, text=True, timeout=120)
 
 
-def test_a_conversation_stored_in_postgresql_replays_with_its_emotions(postgres, pg_stack):
+def test_a_conversation_stored_in_postgresql_replays_with_its_emotions(postgres_stack):
+    pg_stack, postgres = postgres_stack  # conftest.py: shared with test_faults
     client = RasaRestClient(pg_stack.settings.rasa_url, f"pg-{uuid.uuid4().hex[:8]}")
     # A calm question, then anger (in this order the fused labels do not hang on the mood)
     first = client.send("Could you tell me where my order is?")

@@ -12,16 +12,16 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator
+from typing import Any, Callable, Dict, Iterator, Optional
+from urllib.parse import urlsplit
 
 import pytest
 import requests
 import yaml
 
-from emobot.paths import DEMO_DIR, latest_rasa_model
-from emobot.stack import Stack, free_port, http_ok
+from emobot.paths import DEMO_DIR
+from emobot.stack import free_port, http_ok
 from tests.integration.test_web_page import (  # noqa: F401 - pytest fixtures
     ARTIFACTS,
     CHROMEDRIVER,
@@ -56,8 +56,8 @@ PAGE = """<!doctype html>
 class PageServer:
     """The shop's static page on its own loopback port (so its own origin)."""
 
-    def __init__(self, folder: Path) -> None:
-        self.folder, self.port = folder, free_port()
+    def __init__(self, folder: Path, port: Optional[int] = None) -> None:
+        self.folder, self.port = folder, port or free_port()
         self.origin = f"http://127.0.0.1:{self.port}"
         self.process = None
 
@@ -80,31 +80,22 @@ class PageServer:
 
 
 @pytest.fixture(scope="module")
-def shop(tmp_path_factory) -> Iterator[Dict[str, Any]]:
-    """The stack (face and voice sensing, the shop's origin allowed), the shop and a site not allowed."""
+def shop(request, tmp_path_factory) -> Iterator[Dict[str, Any]]:
+    """The stack (face and voice sensing, the shop's origin allowed; conftest.py), the shop and a
+    site not allowed."""
     if not (CHROMIUM and CHROMEDRIVER):
         pytest.skip("chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)")
     assert WEBCHAT.is_file(), f"{WEBCHAT} missing: run `make setup` (it runs npm ci in tests/web)"
-    try:
-        latest_rasa_model()
-    except FileNotFoundError as error:
-        pytest.fail(str(error))
+    stack, origin = request.getfixturevalue("face_voice_stack")
     root = tmp_path_factory.mktemp("shop")
-    allowed, other = PageServer(root / "shop"), PageServer(root / "elsewhere")
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("EMOBOT_MODALITIES", "face,voice")
-        env.setenv("EMOBOT_ALLOWED_ORIGINS", allowed.origin)
-        stack = Stack.on_free_ports(root / "stack")
-        # Two Rasa processes behind emobot.front: rasa-webchat long-polls, so its session must stay on one.
-        stack.settings = replace(stack.settings, rasa_workers=2)
-        stack.start(timeout=240)
+    allowed, other = PageServer(root / "shop", urlsplit(origin).port), PageServer(root / "elsewhere")
+    assert allowed.origin == origin
     service, rasa = stack.settings.service_listen_url, stack.settings.rasa_url
     allowed.start(rasa, service)
     other.start(rasa, service)
     yield {"stack": stack, "allowed": allowed, "other": other}
     allowed.stop()
     other.stop()
-    stack.stop()
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ import pytest
 import requests
 import yaml
 
-from emobot.paths import DEMO_DIR, latest_rasa_model
+from emobot.paths import DEMO_DIR
 from emobot.stack import Stack
 from emotion_sensing.service.web_routes import SOCKET_IO_CLIENT, page_url
 
@@ -94,25 +94,17 @@ def media(tmp_path_factory) -> Dict[str, Path]:
 # ---- the stack and the browser ----------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def web_stack(tmp_path_factory) -> Iterator[Stack]:
-    """The real stack on free ports, sensing only face and voice."""
+def web_stack(request) -> Stack:
+    """The real stack on free ports, sensing only face and voice (conftest.py), started only
+    where the browser can run."""
     if not (CHROMIUM and CHROMEDRIVER):
         pytest.skip("chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)")
     assert SOCKET_IO_CLIENT.is_file(), f"{SOCKET_IO_CLIENT} missing: run `make setup` (it runs npm ci)"
-    try:
-        latest_rasa_model()
-    except FileNotFoundError as error:
-        pytest.fail(str(error))
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("EMOBOT_MODALITIES", "face,voice")
-        stack = Stack.on_free_ports(tmp_path_factory.mktemp("web-stack"))
-        stack.start(timeout=240)
+    stack = request.getfixturevalue("face_voice_stack")[0]
     health = requests.get(f"{stack.settings.service_listen_url}/health", timeout=10).json()
     if not health["modalities"]["face"]["on"]:
-        stack.stop()
         pytest.fail(f"the service has no face recognizer: {health['modalities']['face']}")
-    yield stack
-    stack.stop()
+    return stack
 
 
 @pytest.fixture
