@@ -34,6 +34,9 @@ turn it took back (the EmotionPolicy counts reverted turns too, emobot/policy.py
 SQL tracker stores: SQLite's write-ahead log; a conversation loaded without ORM objects and
 saved without counting its stored events again (emobot/sql_tracker.py).
 
+Start-up: DIET and TED load their weights without tracing a training step first
+(emobot/tf_load.py), which took two thirds of loading the demo model.
+
 Text first: the moment a message reaches Rasa (any channel), its text is posted to the emotion
 service (``POST /v1/sessions/{sender}/texts``), which starts reading it while Rasa runs its own
 NLU and policies; the sensing action's turn call then collects the finished reading instead of
@@ -55,7 +58,7 @@ from rasa.shared.constants import DOCS_BASE_URL
 from rasa.shared.core.events import Event, SlotSet
 from rasa.shared.utils.common import all_subclasses
 
-from emobot import rasa_states, sql_tracker
+from emobot import rasa_states, sql_tracker, tf_load
 from emotion_sensing.config import Settings
 from emotion_sensing.fusion import unknown_state
 from emotion_sensing.slots import SENSE_ACTION, SLOT_NAMES, slot_values
@@ -184,9 +187,10 @@ async def _handle_message_reading_text_first(self: MessageProcessor, message):
 
 def apply() -> None:
     """Install the cached validator and event lookup, the sensing payload and deadline, the
-    text prefetch and the SQL tracker store's speed-ups (idempotent)."""
+    text prefetch, the SQL tracker store's speed-ups and the quicker model load (idempotent)."""
     sql_tracker.install()
     rasa_states.install()
+    tf_load.install()
     Event.resolve_by_type = staticmethod(_resolve_event_type)
     RemoteAction._validate_action_result = _validate_action_result
     RemoteAction._action_call_format = _sensing_call_format
