@@ -77,8 +77,9 @@ def _reading(modality: str, probs: Sequence[float], now: float) -> Reading:
 
 
 def face_pool(datasets_dir: Path, models_dir: Path, now: float, log: Optional[Printer] = None,
-              split_name: str = "PrivateTest") -> Pool:
-    """The face model's readings of a FER2013 split (crops as given; PublicTest for validation)."""
+              split_name: str = "PrivateTest", per_label: Optional[int] = None) -> Pool:
+    """The face model's readings of a FER2013 split (crops as given; PublicTest for validation):
+    every face, or the first ``per_label`` of each label in the split's order."""
     from emotion_sensing.face import fer2013
     from emotion_sensing.face.recognizer import FaceRecognizer
 
@@ -86,10 +87,14 @@ def face_pool(datasets_dir: Path, models_dir: Path, now: float, log: Optional[Pr
     recognizer = FaceRecognizer.from_models_dir(Path(models_dir))
     by_label: Dict[str, List[Reading]] = {label: [] for label in LABELS}
     for i, (image, label) in enumerate(zip(split.images, split.labels)):
-        by_label[LABELS[int(label)]].append(recognizer.analyse(image, cropped=True).reading(timestamp=now))
+        group = by_label[LABELS[int(label)]]
+        if per_label is None or len(group) < per_label:
+            group.append(recognizer.analyse(image, cropped=True).reading(timestamp=now))
         if log and (i + 1) % 1000 == 0:
             log(f"  face: {i + 1}/{len(split)} FER2013 {split_name} images")
-    return Pool("face", f"FER2013 {split_name} ({len(split)} faces)", by_label)
+    read = sum(map(len, by_label.values()))
+    return Pool("face", f"FER2013 {split_name} ({read} faces" + (")" if read == len(split) else f" of {len(split)})"),
+                by_label)
 
 
 def voice_pool(datasets_dir: Path, models_dir: Path, now: float, log: Optional[Printer] = None) -> Pool:
@@ -365,17 +370,22 @@ def _text_test_pool(datasets_dir: Path, models_dir: Path, per_label: int, seed: 
 
 
 def test_pools(datasets_dir: Path, models_dir: Path, n_per_label: int, seed: int, now: float,
-               log: Optional[Printer] = None) -> Dict[str, Pool]:
-    """The three modalities' readings of the test samples (cached per model and data)."""
+               log: Optional[Printer] = None, samples_per_label: Optional[int] = None) -> Dict[str, Pool]:
+    """The three modalities' readings of the test samples (cached per model and data).
+    ``samples_per_label``: read at most that many messages and faces per label (quicker, and
+    the rows then draw on fewer samples); the voice pool is RAVDESS's 360 held-out clips either way."""
     from emotion_sensing.face.recognizer import MODEL_FILE as FACE_MODEL
     from emotion_sensing.speech.model import MODEL_FILE as VOICE_MODEL
 
     datasets_dir, models_dir = Path(datasets_dir), Path(models_dir)
-    per_label = max(n_per_label, 200)
+    per_label = samples_per_label or max(n_per_label, 200)
+    face_key = (_fingerprint(models_dir / FACE_MODEL, datasets_dir / "fer2013"), "PrivateTest")
+    if samples_per_label:
+        face_key += (samples_per_label,)
     return {
         "text": _text_test_pool(datasets_dir, models_dir, per_label, seed, now, log),
-        "face": cached_pool("face-test", (_fingerprint(models_dir / FACE_MODEL, datasets_dir / "fer2013"), "PrivateTest"),
-                            lambda: face_pool(datasets_dir, models_dir, now, log), now, log),
+        "face": cached_pool("face-test", face_key,
+                            lambda: face_pool(datasets_dir, models_dir, now, log, per_label=samples_per_label), now, log),
         "voice": cached_pool("voice-test", (_fingerprint(models_dir / VOICE_MODEL, datasets_dir / "ravdess"),),
                              lambda: voice_pool(datasets_dir, models_dir, now, log), now, log),
     }
@@ -473,14 +483,15 @@ def run_outside(datasets_dir: Path, models_dir: Path, n_per_label: int = 500, p:
 
 def run(datasets_dir: Path, models_dir: Path, n_per_label: int = 500, p: float = 0.3, seed: int = 0,
         log: Optional[Printer] = None, learned: Optional[Dict[str, LearnedFusion]] = None,
-        shipped: Optional[LearnedFusion] = None) -> Dict[str, Any]:
+        shipped: Optional[LearnedFusion] = None, samples_per_label: Optional[int] = None) -> Dict[str, Any]:
     """Collect the recognizers' readings, build the rows and score every pattern. ``shipped``:
-    the fusion model to score as ``fused`` (default: the one in ``models_dir``, if any)."""
+    the fusion model to score as ``fused`` (default: the one in ``models_dir``, if any);
+    ``samples_per_label``: see :func:`test_pools`."""
     now = time.time()
     started = time.time()
     if log:
         log("reading the test samples with the shipped recognizers (cached after the first run)...")
-    pools = test_pools(datasets_dir, models_dir, n_per_label, seed, now, log)
+    pools = test_pools(datasets_dir, models_dir, n_per_label, seed, now, log, samples_per_label=samples_per_label)
     rows = build_rows(pools, n_per_label, p, seed)
     shipped = shipped if shipped is not None else load_fusion_model(Path(models_dir))
     result = benchmark(rows, shipped=shipped, learned=learned)
@@ -489,6 +500,7 @@ def run(datasets_dir: Path, models_dir: Path, n_per_label: int = 500, p: float =
         p=p,
         seed=seed,
         n_per_label=n_per_label,
+        samples_per_label=samples_per_label,
         fusion=(f"learned ({shipped.kind}, {MODEL_FILE_NAME})" if shipped is not None else "hand-set weights"),
         sources={m: pool.source for m, pool in pools.items()},
         messages_carrying_emotion=round(float(np.mean([r.carries for r in rows if r.truth != "neutral"])), 4),

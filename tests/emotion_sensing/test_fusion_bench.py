@@ -81,12 +81,16 @@ def test_unknown_counts_as_wrong_and_valence_sign_is_scored():
 def test_eval_fusion_on_the_real_test_splits():
     if not (DATASETS / "fer2013").exists() or not (DATASETS / "ravdess").exists():
         pytest.skip(f"FER2013 and RAVDESS not found under {DATASETS} (set EMOBOT_DATASETS)")
+    # 150 messages and faces per label at most: a fifth of the FER2013 test faces, read in about 20 s.
     done = subprocess.run([sys.executable, "-m", "emobot", "eval", "fusion", "--rows-per-label", "60", "--json",
-                           "--data", str(DATASETS)], capture_output=True, text=True, timeout=1200)
+                           "--samples-per-label", "150", "--data", str(DATASETS)],
+                          capture_output=True, text=True, timeout=1200)
     assert done.returncode == 0, done.stderr
     body = json.loads(done.stdout)
     patterns = {p["pattern"]: p for p in body["patterns"]}
     assert set(patterns) == set(PATTERNS) and body["rows"] == 60 * len(LABELS)
+    assert body["samples_per_label"] == 150
+    assert body["sources"]["face"].startswith("FER2013 PrivateTest (") and " of 3589)" in body["sources"]["face"]
     everything = patterns["text+face+voice"]
     assert everything["best_single"]["modality"] in ("face", "voice")
     assert everything["singles"]["face"]["accuracy"] > 0.5 and everything["singles"]["voice"]["accuracy"] > 0.5
