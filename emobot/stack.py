@@ -420,12 +420,23 @@ class Stack:
 
         Nothing starts while one of the ports is taken (an orphan of an earlier run, say): a
         health answer from whatever holds the port must not pass for ours."""
+        self.launch()
+        self.wait_ready(timeout, progress)
+
+    def launch(self) -> None:
+        """Start every process without waiting for it (``wait_ready`` waits): several stacks
+        launched one after the other start side by side. Call from the thread that will stop
+        them: the processes die with the thread that started them."""
         self.check_ports(self.listeners())  # before anything else, the Rasa model's lookup included
         processes = self.build()
         self.processes = processes
         self._clear_file_locks()
         for process in self.processes:
             process.start()
+
+    def wait_ready(self, timeout: float = 180.0, progress=None) -> None:
+        """Wait until each launched process answers its health URL; stop the stack and raise
+        StackError if one exits or ``timeout`` passes first."""
         deadline = time.time() + timeout
         waiting = list(self.processes)
         while waiting:

@@ -45,9 +45,12 @@ def cluster(tmp_path_factory):
                                 lock_store=redis.lock_store(), shared_actions_url=first.settings.actions_url)
             second_service = Stack(settings=replace(first.settings, service_port=free_port()), run_dir=root / "c",
                                    components=("service",))
+            # Launched side by side, then waited for.
             for stack in (first, second_rasa, second_service):
-                stack.start(timeout=300)
                 stacks.append(stack)
+                stack.launch()
+            for stack in stacks:
+                stack.wait_ready(timeout=300)
         yield {"rasa": [first.settings.rasa_url, second_rasa.settings.rasa_url],
                "services": [first.settings.service_listen_url, second_service.settings.service_listen_url],
                "store": pg.url}
