@@ -216,7 +216,10 @@ def predict_logits(model, ids_list: Sequence[List[int]], batch_size: int = 128) 
     tf = _tf()
     order = np.argsort([len(s) for s in ids_list], kind="stable")
     out = None
-    forward = tf.function(lambda i, m: model([i, m], training=False), reduce_retracing=True)
+    forward = model.__dict__.get("_emobot_forward")
+    if forward is None:  # traced once per model, not at every call (each validation, each corpus)
+        forward = tf.function(lambda i, m: model([i, m], training=False), reduce_retracing=True)
+        model.__dict__["_emobot_forward"] = forward
     for start in range(0, len(order), batch_size):
         chunk = order[start:start + batch_size]
         ids, mask = pad([ids_list[i] for i in chunk])
