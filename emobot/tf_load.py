@@ -13,6 +13,12 @@ restored (inference never uses it), so fine-tuning (``rasa train --finetune``), 
 training with that state, keeps Rasa's own load, and so does ``EMOBOT_RASA_FAST_LOAD=0``. The
 loaded model answers exactly as Rasa's (tests/emobot/test_tf_load.py compares DIET's intent
 rankings and TED's action probabilities).
+
+Why that holds for every Rasa TF model (DIET, ResponseSelector, TED, UnexpecTED): a training step
+is the loss's forward pass plus the optimizer's update and the loss metric; the forward pass here
+creates every layer's variables, and a variable first created later (by the prediction's trace)
+is restored when it is created, exactly as after Rasa's own load. Only the optimizer's slots and
+the training metric stay unbuilt.
 """
 from __future__ import annotations
 
