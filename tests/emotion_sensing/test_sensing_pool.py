@@ -212,3 +212,38 @@ async def test_a_worker_that_cannot_start_leaves_the_rest_of_the_service_running
         frame = await client.post("/v1/sessions/s-1/frames", data=b"\xff\xd8", headers={"Content-Type": "image/jpeg"})
         assert frame.status == 409 and (await frame.json())["error"]["code"] == "face_unavailable"
         assert (await client.delete("/v1/sessions/s-1")).status == 200
+
+
+class Payload:
+    """Stands for a frame's or an utterance's bytes: something whose freeing can be watched."""
+
+
+async def test_dropped_work_is_freed_at_once_not_when_the_garbage_collector_runs():
+    # A dropped job's exception used to form a cycle with the frame awaiting it, which kept the
+    # frame's or utterance's bytes until a full garbage collection: at 50 streaming
+    # conversations the service grew ~1.5 MB/s (issue 21).
+    import gc
+    import weakref
+
+    worker = Worker({"read_voice": 0.05})
+    pool = pool_with(worker)
+    watched = []
+
+    async def utterance(i):
+        payload = Payload()
+        watched.append(weakref.ref(payload))
+        try:
+            await pool.voice("s", payload)
+        except Dropped:
+            return "dropped"
+        return "read"
+
+    gc.disable()
+    try:
+        outcomes = await asyncio.gather(*(utterance(i) for i in range(8)))
+        assert outcomes.count("dropped") >= 5, outcomes
+        alive = [ref for ref in watched if ref() is not None]
+        assert not alive, f"{len(alive)} of {len(watched)} payloads still held"
+    finally:
+        gc.enable()
+        pool.close()
