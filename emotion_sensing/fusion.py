@@ -7,8 +7,9 @@ outvote one that speaks once a turn (text):
    ``confidence * 0.5 ** (age / half_life)``; turn-based modalities keep only their latest;
 2. across modalities, the averages are combined by the learned fusion model
    (fusion_model.py, fitted by ``emobot train fusion`` on validation splits), each modality
-   present in proportion to the freshness of its newest reading, with the previous turn's
-   state (the mood) as a decaying prior. Without a fitted model (``FusionConfig.model`` None,
+   present in proportion to the freshness of its newest reading (beside a message, aged face
+   and voice readings count through a mixture with the words' own reading: see
+   ``LearnedFusion.terms``), with the previous turn's state (the mood) as a decaying prior. Without a fitted model (``FusionConfig.model`` None,
    or ``EMOBOT_FUSION=hand``) each modality's average is weighted by a hand-set reliability
    and by how fresh and confident its best reading is, as before the model existed.
 

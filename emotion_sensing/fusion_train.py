@@ -510,7 +510,10 @@ def write_card(models_dir: Path, model: LearnedFusion, report: Dict[str, Any]) -
         "## Parameters",
         "",
         f"Kind `{model.kind}`: `z = b + sum_m a_m (W_m log p_m + c_m)`, fused probabilities `softmax(z)`, with `a_m` the "
-        "freshness of modality m's newest reading (1 when fresh). Per-modality scale of the log-probabilities "
+        "freshness of modality m's newest reading (1 when fresh). Beside a message, face and voice readings that "
+        "have aged count through a mixture: `(1 - s) p(words alone) + s p(z)`, `s = 1 - prod(1 - a_m)` over face and "
+        "voice, with `z` seeing their `a_m / s` (the fit and the figures here use fresh readings, `s` = 1). "
+        "Per-modality scale of the log-probabilities "
         "(mean diagonal of W_m): "
         + ", ".join(f"{m} {float(np.mean(np.diag(model.weights[i]))):.2f}" for i, m in enumerate(MODALITIES)) + ".",
         "",

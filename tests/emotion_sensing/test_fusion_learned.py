@@ -124,13 +124,46 @@ def test_runtime_fusion_follows_the_fitted_model_and_explains_itself():
     assert fuse([], now=100.0, config=config).label == "unknown"
 
 
+def _distance(a, b):
+    return 0.5 * float(np.abs(np.asarray(a.probs) - np.asarray(b.probs)).sum())
+
+
 def test_a_stale_face_counts_less_than_a_fresh_one():
     config = fitted()
     text = Reading("text", one_hot("happy", 0.8), 0.8, timestamp=100.0)
-    face = Reading("face", one_hot("angry", 0.8), 0.8, timestamp=100.0)
-    fresh = fuse([text, face], now=100.0, config=config)
-    stale = fuse([text, Reading("face", one_hot("angry", 0.8), 0.8, timestamp=88.0)], now=100.0, config=config)
-    assert stale.probs[LABEL_INDEX["angry"]] < fresh.probs[LABEL_INDEX["angry"]]
+    words = fuse([text], now=100.0, config=config)
+    states = [fuse([text, Reading("face", one_hot("angry", 0.8), 0.8, timestamp=100.0 - age)], now=100.0,
+                   config=config) for age in (0.0, 1.0, 3.0, 6.0, 12.0, 19.0)]
+    # The older the face, the nearer the state to what the words alone say.
+    distances = [_distance(state, words) for state in states]
+    assert distances == sorted(distances, reverse=True) and distances[0] > 0.05
+    assert distances[-1] < 0.01
+
+
+def test_an_aged_face_does_not_turn_a_confident_message_unknown():
+    """Issue 21: with faces read seldom (a saturated machine), a face several seconds old switched
+    the fusion to the learned regime, where the words weigh little, and a message the text reads
+    confidently came out unknown. The state now moves smoothly from the fused one (fresh face) to
+    the words' own (old face), and is never less sure than both."""
+    config = fitted(unknown_below=0.3)
+    text = Reading("text", one_hot("neutral", 0.95), 0.95, timestamp=100.0)
+    words = fuse([text], now=100.0, config=config)
+    assert words.label == "neutral"
+    for age in (2.0, 4.0, 6.0, 8.0, 10.0, 15.0):
+        face = Reading("face", one_hot("happy", 0.9), 0.9, timestamp=100.0 - age)
+        state = fuse([text, face], now=100.0, config=config)
+        assert state.label != "unknown", age
+    # The face's presence at 1 is the learned combination itself (what the fit and benchmarks see).
+    model = config.model
+    logp = np.stack([fm.log_probs(one_hot("neutral", 0.95)), fm.log_probs(one_hot("happy", 0.9)),
+                     fm.log_probs(one_hot("sad", 0.5))])
+    z, _ = model.terms(logp, np.array([1.0, 1.0, 0.0]))
+    assert np.allclose(z, model.bias + model.evidence(logp, np.array([1.0, 1.0, 0.0])).sum(axis=0))
+    # terms() (one turn) and logits() (many rows) agree for aged readings too.
+    for presence in ([1.0, 0.3, 0.0], [1.0, 0.5, 0.5], [1.0, 0.0, 0.2], [0.0, 0.4, 0.0]):
+        one = fm.softmax(model.terms(logp, np.array(presence))[0])
+        many = fm.softmax(model.logits(logp[None], np.array([presence]))[0])
+        assert np.allclose(one, many, atol=1e-9), presence
 
 
 def test_unknown_below_the_fitted_threshold():
