@@ -265,6 +265,7 @@ class SensingPool:
         self._budget_at = -math.inf
         self._rest_until = 0.0
         self._wake: Optional[asyncio.TimerHandle] = None
+        self._wake_at = math.inf
         self._one_off = itertools.count()
         self._closed = False
         self._max_sessions = max(1, settings.max_sessions)
@@ -414,8 +415,17 @@ class SensingPool:
             return
         now = self.clock()
         if now < self._rest_until:
-            if self._wake is None:
-                self._wake = asyncio.get_running_loop().call_later(self._rest_until - now, self._woken)
+            # Resting to keep to the budget. Waiting frames still go stale on time meanwhile, so
+            # their senders hear it and send fresh ones: expired only when the rest ended (1.75 s
+            # after a 0.2 s utterance at 0.1 core), every frame waiting was stale at once, the face
+            # had no work to offer and the next job went to voice again (issue 21: at 50
+            # conversations faces got a third of the worker's time against a half share).
+            wake_at = min(self._rest_until, self._next_expiry())
+            if self._wake is None or wake_at < self._wake_at:
+                if self._wake is not None:
+                    self._wake.cancel()
+                self._wake_at = wake_at
+                self._wake = asyncio.get_running_loop().call_later(max(0.0, wake_at - now), self._woken)
             return
         self._expire(now)
         job = self._next(now)
@@ -436,7 +446,14 @@ class SensingPool:
 
     def _woken(self) -> None:
         self._wake = None
+        self._expire(self.clock())
         self._pump()
+
+    def _next_expiry(self) -> float:
+        """When the oldest waiting job of any modality goes stale (infinity when none waits)."""
+        return min((queue[0].queued + self.max_wait_s[modality]
+                    for modality in MODALITIES for queue in self._waiting[modality].values() if queue),
+                   default=math.inf)
 
     def _finished(self, job: _Job, done) -> None:
         self._running = None
