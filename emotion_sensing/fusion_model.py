@@ -89,11 +89,11 @@ class LearnedFusion:
           voice still holds) and the learned part sees their presences divided by ``s``. The
           state then moves smoothly from the message's own reading (``s`` -> 0) to the fitted
           combination (a fresh reading, ``s = 1``); the mood term is added to the mixture's
-          logits. The modalities' terms (for the shares) are mixed by the same weights. Without it, a face 10 s old (presence 0.1)
-          switched a message to the learned regime, where the words weigh as little as on the
-          balanced benchmark, and turned "where is my order?" from neutral 0.99 into
-          ``unknown`` 0.20 (issue 21: at 50 conversations on 2 cores, sparse face readings
-          made 32% of turns unknown).
+          logits, and the modalities' terms (for the shares) are mixed by the same weights.
+          Without it, a face 10 s old (presence 0.1) switched a message to the learned regime,
+          where the words weigh as little as on the balanced benchmark, and turned "where is my
+          order?" from neutral 0.99 into ``unknown`` 0.20 (issue 21: at 50 conversations on 2
+          cores, sparse face readings made 32% of turns unknown).
 
         A neutral state is no mood: after a turn fused as neutral the next one starts from its own
         evidence, so an emotion that begins is read at once. (With a neutral mood, "I'm furious, my

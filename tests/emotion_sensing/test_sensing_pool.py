@@ -2,7 +2,7 @@
 
 A stand-in worker (a thread that takes a set CPU cost per job) replaces the recognizers here,
 so the tests say what the scheduler decides; the real worker process is tested in
-test_sensing_overload.py.
+tests/integration/test_load.py (turns within the budget while sensing is saturated).
 """
 from __future__ import annotations
 
@@ -155,7 +155,8 @@ async def test_frames_go_stale_on_time_while_the_worker_rests_so_the_face_keeps_
 
     await asyncio.gather(*(camera(f"f{i}") for i in range(6)), *(microphone(f"v{i}") for i in range(3)))
     spent = {m: pool.stats[m].cpu_s for m in ("face", "voice")}
-    assert spent["face"] / spent["voice"] > 0.6, spent
+    # About 1 alone, 0.5 with the test suite's stacks on the same cores; 0.01 before the fix.
+    assert spent["face"] / spent["voice"] > 0.3, spent
     pool.close()
 
 
