@@ -12,11 +12,12 @@ Sensing is an extra; it must never make the assistant slow. So:
   finished the last, so nothing queues inside it. Waiting work is held here, bounded: per
   session the newest frame (a newer one replaces it) and the two newest utterances. The next
   job goes to the modality that has used less than its share of the worker's measured CPU
-  time (``EMOBOT_SENSING_FACE_SHARE``, three quarters to the face by default) and, within it, to the session served longest ago, so every
-  streaming session gets a face reading every ``sessions / analysed per second`` seconds,
-  however many send frames.
+  time (``EMOBOT_SENSING_FACE_SHARE``, three quarters to the face by default) and, within
+  it, to the session served longest ago, so every streaming session gets a face reading every
+  ``sessions / analysed per second`` seconds, however many send frames.
 - **Dropped, counted, said.** A frame that waited longer than ``max_wait_s["face"]``
-  (1.5 s) or an utterance older than ``max_wait_s["voice"]`` (10 s) is stale and dropped; the
+  (1.5 s) or an utterance older than ``max_wait_s["voice"]`` (10 s) is stale and dropped (on
+  time, also while the worker rests between jobs); the
   caller hears :class:`Dropped` (a ``dropped`` stream event, a 429 over REST). When the machine
   is saturated sensing degrades — fewer readings, older state, then ``unknown`` as readings
   age out of fusion's window — and turn latency holds.
