@@ -151,3 +151,19 @@ def test_an_emotion_that_begins_after_neutral_turns_is_read_at_once(text, messag
     state = session.fuse(SHIPPED, now=NOW + 8)
     alone = fuse([text.read(message, timestamp=NOW)], now=NOW, config=SHIPPED)
     assert state.label == label == alone.label and state.mood_share == 0, state.to_dict()
+
+
+@pytest.mark.parametrize("message", ["where is my order?", "hi there", "I want a refund"])
+def test_a_face_seen_seconds_ago_does_not_turn_a_plain_message_unknown(text, message):
+    """Issue 21: on a busy machine a conversation's face is read every few seconds, not every frame.
+    Any face reading at all used to switch the fusion to the regime where plain words weigh
+    little, so an aged face (presence 0.5 ** (age / 3 s)) left a message the text reads neutral
+    0.8-0.99 `unknown`. The state now moves from the fused reading to the words' own as the face
+    ages."""
+    words = text.read(message, timestamp=NOW)
+    alone = fuse([words], now=NOW, config=SHIPPED)
+    assert alone.label == "neutral"
+    for age in (4.0, 6.0, 8.0, 10.0, 15.0, 19.0):
+        face = Reading("face", peaked("happy", 0.9), 0.9, timestamp=NOW - age)
+        state = fuse([words, face], now=NOW, config=SHIPPED)
+        assert state.label != "unknown", (age, state.confidence)
