@@ -9,8 +9,8 @@ outvote one that speaks once a turn (text):
    (fusion_model.py, fitted by ``emobot train fusion`` on validation splits), each modality
    present in proportion to the freshness of its newest reading (beside a message, aged face
    and voice readings count through a mixture with the words' own reading: see
-   ``LearnedFusion.terms``), with the previous turn's state (the mood) as a decaying prior. Without a fitted model (``FusionConfig.model`` None,
-   or ``EMOBOT_FUSION=hand``) each modality's average is weighted by a hand-set reliability
+   ``LearnedFusion.terms``), with the previous turn's state (the mood) as a decaying prior.
+   Without a fitted model (``FusionConfig.model`` None, or ``EMOBOT_FUSION=hand``) each modality's average is weighted by a hand-set reliability
    and by how fresh and confident its best reading is, as before the model existed.
 
 The result keeps every modality's share of the decision, for replay and for the policy.

@@ -112,7 +112,7 @@ class LearnedFusion:
             z, parts = self._words_terms(logp, carry if weight > 0 else 1.0)
         elif presence[TEXT] > 0 and seen < 1.0:
             words_z, words = self._words_terms(logp, carry if weight > 0 else 1.0)
-            full_z, full = self._learned_terms(logp, _scaled_others(presence, seen))
+            full_z, full = self._learned_terms(logp, _learned_presence(presence, seen))
             parts = {name: seen * term for name, term in full.items()}
             parts["text"] = parts["text"] + (1.0 - seen) * words["text"]
             z = _mix(words_z, full_z, seen)
@@ -146,14 +146,9 @@ class LearnedFusion:
         logp = np.asarray(logp, dtype=np.float64)
         presence = np.asarray(presence, dtype=np.float64)
         seen = _seen(presence)
-        words_present = presence[..., TEXT] > 0
-        scaled = np.where((words_present & (seen > 0))[..., None], presence / np.maximum(seen, 1e-12)[..., None],
-                          presence)
-        scaled[..., TEXT] = presence[..., TEXT]
-        z = self.bias + self.evidence(logp, scaled).sum(axis=-2)
+        z = self.bias + self.evidence(logp, _learned_presence(presence, seen)).sum(axis=-2)
         # Words only (seen 0): the text reading; words with aged face or voice: the mixture of terms().
-        learned = np.where(words_present, seen, 1.0)
-        return _mix(logp[..., TEXT, :], z, learned)
+        return _mix(logp[..., TEXT, :], z, np.where(presence[..., TEXT] > 0, seen, 1.0))
 
     def mood_factor(self, age_s: float) -> float:
         """How much a mood ``age_s`` old still counts: halving every half-life, 0 below MOOD_FLOOR."""
@@ -240,10 +235,14 @@ def _mix(words: np.ndarray, learned: np.ndarray, weight) -> np.ndarray:
     return np.where(weight >= 1.0, learned, np.where(weight <= 0.0, words, out))
 
 
-def _scaled_others(presence: np.ndarray, seen: float) -> np.ndarray:
-    """Presences with face and voice divided by ``seen`` (text kept): the learned part of the mix."""
-    out = np.asarray(presence, dtype=np.float64) / seen
-    out[TEXT] = presence[TEXT]
+def _learned_presence(presence: np.ndarray, seen) -> np.ndarray:
+    """The presences the learned part of the mixture sees (one row or many): beside a message,
+    face and voice divided by ``seen``; without one, or with neither, the presences as they are."""
+    presence = np.asarray(presence, dtype=np.float64)
+    seen = np.asarray(seen, dtype=np.float64)
+    scale = np.where((presence[..., TEXT] > 0) & (seen > 0), np.maximum(seen, 1e-12), 1.0)
+    out = presence / scale[..., None]
+    out[..., TEXT] = presence[..., TEXT]
     return out
 
 

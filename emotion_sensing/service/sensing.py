@@ -350,6 +350,7 @@ class SensingPool:
             self._drop(queue.popleft(), "replaced")
         queue.append(job)
         self._pump()
+        # The frame keeps neither the job nor its session's queue (which may hold the next job).
         box, job, queue = [job.future], None, None
         return await self._outcome(box)
 
@@ -415,6 +416,7 @@ class SensingPool:
         if self._running is not None or self._closed:
             return
         now = self.clock()
+        self._expire(now)
         if now < self._rest_until:
             # Resting to keep to the budget. Waiting frames still go stale on time meanwhile, so
             # their senders hear it and send fresh ones: expired only when the rest ended (1.75 s
@@ -428,7 +430,6 @@ class SensingPool:
                 self._wake_at = wake_at
                 self._wake = asyncio.get_running_loop().call_later(max(0.0, wake_at - now), self._woken)
             return
-        self._expire(now)
         job = self._next(now)
         if job is None:
             return
@@ -447,7 +448,6 @@ class SensingPool:
 
     def _woken(self) -> None:
         self._wake = None
-        self._expire(self.clock())
         self._pump()
 
     def _next_expiry(self) -> float:
