@@ -58,7 +58,7 @@ from rasa.shared.constants import DOCS_BASE_URL
 from rasa.shared.core.events import Event, SlotSet
 from rasa.shared.utils.common import all_subclasses
 
-from emobot import rasa_states, sql_tracker, tf_load
+from emobot import rasa_states, rule_first, sql_tracker, tf_load
 from emotion_sensing.config import Settings
 from emotion_sensing.fusion import unknown_state
 from emotion_sensing.slots import SENSE_ACTION, SLOT_NAMES, slot_values
@@ -187,10 +187,12 @@ async def _handle_message_reading_text_first(self: MessageProcessor, message):
 
 def apply() -> None:
     """Install the cached validator and event lookup, the sensing payload and deadline, the
-    text prefetch, the SQL tracker store's speed-ups and the quicker model load (idempotent)."""
+    text prefetch, the SQL tracker store's speed-ups, the quicker model load and TED's rule-first
+    prediction (idempotent)."""
     sql_tracker.install()
     rasa_states.install()
     tf_load.install()
+    rule_first.install()
     Event.resolve_by_type = staticmethod(_resolve_event_type)
     RemoteAction._validate_action_result = _validate_action_result
     RemoteAction._action_call_format = _sensing_call_format

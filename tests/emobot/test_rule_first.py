@@ -1,0 +1,42 @@
+"""TED skipped where a rule decides (emobot/rule_first.py): the demo assistant chooses the same
+action, by the same policy, with the same confidence at every step of every story and rule."""
+from __future__ import annotations
+
+import numpy as np
+
+from emobot import rule_first
+from tests.emobot.test_rasa_patches import _demo_story_trackers
+
+
+def _predictions(monkeypatch, on: bool):
+    from rasa.core.agent import Agent
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    from emobot.paths import latest_rasa_model
+
+    monkeypatch.setenv("EMOBOT_RULE_FIRST", "1" if on else "0")
+    agent = Agent.load(str(latest_rasa_model()))
+    domain, trackers = _demo_story_trackers()
+    before = dict(rule_first.SKIPPED)
+    chosen = []
+    for tracker in trackers:
+        events = list(tracker.events)
+        for end in range(1, len(events) + 1):
+            prefix = DialogueStateTracker.from_events(tracker.sender_id, events[:end], domain.slots)
+            prediction = agent.processor._predict_next_with_tracker(prefix)
+            chosen.append((tracker.sender_id, end, int(np.argmax(prediction.probabilities)),
+                           prediction.policy_name, round(prediction.max_confidence, 6)))
+    counts = {key: rule_first.SKIPPED[key] - before.get(key, 0) for key in ("skipped", "ran")}
+    return chosen, counts
+
+
+def test_the_assistant_chooses_as_before_with_ted_skipped_where_a_rule_decides(monkeypatch):
+    every_policy, counts_off = _predictions(monkeypatch, on=False)
+    rule_first_, counts_on = _predictions(monkeypatch, on=True)
+    assert len(every_policy) > 100
+    assert counts_off["skipped"] == 0, "without the rewired graph TED always predicts"
+    assert counts_on["skipped"] > len(every_policy) / 4, counts_on
+    assert counts_on["ran"] > 0, "where no rule applies TED still predicts"
+    differing = [(a, b) for a, b in zip(every_policy, rule_first_) if a != b]
+    assert not differing, differing[:5]
+    print(f"{len(every_policy)} predictions: TED skipped {counts_on['skipped']}, ran {counts_on['ran']}")
