@@ -37,6 +37,10 @@ saved without counting its stored events again (emobot/sql_tracker.py).
 Start-up: DIET and TED load their weights without tracing a training step first
 (emobot/tf_load.py), which took two thirds of loading the demo model.
 
+Per prediction: TED does not predict where a rule's prediction is certain to win
+(emobot/rule_first.py), and DIET and TED run their traced graph without tf.function's
+per-call dispatch (emobot/tf_call.py).
+
 Text first: the moment a message reaches Rasa (any channel), its text is posted to the emotion
 service (``POST /v1/sessions/{sender}/texts``), which starts reading it while Rasa runs its own
 NLU and policies; the sensing action's turn call then collects the finished reading instead of
@@ -58,7 +62,7 @@ from rasa.shared.constants import DOCS_BASE_URL
 from rasa.shared.core.events import Event, SlotSet
 from rasa.shared.utils.common import all_subclasses
 
-from emobot import rasa_states, rule_first, sql_tracker, tf_load
+from emobot import rasa_states, rule_first, sql_tracker, tf_call, tf_load
 from emotion_sensing.config import Settings
 from emotion_sensing.fusion import unknown_state
 from emotion_sensing.slots import SENSE_ACTION, SLOT_NAMES, slot_values
@@ -187,11 +191,12 @@ async def _handle_message_reading_text_first(self: MessageProcessor, message):
 
 def apply() -> None:
     """Install the cached validator and event lookup, the sensing payload and deadline, the
-    text prefetch, the SQL tracker store's speed-ups, the quicker model load and TED's rule-first
-    prediction (idempotent)."""
+    text prefetch, the SQL tracker store's speed-ups, the quicker model load, TED's rule-first
+    prediction and the direct TF calls (idempotent)."""
     sql_tracker.install()
     rasa_states.install()
     tf_load.install()
+    tf_call.install()
     rule_first.install()
     Event.resolve_by_type = staticmethod(_resolve_event_type)
     RemoteAction._validate_action_result = _validate_action_result
