@@ -118,3 +118,19 @@ def _counting(event_query, counted):
             counted.append("count")
         return event_query(self, session, sender_id, fetch_events_from_all_sessions)
     return wrapper
+
+
+async def test_an_sqlite_store_keeps_its_connection_between_turns(tmp_path):
+    import sqlalchemy as sa
+
+    sql_tracker.install()
+    store = SQLTrackerStore(DOMAIN, dialect="sqlite", db=str(tmp_path / "tracker.db"))
+    opened = []
+    sa.event.listen(store.engine, "connect", lambda *_: opened.append(1))
+    tracker = DialogueStateTracker("kept", DOMAIN.slots)
+    for turn in range(5):
+        _turn(tracker, f"turn {turn}", "happy")
+        await store.save(tracker)
+        tracker = await store.retrieve("kept")
+    assert len(tracker.events) == 20
+    assert len(opened) <= 1, f"{len(opened)} connections for 5 loads and saves"
