@@ -41,6 +41,11 @@ Per prediction: TED does not predict where a rule's prediction is certain to win
 (emobot/rule_first.py), and DIET and TED run their traced graph without tf.function's
 per-call dispatch (emobot/tf_call.py).
 
+Garbage collection: in ``rasa run``, once the model has loaded (or, where this module was
+imported too late to see the load, at the first message), the process's start-up heap is frozen out of the collector's
+full passes, which took 350-730 ms each under load and stalled every turn of the process
+(emotion_sensing/processes.py: ``freeze_startup_heap``).
+
 Text first: the moment a message reaches Rasa (any channel), its text is posted to the emotion
 service (``POST /v1/sessions/{sender}/texts``), which starts reading it while Rasa runs its own
 NLU and policies; the sensing action's turn call then collects the finished reading instead of
@@ -53,8 +58,11 @@ import asyncio
 import functools
 import logging
 import os
+import sys
+from pathlib import Path
 from typing import Any, Dict, List
 
+import rasa.core.run
 from jsonschema import ValidationError, validators
 from rasa.core.actions.action import ActionDefaultFallback, RemoteAction
 from rasa.core.processor import MessageProcessor
@@ -65,6 +73,7 @@ from rasa.shared.utils.common import all_subclasses
 from emobot import rasa_states, rule_first, sql_tracker, tf_call, tf_load
 from emotion_sensing.config import Settings
 from emotion_sensing.fusion import unknown_state
+from emotion_sensing.processes import freeze_startup_heap
 from emotion_sensing.slots import SENSE_ACTION, SLOT_NAMES, slot_values
 
 logger = logging.getLogger(__name__)
@@ -74,6 +83,7 @@ _original_run = RemoteAction.run
 _original_call_format = RemoteAction._action_call_format
 _original_resolve_by_type = Event.resolve_by_type
 _original_handle_message = MessageProcessor.handle_message
+_original_load_agent_on_start = rasa.core.run.load_agent_on_start
 _original_fallback_run = ActionDefaultFallback.run
 _event_classes: Dict[str, type] = {}
 
@@ -181,7 +191,28 @@ class _TextPrefetch:
 text_prefetch = _TextPrefetch()
 
 
+_heap = {"frozen": False}
+
+
+def _rasa_server() -> bool:
+    """Whether this process is ``rasa run`` (the server), not a test or a script."""
+    return Path(sys.argv[0]).name == "rasa" and sys.argv[1:2] == ["run"]
+
+
+def _freeze_heap_once() -> None:
+    if not _heap["frozen"] and _rasa_server():
+        _heap["frozen"] = True
+        freeze_startup_heap()
+
+
+async def _load_agent_then_freeze(*args: Any, **kwargs: Any):
+    agent = await _original_load_agent_on_start(*args, **kwargs)
+    _freeze_heap_once()
+    return agent
+
+
 async def _handle_message_reading_text_first(self: MessageProcessor, message):
+    _freeze_heap_once()
     try:
         text_prefetch.start(message)
     except Exception as error:  # noqa: BLE001 - an optimisation must never cost a message
@@ -203,4 +234,5 @@ def apply() -> None:
     RemoteAction._action_call_format = _sensing_call_format
     RemoteAction.run = _run_sensing_with_deadline
     MessageProcessor.handle_message = _handle_message_reading_text_first
+    rasa.core.run.load_agent_on_start = _load_agent_then_freeze
     ActionDefaultFallback.run = _fallback_keeping_emotion

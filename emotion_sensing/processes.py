@@ -1,4 +1,5 @@
-"""Free loopback ports and child processes that die with their parent.
+"""Free loopback ports, child processes that die with their parent, and a server's start-up
+heap kept out of the garbage collector's full passes.
 
 Standard library only: emobot.front imports it and stays a small process (about 30 MB) that
 loads neither NumPy nor Rasa.
@@ -6,6 +7,7 @@ loads neither NumPy nor Rasa.
 from __future__ import annotations
 
 import ctypes
+import gc
 import os
 import signal
 import socket
@@ -52,3 +54,20 @@ def die_with_parent() -> None:
     prctl = _prctl()
     if prctl is not None:
         _end_with(prctl, os.getppid())
+
+
+def freeze_startup_heap() -> bool:
+    """Collect once, then exempt every object alive now from later collections (``gc.freeze``).
+
+    A server's models and modules (Rasa's process: about 600,000 tracked objects) live as long as
+    the process, yet each full collection walks them all: measured in a Rasa process at 100
+    conversations on the 2-core EPYC, 350-730 ms a pass, five passes in two minutes, each one
+    stalling every turn that process was handling. After the freeze a full pass walks only what
+    was allocated since. Objects freed by reference counting are freed as before; only reference
+    cycles among start-up objects stay. ``EMOBOT_GC_FREEZE=0`` turns it off. Returns whether it froze.
+    """
+    if os.environ.get("EMOBOT_GC_FREEZE", "1").strip().lower() in ("0", "false", "no", "off"):
+        return False
+    gc.collect()
+    gc.freeze()
+    return True

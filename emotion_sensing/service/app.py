@@ -43,6 +43,7 @@ from emotion_sensing.reading import Reading
 from emotion_sensing.service import face_routes, limits, openapi, replay_routes, stream, voice_routes, web_routes
 from emotion_sensing.service.auth import check_exposure, require_token
 from emotion_sensing.service.errors import ApiError, json_errors, read_json_object
+from emotion_sensing.processes import freeze_startup_heap
 from emotion_sensing.service.keys import (
     MODALITY_STATUS,
     PENDING_TEXTS,
@@ -273,6 +274,7 @@ def serve(settings: Optional[Settings] = None) -> None:
     except ValueError as error:
         raise SystemExit(f"emotion service: {error}") from None
     app = create_app(settings)
+    freeze_startup_heap()  # the models loaded: full collections skip them from now on
     print(f"emotion service on http://{settings.host}:{settings.service_port}", flush=True)
     web.run_app(app, host=settings.host, port=settings.service_port, print=None, access_log=None)
 
