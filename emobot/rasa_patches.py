@@ -42,9 +42,9 @@ Per prediction: TED does not predict where a rule's prediction is certain to win
 per-call dispatch (emobot/tf_call.py).
 
 Garbage collection: in ``rasa run``, once the model has loaded (or, where this module was
-imported too late to see the load, at the first message), the process's start-up heap is frozen out of the collector's
-full passes, which took 350-730 ms each under load and stalled every turn of the process
-(emotion_sensing/processes.py: ``freeze_startup_heap``).
+imported too late to see the load, at the first message), the process's start-up heap is frozen
+out of the collector's full passes, which took 350-730 ms each under load and stalled every turn
+of the process (emotion_sensing/processes.py: ``freeze_startup_heap``).
 
 Text first: the moment a message reaches Rasa (any channel), its text is posted to the emotion
 service (``POST /v1/sessions/{sender}/texts``), which starts reading it while Rasa runs its own

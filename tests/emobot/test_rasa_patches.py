@@ -1,6 +1,8 @@
 """The Rasa patches: the cached validator refuses what Rasa's does; the sensing action's payload is small."""
 from __future__ import annotations
 
+import sys
+
 import pytest
 from jsonschema import ValidationError
 from rasa.core.actions.action import RemoteAction
@@ -208,3 +210,29 @@ def test_a_conversation_replayed_turn_by_turn_from_the_store_gets_rasas_states()
         assert domain.states_for_tracker_history(short, **options[1]) == original(domain, short, **options[1])
     finally:
         Domain.states_for_tracker_history = original
+
+
+def test_rasa_run_freezes_its_start_up_heap_once_after_loading_the_model(monkeypatch):
+    import asyncio
+
+    from emobot import rasa_patches
+
+    frozen = []
+    loaded = []
+
+    async def load_agent(*args, **kwargs):
+        loaded.append(args)
+        return "agent"
+
+    monkeypatch.setattr(rasa_patches, "freeze_startup_heap", lambda: frozen.append(True) or True)
+    monkeypatch.setattr(rasa_patches, "_original_load_agent_on_start", load_agent)
+    monkeypatch.setattr(rasa_patches, "_heap", {"frozen": False})
+
+    monkeypatch.setattr(sys, "argv", ["/usr/bin/python", "-m", "pytest"])
+    assert asyncio.run(rasa_patches._load_agent_then_freeze("model")) == "agent"
+    assert loaded and not frozen, "a test or a script is not frozen"
+
+    monkeypatch.setattr(sys, "argv", ["/srv/assistant/.venv/bin/rasa", "run", "--enable-api"])
+    assert asyncio.run(rasa_patches._load_agent_then_freeze("model")) == "agent"
+    rasa_patches._freeze_heap_once()  # the first message: already frozen
+    assert frozen == [True]
