@@ -3,14 +3,11 @@ through tf.function: every intent ranking, and TED's action probabilities at eve
 story and rule of the demo."""
 from __future__ import annotations
 
-import asyncio
-
 import numpy as np
 import pytest
 
 from emobot import tf_call
-from tests.emobot.test_rasa_patches import _demo_story_trackers
-from tests.emobot.test_tf_load import MESSAGES
+from tests.emobot.test_tf_load import MESSAGES, demo_answers
 
 
 @pytest.fixture(scope="module")
@@ -23,26 +20,11 @@ def agent():
 
 
 def _answers(agent, monkeypatch, direct: bool):
-    from rasa.core.policies.ted_policy import TEDPolicy
-    from rasa.shared.core.trackers import DialogueStateTracker
-
     monkeypatch.setenv("EMOBOT_TF_DIRECT", "1" if direct else "0")
     before = dict(tf_call.CALLS)
-    rankings = {}
-    for message in MESSAGES:
-        parsed = asyncio.run(agent.parse_message(message))
-        rankings[message] = [(i["name"], i["confidence"]) for i in parsed["intent_ranking"]]
-    nodes = agent.processor.graph_runner._instantiated_nodes.values()
-    ted = next(node._component for node in nodes if isinstance(node._component, TEDPolicy))
-    domain, trackers = _demo_story_trackers()
-    probabilities = []
-    for tracker in trackers:
-        events = list(tracker.events)
-        for end in range(1, len(events) + 1):
-            prefix = DialogueStateTracker.from_events(tracker.sender_id, events[:end], domain.slots)
-            probabilities.append(ted.predict_action_probabilities(prefix, agent.domain).probabilities)
+    rankings, probabilities = demo_answers(agent)
     calls = {path: tf_call.CALLS[path] - before[path] for path in before}
-    return rankings, np.asarray(probabilities), calls
+    return rankings, probabilities, calls
 
 
 def test_direct_calls_answer_as_tf_function(agent, monkeypatch):

@@ -18,8 +18,6 @@ MESSAGES = ["hello", "I'm furious, my order never arrived", "where is my package
 
 def _answers(monkeypatch, fast: bool):
     from rasa.core.agent import Agent
-    from rasa.core.policies.ted_policy import TEDPolicy
-    from rasa.shared.core.trackers import DialogueStateTracker
 
     from emobot.paths import latest_rasa_model
 
@@ -29,6 +27,16 @@ def _answers(monkeypatch, fast: bool):
     agent = Agent.load(str(latest_rasa_model()))
     seconds = time.perf_counter() - start
     fast_loads = sum(tf_load.FAST_LOADS.values()) - loads_before
+
+    rankings, probabilities = demo_answers(agent)
+    return {"seconds": seconds, "fast_loads": fast_loads, "rankings": rankings, "probabilities": probabilities}
+
+
+def demo_answers(agent):
+    """DIET's intent ranking of every message in MESSAGES, and TED's action probabilities at
+    every step of every demo story and rule."""
+    from rasa.core.policies.ted_policy import TEDPolicy
+    from rasa.shared.core.trackers import DialogueStateTracker
 
     rankings = {}
     for message in MESSAGES:
@@ -43,8 +51,7 @@ def _answers(monkeypatch, fast: bool):
         for end in range(1, len(events) + 1):
             prefix = DialogueStateTracker.from_events(tracker.sender_id, events[:end], domain.slots)
             probabilities.append(ted.predict_action_probabilities(prefix, agent.domain).probabilities)
-    return {"seconds": seconds, "fast_loads": fast_loads, "rankings": rankings,
-            "probabilities": np.asarray(probabilities)}
+    return rankings, np.asarray(probabilities)
 
 
 def test_the_quick_load_answers_as_rasas_own(monkeypatch):
