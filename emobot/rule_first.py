@@ -44,8 +44,10 @@ def _is_ted(node: Any) -> bool:
     from rasa.core.policies.unexpected_intent_policy import UnexpecTEDIntentPolicy
 
     uses = node.uses
+    # A subclass with its own prediction would get an argument it may not take: left as it is.
     return (isinstance(uses, type) and issubclass(uses, TEDPolicy)
             and not issubclass(uses, UnexpecTEDIntentPolicy)
+            and uses.predict_action_probabilities is TEDPolicy.predict_action_probabilities
             and node.fn == "predict_action_probabilities")
 
 

@@ -40,3 +40,29 @@ def test_the_assistant_chooses_as_before_with_ted_skipped_where_a_rule_decides(m
     differing = [(a, b) for a, b in zip(every_policy, rule_first_) if a != b]
     assert not differing, differing[:5]
     print(f"{len(every_policy)} predictions: TED skipped {counts_on['skipped']}, ran {counts_on['ran']}")
+
+
+def test_only_teds_own_prediction_is_rewired_next_to_a_single_rule_policy():
+    from rasa.core.policies.rule_policy import RulePolicy
+    from rasa.core.policies.ted_policy import TEDPolicy
+    from rasa.engine.graph import GraphSchema, SchemaNode
+
+    from emobot import rasa_patches
+
+    rasa_patches.apply()
+
+    class OwnPrediction(TEDPolicy):
+        def predict_action_probabilities(self, tracker, domain, rule_only_data=None):
+            raise AssertionError("never called here")
+
+    def node(uses):
+        return SchemaNode(needs={"tracker": "tracker"}, uses=uses, constructor_name="load",
+                          fn="predict_action_probabilities", config={})
+
+    schema = GraphSchema({"rules": node(RulePolicy), "ted": node(TEDPolicy), "own": node(OwnPrediction)})
+    rewired = rule_first.rewire(schema)
+    assert rewired.nodes["ted"].needs == {"tracker": "tracker", rule_first.RULE_INPUT: "rules"}
+    assert rewired.nodes["own"].needs == {"tracker": "tracker"}, "a subclass's own prediction is left alone"
+    assert schema.nodes["ted"].needs == {"tracker": "tracker"}, "the model's schema is not changed"
+    two_rules = GraphSchema({"a": node(RulePolicy), "b": node(RulePolicy), "ted": node(TEDPolicy)})
+    assert rule_first.rewire(two_rules) is two_rules
