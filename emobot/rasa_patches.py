@@ -57,7 +57,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Any, Dict, List
@@ -73,7 +72,7 @@ from rasa.shared.utils.common import all_subclasses
 from emobot import rasa_states, rule_first, sql_tracker, tf_call, tf_load
 from emotion_sensing.config import Settings
 from emotion_sensing.fusion import unknown_state
-from emotion_sensing.processes import freeze_startup_heap
+from emotion_sensing.processes import freeze_startup_heap, switched_off
 from emotion_sensing.slots import SENSE_ACTION, SLOT_NAMES, slot_values
 
 logger = logging.getLogger(__name__)
@@ -171,7 +170,7 @@ class _TextPrefetch:
         self._tasks: set = set()
 
     def enabled(self) -> bool:
-        return os.environ.get("EMOBOT_TEXT_PREFETCH", "1").strip().lower() not in ("0", "false", "no", "off")
+        return not switched_off("EMOBOT_TEXT_PREFETCH")
 
     def start(self, message) -> None:
         text = getattr(message, "text", None) or ""

@@ -25,9 +25,10 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-import os
 from collections import Counter
 from typing import Any
+
+from emotion_sensing.processes import switched_off
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ SKIPPED: Counter = Counter()  # "skipped" / "ran": TED predictions in this proce
 
 
 def enabled() -> bool:
-    return os.environ.get("EMOBOT_RULE_FIRST", "1") != "0"
+    return not switched_off("EMOBOT_RULE_FIRST")
 
 
 def _is_ted(node: Any) -> bool:

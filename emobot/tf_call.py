@@ -15,8 +15,9 @@ whose graph Rasa traces anew. The outputs are the same tensors (tests/emobot/tes
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any, Dict, Optional, Tuple
+
+from emotion_sensing.processes import switched_off
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +26,7 @@ CALLS: Dict[str, int] = {"direct": 0, "tf.function": 0}  # predictions in this p
 
 
 def enabled() -> bool:
-    return os.environ.get("EMOBOT_TF_DIRECT", "1") != "0"
+    return not switched_off("EMOBOT_TF_DIRECT")
 
 
 def _direct(model: Any) -> Optional[Tuple[Any, Any, list]]:

@@ -56,6 +56,11 @@ def die_with_parent() -> None:
         _end_with(prctl, os.getppid())
 
 
+def switched_off(variable: str) -> bool:
+    """Whether the on-by-default switch ``variable`` is set to 0, false, no or off."""
+    return os.environ.get(variable, "1").strip().lower() in ("0", "false", "no", "off")
+
+
 def freeze_startup_heap() -> bool:
     """Collect once, then exempt every object alive now from later collections (``gc.freeze``).
 
@@ -66,7 +71,7 @@ def freeze_startup_heap() -> bool:
     was allocated since. Objects freed by reference counting are freed as before; only reference
     cycles among start-up objects stay. ``EMOBOT_GC_FREEZE=0`` turns it off. Returns whether it froze.
     """
-    if os.environ.get("EMOBOT_GC_FREEZE", "1").strip().lower() in ("0", "false", "no", "off"):
+    if switched_off("EMOBOT_GC_FREEZE"):
         return False
     gc.collect()
     gc.freeze()
