@@ -236,3 +236,64 @@ def test_rasa_run_freezes_its_start_up_heap_once_after_loading_the_model(monkeyp
     assert asyncio.run(rasa_patches._load_agent_then_freeze("model")) == "agent"
     rasa_patches._freeze_heap_once()  # the first message: already frozen
     assert frozen == [True]
+
+
+def _events_of_every_kind():
+    from datetime import datetime
+
+    from rasa.shared.core import events as e
+
+    return [
+        e.UserUttered("hi", {"name": "greet", "confidence": 0.9}, [{"entity": "x", "value": 1, "start": 0, "end": 1}],
+                      parse_data={"text": "hi", "intent": {"name": "greet", "confidence": 0.9},
+                                  "intent_ranking": [{"name": "greet", "confidence": 0.9}], "entities": []}),
+        e.ActionExecuted("action_listen", policy="RulePolicy", confidence=1.0), e.SlotSet("user_emotion", "angry"),
+        e.SlotSet("emotion_reading", {"label": "sad", "modalities": {"face": [0.1, 0.9]}}),
+        e.EntitiesAdded([{"entity": "order", "value": "12345"}]), e.BotUttered("hello", {"buttons": []}),
+        e.SessionStarted(), e.FollowupAction("utter_greet"), e.Restarted(), e.AllSlotsReset(),
+        e.ActiveLoop("a_form"), e.LoopInterrupted(True), e.ActionExecutionRejected("a_form"),
+        e.ConversationPaused(), e.ConversationResumed(), e.ActionReverted(), e.UserUtteranceReverted(),
+        e.ReminderScheduled("intent", datetime(2026, 12, 4)), e.ReminderCancelled(name="r"), e.StoryExported(),
+        e.AgentUttered("hi"),
+    ]
+
+
+def test_the_quick_check_accepts_only_what_the_whole_schema_accepts():
+    """Each event checked against its own alternative of Rasa's schema: the same verdict as the
+    schema's oneOf over all alternatives, for every kind of event and for broken ones."""
+    import copy
+    import random
+
+    validator = rasa_patches._action_response_validator()
+    events = [event.as_dict() for event in _events_of_every_kind()]
+    # Every kind of event Rasa writes is taken by the quick check (so it is the path responses take).
+    for event in events:
+        response = {"events": [event], "responses": [{"text": "ok"}]}
+        assert validator.is_valid(response), event
+        assert rasa_patches._plainly_valid(response), event
+    # Broken responses: the quick check never accepts one the schema refuses.
+    rng = random.Random(4)
+    junk = [None, 3, "x", 1.5, [], {}, {"name": 3}, True]
+    checked = refused = 0
+    for _ in range(3000):
+        response = {"events": copy.deepcopy(rng.sample(events, rng.randint(0, 4))), "responses": []}
+        for _ in range(rng.randint(1, 3)):
+            target = rng.choice(["event", "response", "top"]) if response["events"] else "top"
+            if target == "event":
+                event = rng.choice(response["events"])
+                key = rng.choice(sorted(event) + ["event", "entities", "name", "value", "parse_data"])
+                if rng.random() < 0.3:
+                    event.pop(key, None)
+                else:
+                    event[key] = rng.choice(junk + ["slot", "bot", "user", "topic", "nonsense"])
+            elif target == "response":
+                response["responses"] = rng.choice([[{"text": 1}], ["x"], "nope", [None], [{}]])
+            else:
+                response = rng.choice([response, {"events": "x"}, [response], {"events": [1]}, None])
+                break
+        valid = validator.is_valid(response)
+        checked += 1
+        refused += not valid
+        if rasa_patches._plainly_valid(response):
+            assert valid, response
+    assert refused > 1000 and checked - refused > 100  # both verdicts were exercised
