@@ -124,8 +124,8 @@ _original: dict = {}
 def install() -> None:
     """Every SQLite connection this process opens uses the write-ahead log, SQLite tracker stores
     keep their connection, and SQL tracker stores load and save as above (idempotent)."""
-    import sqlalchemy as sa
     import rasa.core.tracker_store
+    import sqlalchemy as sa
     from rasa.core.tracker_store import SQLTrackerStore
 
     if not sa.event.contains(sa.engine.Engine, "connect", _sqlite_write_ahead):
