@@ -39,11 +39,11 @@ from emotion_sensing import __version__
 from emotion_sensing.config import Settings
 from emotion_sensing.fusion import unknown_state
 from emotion_sensing.labels import LABELS
+from emotion_sensing.processes import freeze_startup_heap
 from emotion_sensing.reading import Reading
 from emotion_sensing.service import face_routes, limits, openapi, replay_routes, stream, voice_routes, web_routes
 from emotion_sensing.service.auth import check_exposure, require_token
 from emotion_sensing.service.errors import ApiError, json_errors, read_json_object
-from emotion_sensing.processes import freeze_startup_heap
 from emotion_sensing.service.keys import (
     MODALITY_STATUS,
     PENDING_TEXTS,
