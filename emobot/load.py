@@ -44,6 +44,8 @@ CHUNK_S = 0.25
 FRAME_TYPE, AUDIO_TYPE = b"\x01", b"\x02"
 # As the chat page: a frame's answer that takes longer than this no longer holds back the next.
 FRAME_ANSWER_TIMEOUT_S = 3.0
+# The load generator checks its own event loop this often (how late its timers run).
+LAG_TICK_S = 0.05
 # Said by the simulated users, in turn (each conversation starts at its own place). Like
 # bench.BENCH_MESSAGES but without asking for a person: a load run's conversations keep going.
 MESSAGES = (
@@ -237,10 +239,20 @@ class Counters:
     latencies_ms: List[float] = field(default_factory=list)
     turn_times: List[float] = field(default_factory=list)  # when each answered turn was sent (monotonic)
     rss_samples: List[float] = field(default_factory=list)
+    loop_lag_ms: List[float] = field(default_factory=list)  # how late the generator's own ticks ran
 
     def fail(self, what: str) -> None:
         if len(self.failures) < 1000:
             self.failures.append(what)
+
+
+def _spread(values: List[float]) -> Optional[Dict[str, float]]:
+    from emobot.bench import percentile
+
+    if not values:
+        return None
+    return {"p50": round(percentile(values, 50), 1), "p95": round(percentile(values, 95), 1),
+            "max": round(max(values), 1)}
 
 
 async def _talk(rng: random.Random, sender: str, urls: Dict[str, str], http, message_every_s: float,
@@ -442,7 +454,15 @@ async def _run(urls: Dict[str, str], conversations: int, seconds: float, fps: fl
                         f"p95 {p95:.0f} ms  frames {counters.frames_sent} (dropped {counters.frames_dropped})  "
                         f"voice readings {counters.voice_readings}  failures {len(counters.failures)}")
 
-        watcher = asyncio.ensure_future(watch())
+        async def lag() -> None:
+            # The generator times turns on its own event loop, on the machine's cores: a tick that
+            # wakes late says by how much its busy loop (or a core it waited for) delays what it sees.
+            while time.monotonic() < stop_at:
+                due = time.monotonic() + LAG_TICK_S
+                await asyncio.sleep(LAG_TICK_S)
+                counters.loop_lag_ms.append(max(0.0, (time.monotonic() - due) * 1000))
+
+        watcher = asyncio.gather(watch(), lag())
         await asyncio.gather(*(
             _conversation(i, sender, urls, http, frame, chunks, fps, message_every_s, stop_at, counters,
                           frames_on_clock)
@@ -468,6 +488,7 @@ async def _run(urls: Dict[str, str], conversations: int, seconds: float, fps: fl
         "message_every_s": message_every_s,
         # Who used the CPU during the run, the load generator itself included (it shares the cores).
         "cpu": cpu,
+        "load_generator_loop_lag_ms": _spread(counters.loop_lag_ms),
         "turns": {
             "sent": counters.turns_sent,
             "answered": counters.turns_answered,
@@ -588,7 +609,8 @@ def bench_load(conversations: List[int], seconds: float = 120.0, fps: float = 5.
                         f"{result['failed_requests']} failed, frames dropped {result['frames']['dropped_by_service']}"
                         f"/{result['frames']['sent']}, service RSS {result['service_rss_mb']['start']} -> "
                         f"{result['service_rss_mb']['end']} MB, load generator "
-                        f"{result['cpu']['load_generator']['share_of_machine']:.0%} of the machine")
+                        f"{result['cpu']['load_generator']['share_of_machine']:.0%} of the machine"
+                        f" (its timers p95 {(result['load_generator_loop_lag_ms'] or {}).get('p95')} ms late)")
         finally:
             stack.stop()
     passing = [r["conversations"] for r in runs
