@@ -68,7 +68,9 @@ def _session(self) -> Any:
             headers=self.headers,
             auth=aiohttp.BasicAuth(*auth) if auth else None,
             timeout=aiohttp.ClientTimeout(total=DEFAULT_REQUEST_TIMEOUT),
-            connector=aiohttp.TCPConnector(keepalive_timeout=KEEPALIVE_S),
+            # No cap on connections (aiohttp's default is 100): a session per request had none,
+            # and a cap would queue action calls behind each other under load.
+            connector=aiohttp.TCPConnector(keepalive_timeout=KEEPALIVE_S, limit=0),
         )
         _sessions[key] = session
     return _Kept(session)
