@@ -247,6 +247,7 @@ class Counters:
 
 
 def _spread(values: List[float]) -> Optional[Dict[str, float]]:
+    """p50, p95 and max of ``values`` (ms, one decimal); None when there are none."""
     from emobot.bench import percentile
 
     if not values:
@@ -502,9 +503,7 @@ async def _run(urls: Dict[str, str], conversations: int, seconds: float, fps: fl
             "sensed_unknown_unsure": max(0, sensed["unknown"] - sensed["not_sensed"]),
             "sensed": sensed["turns"],
             # The sensing action's call to the service, as the action timed it (part of each turn).
-            "sensing_call_ms": {"p50": round(percentile(sensed["call_ms"], 50), 1),
-                                "p95": round(percentile(sensed["call_ms"], 95), 1),
-                                "max": round(max(sensed["call_ms"]), 1)} if sensed["call_ms"] else None,
+            "sensing_call_ms": _spread(sensed["call_ms"]),
             "p95_by_30s": windows,
         },
         "frames": {

@@ -3,19 +3,13 @@ own answers and errors, and a restarted server found again."""
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import pytest
 from aiohttp import web
 from rasa.utils.endpoints import ClientResponseError, EndpointConfig
 
 from emobot import keepalive
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from emotion_sensing.processes import free_port
 
 
 async def _server(port: int, peers: list):
@@ -47,7 +41,7 @@ def kept(monkeypatch):
 
 
 def test_requests_share_one_connection_and_keep_rasas_answers(kept):
-    port = _free_port()
+    port = free_port()
     endpoint = EndpointConfig(f"http://127.0.0.1:{port}/webhook", token="secret", headers={"X-Test": "yes"})
 
     async def scenario():
@@ -71,7 +65,7 @@ def test_requests_share_one_connection_and_keep_rasas_answers(kept):
 
 
 def test_a_restarted_server_is_found_again(kept):
-    port = _free_port()
+    port = free_port()
     endpoint = EndpointConfig(f"http://127.0.0.1:{port}/webhook")
 
     async def scenario():
