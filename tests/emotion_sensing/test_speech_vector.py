@@ -61,6 +61,46 @@ def test_the_extra_compare_block_is_comparE_2016_beside_the_others():
     assert Featuriser(("compare",))(np.zeros(SAMPLE_RATE, dtype=np.float32)).vector is None
 
 
+@pytest.mark.parametrize("kind", ["EGeMAPS", "ComParE"])
+def test_the_kept_opensmile_instance_gives_process_signals_numbers(kind):
+    import opensmile
+
+    from emotion_sensing.speech import vector
+
+    kept = getattr(vector, kind)()
+    public = opensmile.Smile(feature_set=getattr(opensmile.FeatureSet, kept.feature_set),
+                             feature_level=opensmile.FeatureLevel.Functionals)
+    # Spans of different lengths and voices, one after another and then in the other order: a
+    # reset that left state behind (a running mean, a pitch track) would change the later ones.
+    spans = [synthetic_voice(seconds, seed=seed) * gain
+             for seconds, seed, gain in ((0.5, 0, 1.0), (2.0, 1, 3.0), (1.2, 2, 0.2), (3.0, 3, 1.0))]
+    expected = [np.nan_to_num(public.process_signal(x, SAMPLE_RATE).values[0].astype(np.float32)) for x in spans]
+    for order in (spans, spans[::-1]):
+        got = [kept(x) for x in order]
+        want = expected if order is spans else expected[::-1]
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g, w)
+    assert kept._instance not in (None, False)  # the kept instance did the work
+
+
+def test_opensmile_falls_back_to_process_signal_when_its_pieces_move(monkeypatch):
+    from emotion_sensing.speech.vector import EGeMAPS
+
+    from opensmile.core.lib import OpenSMILE
+
+    voice = synthetic_voice(1.5)
+    reference = EGeMAPS()(voice)
+    broken = EGeMAPS()
+
+    def gone(self):
+        raise AttributeError("reset moved")
+
+    monkeypatch.setattr(OpenSMILE, "reset", gone)  # process_signal never resets: only the kept way breaks
+    np.testing.assert_array_equal(broken(voice), reference)
+    assert broken._instance is False  # not tried again
+    np.testing.assert_array_equal(broken(voice), reference)
+
+
 def test_unknown_block_is_refused():
     with pytest.raises(KeyError, match="unknown feature block"):
         Featuriser(("librosa", "mfcc"))
