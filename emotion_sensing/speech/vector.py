@@ -125,6 +125,9 @@ class OpenSmileFunctionals:
             # The sink's callback does not outlive a reset: set it for every span.
             self._instance.external_sink_set_callback_ex(config.EXTERNAL_OUTPUT_COMPONENT,
                                                          lambda data, meta: self._values.append(data.copy()))
+            # The wrapper keeps every callback ever set (ctypes needs the live one referenced):
+            # keep only the one just set, or a long session would grow by one per utterance.
+            del self._instance._callbacks[:-1]
             # As process_signal converts: float samples times 32768, to 16-bit integers.
             pcm = (np.asarray(span, dtype=np.float32) * 32768).astype(np.int16)
             self._instance.external_audio_source_write_data(config.EXTERNAL_SOURCE_COMPONENT, bytes(pcm))

@@ -81,12 +81,16 @@ def test_the_kept_opensmile_instance_gives_process_signals_numbers(kind):
         for g, w in zip(got, want):
             np.testing.assert_array_equal(g, w)
     assert kept._instance not in (None, False)  # the kept instance did the work
+    # A service reads utterances for days: the instance holds one callback, not one per span.
+    for _ in range(20):
+        kept(spans[0])
+    assert len(kept._instance._callbacks) == 1
 
 
 def test_opensmile_falls_back_to_process_signal_when_its_pieces_move(monkeypatch):
-    from emotion_sensing.speech.vector import EGeMAPS
-
     from opensmile.core.lib import OpenSMILE
+
+    from emotion_sensing.speech.vector import EGeMAPS
 
     voice = synthetic_voice(1.5)
     reference = EGeMAPS()(voice)
