@@ -74,6 +74,13 @@ def _runner_up(comparison: Dict[str, Any]) -> str:
     return f": {first['score']:.3f}, the next `{second['classifier']}` {second['score']:.3f}"
 
 
+def _compare_candidates(comparison: Dict[str, Any]) -> str:
+    if not any("compare" in r["features"] for r in comparison["rows"]):
+        return ""
+    return ("; then the extra ComParE block alone and beside the three (`[all+compare]`), with\n"
+            "logistic regression and the SVC")
+
+
 def _compare_text(comparison: Dict[str, Any]) -> str:
     """The ComParE bullet: what it is and what it did in the comparison (nothing when not compared)."""
     rows = [r for r in comparison["rows"] if "compare" in r["features"] and r.get("savee")]
@@ -87,7 +94,8 @@ def _compare_text(comparison: Dict[str, Any]) -> str:
         return (f"`{row['classifier']}` CV {row['cv_accuracy']:.3f}, test actors {row['test_accuracy']:.3f}, "
                 f"SAVEE {row['savee']['speaker']:.3f} (no speakers {row['savee']['pooled']:.3f})")
 
-    text = f"""- `compare` (compared, not in the shipped vector): openSMILE's ComParE_2016 functionals (6373 values:
+    where = "in the shipped vector" if shipped and "compare" in shipped["features"] else "not in the shipped vector"
+    text = f"""- `compare` (compared, {where}): openSMILE's ComParE_2016 functionals (6373 values:
   the INTERSPEECH challenges' large brute-force set; Schuller et al. 2016), on the same voiced span.
   Best alone {figures(alone)}"""
     if beside:
@@ -252,8 +260,7 @@ own degraded clips, as a session on that microphone would be. `emobot eval speec
 
 Candidates: each feature block alone with logistic regression (C=0.05) and the SVC, the seed's
 classifiers on all blocks side by side, and the product of per-block experts (logistic regression,
-C=0.003, per block); then the extra ComParE block alone and beside the three (`[all+compare]`), with
-logistic regression and the SVC. F1 per class and `CV acc`
+C=0.003, per block){_compare_candidates(comparison)}. F1 per class and `CV acc`
 from the cross-validation by actor over RAVDESS actors 1-18 (standardisation `speaker`; `running` and
 `no stats` as above); `test acc`: trained on actors 1-18, measured on actors 19-24; `SAVEE acc`: the same
 model on SAVEE (`no speakers`: one normaliser for all SAVEE clips). `lstm` is a sequence model

@@ -217,3 +217,21 @@ def test_live_session_standardisations_use_only_what_a_session_would_have():
     np.testing.assert_allclose(out["pooled"], standardise(vectors, ["x"] * len(vectors), prior, "speaker"))
     with pytest.raises(ValueError):
         standardise(vectors, speakers, prior, "sideways")
+
+
+def test_the_card_speaks_of_compare_only_when_it_was_compared():
+    from emotion_sensing.speech import card
+
+    def row(name, features, score, test, savee):
+        return {"classifier": name, "model": name.split()[0], "features": features, "score": score,
+                "cv_accuracy": score, "test_accuracy": test, "savee": {"speaker": savee, "pooled": savee / 2}}
+
+    rows = [row("logreg [all]", ["librosa", "egemaps", "whisper"], 0.66, 0.79, 0.52),
+            row("logreg [egemaps]", ["egemaps"], 0.58, 0.64, 0.52)]
+    without = {"rows": rows, "shipped": "logreg [all]"}
+    assert card._compare_text(without) == "" and card._compare_candidates(without) == ""
+    assert card._runner_up(without) == ": 0.660, the next `logreg [egemaps]` 0.580"
+    compared = {"rows": rows + [row("logreg [compare]", ["compare"], 0.55, 0.72, 0.38)], "shipped": "logreg [all]"}
+    text = card._compare_text(compared)
+    assert "ComParE_2016" in text and "not in the shipped vector" in text and "0.720 against 0.640" in text
+    assert "[all+compare]" in card._compare_candidates(compared)
