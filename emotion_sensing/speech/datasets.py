@@ -141,7 +141,12 @@ class SetFeatures:
 
     @property
     def usable(self) -> np.ndarray:
-        return ~np.isnan(self.vectors).any(axis=1)
+        return usable_rows(self.vectors)
+
+
+def usable_rows(vectors: np.ndarray) -> np.ndarray:
+    """Rows of utterance vectors that hold speech (a clip without speech is a NaN row)."""
+    return ~np.isnan(vectors).any(axis=1)
 
 
 # Clips per job when several processes extract features (EMOBOT_FEATURE_WORKERS, default one per core).

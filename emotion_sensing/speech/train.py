@@ -34,7 +34,7 @@ import numpy as np
 
 from emotion_sensing.evaluation import evaluate
 from emotion_sensing.labels import LABELS
-from emotion_sensing.speech.datasets import SetFeatures, SpeechSet, extract, load_ravdess, load_savee
+from emotion_sensing.speech.datasets import SetFeatures, SpeechSet, extract, load_ravdess, load_savee, usable_rows
 from emotion_sensing.speech.model import (
     CLASSIFIERS,
     MODEL_FILE,
@@ -310,15 +310,11 @@ def _load(dataset: SpeechSet, augment: Sequence[str], log: Printer, extra_blocks
     return _Corpus(dataset, features, augmented, tuple(extra_blocks), log)
 
 
-def _usable(vectors: np.ndarray) -> np.ndarray:
-    return ~np.isnan(vectors).any(axis=1)
-
-
 def _augmented(corpus: _Corpus, rows: np.ndarray, extra: bool = False) -> List[Tuple[np.ndarray, np.ndarray, np.ndarray]]:
     out = []
     for condition in corpus.augmented:
         vectors = corpus.vectors(condition, extra)
-        keep = rows & _usable(vectors)
+        keep = rows & usable_rows(vectors)
         out.append((vectors[keep], corpus.labels[keep], corpus.speakers[keep]))
     return out
 
@@ -332,7 +328,7 @@ def _train_speech(datasets_dir, models_dir, classifiers, sequence_model, lstm_ep
         log(f"no cross-corpus figures and SAVEE not in training: {error}")
         savee = None
     x, labels, speakers = ravdess.vectors(), ravdess.labels, ravdess.speakers
-    usable = _usable(x)
+    usable = usable_rows(x)
     if (~usable).any():
         log(f"  {int((~usable).sum())} silent RAVDESS clips left out")
     test = split_test(ravdess.dataset) & usable
@@ -342,6 +338,8 @@ def _train_speech(datasets_dir, models_dir, classifiers, sequence_model, lstm_ep
         f"({folds} folds); test: {test.sum()} clips of actors {TEST_SPEAKERS[0]}..{TEST_SPEAKERS[-1]}"
         + (f"; cross-corpus: SAVEE, {int(savee.features.usable.sum())} clips" if savee else ""))
 
+    savee_x = savee.vectors() if savee is not None else None
+    savee_ok = usable_rows(savee_x) if savee_x is not None else None
     rows: List[Dict[str, Any]] = []
     for label, name, blocks, deg in candidates(classifiers, prune_degrees, extra_blocks):
         started = time.time()
@@ -351,9 +349,8 @@ def _train_speech(datasets_dir, models_dir, classifiers, sequence_model, lstm_ep
         held_out = evaluate(list(labels[test]), predict(model, x[test][:, cols], speakers[test], "speaker"))
         cross = None
         if savee is not None:
-            savee_x = savee.vectors()
-            ok = _usable(savee_x)
-            cross = accuracy_by_mode(model, savee_x[ok][:, cols], savee.labels[ok], savee.speakers[ok])
+            cross = accuracy_by_mode(model, savee_x[savee_ok][:, cols], savee.labels[savee_ok],
+                                     savee.speakers[savee_ok])
         row = _row(label, name, blocks, cv, held_out, cross, time.time() - started)
         if deg is not None:
             row["hidden_units_shipped_fit"] = model.meta["pruned"]["hidden_after"]
@@ -396,7 +393,7 @@ def _ship(best: Dict[str, Any], ravdess: _Corpus, savee: Optional[_Corpus], dev:
     name, blocks, deg = best["model"], tuple(best["features"]), best.get("prune_deg")
     extra = bool(set(blocks) - set(BLOCKS))
     cols = columns(blocks, ravdess.within if extra else BLOCKS)
-    parts = [(ravdess, dev)] + ([(savee, _usable(savee.vectors(extra=extra)))] if savee else [])
+    parts = [(ravdess, dev)] + ([(savee, usable_rows(savee.vectors(extra=extra)))] if savee else [])
     x = np.vstack([c.vectors(extra=extra)[rows][:, cols] for c, rows in parts])
     labels = np.concatenate([c.labels[rows] for c, rows in parts])
     speakers = np.concatenate([c.speakers[rows] for c, rows in parts])
