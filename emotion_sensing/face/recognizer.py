@@ -18,7 +18,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple, Union
 
 import cv2
 import numpy as np
@@ -32,6 +32,8 @@ NATIVE_SIZE = 48
 MAX_PIXELS = 4096 * 4096
 DETECTORS = ("centerface", "haar")
 log = logging.getLogger(__name__)
+#: a face prepared for the classifier: one array, or one per network of an ensemble
+Prepared = Union[np.ndarray, Tuple[np.ndarray, ...]]
 
 
 def make_detector(kind: Optional[str] = None):
@@ -128,12 +130,15 @@ class FrameAnalysis:
 
 
 class FaceClassifier:
-    """The TFLite face-emotion model, run with TensorFlow's own interpreter on one thread."""
+    """The TFLite face-emotion model, run with TensorFlow's own interpreter on one thread; with
+    the networks its JSON names under ``"ensemble"`` (``ensemble=False``, or the environment's
+    ``EMOBOT_FACE_ENSEMBLE=off``: this network alone)."""
 
-    def __init__(self, model_path: Path, num_threads: int = 1) -> None:
+    def __init__(self, model_path: Path, num_threads: int = 1, ensemble: Optional[bool] = None) -> None:
         model_path = Path(model_path)
         if not model_path.exists():
             raise FileNotFoundError(f"face model not found: {model_path}")
+        self.path = model_path
         meta_path = model_path.with_suffix(".json")
         self.meta: Dict = json.loads(meta_path.read_text()) if meta_path.exists() else {}
         import tensorflow as tf
@@ -147,13 +152,36 @@ class FaceClassifier:
         self.crop_margin = float(self.meta.get("crop_margin", 0.1))
         self.flip = bool(self.meta.get("flip_average", True))
         self.aligned = self.meta.get("alignment") == "landmarks"
-        #: fitted on PublicTest (``emobot eval face --cross --calibrate``); 1.0: as trained
+        #: fitted on PublicTest (``emobot eval face --cross --calibrate``); 1.0: as trained.
+        #: With members, it calibrates their weighted average.
         self.temperature = float(self.meta.get("temperature", 1.0))
+        #: other networks whose probabilities are averaged with this one's (its JSON's
+        #: ``"ensemble": [{"file", "weight"}]``, files beside it), each preparing the face as it
+        #: was trained; this network keeps the remaining weight
+        if ensemble is None:  # EMOBOT_FACE_ENSEMBLE=off: the first network alone, half the time a face
+            ensemble = os.environ.get("EMOBOT_FACE_ENSEMBLE", "on").strip().lower() not in ("off", "0", "no", "false")
+        self.members: List[Tuple[FaceClassifier, float]] = [
+            (FaceClassifier(model_path.with_name(m["file"]), num_threads=num_threads), float(m["weight"]))
+            for m in (self.meta.get("ensemble") or () if ensemble else ())]
+        self.weight = 1.0 - sum(w for _, w in self.members)
+        if self.members and not 0.0 < self.weight <= 1.0:
+            raise ValueError(f"{meta_path}: ensemble weights must sum to less than 1")
 
-    def prepare(self, gray: np.ndarray, box: Optional[Box] = None) -> np.ndarray:
-        """The face as the network takes it: float32 (size, size). Aligned by the box's
-        landmarks when the model was trained so and the detector gave them; else the box
-        (with margin) cropped to 48x48."""
+    def prepare(self, gray: np.ndarray, box: Optional[Box] = None) -> Prepared:
+        """The face as the network takes it: float32 (size, size); with members, a tuple of
+        the face as each network takes it (this one first)."""
+        face = self._prepare(gray, box)
+        return (face, *(m._prepare(gray, box) for m, _ in self.members)) if self.members else face
+
+    def prepare_crop(self, crop: np.ndarray, aligned: np.ndarray) -> Prepared:
+        """An already-cut face (a FER2013 crop) as each network takes it: ``aligned`` (the crop
+        warped by its landmarks) for a network trained on aligned faces, else ``crop``."""
+        faces = [c._prepare(aligned if c.aligned else crop) for c in (self, *(m for m, _ in self.members))]
+        return tuple(faces) if self.members else faces[0]
+
+    def _prepare(self, gray: np.ndarray, box: Optional[Box] = None) -> np.ndarray:
+        """The face as this network takes it. Aligned by the box's landmarks when the model was
+        trained so and the detector gave them; else the box (with margin) cropped to 48x48."""
         if box is not None and box.landmarks and self.aligned:
             from emotion_sensing.face.align import aligned_face
 
@@ -170,17 +198,29 @@ class FaceClassifier:
             face = cv2.resize(face, (self.input_size, self.input_size), interpolation=cv2.INTER_LINEAR)
         return face.astype(np.float32)
 
+    def _mirrored(self, face: np.ndarray) -> np.ndarray:
+        """This network's probabilities, averaged with its mirror image's when trained so."""
+        probs = self._run(face)
+        if self.flip:
+            probs = (probs + self._run(np.ascontiguousarray(face[:, ::-1]))) / 2.0
+        return probs
+
     def _run(self, face: np.ndarray) -> np.ndarray:
         self.interpreter.set_tensor(self._input, face[None, :, :, None])
         self.interpreter.invoke()
         return self.interpreter.get_tensor(self._output)[0].copy()
 
-    def classify(self, face: np.ndarray, calibrated: bool = True) -> np.ndarray:
+    def classify(self, face: Prepared, calibrated: bool = True) -> np.ndarray:
         """Probabilities over LABELS for one prepared face (with the model's temperature unless
-        ``calibrated`` is False; the label is the same either way)."""
-        probs = self._run(face)
-        if self.flip:
-            probs = (probs + self._run(np.ascontiguousarray(face[:, ::-1]))) / 2.0
+        ``calibrated`` is False; the label is the same either way). With members: the weighted
+        average of every network's probabilities (a single array is given to all of them)."""
+        if not self.members:
+            probs = self._mirrored(face)
+        else:
+            faces = face if isinstance(face, tuple) else (face,) * (1 + len(self.members))
+            probs = self.weight * self._mirrored(faces[0])
+            for (member, weight), one in zip(self.members, faces[1:]):
+                probs = probs + weight * member._mirrored(one)
         if calibrated and self.temperature != 1.0:
             probs = with_temperature(probs, self.temperature)
         return probs

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import cv2
 import numpy as np
@@ -13,6 +12,7 @@ from emotion_sensing.face.align import TEMPLATE_48, aligned_face, eye_angle, sim
 from emotion_sensing.face.centerface import CenterFaceDetector
 from emotion_sensing.face.detect import FaceDetector, FaceTracker, to_gray
 from emotion_sensing.face.recognizer import FaceClassifier, FaceRecognizer, make_detector
+from tests.conftest import copy_face_model
 
 
 @pytest.fixture(scope="module")
@@ -120,12 +120,8 @@ def test_the_detector_is_chosen_by_name_and_falls_back_to_haar_without_weights(m
 
 def test_an_aligned_model_gets_aligned_faces_and_a_box_without_landmarks_still_works(face_model, tmp_path,
                                                                                      centerface, astronaut_bgr):
-    meta = json.loads(face_model.with_suffix(".json").read_text())
-    meta.pop("alignment", None)
-    for name, extra in (("aligned", {"alignment": "landmarks"}), ("boxed", {})):
-        (tmp_path / name).mkdir()
-        shutil.copy(face_model, tmp_path / name / face_model.name)
-        (tmp_path / name / face_model.with_suffix(".json").name).write_text(json.dumps({**meta, **extra}))
+    for name, alignment in (("aligned", "landmarks"), ("boxed", None)):
+        copy_face_model(face_model, tmp_path / name, alignment=alignment, ensemble=None)
     classifier = FaceClassifier(tmp_path / "aligned" / face_model.name)
     assert classifier.aligned and not FaceClassifier(tmp_path / "boxed" / face_model.name).aligned
     gray = to_gray(_frame_with(astronaut_bgr, angle=15.0))
@@ -170,18 +166,54 @@ def test_the_face_bench_reports_both_detectors_and_tracked_speed(face_model):
     assert result["detection_rate_on_the_clip"]["centerface"] == 1.0
     assert result["frames_with_face"] == 30 and result["end_to_end_fps"] > 0
     assert result["tracked"]["full_scans"] < 30
+    networks = FaceRecognizer(face_model).classifier.members
+    assert len(result["networks"]) == 1 + len(networks)
+    assert ("classify_ms_per_face_p50_first_network_alone" in result) == bool(networks)
 
 
 def test_a_face_crop_is_aligned_for_an_aligned_model_and_noise_is_read_as_given(face_model, tmp_path, astronaut_bgr):
     """`analyse(cropped=True)` (FER2013-style crops: evaluation, the fusion bench) aligns the crop
     as the model's training crops were; a crop with no face found is classified as it is."""
-    meta = json.loads(face_model.with_suffix(".json").read_text())
-    shutil.copy(face_model, tmp_path / face_model.name)
-    (tmp_path / face_model.with_suffix(".json").name).write_text(json.dumps({**meta, "alignment": "landmarks"}))
-    recognizer = FaceRecognizer(tmp_path / face_model.name, detector=CenterFaceDetector())
+    recognizer = FaceRecognizer(copy_face_model(face_model, tmp_path, alignment="landmarks"), detector=CenterFaceDetector())
     crop = cv2.resize(to_gray(astronaut_bgr)[20:230, 130:320], (48, 48), interpolation=cv2.INTER_AREA)
     analysis = recognizer.analyse(crop, cropped=True)
     assert analysis.primary.box.landmarks is not None and analysis.primary.label == "happy"
     noise = np.random.default_rng(0).integers(0, 255, (48, 48)).astype(np.uint8)
     analysis = recognizer.analyse(noise, cropped=True)
     assert analysis.primary is not None and analysis.primary.box.landmarks is None
+
+
+def test_an_ensemble_averages_its_networks_each_given_the_face_as_it_was_trained(face_model, tmp_path, centerface,
+                                                                                 astronaut_bgr, monkeypatch):
+    """A JSON naming another network under "ensemble": the face is warped by its landmarks for the
+    aligned network and cut by its box for the other, and the reading is their weighted average
+    (then the temperature), the same as the two networks read separately."""
+    folder = tmp_path / "ensemble"
+    primary = copy_face_model(face_model, folder, alignment="landmarks", ensemble=None, temperature=None)
+    member = copy_face_model(face_model, tmp_path / "member", alignment=None, ensemble=None, temperature=None)
+    member = member.rename(folder / "member.tflite")
+    (tmp_path / "member" / face_model.with_suffix(".json").name).rename(folder / "member.json")
+    alone, other = FaceClassifier(primary), FaceClassifier(member)
+    meta = json.loads(primary.with_suffix(".json").read_text())
+    primary.with_suffix(".json").write_text(json.dumps({**meta, "ensemble": [{"file": "member.tflite", "weight": 0.25}],
+                                                        "temperature": 0.8}))
+    ensemble = FaceClassifier(primary)
+    assert [m.path.name for m, _ in ensemble.members] == ["member.tflite"] and ensemble.weight == 0.75
+    gray = to_gray(_frame_with(astronaut_bgr, angle=15.0))
+    box = centerface.detect(gray)[0]
+    faces = ensemble.prepare(gray, box)
+    assert isinstance(faces, tuple) and len(faces) == 2
+    assert np.array_equal(faces[0], alone.prepare(gray, box)) and np.array_equal(faces[1], other.prepare(gray, box))
+    assert not np.array_equal(faces[0], faces[1]), "the member takes the box crop, not the aligned face"
+    expected = 0.75 * alone.classify(faces[0], calibrated=False) + 0.25 * other.classify(faces[1], calibrated=False)
+    np.testing.assert_allclose(ensemble.classify(faces, calibrated=False), expected, atol=1e-6)
+    calibrated = ensemble.classify(faces)
+    assert calibrated.argmax() == expected.argmax() and calibrated.max() > expected.max(), "T < 1 sharpens"
+    assert FaceClassifier(primary, ensemble=False).members == []
+    monkeypatch.setenv("EMOBOT_FACE_ENSEMBLE", "off")
+    assert FaceClassifier(primary).members == [] and FaceClassifier(primary, ensemble=True).members
+    monkeypatch.delenv("EMOBOT_FACE_ENSEMBLE")
+    assert FaceRecognizer(primary, detector=centerface).analyse(_frame_with(astronaut_bgr)).primary.label == "happy"
+    primary.with_suffix(".json").write_text(json.dumps({**meta, "ensemble": [{"file": "member.tflite", "weight": 1.0}]}))
+    with pytest.raises(ValueError, match="weights"):
+        FaceClassifier(primary)

@@ -3,12 +3,14 @@ the model card says what the run and the comparison measured."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
 
 from emotion_sensing.face.card import COMPARISON_FILE, write_card
 from emotion_sensing.labels import LABELS
+from tests.conftest import copy_face_model
 
 
 def _bfloat16_problem():
@@ -338,8 +340,6 @@ def test_the_cross_dataset_check_and_calibration_write_the_model_and_its_card(mo
     """`emobot eval face --cross --calibrate` on small FER2013/in-the-wild/KDEF3 folders: every set
     is read, the temperature lands in the model's JSON and the table in its card; `--detection`
     counts faces found per detector; no datasets is a clear refusal."""
-    import shutil
-
     import cv2
 
     from emobot.cli import main as emobot
@@ -353,11 +353,8 @@ def test_the_cross_dataset_check_and_calibration_write_the_model_and_its_card(mo
         (data / "kdef3" / label).mkdir(parents=True)
         cv2.imwrite(str(data / "kdef3" / label / f"AF01{label[:2].upper()}S.JPG"), astronaut_bgr[:260, 100:360])
     models = tmp_path / "models"
-    models.mkdir()
-    shutil.copy(face_model, models / face_model.name)
-    shutil.copy(face_model.with_suffix(".json"), models / face_model.with_suffix(".json").name)
+    model = copy_face_model(face_model, models)
     (models / CARD_FILE).write_text("# card\n\n## Limits\nsome\n")
-    model = models / face_model.name
     code = emobot(["eval", "face", "--cross", "--calibrate", "--json", "--model", str(model), "--data", str(data)])
     out = capsys.readouterr().out
     assert code == 0, out
@@ -375,3 +372,52 @@ def test_the_cross_dataset_check_and_calibration_write_the_model_and_its_card(mo
 
     assert emobot(["eval", "face", "--cross", "--model", str(model), "--data", str(tmp_path / "none")]) == 2
     assert "none of fer2013/" in capsys.readouterr().err
+
+
+def test_an_ensemble_weight_is_chosen_written_and_carried_into_the_card(monkeypatch, tmp_path, capsys, face_model,
+                                                                        astronaut_bgr):
+    """`emobot eval face --ensemble OTHER --cross --calibrate` on small FER2013/in-the-wild folders:
+    every weight of the grid is scored on PublicTest and the in-the-wild validation persons, the
+    best is written into the model's JSON (none when 0 scores best), the member is copied beside
+    the model, and the card's section says which networks read the faces; a missing file is refused."""
+    from emobot.cli import main as emobot
+    from emotion_sensing.face.card import CARD_FILE, CROSS_FILE, ENSEMBLE_FILE
+    from emotion_sensing.face.evaluate import ENSEMBLE_GRID
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    data = tmp_path / "data"
+    _tiny_fer2013(data)
+    _tiny_wild(data / "faces_in_the_wild", astronaut_bgr)
+    model = copy_face_model(face_model, tmp_path / "models", ensemble=None)
+    (model.parent / CARD_FILE).write_text("# card\n\n## Limits\nsome\n")
+    other = copy_face_model(face_model, tmp_path / "elsewhere", ensemble=None, alignment=None)
+    other = other.rename(other.with_name("other.tflite"))
+    other.with_name(face_model.with_suffix(".json").name).rename(other.with_suffix(".json"))
+    code = emobot(["eval", "face", "--ensemble", str(other), "--model", str(model), "--data", str(data), "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert [row["weight"] for row in result["curve"]] == list(ENSEMBLE_GRID)
+    best = max(row["score"] for row in result["curve"])
+    assert next(r for r in result["curve"] if r["weight"] == result["weight"])["score"] == best
+    meta = json.loads(model.with_suffix(".json").read_text())
+    assert json.loads((model.parent / ENSEMBLE_FILE).read_text())["weight"] == result["weight"]
+    if result["weight"]:
+        assert meta["ensemble"][0] == {**meta["ensemble"][0], "file": "other.tflite", "weight": result["weight"]}
+        assert (model.parent / "other.tflite").exists() and (model.parent / "other.json").exists()
+    else:
+        assert "ensemble" not in meta
+    # Two networks whatever the grid chose, to see the card's section and the cross check read them.
+    model.with_suffix(".json").write_text(json.dumps({**meta, "ensemble": [{"file": "other.tflite", "weight": 0.25}]}))
+    if not (model.parent / "other.tflite").exists():
+        shutil.copy(other, model.parent / "other.tflite")
+        shutil.copy(other.with_suffix(".json"), model.parent / "other.json")
+    code = emobot(["eval", "face", "--cross", "--calibrate", "--json", "--model", str(model), "--data", str(data)])
+    cross = json.loads(capsys.readouterr().out)
+    assert code == 0 and [n["weight"] for n in cross["networks"]] == [0.75, 0.25]
+    assert [n["aligned"] for n in cross["networks"]] == [True, False]
+    card = (model.parent / CARD_FILE).read_text()
+    assert "**Networks averaged**" in card and "`other.tflite` (0.25, box crops)" in card
+    assert json.loads((model.parent / CROSS_FILE).read_text())["networks"] == cross["networks"]
+    assert emobot(["eval", "face", "--ensemble", str(tmp_path / "missing.tflite"), "--model", str(model),
+                   "--data", str(data)]) == 2
+    assert "no face model" in capsys.readouterr().err
