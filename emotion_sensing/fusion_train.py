@@ -20,7 +20,10 @@
    opposite ways: two-turn
    validation rows (one person feeling the same at both turns) and DailyDialog's validation
    dialogues (each speaker's turns in order, whose labels say what each utterance expresses, so
-   emotion often changes); DailyDialog's test dialogues measure what the mood costs there.
+   emotion often changes), among the settings that leave DailyDialog's validation macro-F1 (later
+   turns, text only) at most ``MOOD_F1_TOLERANCE`` below that without a mood: a mood that keeps a
+   person's state must still let a message that carries a new emotion move it. DailyDialog's test dialogues measure what the
+   mood costs there.
 6. The benchmark (``emobot eval fusion``) on the test samples, for the card.
 """
 from __future__ import annotations
@@ -30,7 +33,7 @@ import itertools
 import json
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -258,6 +261,30 @@ def _scaled(curve: Dict[str, float]) -> Dict[str, float]:
     return {k: (v - low) / (high - low) if high > low else 0.0 for k, v in curve.items()}
 
 
+NO_MOOD = "0/1"
+# How much DailyDialog validation macro-F1 (later turns, text only) the mood may cost: where emotion
+# changes between turns a mood costs something, and none at all leaves only settings where the words
+# after a turn count fully, so "ok" after an angry message reads as "ok" alone.
+MOOD_F1_TOLERANCE = 0.02
+MOOD_RULE = ("least sum of the two NLLs (two-turn validation rows; DailyDialog validation dialogues), each scaled "
+             "to its range over the grid, among the settings whose DailyDialog validation macro-F1 (later turns, "
+             f"text only) is at most {MOOD_F1_TOLERANCE:g} below that without the mood")
+
+
+def mood_macro_f1(model: LearnedFusion, sequences: Sequence[Tuple[np.ndarray, np.ndarray, np.ndarray]],
+                  settings: Sequence[str]) -> Dict[str, float]:
+    """Macro-F1 over each speaker's second and later turns (text only) for each mood setting
+    ("beta/carry"): what the mood costs where a speaker's emotion changes."""
+    truth = [LABELS[y] for _, _, labels in sequences for y in labels[1:]]
+    out = {}
+    for key in settings:
+        beta, carry = (float(v) for v in key.split("/"))
+        predicted = [LABELS[i] for logp, presence, _ in sequences
+                     for i in run_sequence(model, logp, presence, beta, carry)[1:].argmax(axis=1)]
+        out[key] = round(float(evaluate(truth, predicted, labels=LABELS)["macro_f1"]), 4)
+    return out
+
+
 def mood_effect(model: LearnedFusion, sequences: Sequence[Tuple[np.ndarray, np.ndarray, np.ndarray]]) -> Dict[str, Any]:
     """Accuracy and macro-F1 of each speaker's second and later turns, text only, with and without
     the mood filter."""
@@ -316,19 +343,27 @@ def train_fusion(datasets_dir: Path, models_dir: Path, n_per_label: int = 500, p
         "DailyDialog's validation dialogues (each speaker's turns in order: emotion that changes)")
     _, _, persist = fit_mood(model, rows, seed + 3)
     mood["nll_two_turn_rows"] = persist
+    allowed = set(persist)
     try:
         sequences = {split: dailydialog_sequences(datasets_dir, split, models_dir, now, log) for split in ("validation", "test")}
         _, _, change = fit_mood_weight(model, sequences["validation"])
         mood["nll_dailydialog"] = change
         joint = {key: round(_scaled(persist)[key] + _scaled(change)[key], 5) for key in persist}
+        f1 = mood_macro_f1(model, sequences["validation"], joint)
+        mood["dailydialog_validation_macro_f1"] = f1
+        allowed = {key for key in joint if f1[key] >= f1[NO_MOOD] - MOOD_F1_TOLERANCE}
     except FileNotFoundError as error:
         log(f"no DailyDialog, the mood fitted on the two-turn rows alone ({error})")
         sequences, joint = {}, dict(persist)
-    best = min(joint, key=joint.__getitem__)
+    best = min(sorted(allowed), key=joint.__getitem__)
     model.mood_weight, model.mood_text_carry = (float(v) for v in best.split("/"))
     mood["nll_sum"] = joint
+    mood["rule"] = MOOD_RULE if sequences else "least NLL of the two-turn rows (no DailyDialog)"
+    unconstrained = min(joint, key=joint.__getitem__)
     log(f"  mood weight {model.mood_weight:g}, words' carry rate after a turn {model.mood_text_carry:g} "
-        "(least sum of the two NLLs, each scaled to its range over the grid)")
+        "(least sum of the two NLLs, each scaled to its range over the grid, among the settings that cost "
+        f"DailyDialog's validation turns at most {MOOD_F1_TOLERANCE:g} macro-F1"
+        + (f"; without that condition {unconstrained}" if unconstrained != best else "") + ")")
     for split, seqs in sequences.items():
         mood[split] = mood_effect(model, seqs)
     if "test" in mood:
@@ -369,6 +404,21 @@ def train_fusion(datasets_dir: Path, models_dir: Path, n_per_label: int = 500, p
     log(fusion_bench.format_report(bench))
     log(f"saved {path} ({path.stat().st_size / 1e3:.1f} kB), {models_dir / RESULTS_FILE} and {models_dir / CARD_FILE}")
     return report
+
+
+def _unconstrained(mood: Dict[str, Any]) -> Optional[str]:
+    """The mood setting ("beta/carry") the likelihoods alone prefer, where the macro-F1 condition
+    ruled it out; else None."""
+    joint, f1 = mood.get("nll_sum") or {}, mood.get("dailydialog_validation_macro_f1") or {}
+    if not joint or not f1:
+        return None
+    best = min(joint, key=joint.__getitem__)
+    return best if f1.get(best, 0.0) < f1.get(NO_MOOD, 0.0) - MOOD_F1_TOLERANCE else None
+
+
+def _f1_cost(mood: Dict[str, Any]) -> float:
+    f1 = mood["dailydialog_validation_macro_f1"]
+    return f1[NO_MOOD] - f1[_unconstrained(mood)]
 
 
 def write_card(models_dir: Path, model: LearnedFusion, report: Dict[str, Any]) -> None:
@@ -481,7 +531,11 @@ def write_card(models_dir: Path, model: LearnedFusion, report: Dict[str, Any]) -
             "sum of two negative log-likelihoods, each scaled to its range over the grid so that neither source "
             "decides by its scale alone: two-turn validation rows, one person feeling the same at two turns 10 s "
             "apart, which favour a strong mood, and DailyDialog's validation dialogues, where a speaker's emotion "
-            "often changes, which favour a weak one) "
+            "often changes, which favour a weak one; among the settings whose DailyDialog validation macro-F1 is at "
+            f"most {MOOD_F1_TOLERANCE:g} below that without a mood, so that a message carrying a new emotion still "
+            "moves the state"
+            + (f": the least sum without that condition, {_unconstrained(mood)}, would cost it "
+               f"{_f1_cost(mood):.3f}" if _unconstrained(mood) else "") + ") "
             f"(halving every {model.mood_half_life_s:g} s of silence; the half-life is set, not fitted: DailyDialog has "
             "no timing). Where the emotion changes between turns the mood costs something: DailyDialog's "
             "dialogues (its labels say what each utterance expresses), each speaker's later turns, text only:",

@@ -277,3 +277,33 @@ def test_a_mood_from_long_ago_is_forgotten():
     session.add(message)
     state = session.fuse(config, now=later)
     assert state.mood_share == 0 and state.probs == pytest.approx(message.probs, abs=1e-3)
+
+
+def test_a_strong_mood_costs_macro_f1_where_emotion_changes_and_not_where_it_persists():
+    """The mood's condition in `emobot train fusion`: macro-F1 over later turns per setting. Where
+    each message says what the person feels and feelings change from turn to turn, a strong mood
+    holds the old state and costs macro-F1; where they persist it costs none."""
+    from emotion_sensing.fusion_train import NO_MOOD, mood_macro_f1
+
+    rng = np.random.default_rng(5)
+    model = fm.fit("weighted", *synthetic())
+
+    def sequences(persistent):
+        out = []
+        for _ in range(150):
+            label = rng.integers(0, K - 1)  # an emotion, never neutral: every turn leaves a mood
+            labels, logp = [], []
+            for _ in range(4):
+                if not persistent:
+                    label = rng.integers(0, K - 1)
+                lp = np.zeros((3, K))
+                lp[0] = fm.log_probs(one_hot(LABELS[label], 0.6))
+                logp.append(lp)
+                labels.append(label)
+            out.append((np.array(logp), np.tile([1.0, 0.0, 0.0], (4, 1)), np.array(labels)))
+        return out
+
+    changing = mood_macro_f1(model, sequences(False), [NO_MOOD, "1/0.1"])
+    steady = mood_macro_f1(model, sequences(True), [NO_MOOD, "1/0.1"])
+    assert changing["1/0.1"] < changing[NO_MOOD] - 0.05
+    assert steady["1/0.1"] >= steady[NO_MOOD] - 0.01
