@@ -160,12 +160,19 @@ class FaceClassifier:
         #: was trained; this network keeps the remaining weight
         if ensemble is None:  # EMOBOT_FACE_ENSEMBLE=off: the first network alone, half the time a face
             ensemble = os.environ.get("EMOBOT_FACE_ENSEMBLE", "on").strip().lower() not in ("off", "0", "no", "false")
-        self.members: List[Tuple[FaceClassifier, float]] = [
-            (FaceClassifier(model_path.with_name(m["file"]), num_threads=num_threads), float(m["weight"]))
-            for m in (self.meta.get("ensemble") or () if ensemble else ())]
-        self.weight = 1.0 - sum(w for _, w in self.members)
-        if self.members and not 0.0 < self.weight <= 1.0:
+        declared = list(self.meta.get("ensemble") or ()) if ensemble else []
+        self.weight = 1.0 - sum(float(m["weight"]) for m in declared)
+        if declared and not 0.0 < self.weight <= 1.0:
             raise ValueError(f"{meta_path}: ensemble weights must sum to less than 1")
+        self.members: List[Tuple[FaceClassifier, float]] = []
+        for member in declared:
+            path = model_path.with_name(member["file"])
+            if not path.exists():  # a partial install: read faces with the networks that are there
+                log.warning("face network %s named in %s is missing: reading faces without it", path, meta_path.name)
+                continue
+            self.members.append((FaceClassifier(path, num_threads=num_threads, ensemble=False), float(member["weight"])))
+        total = self.weight + sum(w for _, w in self.members)
+        self.weight, self.members = self.weight / total, [(m, w / total) for m, w in self.members]
 
     def prepare(self, gray: np.ndarray, box: Optional[Box] = None) -> Prepared:
         """The face as the network takes it: float32 (size, size); with members, a tuple of

@@ -217,3 +217,9 @@ def test_an_ensemble_averages_its_networks_each_given_the_face_as_it_was_trained
     primary.with_suffix(".json").write_text(json.dumps({**meta, "ensemble": [{"file": "member.tflite", "weight": 1.0}]}))
     with pytest.raises(ValueError, match="weights"):
         FaceClassifier(primary)
+    # A member missing from the install: a warning, and the faces are read by the network that is there.
+    primary.with_suffix(".json").write_text(json.dumps({**meta, "ensemble": [{"file": "gone.tflite", "weight": 0.25}]}))
+    partial = FaceClassifier(primary)
+    assert partial.members == [] and partial.weight == 1.0
+    np.testing.assert_allclose(partial.classify(partial.prepare(gray, box), calibrated=False),
+                               alone.classify(faces[0], calibrated=False), atol=1e-6)
