@@ -79,6 +79,15 @@ def _models_dir(args) -> Path:
     return Path(getattr(args, "out", None) or Settings.from_env().models_dir)
 
 
+def _model_file(args) -> Path:
+    """The face model an eval writes to: --model, else the models folder's."""
+    return Path(getattr(args, "model", None) or _models_dir(args) / "face_emotion.tflite")
+
+
+def _data(args) -> Path:
+    return Path(args.data or os.environ.get("EMOBOT_DATASETS") or DEFAULT_DATASETS_DIR)
+
+
 def _recognizer(args):
     from emotion_sensing.face.export import MODEL_FILE
     from emotion_sensing.face.recognizer import FaceRecognizer
@@ -174,7 +183,7 @@ def train(args) -> int:
         except PrecisionError as error:
             print(f"emobot train face: {error}", file=sys.stderr)
             return 2
-    data = Path(args.data or os.environ.get("EMOBOT_DATASETS") or DEFAULT_DATASETS_DIR)
+    data = _data(args)
     if not (data / "fer2013").exists() and not (data / "fer2013.csv.gz").exists():
         print(f"emobot train face: FER2013 not found under {data} (see README: Datasets); use --data DIR",
               file=sys.stderr)
@@ -232,7 +241,7 @@ def eval(args) -> int:  # noqa: A001 - the subcommand's name
     if getattr(args, "detection", False):
         from emotion_sensing.face.evaluate import eval_detection
 
-        result = eval_detection(Path(args.data or os.environ.get("EMOBOT_DATASETS") or DEFAULT_DATASETS_DIR), log=log)
+        result = eval_detection(_data(args), log=log)
         if args.json:
             print(json.dumps(result, indent=2))
         else:
@@ -244,7 +253,7 @@ def eval(args) -> int:  # noqa: A001 - the subcommand's name
         if args.folders:
             result = eval_folders(recognizer, Path(args.folders), log=log)
         else:
-            data = Path(args.data or os.environ.get("EMOBOT_DATASETS") or DEFAULT_DATASETS_DIR)
+            data = _data(args)
             result = eval_fer(recognizer, data, args.fer_split, log=log)
     except (FileNotFoundError, ValueError) as error:
         print(f"emobot eval face: {error}", file=sys.stderr)
@@ -268,8 +277,8 @@ def _eval_ensemble(args, log) -> int:
     from emotion_sensing.face.card import ENSEMBLE_FILE
     from emotion_sensing.face.evaluate import choose_ensemble
 
-    data = Path(args.data or os.environ.get("EMOBOT_DATASETS") or DEFAULT_DATASETS_DIR)
-    model = Path(getattr(args, "model", None) or _models_dir(args) / "face_emotion.tflite")
+    data = _data(args)
+    model = _model_file(args)
     member = Path(args.ensemble)
     for path in (model, member):
         if not path.exists():
@@ -296,13 +305,13 @@ def _eval_ensemble(args, log) -> int:
 def _eval_cross(args, recognizer, log) -> int:
     from emotion_sensing.face.evaluate import eval_cross, write_temperature
 
-    data = Path(args.data or os.environ.get("EMOBOT_DATASETS") or DEFAULT_DATASETS_DIR)
+    data = _data(args)
     result = eval_cross(recognizer, data, log=log)
     if not any(key in result for key in ("fer2013_private", "wild_validation", "kdef3")):
         print(f"emobot eval face: none of fer2013/, faces_in_the_wild/, kdef3/ under {data} (see README: Datasets)",
               file=sys.stderr)
         return 2
-    model = Path(getattr(args, "model", None) or _models_dir(args) / "face_emotion.tflite")
+    model = _model_file(args)
     result["model"] = {"file": os.fspath(model), **{k: recognizer.classifier.meta.get(k)
                                                   for k in ("architecture", "input_size", "parameters")}}
     if args.calibrate:

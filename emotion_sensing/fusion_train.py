@@ -359,11 +359,11 @@ def train_fusion(datasets_dir: Path, models_dir: Path, n_per_label: int = 500, p
     model.mood_weight, model.mood_text_carry = (float(v) for v in best.split("/"))
     mood["nll_sum"] = joint
     mood["rule"] = MOOD_RULE if sequences else "least NLL of the two-turn rows (no DailyDialog)"
-    unconstrained = min(joint, key=joint.__getitem__)
+    unconstrained = _unconstrained(mood)
     log(f"  mood weight {model.mood_weight:g}, words' carry rate after a turn {model.mood_text_carry:g} "
         "(least sum of the two NLLs, each scaled to its range over the grid, among the settings that cost "
         f"DailyDialog's validation turns at most {MOOD_F1_TOLERANCE:g} macro-F1"
-        + (f"; without that condition {unconstrained}" if unconstrained != best else "") + ")")
+        + (f"; without that condition {unconstrained}" if unconstrained else "") + ")")
     for split, seqs in sequences.items():
         mood[split] = mood_effect(model, seqs)
     if "test" in mood:

@@ -52,7 +52,7 @@ def shipped_probs(model_path: Path, images: np.ndarray, mirror: bool, aligned_im
     from emotion_sensing.face.recognizer import FaceClassifier
 
     classifier = FaceClassifier(model_path)
-    for network in (classifier, *(member for member, _ in classifier.members)):
+    for network, _ in classifier.networks:
         network.flip = mirror
     aligned = aligned_images if aligned_images is not None else images
     return np.stack([classifier.classify(classifier.prepare_crop(img, aligned[i])) for i, img in enumerate(images)])

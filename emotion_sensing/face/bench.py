@@ -18,7 +18,6 @@ from typing import Any, Dict, List, Optional
 import cv2
 import numpy as np
 
-from emotion_sensing.face.evaluate import describe_networks
 from emotion_sensing.machine import machine
 
 
@@ -142,7 +141,7 @@ def bench_face(recognizer, frames: int = 300, fer_dir: Optional[Path] = None) ->
         "input_size": recognizer.classifier.input_size,
         "aligned": recognizer.classifier.aligned,
         "detector": getattr(recognizer.detector, "name", "haar"),
-        "networks": describe_networks(recognizer.classifier),
+        "networks": recognizer.classifier.describe_networks(),
         "classify_ms_per_face_p50": _p50(classify),
         **({"classify_ms_per_face_p50_first_network_alone": _p50(alone)} if alone else {}),
         "classify_includes_mirror": recognizer.classifier.flip,

@@ -132,21 +132,10 @@ def confusion_png(result: Dict[str, Any], path: Path, title: str = "") -> Path:
     return path
 
 
-def _networks(classifier) -> list:
-    return [classifier, *(member for member, _ in getattr(classifier, "members", ()))]
-
-
-def describe_networks(classifier) -> List[Dict[str, Any]]:
-    """Each network of ``classifier``: its file, weight and whether it takes aligned faces."""
-    weights = [getattr(classifier, "weight", 1.0), *(w for _, w in getattr(classifier, "members", ()))]
-    return [{"file": getattr(n, "path", Path("?")).name, "weight": round(float(w), 4), "aligned": n.aligned}
-            for n, w in zip(_networks(classifier), weights)]
-
-
 def _aligned_fer(classifier, fer_path: Path, splits, log: Optional[Printer]) -> Optional[Dict[str, np.ndarray]]:
     """{split: the crops warped by their landmarks (cached)} when a network of ``classifier`` was
     trained on aligned faces, else None."""
-    if not any(network.aligned for network in _networks(classifier)):
+    if not any(network.aligned for network, _ in classifier.networks):
         return None
     from emotion_sensing.face import aligned_data
 
@@ -167,19 +156,23 @@ def _crop_probs(classifier, images: np.ndarray, aligned: Optional[np.ndarray] = 
     return np.stack(rows) if rows else np.zeros((0, len(LABELS)), np.float32)
 
 
+def _photos(items, pad: bool):
+    """(gray photo, label) for each (path, label), padded first when ``pad``; the photo is None
+    when it cannot be read."""
+    from emotion_sensing.face import wild
+
+    for path, label in items:
+        gray = cv2.imread(os.fspath(path), cv2.IMREAD_GRAYSCALE)
+        yield (wild.padded(gray) if pad and gray is not None else gray), label
+
+
 def _photos_through_the_pipeline(recognizer, items, pad: bool) -> Dict[str, Any]:
     """Photos -> detector -> (aligned) face -> label, as a camera frame goes; no face found is
     counted, not guessed."""
-    from emotion_sensing.face import wild
-
     truth, predicted, missed = [], [], 0
-    for path, label in items:
-        gray = cv2.imread(os.fspath(path), cv2.IMREAD_GRAYSCALE)
-        if gray is None:
-            missed += 1
-            continue
-        analysis = recognizer.analyse(wild.padded(gray) if pad else gray)
-        if analysis.primary is None:
+    for gray, label in _photos(items, pad):
+        analysis = recognizer.analyse(gray) if gray is not None else None
+        if analysis is None or analysis.primary is None:
             missed += 1
             continue
         truth.append(label)
@@ -206,7 +199,7 @@ def eval_cross(recognizer, datasets_dir: Path, log: Optional[Printer] = None) ->
     datasets_dir = Path(datasets_dir)
     classifier = recognizer.classifier
     out: Dict[str, Any] = {"detector": getattr(recognizer.detector, "name", "haar"), "aligned": classifier.aligned,
-                           "networks": describe_networks(classifier), "missing": []}
+                           "networks": classifier.describe_networks(), "missing": []}
     fer_dir = datasets_dir / "fer2013"
     if fer_dir.exists():
         splits = fer2013.load(fer_dir)
@@ -342,20 +335,15 @@ def choose_ensemble(model_path: Path, member_path: Path, datasets_dir: Path, gri
     photos = wild.split(datasets_dir / wild.FOLDER)["validation"]
     if log:
         log(f"in the wild, validation persons: {len(photos)} photos")
-    detector = make_detector()
     wild_probs: List[List[np.ndarray]] = [[], []]
     wild_labels = []
-    for photo in photos:
-        gray = cv2.imread(os.fspath(photo.path), cv2.IMREAD_GRAYSCALE)
-        if gray is None:
-            continue
-        gray = wild.padded(gray)
-        box = primary(detector.detect(gray), gray.shape[1], gray.shape[0])
-        if box is None:
-            continue
-        for rows, network in zip(wild_probs, networks):
-            rows.append(network.classify(network.prepare(gray, box), calibrated=False))
-        wild_labels.append(photo.label)
+    detector = make_detector()
+    for gray, label in _photos([(p.path, p.label) for p in photos], pad=True):
+        box = primary(detector.detect(gray), gray.shape[1], gray.shape[0]) if gray is not None else None
+        if box is not None:
+            for rows, network in zip(wild_probs, networks):
+                rows.append(network.classify(network.prepare(gray, box), calibrated=False))
+            wild_labels.append(label)
     curve = []
     for weight in grid:
         fer_pred = ((1 - weight) * fer_probs[0] + weight * fer_probs[1]).argmax(1)

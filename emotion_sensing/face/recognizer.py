@@ -174,17 +174,26 @@ class FaceClassifier:
         total = self.weight + sum(w for _, w in self.members)
         self.weight, self.members = self.weight / total, [(m, w / total) for m, w in self.members]
 
+    @property
+    def networks(self) -> List[Tuple[FaceClassifier, float]]:
+        """Every network that reads a face, this one first, with its weight in the average."""
+        return [(self, self.weight), *self.members]
+
+    def describe_networks(self) -> List[Dict]:
+        """Each network's file, weight and whether it takes aligned faces (for reports)."""
+        return [{"file": n.path.name, "weight": round(w, 4), "aligned": n.aligned} for n, w in self.networks]
+
     def prepare(self, gray: np.ndarray, box: Optional[Box] = None) -> Prepared:
         """The face as the network takes it: float32 (size, size); with members, a tuple of
         the face as each network takes it (this one first)."""
-        face = self._prepare(gray, box)
-        return (face, *(m._prepare(gray, box) for m, _ in self.members)) if self.members else face
+        faces = tuple(n._prepare(gray, box) for n, _ in self.networks)
+        return faces if self.members else faces[0]
 
     def prepare_crop(self, crop: np.ndarray, aligned: np.ndarray) -> Prepared:
         """An already-cut face (a FER2013 crop) as each network takes it: ``aligned`` (the crop
         warped by its landmarks) for a network trained on aligned faces, else ``crop``."""
-        faces = [c._prepare(aligned if c.aligned else crop) for c in (self, *(m for m, _ in self.members))]
-        return tuple(faces) if self.members else faces[0]
+        faces = tuple(n._prepare(aligned if n.aligned else crop) for n, _ in self.networks)
+        return faces if self.members else faces[0]
 
     def _prepare(self, gray: np.ndarray, box: Optional[Box] = None) -> np.ndarray:
         """The face as this network takes it. Aligned by the box's landmarks when the model was
@@ -224,10 +233,8 @@ class FaceClassifier:
         if not self.members:
             probs = self._mirrored(face)
         else:
-            faces = face if isinstance(face, tuple) else (face,) * (1 + len(self.members))
-            probs = self.weight * self._mirrored(faces[0])
-            for (member, weight), one in zip(self.members, faces[1:]):
-                probs = probs + weight * member._mirrored(one)
+            faces = face if isinstance(face, tuple) else (face,) * len(self.networks)
+            probs = sum(weight * network._mirrored(one) for (network, weight), one in zip(self.networks, faces))
         if calibrated and self.temperature != 1.0:
             probs = with_temperature(probs, self.temperature)
         return probs
