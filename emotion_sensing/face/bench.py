@@ -117,6 +117,19 @@ def bench_face(recognizer, frames: int = 300, fer_dir: Optional[Path] = None) ->
             t = time.perf_counter()
             recognizer.classifier._mirrored(face)
             alone.append((time.perf_counter() - t) * 1000)
+    float32 = []
+    if any(network.precision != "float32" for network, _ in recognizer.classifier.networks):
+        from emotion_sensing.face.recognizer import FaceClassifier
+
+        # the same networks from their float32 files, on the same face: what int8 saves
+        reference = FaceClassifier(recognizer.classifier.path, precision="float32",
+                                   ensemble=bool(recognizer.classifier.members))
+        face = reference.prepare(gray, box)
+        reference.classify(face)
+        for _ in range(200):
+            t = time.perf_counter()
+            reference.classify(face)
+            float32.append((time.perf_counter() - t) * 1000)
     detectors = {getattr(recognizer.detector, "name", "haar"): recognizer.detector}
     if "haar" not in detectors:
         detectors["haar"] = FaceDetector()
@@ -144,12 +157,15 @@ def bench_face(recognizer, frames: int = 300, fer_dir: Optional[Path] = None) ->
         "networks": recognizer.classifier.describe_networks(),
         "classify_ms_per_face_p50": _p50(classify),
         **({"classify_ms_per_face_p50_first_network_alone": _p50(alone)} if alone else {}),
+        **({"classify_ms_per_face_p50_float32": _p50(float32)} if float32 else {}),
         "classify_includes_mirror": recognizer.classifier.flip,
         "detect_full_frame_ms_p50": full_scan,
         "detection_rate_on_the_clip": detection_rate,
         "tracked": {**tracked, "full_scans": tracker.full_scans,
                     "how": f"full scan every {tracker.rescan_every} frames or when the face is lost, "
-                           "a local search between"},
+                           "a local search between"
+                           + (f" (its window at {recognizer.detector.near_window} px)"
+                              if hasattr(recognizer.detector, "near_window") else "")},
         "detect_every_frame": every,
         # The headline figures, tracked (what the service does with a camera stream).
         "end_to_end_ms_per_frame_p50": tracked["ms_per_frame_p50"],

@@ -77,6 +77,13 @@ class CenterFaceDetector:
     points: the eye on the image's left, the other eye, the nose, the mouth corners)."""
 
     name = "centerface"
+    #: the longer side, in pixels, that a tracked face's search window (the box widened by half
+    #: its size per side) is resampled to: the face at ~48 px. Measured against 128 px (face ~64
+    #: px) with the box from a full scan shifted by a tenth of its size, on the in-the-wild
+    #: validation persons and KDEF3: landmarks within 5.8% / 6.4% of the eye distance of the full
+    #: scan's (128 px: 5.7% / 5.1%), the faces read as well (accuracy 0.888 / 0.800 against 0.879 /
+    #: 0.793), one wild face of 1,276 lost (a full scan then finds it), 2.2 ms against 3.6 ms.
+    near_window = 96
 
     def __init__(self, max_width: int = 320, threshold: float = 0.5, nms: float = 0.3,
                  min_face: int = 20, path: Optional[Path] = None, threads: int = 1) -> None:
@@ -139,16 +146,17 @@ class CenterFaceDetector:
         boxes, marks = self._run(image, _round32(width * scale), _round32(height * scale))
         return [self._box(b, m) for b, m in zip(boxes, marks) if min(b[2] - b[0], b[3] - b[1]) >= smallest]
 
-    def detect_near(self, image: np.ndarray, box: Box, margin: float = 0.5) -> Optional[Box]:
+    def detect_near(self, image: np.ndarray, box: Box, margin: float = 0.5,
+                    window: Optional[int] = None) -> Optional[Box]:
         """Search only a window around a known face; the face nearest its centre, of about
-        its size, or None."""
+        its size, or None. ``window``: the longer side the window is resampled to (default
+        ``near_window``)."""
         height, width = image.shape[:2]
         region = box.expanded(margin, width, height)
         roi = image[region.y:region.y + region.h, region.x:region.x + region.w]
         if roi.size == 0:
             return None
-        # The window at ~128 px on its longer side: the face ~64 px, well inside what CenterFace finds.
-        scale = 128.0 / max(region.w, region.h)
+        scale = float(window or self.near_window) / max(region.w, region.h)
         boxes, marks = self._run(roi, _round32(region.w * scale), _round32(region.h * scale))
         found = [self._box(b, m, region.x, region.y) for b, m in zip(boxes, marks)]
         found = [b for b in found if 0.5 * box.w <= b.w <= 2.0 * box.w]
