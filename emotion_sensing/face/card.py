@@ -21,6 +21,8 @@ PREVIOUS_CROSS_FILE = "face_emotion.cross.previous.json"
 ALONE_CROSS_FILE = "face_emotion.cross.alone.json"
 # Written by `emobot eval face --ensemble`: the member's weight against the selection sets.
 ENSEMBLE_FILE = "face_emotion.ensemble.json"
+# Written by `emobot eval face --quantize`: the int8 copies and the sets read in float32 and int8.
+QUANTIZED_FILE = "face_emotion.quantized.json"
 # `emobot eval face --detection --json`: faces found by CenterFace and by Haar.
 DETECTION_FILE = "face_emotion.detection.json"
 CROSS_BEGIN, CROSS_END = "<!-- cross-dataset: written by emobot eval face --cross --calibrate -->", "<!-- /cross-dataset -->"
@@ -118,6 +120,7 @@ def cross_section(path: Path) -> str:
                              f"{'' if f1 is None else f'{f1:.4f}'} | "
                              f"{'' if 'neutral_as_angry' not in row else format(row['neutral_as_angry'], '.1%')} |")
     lines += _ensemble_lines(Path(path).with_name(ENSEMBLE_FILE), data)
+    lines += _quantized_lines(Path(path).with_name(QUANTIZED_FILE))
     if "calibration" in data:
         c = data["calibration"]
         lines += ["", f"**Calibration**: temperature T = {c['PublicTest']['temperature']} fitted on PublicTest "
@@ -224,6 +227,37 @@ def _ensemble_lines(path: Path, cross: Dict[str, Any]) -> list:
         mark = "**" if row["weight"] == data["weight"] else ""
         lines.append(f"| {mark}{row['weight']:g}{mark} | {row['public_accuracy']:.4f} | {row['wild_macro_f1_five']:.4f} | "
                      f"{row['wild_accuracy']:.4f} | {row['wild_neutral_as_angry']:.1%} | {mark}{row['score']:.4f}{mark} |")
+    return lines
+
+
+def _quantized_lines(path: Path) -> list:
+    """The int8 copies the runtime runs, against the float32 networks, on the cross-dataset sets."""
+    if not path.exists():
+        return []
+    data = json.loads(path.read_text())
+    files = ", ".join(f"`{n['int8_file']}` ({n['int8_kb']} KB; float32 `{n['file']}` {n['float32_kb']} KB)"
+                      for n in data["networks"])
+    lines = ["", f"**int8** (what the runtime runs; `EMOBOT_FACE_PRECISION=float32` runs the float32 files): {files}. "
+                 "Weights per output channel and activations in int8, their ranges set by "
+                 f"{data['calibration_faces']} FER2013 Training faces per network (prepared as that network takes "
+                 "them) and their mirror images; input and output stay float32. The rows above without a suffix are "
+                 "the runtime's reading; here the same sets in both precisions "
+                 "(`emobot bench face --json` times both on the same frame):",
+             "",
+             "| set | float32: accuracy | macro-F1 (5) | neutral→angry | int8: accuracy | macro-F1 (5) | neutral→angry |",
+             "|---|---|---|---|---|---|---|"]
+    names = (("fer2013_private", "FER2013 PrivateTest"), ("wild_validation", "faces_in_the_wild, validation persons"),
+             ("kdef3", "KDEF3"))
+    for key, name in names:
+        if key in data.get("int8", {}) and key in data.get("float32", {}):
+            cells = []
+            for precision in ("float32", "int8"):
+                row = data[precision][key]
+                f1 = row.get("macro_f1_five")
+                cells += [f"{row['accuracy']:.4f}", "" if f1 is None else f"{f1:.4f}",
+                          f"{row.get('neutral_as_angry', 0):.1%}"]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", f"Measured with `{data['command']}` ({data['minutes']} minutes; `models/{QUANTIZED_FILE}`)."]
     return lines
 
 
@@ -351,8 +385,9 @@ emobot train face --architecture vgg8 --size 48 --epochs 80 --data ../shared/dat
     --work ~/.cache/emobot/train/face-vgg8-48 --out /tmp/fer-only   # the FER2013-only network averaged with it
 cp /tmp/fer-only/face_emotion.tflite models/face_emotion.fer.tflite
 cp /tmp/fer-only/face_emotion.json models/face_emotion.fer.json
-emobot eval face --ensemble models/face_emotion.fer.tflite --cross --calibrate --data ../shared/datasets
-                                  # its weight, then the cross-dataset table and the temperature
+emobot eval face --ensemble models/face_emotion.fer.tflite --data ../shared/datasets     # its weight
+emobot eval face --quantize --cross --calibrate --data ../shared/datasets
+        # the int8 copies the runtime runs, then the cross-dataset table and the temperature
 ```
 Training resumes from its `--work` folder (default `.emobot/train/face-ARCH-SIZE/`) when the same
 command is run again after a stop; on the 2-core development machine a vgg8 epoch takes about 70 s.

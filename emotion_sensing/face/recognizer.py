@@ -31,6 +31,7 @@ from emotion_sensing.reading import Reading
 NATIVE_SIZE = 48
 MAX_PIXELS = 4096 * 4096
 DETECTORS = ("centerface", "haar")
+PRECISIONS = ("int8", "float32")
 log = logging.getLogger(__name__)
 #: a face prepared for the classifier: one array, or one per network of an ensemble
 Prepared = Union[np.ndarray, Tuple[np.ndarray, ...]]
@@ -132,9 +133,14 @@ class FrameAnalysis:
 class FaceClassifier:
     """The TFLite face-emotion model, run with TensorFlow's own interpreter on one thread; with
     the networks its JSON names under ``"ensemble"`` (``ensemble=False``, or the environment's
-    ``EMOBOT_FACE_ENSEMBLE=off``: this network alone)."""
+    ``EMOBOT_FACE_ENSEMBLE=off``: this network alone).
 
-    def __init__(self, model_path: Path, num_threads: int = 1, ensemble: Optional[bool] = None) -> None:
+    Each network runs its int8 copy when its JSON names one (``"int8": {"file"}``, written by
+    ``emobot eval face --quantize``) and ``precision`` (default ``EMOBOT_FACE_PRECISION``, else
+    ``int8``) asks for it; ``float32`` runs the file at ``model_path`` itself."""
+
+    def __init__(self, model_path: Path, num_threads: int = 1, ensemble: Optional[bool] = None,
+                 precision: Optional[str] = None) -> None:
         model_path = Path(model_path)
         if not model_path.exists():
             raise FileNotFoundError(f"face model not found: {model_path}")
@@ -143,7 +149,19 @@ class FaceClassifier:
         self.meta: Dict = json.loads(meta_path.read_text()) if meta_path.exists() else {}
         import tensorflow as tf
 
-        self.interpreter = tf.lite.Interpreter(model_path=str(model_path), num_threads=num_threads)
+        precision = _precision(precision)
+        #: the file the interpreter runs: the int8 copy where there is one and it is asked for
+        self.runs = model_path
+        int8 = self.meta.get("int8") or {}
+        if precision == "int8" and int8.get("file"):
+            candidate = model_path.with_name(int8["file"])
+            if candidate.exists():
+                self.runs = candidate
+            else:
+                log.warning("the int8 face network %s named in %s is missing: running %s in float32",
+                            candidate.name, meta_path.name, model_path.name)
+        self.precision = "int8" if self.runs != model_path else "float32"
+        self.interpreter = tf.lite.Interpreter(model_path=str(self.runs), num_threads=num_threads)
         self.interpreter.allocate_tensors()
         detail = self.interpreter.get_input_details()[0]
         self._input = detail["index"]
@@ -170,7 +188,8 @@ class FaceClassifier:
             if not path.exists():  # a partial install: read faces with the networks that are there
                 log.warning("face network %s named in %s is missing: reading faces without it", path, meta_path.name)
                 continue
-            self.members.append((FaceClassifier(path, num_threads=num_threads, ensemble=False), float(member["weight"])))
+            self.members.append((FaceClassifier(path, num_threads=num_threads, ensemble=False, precision=precision),
+                                 float(member["weight"])))
         total = self.weight + sum(w for _, w in self.members)
         self.weight, self.members = self.weight / total, [(m, w / total) for m, w in self.members]
 
@@ -181,7 +200,8 @@ class FaceClassifier:
 
     def describe_networks(self) -> List[Dict]:
         """Each network's file, weight and whether it takes aligned faces (for reports)."""
-        return [{"file": n.path.name, "weight": round(w, 4), "aligned": n.aligned} for n, w in self.networks]
+        return [{"file": n.path.name, "weight": round(w, 4), "aligned": n.aligned, "precision": n.precision,
+                 "runs": n.runs.name} for n, w in self.networks]
 
     def prepare(self, gray: np.ndarray, box: Optional[Box] = None) -> Prepared:
         """The face as the network takes it: float32 (size, size); with members, a tuple of
@@ -240,6 +260,14 @@ class FaceClassifier:
         return probs
 
 
+def _precision(precision: Optional[str]) -> str:
+    """``precision``, else ``EMOBOT_FACE_PRECISION``, else int8; ValueError for anything else."""
+    chosen = (precision or os.environ.get("EMOBOT_FACE_PRECISION") or "int8").strip().lower()
+    if chosen not in PRECISIONS:
+        raise ValueError(f"unknown face precision {chosen!r}; choose int8 or float32 (EMOBOT_FACE_PRECISION)")
+    return chosen
+
+
 def with_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
     """Softmax(log p / T): temperature scaling applied to probabilities."""
     z = np.log(np.clip(np.asarray(probs, np.float64), 1e-12, None)) / temperature
@@ -252,8 +280,9 @@ class FaceRecognizer:
     """Detection + classification. ``analyse`` for still images, ``analyse_frame`` with a
     :class:`FaceTracker` for a stream of frames from one camera."""
 
-    def __init__(self, model_path: Path, detector: Optional[FaceDetector] = None, num_threads: int = 1) -> None:
-        self.classifier = FaceClassifier(model_path, num_threads=num_threads)
+    def __init__(self, model_path: Path, detector: Optional[FaceDetector] = None, num_threads: int = 1,
+                 precision: Optional[str] = None) -> None:
+        self.classifier = FaceClassifier(model_path, num_threads=num_threads, precision=precision)
         self.detector = detector or make_detector()
 
     @classmethod
