@@ -104,7 +104,8 @@ class Sensors:
             else:
                 self.face = recognizer
                 status = {"on": True, "model": path.name, "architecture": recognizer.classifier.meta.get("architecture"),
-                          "input_size": recognizer.classifier.input_size}
+                          "input_size": recognizer.classifier.input_size,
+                          "networks": recognizer.classifier.describe_networks()}
                 logger.info("face recognizer ready in %.1f s", time.time() - started)
         return status
 

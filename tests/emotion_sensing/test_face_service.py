@@ -34,6 +34,8 @@ async def test_health_reports_the_face_model(service):
     async with service.get("/health") as response:
         face = (await response.json())["modalities"]["face"]
     assert face["on"] is True and face["model"] == "face_emotion.tflite"
+    assert [(n["file"], n["precision"]) for n in face["networks"]] == [
+        ("face_emotion.tflite", "int8"), ("face_emotion.fer.tflite", "int8")]
 
 
 async def test_one_off_image_lists_every_face(service, astronaut_jpeg):
