@@ -241,7 +241,8 @@ def _quantized_lines(path: Path) -> list:
                  "Weights per output channel and activations in int8, their ranges set by "
                  f"{data['calibration_faces']} FER2013 Training faces per network (prepared as that network takes "
                  "them) and their mirror images; input and output stay float32. The rows above without a suffix are "
-                 "the runtime's reading; here the same sets in both precisions "
+                 "the runtime's reading (the networks-averaged curve above was measured before the int8 copies, in "
+                 "float32); here the same sets in both precisions "
                  "(`emobot bench face --json` times both on the same frame):",
              "",
              "| set | float32: accuracy | macro-F1 (5) | neutral→angry | int8: accuracy | macro-F1 (5) | neutral→angry |",
