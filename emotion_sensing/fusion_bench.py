@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import os
 import time
 from dataclasses import dataclass
@@ -327,6 +328,30 @@ def _fingerprint(*paths: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def face_model_files(models_dir: Path) -> List[Path]:
+    """The files the face readings depend on, for a pool's cache key: the model, its JSON, every
+    network the JSON averages with it, and each network's JSON and int8 copy."""
+    from emotion_sensing.face.recognizer import MODEL_FILE
+
+    model = Path(models_dir) / MODEL_FILE
+    networks = [model]
+    if model.with_suffix(".json").exists():
+        networks += [model.with_name(m["file"])
+                     for m in json.loads(model.with_suffix(".json").read_text()).get("ensemble") or ()]
+    files = []
+    for network in networks:
+        files += [network, network.with_suffix(".json")]
+        if network.with_suffix(".json").exists():
+            int8 = (json.loads(network.with_suffix(".json").read_text()).get("int8") or {}).get("file")
+            files += [network.with_name(int8)] if int8 else []
+    return files
+
+
+def face_switches() -> Tuple[str, ...]:
+    """The environment's face switches, which change the readings without changing a file."""
+    return tuple(f"{name}={os.environ.get(name, '')}" for name in ("EMOBOT_FACE_PRECISION", "EMOBOT_FACE_ENSEMBLE"))
+
+
 def cached_pool(name: str, key: Sequence[Any], build: Callable[[], Pool], now: float,
                 log: Optional[Printer] = None) -> Pool:
     """A pool from the cache (``~/.cache/emobot/fusion``, EMOBOT_CACHE) when its inputs are
@@ -374,12 +399,11 @@ def test_pools(datasets_dir: Path, models_dir: Path, n_per_label: int, seed: int
     """The three modalities' readings of the test samples (cached per model and data).
     ``samples_per_label``: read at most that many messages and faces per label (quicker, and
     the rows then draw on fewer samples); the voice pool is RAVDESS's 360 held-out clips either way."""
-    from emotion_sensing.face.recognizer import MODEL_FILE as FACE_MODEL
     from emotion_sensing.speech.model import MODEL_FILE as VOICE_MODEL
 
     datasets_dir, models_dir = Path(datasets_dir), Path(models_dir)
     per_label = samples_per_label or max(n_per_label, 200)
-    face_key = (_fingerprint(models_dir / FACE_MODEL, datasets_dir / "fer2013"), "PrivateTest")
+    face_key = (_fingerprint(*face_model_files(models_dir), datasets_dir / "fer2013"), "PrivateTest", *face_switches())
     if samples_per_label:
         face_key += (samples_per_label,)
     return {
@@ -455,7 +479,6 @@ def run_outside(datasets_dir: Path, models_dir: Path, n_per_label: int = 500, p:
     RAVDESS-only model, the same test messages. Only labels with at least
     :data:`OUTSIDE_MIN_SAMPLES` samples in every pool make rows (KDEF3 has no disgust or fear, the
     in-the-wild validation persons two and one)."""
-    from emotion_sensing.face.recognizer import MODEL_FILE as FACE_MODEL
     from emotion_sensing.speech.model import MODEL_FILE as VOICE_MODEL
 
     now, started = time.time(), time.time()
@@ -463,8 +486,8 @@ def run_outside(datasets_dir: Path, models_dir: Path, n_per_label: int = 500, p:
     per_label = max(n_per_label, 200)
     pools = {
         "text": _text_test_pool(datasets_dir, models_dir, per_label, seed, now, log),
-        "face": cached_pool("face-outside", (_fingerprint(models_dir / FACE_MODEL, datasets_dir / "faces_in_the_wild",
-                                                           datasets_dir / "kdef3"),),
+        "face": cached_pool("face-outside", (_fingerprint(*face_model_files(models_dir), datasets_dir / "faces_in_the_wild",
+                                                           datasets_dir / "kdef3"), *face_switches()),
                             lambda: outside_face_pool(datasets_dir, models_dir, now, log), now, log),
         "voice": cached_pool("voice-savee", (_fingerprint(models_dir / VOICE_MODEL, datasets_dir / "ravdess",
                                                            datasets_dir / "savee"),),

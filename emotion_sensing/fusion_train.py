@@ -48,7 +48,9 @@ from emotion_sensing.fusion_bench import (
     build_rows,
     cached_pool,
     earlier_rows,
+    face_model_files,
     face_pool,
+    face_switches,
     text_pool,
 )
 from emotion_sensing.fusion_model import (
@@ -81,7 +83,6 @@ CARRY_GRID = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 def validation_pools(datasets_dir: Path, models_dir: Path, per_label: int, seed: int, now: float,
                      log: Printer) -> Dict[str, Pool]:
     """Each modality's readings of validation samples its recognizer did not train on (cached)."""
-    from emotion_sensing.face.recognizer import MODEL_FILE as FACE_MODEL
     from emotion_sensing.speech.model import MODEL_FILE as VOICE_MODEL
     from emotion_sensing.text.recognizer import MODEL_FILE as TEXT_MODEL
 
@@ -105,7 +106,8 @@ def validation_pools(datasets_dir: Path, models_dir: Path, per_label: int, seed:
                                                 per_label, seed),
                             lambda: text_pool(datasets_dir, models_dir, now, per_label, seed, log, split="validation"),
                             now, log),
-        "face": cached_pool("face-validation", (_fingerprint(models_dir / FACE_MODEL, datasets_dir / "fer2013"), "PublicTest"),
+        "face": cached_pool("face-validation", (_fingerprint(*face_model_files(models_dir), datasets_dir / "fer2013"),
+                                                "PublicTest", *face_switches()),
                             lambda: face_pool(datasets_dir, models_dir, now, log, split_name="PublicTest"), now, log),
         "voice": cached_pool("voice-validation", (_fingerprint(models_dir / VOICE_MODEL, datasets_dir / "ravdess"), "oof"),
                              voice, now, log),

@@ -152,3 +152,22 @@ def test_a_copy_without_its_int8_files_still_loads(face_model, tmp_path):
             shutil.copy(path, folder / path.name)
     classifier = FaceClassifier(folder / face_model.name)
     assert {n.precision for n, _ in classifier.networks} == {"float32"}
+
+
+def test_the_fusion_pools_notice_any_change_to_the_face_networks(face_model, tmp_path, monkeypatch):
+    """The fusion benchmark caches the face readings; their key covers the JSON (temperature,
+    ensemble, int8 copy), every network's files and the environment's switches, not the main
+    .tflite alone."""
+    from emotion_sensing.fusion_bench import _fingerprint, face_model_files, face_switches
+
+    model = copy_face_model(face_model, tmp_path)
+    names = {f.name for f in face_model_files(tmp_path)}
+    assert {"face_emotion.tflite", "face_emotion.json", "face_emotion.int8.tflite", "face_emotion.fer.tflite",
+            "face_emotion.fer.json", "face_emotion.fer.int8.tflite"} <= names
+    before = _fingerprint(*face_model_files(tmp_path))
+    meta = json.loads(model.with_suffix(".json").read_text())
+    model.with_suffix(".json").write_text(json.dumps({**meta, "temperature": 0.5}, indent=1))
+    assert _fingerprint(*face_model_files(tmp_path)) != before
+    switches = face_switches()
+    monkeypatch.setenv("EMOBOT_FACE_PRECISION", "float32")
+    assert face_switches() != switches
