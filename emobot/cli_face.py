@@ -331,11 +331,11 @@ def _eval_quantize(args, log) -> int:
     started = time.time()
     try:
         result = quantize_model(model, data, args.calibration_faces, log=log)
-    except FileNotFoundError as error:
-        print(f"emobot eval face: --quantize needs FER2013's Training split under {data}: {error}", file=sys.stderr)
-        return 2
     except NotQuantizable as error:
         print(f"emobot eval face: {error}; the model runs in float32", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, ValueError) as error:
+        print(f"emobot eval face: --quantize needs FER2013's Training split under {data}: {error}", file=sys.stderr)
         return 2
     keys = ("fer2013_private", "wild_validation", "kdef3")
     for precision in ("float32", "int8"):
