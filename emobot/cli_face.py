@@ -242,13 +242,16 @@ def eval(args) -> int:  # noqa: A001 - the subcommand's name
         status = _eval_ensemble(args, log)
         if status or not getattr(args, "cross", False):
             return status
+    read = {}
     if getattr(args, "quantize", False):
-        status = _eval_quantize(args, log)
+        status = _eval_quantize(args, log, read)
         if status or not getattr(args, "cross", False):
             return status
     recognizer = _recognizer(args)
     if getattr(args, "cross", False):
-        return _eval_cross(args, recognizer, log)
+        # --quantize has just read the sets through these very networks: not again
+        done = next((r for r in read.values() if r["networks"] == recognizer.classifier.describe_networks()), None)
+        return _eval_cross(args, recognizer, log, done)
     if getattr(args, "detection", False):
         from emotion_sensing.face.evaluate import eval_detection
 
@@ -313,8 +316,9 @@ def _eval_ensemble(args, log) -> int:
     return 0
 
 
-def _eval_quantize(args, log) -> int:
-    """int8 copies of the model's networks, and the cross-dataset sets read in float32 and int8."""
+def _eval_quantize(args, log, read: dict) -> int:
+    """int8 copies of the model's networks, and the cross-dataset sets read in float32 and int8
+    (each whole reading left in ``read`` by precision)."""
     from emotion_sensing.face.card import QUANTIZED_FILE, update_cross_section
     from emotion_sensing.face.evaluate import eval_cross
     from emotion_sensing.face.quantize import NotQuantizable, quantize_model
@@ -341,7 +345,7 @@ def _eval_quantize(args, log) -> int:
     for precision in ("float32", "int8"):
         if log:
             log(f"reading the cross-dataset sets in {precision}")
-        cross = eval_cross(FaceRecognizer(model, precision=precision), data, log=log)
+        cross = read[precision] = eval_cross(FaceRecognizer(model, precision=precision), data, log=log)
         result[precision] = {key: {k: v for k, v in cross[key].items() if not isinstance(v, (dict, list))}
                              for key in keys if key in cross}
         result[precision]["calibration"] = cross.get("calibration", {}).get("PublicTest")
@@ -364,11 +368,12 @@ def _eval_quantize(args, log) -> int:
     return 0
 
 
-def _eval_cross(args, recognizer, log) -> int:
+def _eval_cross(args, recognizer, log, result=None) -> int:
+    """The cross-dataset table (``result``: already read through ``recognizer``'s networks)."""
     from emotion_sensing.face.evaluate import eval_cross, write_temperature
 
     data = _data(args)
-    result = eval_cross(recognizer, data, log=log)
+    result = result if result is not None else eval_cross(recognizer, data, log=log)
     if not any(key in result for key in ("fer2013_private", "wild_validation", "kdef3")):
         print(f"emobot eval face: none of fer2013/, faces_in_the_wild/, kdef3/ under {data} (see README: Datasets)",
               file=sys.stderr)

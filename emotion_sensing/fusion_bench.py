@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import os
 import time
 from dataclasses import dataclass
@@ -331,19 +330,12 @@ def _fingerprint(*paths: Path) -> str:
 def face_model_files(models_dir: Path) -> List[Path]:
     """The files the face readings depend on, for a pool's cache key: the model, its JSON, every
     network the JSON averages with it, and each network's JSON and int8 copy."""
-    from emotion_sensing.face.recognizer import MODEL_FILE
+    from emotion_sensing.face.recognizer import MODEL_FILE, network_paths, read_meta
 
-    model = Path(models_dir) / MODEL_FILE
-    networks = [model]
-    if model.with_suffix(".json").exists():
-        networks += [model.with_name(m["file"])
-                     for m in json.loads(model.with_suffix(".json").read_text()).get("ensemble") or ()]
     files = []
-    for network in networks:
-        files += [network, network.with_suffix(".json")]
-        if network.with_suffix(".json").exists():
-            int8 = (json.loads(network.with_suffix(".json").read_text()).get("int8") or {}).get("file")
-            files += [network.with_name(int8)] if int8 else []
+    for network in network_paths(Path(models_dir) / MODEL_FILE):
+        int8 = (read_meta(network).get("int8") or {}).get("file")
+        files += [network, network.with_suffix(".json"), *([network.with_name(int8)] if int8 else [])]
     return files
 
 

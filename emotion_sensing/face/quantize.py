@@ -77,13 +77,11 @@ def keras_from_tflite(path: Path):
     # The rebuild assumes ReLU after each convolution and "same" padding: check it on inputs
     # spanning the pixel range, against the file itself.
     probe = np.random.default_rng(0).uniform(0, 255, (4, *inputs.shape[1:])).astype(np.float32)
-    reference = tf.lite.Interpreter(model_path=str(path), num_threads=1)
-    reference.allocate_tensors()
     expected = []
     for face in probe:
-        reference.set_tensor(reference.get_input_details()[0]["index"], face[None])
-        reference.invoke()
-        expected.append(reference.get_tensor(reference.get_output_details()[0]["index"])[0])
+        interpreter.set_tensor(detail["index"], face[None])
+        interpreter.invoke()
+        expected.append(interpreter.get_tensor(interpreter.get_output_details()[0]["index"])[0])
     drift = float(np.abs(model(probe, training=False).numpy() - np.array(expected)).max())
     if drift > REBUILD_TOLERANCE:
         raise NotQuantizable(f"{Path(path).name}: the rebuilt graph differs from the file by {drift:.2g}")
@@ -143,14 +141,13 @@ def quantize_model(model_path: Path, datasets_dir: Path, n: int = CALIBRATION_FA
     """An int8 copy of the model at ``model_path`` and of every network its JSON averages with it,
     each calibrated on ``n`` FER2013 Training faces prepared its way; each network's JSON gains
     ``"int8": {"file", "calibration"}``, which the runtime reads. Returns what was written."""
-    model_path = Path(model_path)
-    meta = _meta(model_path)
-    paths = [model_path, *(model_path.with_name(m["file"]) for m in meta.get("ensemble") or ())]
+    from emotion_sensing.face.recognizer import network_paths, read_meta
+
     written = []
-    for path in paths:
+    for path in network_paths(model_path):
         if not path.exists():
             raise FileNotFoundError(f"face network not found: {path}")
-        network_meta = _meta(path)
+        network_meta = read_meta(path)
         aligned = network_meta.get("alignment") == "landmarks"
         if log:
             log(f"quantizing {path.name} to int8 on {n} FER2013 Training faces"
@@ -168,7 +165,3 @@ def quantize_model(model_path: Path, datasets_dir: Path, n: int = CALIBRATION_FA
             log(f"  wrote {out} ({out.stat().st_size / 1024:.0f} KB; float32 {path.stat().st_size / 1024:.0f} KB)")
     return {"calibration_faces": n, "networks": written}
 
-
-def _meta(path: Path) -> Dict:
-    meta_path = Path(path).with_suffix(".json")
-    return json.loads(meta_path.read_text()) if meta_path.exists() else {}

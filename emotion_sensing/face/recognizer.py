@@ -146,7 +146,7 @@ class FaceClassifier:
             raise FileNotFoundError(f"face model not found: {model_path}")
         self.path = model_path
         meta_path = model_path.with_suffix(".json")
-        self.meta: Dict = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+        self.meta: Dict = read_meta(model_path)
         import tensorflow as tf
 
         precision = _precision(precision)
@@ -258,6 +258,19 @@ class FaceClassifier:
         if calibrated and self.temperature != 1.0:
             probs = with_temperature(probs, self.temperature)
         return probs
+
+
+def read_meta(model_path: Path) -> Dict:
+    """The JSON beside a face network (``x.tflite`` -> ``x.json``); {} when there is none."""
+    meta_path = Path(model_path).with_suffix(".json")
+    return json.loads(meta_path.read_text()) if meta_path.exists() else {}
+
+
+def network_paths(model_path: Path) -> List[Path]:
+    """The model's file and those of the networks its JSON averages with it (declared, whether
+    installed or not), without loading any of them."""
+    model_path = Path(model_path)
+    return [model_path, *(model_path.with_name(m["file"]) for m in read_meta(model_path).get("ensemble") or ())]
 
 
 def _precision(precision: Optional[str]) -> str:
