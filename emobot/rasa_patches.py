@@ -52,7 +52,10 @@ of the process (emotion_sensing/processes.py: ``freeze_startup_heap``).
 Text first: the moment a message reaches Rasa (any channel), its text is posted to the emotion
 service (``POST /v1/sessions/{sender}/texts``), which starts reading it while Rasa runs its own
 NLU and policies; the sensing action's turn call then collects the finished reading instead of
-waiting for the text model. Fire and forget: a failed post only means the turn reads the text
+waiting for the text model. Rasa waits for the service's acknowledgement (a loopback round trip,
+at most :data:`PREFETCH_ACK_S`) before it parses the message: left to race, the post lost to the
+turn on a loaded machine (in CI, all four messages of a test; here, two in four with both cores
+busy), and the text was read twice. A failed or slow post only means the turn reads the text
 itself. ``EMOBOT_TEXT_PREFETCH=0`` turns it off.
 """
 from __future__ import annotations
@@ -62,7 +65,7 @@ import functools
 import logging
 import sys
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import rasa.core.run
 from jsonschema import ValidationError, validators
@@ -209,6 +212,9 @@ async def _fallback_keeping_emotion(self: ActionDefaultFallback, output_channel,
     return events + [SlotSet(name, tracker.get_slot(name)) for name in SLOT_NAMES if name in tracker.slots]
 
 
+PREFETCH_ACK_S = 0.1  # the longest Rasa waits for the service to take a message's text
+
+
 class _TextPrefetch:
     """Posts each message's text to the emotion service as it arrives (see the module's docstring)."""
 
@@ -219,11 +225,12 @@ class _TextPrefetch:
     def enabled(self) -> bool:
         return not switched_off("EMOBOT_TEXT_PREFETCH")
 
-    def start(self, message) -> None:
+    def start(self, message) -> Optional[asyncio.Task]:
+        """The task posting the message's text, or None where there is nothing to post."""
         text = getattr(message, "text", None) or ""
         sender = getattr(message, "sender_id", None)
         if not sender or not text.strip() or text.startswith("/") or not self.enabled():
-            return
+            return None
         if self._client is None:
             from emotion_sensing.service.client import EmotionClient
 
@@ -232,6 +239,7 @@ class _TextPrefetch:
         task = asyncio.get_running_loop().create_task(self._client.prefetch(sender, text))
         self._tasks.add(task)  # held until done, so the loop does not drop it
         task.add_done_callback(self._tasks.discard)
+        return task
 
 
 text_prefetch = _TextPrefetch()
@@ -260,7 +268,9 @@ async def _load_agent_then_freeze(*args: Any, **kwargs: Any):
 async def _handle_message_reading_text_first(self: MessageProcessor, message):
     _freeze_heap_once()
     try:
-        text_prefetch.start(message)
+        posting = text_prefetch.start(message)
+        if posting is not None:  # the service has the text before Rasa's turn can reach it
+            await asyncio.wait({posting}, timeout=PREFETCH_ACK_S)
     except Exception as error:  # noqa: BLE001 - an optimisation must never cost a message
         logger.debug("text prefetch not started: %s", error)
     return await _original_handle_message(self, message)

@@ -130,7 +130,7 @@ async def add_turn(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     text = _text_field(await read_json_object(request), settings)
     session = request.app[STORE].get_or_create(session_id)
-    reading = await request.app[PENDING_TEXTS].take(session_id, text) or await read_text(request.app, text)
+    reading = await request.app[PENDING_TEXTS].collect(session_id, text, lambda t: read_text(request.app, t))
     if "text" in settings.modalities:
         session.add(reading)
     session.turns += 1

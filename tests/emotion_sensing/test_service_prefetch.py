@@ -35,7 +35,22 @@ async def test_a_prefetched_text_is_collected_by_its_turn(service):
     async with service.post("/v1/sessions/p-1/turns", json={"text": text}) as response:
         body = await response.json()
     assert body["reading"]["label"] == "angry" and body["state"]["label"] == "angry"
-    assert await _texts(service) == {"pending": 0, "prefetched": 1, "prefetch_used": 1}
+    assert await _texts(service) == {"pending": 0, "prefetched": 1, "prefetch_used": 1, "prefetch_late": 0}
+
+
+async def test_a_post_that_arrives_after_its_turn_is_not_read_again(service):
+    text = "I'm so scared my card was stolen"
+    async with service.post("/v1/sessions/p-5/turns", json={"text": text}) as response:
+        assert (await response.json())["reading"]["label"] == "fear"
+    async with service.post("/v1/sessions/p-5/texts", json={"text": text}) as response:
+        assert response.status == 202
+    assert await _texts(service) == {"pending": 0, "prefetched": 0, "prefetch_used": 0, "prefetch_late": 1}
+    # The same words again later are a new message: posted first, collected by their turn.
+    async with service.post("/v1/sessions/p-5/texts", json={"text": text}):
+        pass
+    async with service.post("/v1/sessions/p-5/turns", json={"text": text}) as response:
+        assert (await response.json())["reading"]["label"] == "fear"
+    assert await _texts(service) == {"pending": 0, "prefetched": 1, "prefetch_used": 1, "prefetch_late": 1}
 
 
 async def test_a_turn_with_other_text_reads_its_own(service):
