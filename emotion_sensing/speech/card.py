@@ -290,6 +290,14 @@ the weights subtracted; the smaller network is then retrained.
 - The Whisper block carries what was said as well as how: on RAVDESS (two sentences) it is the
   strongest block, on SAVEE (a different sentence per clip) the weakest alone.
 - English only; "calm" and "neutral" are one label; SAVEE has male speakers only.
+- Speed: featurising a 3 s utterance takes p50 ~95 ms (p95 ~120) on one AVX2 core (eGeMAPS ~64, the Whisper
+  block ~30, librosa ~6; `emobot bench speech --json`, 5 December), against the project's 30 ms.
+  Two leads were measured (throwaway scripts, 5 December), neither built: openSMILE fed the audio
+  while the person speaks (one instance on an external audio source, run in a thread) gives the
+  same 88 values bit for bit, uses no CPU while it waits, and takes 1.3 ms after the last sample;
+  the Whisper block cannot reuse the transcript's encoding at the utterance's own length instead
+  of the 30 s window, because Whisper tiny.en decodes an unpadded encoding into repetitions (6 of
+  35 test utterances transcribed as with the window, 12 of 35 with 1 s of padding).
 
 ## Retrain
 
