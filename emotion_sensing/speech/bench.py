@@ -157,6 +157,7 @@ def bench_speech(model_path: Path, runs: int = 50, transcripts: int = 5, log: Pr
         return result
     result.update(
         transcript_engine=transcriber.engine,
+        transcript_window_s=transcriber.window_s,
         transcript_load_s=round(load_s, 2),
         transcript_audio_s=round(speech.size / SAMPLE_RATE, 2),
         transcript_ms=_summary(times),
