@@ -14,9 +14,8 @@ transcript, spent on silence. Here the encoder reads the utterance padded to :da
 longer utterances: their length plus :data:`WINDOW_PAD_S`, at most 30 s). Measured with
 ``scripts/transcript_wer.py`` (README "Transcripts"; 129 clips with known words): word error rate
 0.0804 with the 30 s window, 0.0787 with this one; a transcript p50 751 -> 164 ms, p95 1057 -> 318 ms
-on one core. Without any padding Whisper
-repeats itself, so the window is never cut to the speech alone. ``EMOBOT_TRANSCRIPT_WINDOW_S=30``
-restores Whisper's own window.
+on one core. Without any padding Whisper repeats itself, so the window is never cut to the speech
+alone. ``EMOBOT_TRANSCRIPT_WINDOW_S=30`` restores Whisper's own window.
 """
 from __future__ import annotations
 
@@ -38,7 +37,6 @@ ENGINES = ("auto", "whisper", "sphinx")
 WINDOW_S = 10.0  # the encoder's window for utterances up to WINDOW_S - WINDOW_PAD_S
 WINDOW_PAD_S = 5.0  # silence after a longer utterance
 FRAMES_PER_S = 100  # Whisper's log-mel frames
-WHISPER_FRAMES = 3000  # Whisper's own window: 30 s
 
 
 def window_seconds(value: Optional[str] = None) -> float:
