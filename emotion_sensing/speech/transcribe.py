@@ -25,7 +25,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Union
 
 import numpy as np
 
@@ -39,12 +39,12 @@ WINDOW_PAD_S = 5.0  # silence after a longer utterance
 FRAMES_PER_S = 100  # Whisper's log-mel frames
 
 
-def window_seconds(value: Optional[str] = None) -> float:
-    """``EMOBOT_TRANSCRIPT_WINDOW_S`` (or ``value``): 10-30 s; ValueError for anything else."""
+def window_seconds(value: Union[str, float, None] = None) -> float:
+    """``value``, else ``EMOBOT_TRANSCRIPT_WINDOW_S``: 10-30 s; ValueError for anything else."""
     raw = value if value is not None else os.environ.get("EMOBOT_TRANSCRIPT_WINDOW_S", str(WINDOW_S))
     try:
         seconds = float(raw)
-    except ValueError:
+    except (TypeError, ValueError):
         seconds = float("nan")
     if not 10.0 <= seconds <= 30.0:
         raise ValueError(f"EMOBOT_TRANSCRIPT_WINDOW_S={raw!r}: expected seconds from 10 to 30 (30: Whisper's own window)")
@@ -119,7 +119,7 @@ class Transcriber:
             problems = []
             if self.requested in ("auto", "whisper"):
                 try:
-                    window_s = window_seconds(None if self._window_setting is None else str(self._window_setting))
+                    window_s = window_seconds(self._window_setting)
                 except ValueError as error:  # a setting to fix, not a reason to fall back quietly
                     raise TranscriptionUnavailable(str(error)) from None
                 try:
