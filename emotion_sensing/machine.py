@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import platform
 from pathlib import Path
-from typing import Any, Dict, Set
+from typing import Any, Dict, Optional, Set
 
 # Flags that change how fast TensorFlow, ONNX Runtime and TFLite run here.
 SPEED_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
@@ -37,6 +37,22 @@ def cpu_model() -> str:
 def usable_cores() -> int:
     """The cores this process may run on (its CPU affinity where the OS tells it)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def pin_to_one_core() -> Optional[int]:
+    """Pin this process to one CPU (the last it may use) and native thread pools to one thread,
+    as the benches measure; returns the CPU, or None where the OS cannot pin."""
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+    except ImportError:
+        pass
+    if hasattr(os, "sched_setaffinity"):
+        cpu = sorted(os.sched_getaffinity(0))[-1]
+        os.sched_setaffinity(0, {cpu})
+        return cpu
+    return None
 
 
 def machine() -> Dict[str, Any]:

@@ -1,7 +1,6 @@
 """``emobot bench speech``: how long a voice reading and a transcript take on one core."""
 from __future__ import annotations
 
-import os
 import shutil
 import statistics
 import subprocess
@@ -12,7 +11,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from emotion_sensing.machine import machine
+from emotion_sensing.machine import machine, pin_to_one_core
 from emotion_sensing.speech.audio import SAMPLE_RATE, load
 
 Printer = Callable[[str], None]
@@ -61,28 +60,13 @@ def _utterance(seconds: float) -> Tuple[np.ndarray, str]:
     return np.resize(speech, n).astype(np.float32), "espeak-ng speech"
 
 
-def _one_core() -> Optional[int]:
-    """Pin this process to one CPU and native thread pools to one thread; returns the CPU."""
-    try:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(1)
-    except ImportError:
-        pass
-    if hasattr(os, "sched_setaffinity"):
-        cpu = sorted(os.sched_getaffinity(0))[-1]
-        os.sched_setaffinity(0, {cpu})
-        return cpu
-    return None
-
-
 def bench_speech(model_path: Path, runs: int = 50, transcripts: int = 5, log: Printer = print) -> Dict[str, Any]:
     """Milliseconds to featurise and classify a 3 s utterance after warm-up, and transcript time."""
     from emotion_sensing.speech.features import frame_features, summarise
     from emotion_sensing.speech.recognizer import VoiceRecognizer
     from emotion_sensing.speech.vector import ComParE, voiced_span
 
-    cpu = _one_core()
+    cpu = pin_to_one_core()
     samples, source = _utterance(UTTERANCE_S)
     recognizer = VoiceRecognizer(model_path)
     log("warming up (librosa compiles with numba on its first call; openSMILE and Whisper load)...")

@@ -1,12 +1,11 @@
 """`emobot bench text`: how long the text recognizer takes per message, on one core."""
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
-from emotion_sensing.machine import machine
+from emotion_sensing.machine import machine, pin_to_one_core
 from emotion_sensing.speech.bench import _summary
 
 Printer = Callable[[str], None]
@@ -27,20 +26,12 @@ MESSAGES = (
 )
 
 
-def _one_core() -> Optional[int]:
-    if hasattr(os, "sched_setaffinity"):
-        cpu = sorted(os.sched_getaffinity(0))[-1]
-        os.sched_setaffinity(0, {cpu})
-        return cpu
-    return None
-
-
 def bench_text(model_path: Path, rounds: int = 40, log: Optional[Printer] = print) -> Dict[str, Any]:
     """Milliseconds per message (tokenise, encode, classify, VADER) after warm-up, on one core
     and one thread; the figure a turn pays when the text is read in the turn."""
     from emotion_sensing.text.recognizer import TextRecognizer
 
-    cpu = _one_core()
+    cpu = pin_to_one_core()
     started = time.perf_counter()
     recognizer = TextRecognizer(model_path, threads=1)
     load_s = time.perf_counter() - started
