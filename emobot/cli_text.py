@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
 from typing import Optional
+
+from emobot.paths import datasets_dir, models_dir
 
 DATASET_CHOICES = {"dair": "dair_emotion", "goemotions": "goemotions", "dailydialog": "dailydialog"}
 
@@ -26,23 +27,11 @@ def _log(message: str) -> None:
     print(time.strftime("%H:%M:%S"), message, flush=True)
 
 
-def _models_dir(args) -> Path:
-    from emotion_sensing.config import Settings
-
-    return Path(getattr(args, "out", None) or Settings.from_env().models_dir)
-
-
 def _model_path(args) -> Path:
     from emotion_sensing.text.recognizer import MODEL_FILE
 
     model = getattr(args, "model", None)
-    return Path(model) if model else _models_dir(args) / MODEL_FILE
-
-
-def _datasets_dir(args) -> Path:
-    from emotion_sensing.config import DEFAULT_DATASETS_DIR
-
-    return Path(getattr(args, "data", None) or os.environ.get("EMOBOT_DATASETS", DEFAULT_DATASETS_DIR))
+    return Path(model) if model else models_dir(args) / MODEL_FILE
 
 
 def _missing_corpora(data: Path, corpora) -> Optional[str]:
@@ -79,7 +68,7 @@ def train(args) -> int:
     from emotion_sensing.text.encoder import EncoderMissing
     from emotion_sensing.text.train import CORPORA, cross_corpus, tfidf_baseline, train_text
 
-    data, out = _datasets_dir(args), _models_dir(args)
+    data, out = datasets_dir(args), models_dir(args)
     if (problem := _missing_corpora(data, CORPORA)) is not None:
         print(f"emobot train text: {problem}", file=sys.stderr)
         return 2
@@ -128,7 +117,7 @@ def eval(args) -> int:  # noqa: A001 - the subcommand's name
         if args.manifest:
             splits = [load_manifest(Path(args.manifest))]
         else:
-            data = _datasets_dir(args)
+            data = datasets_dir(args)
             corpora = list(DATASET_CHOICES.values()) if args.dataset == "all" else [DATASET_CHOICES[args.dataset]]
             splits = [load_split(data, corpus, args.split) for corpus in corpora]
         result = eval_text(splits, model)

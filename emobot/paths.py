@@ -5,10 +5,11 @@ given with --project (or the current folder, when it holds a domain.yml and conf
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
-from emotion_sensing.config import PROJECT_DIR
+from emotion_sensing.config import DEFAULT_DATASETS_DIR, PROJECT_DIR
 
 DEMO_DIR = PROJECT_DIR
 
@@ -38,3 +39,16 @@ def latest_rasa_model(folder: Path = DEMO_DIR) -> Path:
             "(for the demo: `make model`, which `make run` does for you)"
         )
     return archives[-1]
+
+
+def datasets_dir(args: Any) -> Path:
+    """The datasets folder a train/eval command reads: --data, else EMOBOT_DATASETS, else
+    ../shared/datasets beside the checkout."""
+    return Path(getattr(args, "data", None) or os.environ.get("EMOBOT_DATASETS") or DEFAULT_DATASETS_DIR)
+
+
+def models_dir(args: Any) -> Path:
+    """The models folder a command reads or writes: --out, else the settings' (EMOBOT_MODELS_DIR)."""
+    from emotion_sensing.config import Settings
+
+    return Path(getattr(args, "out", None) or Settings.from_env().models_dir)
