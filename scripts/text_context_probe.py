@@ -1,0 +1,157 @@
+#!/usr/bin/env python
+"""Does the previous turn help the fine-tuned text model on DailyDialog? Measured and not shipped
+(see models/text_emotion.md, "Limits").
+
+    .venv/bin/python scripts/text_context_probe.py --data ../shared/datasets [--json out.json]
+
+A residual term on the shipped model's logits: logits = z(message) + V f(context) + c, fitted on
+DailyDialog's training dialogues (the recipe's class weights, (inverse frequency)^0.4; L2 chosen on
+the validation split's macro-F1), scored with the shipped temperature. f(context) is the context
+turn's mean-pooled embedding from the fine-tuned encoder, its calibrated probabilities and a flag
+for "there is one" (zeros at a dialogue's start). Context turns:
+
+- ``other``: the utterance just before (the other party's; at run time, the bot's last message);
+- ``own``: the same speaker's previous utterance, two back (at run time, the user's previous message);
+- ``both``; and ``bias``, the constant alone, to tell a shift of the class priors from context.
+
+The encoder runs once over DailyDialog (about 103,000 utterances, 3-4 minutes on 2 cores), then
+each fit takes a minute or two; about 25 minutes in all.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+from emotion_sensing.config import DEFAULT_DATASETS_DIR, DEFAULT_MODELS_DIR  # noqa: E402
+
+L2 = (1e-4, 1e-3, 1e-2)
+CLASS_WEIGHT_POWER = 0.4  # as the fine-tuning recipe's
+
+
+def pooled_embeddings(adapter_path: Path, texts_by_split):
+    """The fine-tuned encoder's mean-pooled states (the int8 runtime's), through a copy of the
+    adapter whose head is the identity."""
+    import tempfile
+
+    from emotion_sensing.text.encoder import HIDDEN, Adapter, EncoderClassifier
+
+    adapter = Adapter.load(adapter_path)
+    arrays = dict(adapter.arrays, **{"head/kernel": np.eye(HIDDEN, dtype=np.float32),
+                                     "head/bias": np.zeros(HIDDEN, np.float32)})
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Adapter(arrays, dict(adapter.meta, labels=[f"d{i}" for i in range(HIDDEN)])).save(Path(tmp) / "p.npz")
+        encoder = EncoderClassifier(path)
+        out = {}
+        for name, texts in texts_by_split.items():
+            started = time.time()
+            out[name] = encoder.logits(texts)
+            print(f"encoder: {name} ({len(texts):,} utterances, {time.time() - started:.0f} s)", flush=True)
+    return adapter, out
+
+
+def context_features(split, pooled, probs, back: int) -> np.ndarray:
+    """[pooled, probabilities, 1] of the utterance ``back`` turns before each one in its dialogue
+    (zeros where there is none). Rows keep dialogue order; ``split.previous`` marks the starts."""
+    n, d = len(split.texts), pooled.shape[1] + probs.shape[1] + 1
+    out = np.zeros((n, d), np.float32)
+    for i in range(n):
+        j = i - back
+        if j >= 0 and all(split.previous[i - m] == split.texts[i - m - 1] for m in range(back)):
+            out[i] = np.concatenate([pooled[j], probs[j], [1.0]])
+    return out
+
+
+def fit_residual(z, f, y, l2: float, n_labels: int):
+    """(V, c) minimising the class-weighted cross-entropy of z + f V + c, plus l2/2 |V|^2."""
+    from scipy.optimize import minimize
+
+    counts = np.bincount(y, minlength=n_labels).astype(float) + 1
+    weights = ((counts.max() / counts) ** CLASS_WEIGHT_POWER)[y]
+    weights /= weights.mean()
+    m, rows = f.shape[1], np.arange(len(y))
+
+    def loss(theta):
+        v, c = theta[: m * n_labels].reshape(m, n_labels), theta[m * n_labels:]
+        logits = z + f @ v + c
+        logits -= logits.max(1, keepdims=True)
+        lse = np.log(np.exp(logits).sum(1))
+        nll = (weights * (lse - logits[rows, y])).mean()
+        grad = np.exp(logits - lse[:, None])
+        grad[rows, y] -= 1
+        grad *= weights[:, None] / len(y)
+        return nll + 0.5 * l2 * (v ** 2).sum(), np.concatenate([(f.T @ grad + l2 * v).ravel(), grad.sum(0)])
+
+    theta = minimize(loss, np.zeros(m * n_labels + n_labels), jac=True, method="L-BFGS-B",
+                     options={"maxiter": 300}).x
+    return theta[: m * n_labels].reshape(m, n_labels), theta[m * n_labels:]
+
+
+def main() -> int:
+    from emotion_sensing.calibration import softmax
+    from emotion_sensing.labels import LABELS
+    from emotion_sensing.text.train import CURIOSITY_AS, load_split, score, to_canonical
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATASETS_DIR)
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODELS_DIR / "text_emotion.npz")
+    parser.add_argument("--json", type=Path, help="write the figures here")
+    args = parser.parse_args()
+    splits = {w: load_split(args.data, "dailydialog", w) for w in ("train", "val", "test")}
+    adapter, pooled = pooled_embeddings(args.model, {w: s.texts for w, s in splits.items()})
+    labels, temperature = adapter.labels, adapter.temperature
+    head_w, head_b = adapter.arrays["head/kernel"], adapter.arrays["head/bias"]
+    z = {w: pooled[w] @ head_w + head_b for w in splits}
+    probs = {w: softmax(z[w], temperature) for w in splits}
+    y = np.array([labels.index(label) for label in splits["train"].labels])
+    other = {w: context_features(s, pooled[w], probs[w], 1) for w, s in splits.items()}
+    own = {w: context_features(s, pooled[w], probs[w], 2) for w, s in splits.items()}
+    variants = {"bias": {w: np.zeros((len(s), 0), np.float32) for w, s in splits.items()}, "other": other, "own": own,
+                "both": {w: np.concatenate([other[w], own[w]], 1) for w in splits}}
+
+    def figures(which, logits):
+        split = splits[which]
+        result = score(split, logits, labels, temperature)
+        canonical = to_canonical(softmax(logits, temperature), labels, CURIOSITY_AS["dailydialog"])
+        truth = [LABELS.index(label) for label in split.labels]
+        nll = float(-np.log(np.clip(canonical[np.arange(len(truth)), truth], 1e-12, None)).mean())
+        return {**{k: result[k] for k in ("accuracy", "macro_f1", "micro_f1_emotions", "ece")}, "nll": round(nll, 4)}
+
+    out = {"model": str(args.model), "class_weight_power": CLASS_WEIGHT_POWER,
+           "none": {"validation": figures("val", z["val"]), "test": figures("test", z["test"])}, "variants": []}
+    print(f"shipped model alone: validation {out['none']['validation']}, test {out['none']['test']}", flush=True)
+    for name, f in variants.items():
+        rows = []
+        for l2 in (L2[:1] if name == "bias" else L2):
+            started = time.time()
+            v, c = fit_residual(z["train"], f["train"], y, l2, len(labels))
+            row = {"context": name, "l2": l2, "validation": figures("val", z["val"] + f["val"] @ v + c),
+                   "test": figures("test", z["test"] + f["test"] @ v + c)}
+            rows.append(row)
+            print(f"{name}, l2 {l2:g} ({time.time() - started:.0f} s): validation {row['validation']}, "
+                  f"test {row['test']}", flush=True)
+        best = max(rows, key=lambda r: r["validation"]["macro_f1"])
+        out["variants"].append({**best, "chosen_on": "validation macro-F1", "curve": rows})
+        print(f"{name}: chosen l2 {best['l2']:g}, test macro-F1 {best['test']['macro_f1']:.4f}", flush=True)
+    # One choice across the variants, by the same rule; and what validation log-loss would choose
+    # (DailyDialog's validation split has 3 disgust and 11 fear utterances, so its macro-F1 is noisy).
+    every = [row for variant in out["variants"] for row in variant["curve"]]
+    for rule, key in (("validation macro-F1", lambda r: r["validation"]["macro_f1"]),
+                      ("validation log-loss", lambda r: -r["validation"]["nll"])):
+        best = max(every, key=key)
+        out.setdefault("chosen", {})[rule] = best
+        print(f"by {rule}: {best['context']}, l2 {best['l2']:g}: test macro-F1 {best['test']['macro_f1']:.4f}, "
+              f"micro-F1 (emotions) {best['test']['micro_f1_emotions']:.4f}", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
