@@ -89,6 +89,7 @@ _original_call_format = RemoteAction._action_call_format
 _original_resolve_by_type = Event.resolve_by_type
 _original_handle_message = MessageProcessor.handle_message
 _original_load_agent_on_start = rasa.core.run.load_agent_on_start
+_original_close_resources = rasa.core.run.close_resources
 _original_fallback_run = ActionDefaultFallback.run
 _event_classes: Dict[str, type] = {}
 
@@ -241,6 +242,12 @@ class _TextPrefetch:
         task.add_done_callback(self._tasks.discard)
         return task
 
+    async def close(self) -> None:
+        """Close the connection pool to the service (when the server stops)."""
+        client, self._client = self._client, None
+        if client is not None:
+            await client.close()
+
 
 text_prefetch = _TextPrefetch()
 
@@ -263,6 +270,16 @@ async def _load_agent_then_freeze(*args: Any, **kwargs: Any):
     agent = await _original_load_agent_on_start(*args, **kwargs)
     _freeze_heap_once()
     return agent
+
+
+async def _close_resources_and_prefetch(app: Any, loop: Any) -> None:
+    """Rasa's own clean-up when the server stops, after closing the text prefetch's connections
+    (left open, asyncio logged "Unclosed client session" from every Rasa process at shutdown)."""
+    try:
+        await text_prefetch.close()
+    except Exception as error:  # noqa: BLE001 - shutting down: Rasa's clean-up must still run
+        logger.debug("text prefetch client not closed: %s", error)
+    await _original_close_resources(app, loop)
 
 
 async def _handle_message_reading_text_first(self: MessageProcessor, message):
@@ -292,4 +309,5 @@ def apply() -> None:
     RemoteAction.run = _run_sensing_with_deadline
     MessageProcessor.handle_message = _handle_message_reading_text_first
     rasa.core.run.load_agent_on_start = _load_agent_then_freeze
+    rasa.core.run.close_resources = _close_resources_and_prefetch
     ActionDefaultFallback.run = _fallback_keeping_emotion

@@ -238,6 +238,35 @@ def test_rasa_run_freezes_its_start_up_heap_once_after_loading_the_model(monkeyp
     assert frozen == [True]
 
 
+
+def test_the_text_prefetch_closes_its_connections_when_the_server_stops(monkeypatch):
+    """Rasa's after_server_stop clean-up closes the prefetch's pool to the emotion service first (left
+    open, asyncio logged "Unclosed client session" from every Rasa process at shutdown), then runs."""
+    import asyncio
+
+    from emotion_sensing.service.client import EmotionClient
+
+    closed_by_rasa = []
+
+    async def close_resources(app, loop):
+        closed_by_rasa.append(app)
+
+    prefetch = rasa_patches._TextPrefetch()
+    monkeypatch.setattr(rasa_patches, "text_prefetch", prefetch)
+    monkeypatch.setattr(rasa_patches, "_original_close_resources", close_resources)
+
+    async def serve_then_stop():
+        prefetch._client = EmotionClient("http://127.0.0.1:9")
+        session = await prefetch._client._http()  # as the first message's post opens it
+        await rasa_patches._close_resources_and_prefetch("app", asyncio.get_running_loop())
+        return session
+
+    session = asyncio.run(serve_then_stop())
+    assert session.closed and prefetch._client is None
+    assert closed_by_rasa == ["app"]
+    asyncio.run(rasa_patches._close_resources_and_prefetch("again", None))  # no client: Rasa's clean-up only
+    assert closed_by_rasa == ["app", "again"]
+
 def _events_of_every_kind():
     from datetime import datetime
 

@@ -149,3 +149,15 @@ def test_every_request_of_a_polling_session_reaches_its_process(workers):
     for thread in threads:
         thread.join(timeout=120)
     assert len(codes) == 90 and set(codes) == {200}, sorted(set(codes))
+
+
+def test_a_stopped_stack_leaves_no_connection_open_in_rasa(workers):
+    """Last in this module: it stops the stack. Each Rasa process posted texts to the emotion
+    service (the prefetch); stopping closes those connections, so asyncio has no "Unclosed client
+    session" to log from either process (it had, from both, at every shutdown)."""
+    for sender in (f"stop-{n}-{uuid.uuid4().hex[:6]}" for n in range(4)):
+        assert RasaRestClient(workers.settings.rasa_url, sender).send("where is my order?")
+    rasa = next(p for p in workers.processes if p.name == "rasa")
+    workers.stop()
+    log = rasa.log_path.read_text(errors="replace")
+    assert "Unclosed client session" not in log and "Unclosed connector" not in log, rasa.log_tail(60)
