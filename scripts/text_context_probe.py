@@ -32,7 +32,6 @@ import numpy as np  # noqa: E402
 from emotion_sensing.config import DEFAULT_DATASETS_DIR, DEFAULT_MODELS_DIR  # noqa: E402
 
 L2 = (1e-4, 1e-3, 1e-2)
-CLASS_WEIGHT_POWER = 0.4  # as the fine-tuning recipe's
 
 
 def pooled_embeddings(adapter_path: Path, texts_by_split):
@@ -72,9 +71,11 @@ def fit_residual(z, f, y, l2: float, n_labels: int):
     """(V, c) minimising the class-weighted cross-entropy of z + f V + c, plus l2/2 |V|^2."""
     from scipy.optimize import minimize
 
-    counts = np.bincount(y, minlength=n_labels).astype(float) + 1
-    weights = ((counts.max() / counts) ** CLASS_WEIGHT_POWER)[y]
-    weights /= weights.mean()
+    from emotion_sensing.text.finetune import Corpus, class_weights
+    from emotion_sensing.text.train import default_recipe
+
+    # The fine-tuning recipe's own class weights (mean 1 over the rows).
+    weights = class_weights([Corpus("dailydialog", [], y)], n_labels, default_recipe().class_weight_power)[y]
     m, rows = f.shape[1], np.arange(len(y))
 
     def loss(theta):
@@ -123,7 +124,7 @@ def main() -> int:
         nll = float(-np.log(np.clip(canonical[np.arange(len(truth)), truth], 1e-12, None)).mean())
         return {**{k: result[k] for k in ("accuracy", "macro_f1", "micro_f1_emotions", "ece")}, "nll": round(nll, 4)}
 
-    out = {"model": str(args.model), "class_weight_power": CLASS_WEIGHT_POWER,
+    out = {"model": str(args.model), "class_weights": "the fine-tuning recipe's (finetune.class_weights)",
            "none": {"validation": figures("val", z["val"]), "test": figures("test", z["test"])}, "variants": []}
     print(f"shipped model alone: validation {out['none']['validation']}, test {out['none']['test']}", flush=True)
     for name, f in variants.items():
