@@ -46,6 +46,12 @@ def add_arguments(command: str, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--teacher", metavar="RUN",
                             help="face: distil from a trained run (its folder or best.keras): soft targets from its "
                                  "mirror-averaged probabilities, e.g. ms_model_M from the vgg8 run")
+        parser.add_argument("--mix", choices=["mixup", "cutmix", "both"],
+                            help="face: mix each batch with a shuffled copy of itself, targets and class weights by "
+                                 "the same share: mixup blends faces, cutmix pastes a patch of another face, both "
+                                 "picks one per batch (default: off)")
+        parser.add_argument("--mix-alpha", type=float, metavar="A",
+                            help="face: Beta(A, A) draws the share (default 0.4 for mixup, 1.0 for cutmix)")
         parser.add_argument("--export-only", action="store_true",
                             help="do not train: evaluate the run's best checkpoint so far and ship it")
         parser.add_argument("--no-export", action="store_true",
@@ -202,6 +208,9 @@ def train(args) -> int:
             if not wild.is_dir():
                 print(f"emobot train face: no in-the-wild set at {wild} (see README: Datasets)", file=sys.stderr)
                 return 2
+        if getattr(args, "mix_alpha", None) is not None and not args.mix_alpha > 0:
+            print(f"emobot train face: --mix-alpha must be above 0, got {args.mix_alpha}", file=sys.stderr)
+            return 2
         teacher = getattr(args, "teacher", None)
         if teacher and not (Path(teacher) / "best.keras").exists() and not Path(teacher).is_file():
             print(f"emobot train face: no teacher checkpoint at {teacher} (a run folder with best.keras, or the file)",
@@ -211,7 +220,8 @@ def train(args) -> int:
                             lr_patience=args.lr_patience, patience=args.patience, precision=args.precision, log=log,
                             aligned=args.aligned or wild is not None, wild=wild,
                             strong=args.strong_augmentation,
-                            teacher=Path(args.teacher) if getattr(args, "teacher", None) else None)
+                            teacher=Path(args.teacher) if getattr(args, "teacher", None) else None,
+                            mix=getattr(args, "mix", None), mix_alpha=getattr(args, "mix_alpha", None))
     summary = (f"PrivateTest accuracy {result['PrivateTest']['accuracy']:.4f}, with mirror "
                f"{result['PrivateTest_flip']['accuracy']:.4f} (scores in {work / 'result.json'})")
     if args.no_export:

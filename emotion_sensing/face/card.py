@@ -321,8 +321,17 @@ def write_card(models_dir: Path, result: Dict[str, Any], comparison: Optional[st
     if result.get("strong_augmentation"):
         augmentation += ("; then gamma, contrast and brightness, blur by down-and-up scaling, Gaussian noise, "
                          "and a grey rectangle over part of the face")
+    mixing = {"mixup": "mixup (whole faces blended)", "cutmix": "CutMix (a patch of another face pasted)",
+              "both": "mixup or CutMix, one of the two per batch"}
+    if result.get("mix"):
+        alpha = result.get("mix_alpha")
+        alpha = (", ".join(f"{a:g} for {'CutMix' if m == 'cutmix' else m}" for m, a in alpha.items()
+                           if result["mix"] in (m, "both")) if isinstance(alpha, dict) else f"{alpha:g}")
+        augmentation += (f"; last, each batch mixed with a shuffled copy of itself by {mixing[result['mix']]}, "
+                         f"targets and class weights by the same share (drawn from Beta(a, a), a = {alpha})")
     flags = " --wild" if result.get("wild") else (" --aligned" if result.get("aligned") else "")
     flags += " --strong-augmentation" if result.get("strong_augmentation") else ""
+    flags += f" --mix {result['mix']}" if result.get("mix") else ""
     cross = cross_section(models_dir / CROSS_FILE)
     text = f"""# Face emotion model (`face_emotion.tflite`)
 {status}

@@ -105,6 +105,62 @@ def _strong_fn(size: int, occlusion: float = 0.5, blur: float = 0.3, noise: floa
     return strong
 
 
+MIX_MODES = ("mixup", "cutmix", "both")
+# Beta(alpha, alpha) draws the mixing share: mixup's paper uses 0.2-0.4 on small images,
+# CutMix's 1.0 (a uniform patch area).
+MIX_ALPHA = {"mixup": 0.4, "cutmix": 1.0}
+
+
+def _mix_fn(mode: str, size: int, alpha: Optional[float] = None):
+    """Mixes each training batch with a shuffled copy of itself (after augmentation), targets and
+    class weights by the same share: ``mixup`` blends whole faces (Zhang et al. 2018), ``cutmix``
+    pastes a rectangle of another face (Yun et al. 2019; the share is the rectangle's true area
+    after clipping to the image), ``both`` picks one of the two per batch, evenly. One share per
+    batch, drawn from Beta(alpha, alpha) (default :data:`MIX_ALPHA` for each)."""
+    import tensorflow as tf
+
+    if mode not in MIX_MODES:
+        raise ValueError(f"unknown mix mode {mode!r}; known: {', '.join(MIX_MODES)}")
+
+    def beta(a: float):
+        g1 = tf.random.gamma([], a)
+        g2 = tf.random.gamma([], a)
+        return g1 / tf.maximum(g1 + g2, 1e-12)
+
+    def mixup(x, other):
+        lam = beta(alpha if alpha is not None else MIX_ALPHA["mixup"])
+        return lam * x + (1.0 - lam) * other, lam
+
+    def cutmix(x, other):
+        lam = beta(alpha if alpha is not None else MIX_ALPHA["cutmix"])
+        side = tf.sqrt(1.0 - lam) * size
+        cy = tf.random.uniform([], 0.0, float(size))
+        cx = tf.random.uniform([], 0.0, float(size))
+        y0, y1 = tf.maximum(cy - side / 2, 0.0), tf.minimum(cy + side / 2, float(size))
+        x0, x1 = tf.maximum(cx - side / 2, 0.0), tf.minimum(cx + side / 2, float(size))
+        grid = tf.cast(tf.range(size), tf.float32) + 0.5
+        rows = (grid >= y0) & (grid < y1)
+        cols = (grid >= x0) & (grid < x1)
+        inside = tf.reshape(rows, [1, -1, 1, 1]) & tf.reshape(cols, [1, 1, -1, 1])
+        pasted = tf.reduce_mean(tf.cast(inside, tf.float32))
+        return tf.where(inside, other, x), 1.0 - pasted
+
+    def mix(x, y, w):
+        perm = tf.random.shuffle(tf.range(tf.shape(x)[0]))
+        other = tf.gather(x, perm)
+        if mode == "mixup":
+            x, lam = mixup(x, other)
+        elif mode == "cutmix":
+            x, lam = cutmix(x, other)
+        else:
+            x, lam = tf.cond(tf.random.uniform([]) < 0.5, lambda: mixup(x, other), lambda: cutmix(x, other))
+        y = lam * y + (1.0 - lam) * tf.gather(y, perm)
+        w = lam * w + (1.0 - lam) * tf.gather(w, perm)
+        return x, y, w
+
+    return mix
+
+
 def training_data(datasets_dir: Path, aligned: bool = False, wild: Optional[Path] = None,
                   log: Printer = print) -> Dict[str, Any]:
     """The run's arrays: FER2013 splits (aligned or as published), the cleaned training rows,
@@ -186,6 +242,8 @@ def train_face(
     teacher: Optional[Path] = None,
     distill_weight: float = 0.7,
     distill_temperature: float = 2.0,
+    mix: Optional[str] = None,
+    mix_alpha: Optional[float] = None,
 ) -> Dict[str, Any]:
     """Train one architecture; resumable. Returns the final metrics (also written as JSON).
 
@@ -202,7 +260,12 @@ def train_face(
     ``teacher``: a trained run's folder (or its ``best.keras``) to distil from: each training
     face's target becomes ``distill_weight`` x the teacher's probabilities (mirror-averaged,
     softened by ``distill_temperature``) + the rest x its label, and label smoothing is off.
+    ``mix``: ``mixup``, ``cutmix`` or ``both`` (:func:`_mix_fn`), last in the augmentation; None: off.
     """
+    if mix is not None and mix not in MIX_MODES:
+        raise ValueError(f"unknown mix mode {mix!r}; known: {', '.join(MIX_MODES)}")
+    if mix_alpha is not None and not mix_alpha > 0:
+        raise ValueError(f"mix_alpha must be above 0, got {mix_alpha}")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if architecture == "mini_xception":
         # TF 2.12's oneDNN kernels crash (SIGSEGV) in mini-Xception's backward pass on this CPU.
@@ -254,6 +317,8 @@ def train_face(
           .map(lambda x, y, w: (*_augment_fn(input_size)(x, y), w), num_parallel_calls=2))
     if strong:
         ds = ds.map(lambda x, y, w: (*_strong_fn(input_size)(x, y), w), num_parallel_calls=2)
+    if mix:
+        ds = ds.map(_mix_fn(mix, input_size, mix_alpha), num_parallel_calls=2)
     ds = (ds
           .prefetch(2))
     val_x = _resize(val.images, input_size)
@@ -273,6 +338,7 @@ def train_face(
                     "teacher": str(teacher) if teacher else None,
                     "distill_weight": distill_weight if teacher else None,
                     "distill_temperature": distill_temperature if teacher else None,
+                    "mix": mix, "mix_alpha": (mix_alpha if mix_alpha is not None else MIX_ALPHA) if mix else None,
                     "selected_on": "FER2013 PublicTest" + (" + in-the-wild validation persons" if wild else "")}
     (work_dir / "run.json").write_text(json.dumps(run_settings, indent=2))
     log(f"{architecture} at {input_size}x{input_size}: {model.count_params():,} parameters; "

@@ -309,6 +309,10 @@ def test_the_card_of_an_aligned_wild_run_says_so_and_carries_the_cross_dataset_t
     (tmp_path / CROSS_FILE).write_text(json.dumps(data))
     card = update_cross_section(tmp_path).read_text()
     assert card.count("## Other people: cross-dataset check") == 1 and "| 0.9000 |" in card
+    assert "--mix" not in card and "CutMix" not in card
+    mixed = write_card(tmp_path, {**result, "mix": "both", "mix_alpha": {"mixup": 0.4, "cutmix": 1.0}}).read_text()
+    assert "--strong-augmentation --mix both" in mixed
+    assert "mixup or CutMix, one of the two per batch" in mixed and "a = 0.4 for mixup, 1 for CutMix" in mixed
 
 
 def test_a_small_network_is_distilled_from_a_trained_run(monkeypatch, tmp_path, capsys):
@@ -421,3 +425,49 @@ def test_an_ensemble_weight_is_chosen_written_and_carried_into_the_card(monkeypa
     assert emobot(["eval", "face", "--ensemble", str(tmp_path / "missing.tflite"), "--model", str(model),
                    "--data", str(data)]) == 2
     assert "no face model" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("mode", ["mixup", "cutmix", "both"])
+def test_mixing_gives_each_face_the_targets_and_weight_of_what_it_is_made_of(mode):
+    """Half the batch black faces of class 0 (weight 1), half white of class 3 (weight 2): after
+    mixing, each face's share of white pixels is its target's share of class 3 and the share of
+    the weight beyond 1, whatever the draw; some faces really are mixed."""
+    import tensorflow as tf
+
+    from emotion_sensing.face.train import _mix_fn
+
+    tf.random.set_seed(3)
+    x = np.zeros((16, 48, 48, 1), np.float32)
+    x[8:] = 255.0
+    y = np.eye(7, dtype=np.float32)[[0] * 8 + [3] * 8]
+    w = np.array([1.0] * 8 + [2.0] * 8, np.float32)
+    mix = tf.function(_mix_fn(mode, 48))
+    mixed_any = False
+    for _ in range(6):
+        mx, my, mw = (t.numpy() for t in mix(x, y, w))
+        white = mx.mean(axis=(1, 2, 3)) / 255.0
+        assert mx.shape == x.shape and np.allclose(my.sum(axis=1), 1.0, atol=1e-6)
+        assert np.allclose(my[:, 3], white, atol=1e-5) and np.allclose(my[:, 0], 1.0 - white, atol=1e-5)
+        assert np.allclose(mw, 1.0 + white, atol=1e-5)
+        mixed_any |= bool(((white > 0.01) & (white < 0.99)).any())
+        if mode == "cutmix":  # a pasted patch: every pixel is one face's or the other's
+            assert set(np.unique(mx)) <= {0.0, 255.0}
+    assert mixed_any
+
+
+def test_training_with_mixing_runs_records_it_and_refuses_a_bad_share(monkeypatch, tmp_path, capsys):
+    from emobot.cli import main as emobot
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    _tiny_fer2013(tmp_path / "data")
+    args = ["train", "face", "--data", str(tmp_path / "data"), "--architecture", "mini_xception", "--size", "48",
+            "--epochs", "1", "--no-export"]
+    code = emobot(args + ["--mix", "both", "--work", str(tmp_path / "run")])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "epoch 1/1" in out
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run["mix"] == "both" and run["mix_alpha"] == {"mixup": 0.4, "cutmix": 1.0}
+    assert emobot(args + ["--mix", "cutmix", "--mix-alpha", "0", "--work", str(tmp_path / "r2")]) == 2
+    assert "--mix-alpha must be above 0" in capsys.readouterr().err
+    assert not (tmp_path / "r2").exists()
