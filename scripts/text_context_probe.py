@@ -14,6 +14,13 @@ for "there is one" (zeros at a dialogue's start). Context turns:
 - ``own``: the same speaker's previous utterance, two back (at run time, the user's previous message);
 - ``both``; and ``bias``, the constant alone, to tell a shift of the class priors from context.
 
+**Bot in the loop** (``bot_in_the_loop``): the chosen fit with the other party's turn replaced by
+what the demo bot would have said (each of domain.yml's responses with per-emotion variations, and
+``utter_default`` which has none), the variation picked by the assistant's own reading, with that
+same residual, of the speaker's previous message, row by row in dialogue order: the feedback a chat
+would have. Also the echo: for each variation, how much more often the next message is read as that
+emotion than after the unconditioned text, and the share of readings that change with it.
+
 The encoder runs once over DailyDialog (about 103,000 utterances, 3-4 minutes on 2 cores), then
 each fit takes a minute or two; about 25 minutes in all.
 """
@@ -24,6 +31,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any, Dict, List, Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -94,6 +102,56 @@ def fit_residual(z, f, y, l2: float, n_labels: int):
     return theta[: m * n_labels].reshape(m, n_labels), theta[m * n_labels:]
 
 
+def bot_replies(domain_path: Path) -> Dict[str, Dict[Optional[str], str]]:
+    """{response: {emotion or None (the unconditioned text): text}} for domain.yml's responses
+    that vary with the user's emotion, and ``utter_default``, which does not."""
+    import yaml
+
+    responses = yaml.safe_load(Path(domain_path).read_text())["responses"]
+    out = {}
+    for key, variations in responses.items():
+        if len(variations) > 1 or key == "utter_default":
+            out[key] = {(v["condition"][0]["value"] if v.get("condition") else None): v["text"] for v in variations}
+    return out
+
+
+def bot_in_the_loop(split, z, own, v, c, replies, bot_features, canonical, temperature) -> Dict[str, Any]:
+    """One response's loop on ``split`` (see the module's docstring). ``own``: the speaker's own
+    previous turn's features; ``v``, ``c``: the residual fitted on [other party, own];
+    ``bot_features``: {reply text: its context features}; ``canonical``: probabilities -> the
+    seven labels. Returns the loop's logits, the echo and the flips per variation."""
+    from emotion_sensing.calibration import softmax
+    from emotion_sensing.labels import LABELS
+
+    width = v.shape[0] - own.shape[1]
+    has_own = own[:, -1] == 1
+    # As context_features(back=1) marks it: the row before is this dialogue's previous utterance.
+    has_other = np.array([i > 0 and split.previous[i] == split.texts[i - 1] for i in range(len(z))])
+
+    def reply(reading: Optional[str]) -> str:
+        return replies.get(reading, replies[None])
+
+    logits = np.array(z, dtype=np.float64)
+    readings: List[Optional[str]] = [None] * len(z)
+    for i in range(len(z)):
+        other = np.zeros(width, np.float32)
+        if has_own[i]:
+            other = bot_features[reply(readings[i - 2])]
+        elif has_other[i]:  # the speaker's first message after the bot's opening reply
+            other = bot_features[replies[None]]
+        logits[i] = z[i] + np.concatenate([other, own[i]]) @ v + c
+        readings[i] = LABELS[int(canonical(softmax(logits[i:i + 1], temperature))[0].argmax())]
+    rows = np.flatnonzero(has_own)
+    read = {}
+    for emotion in [None] + [e for e in replies if e is not None]:
+        f = np.concatenate([np.tile(bot_features[reply(emotion)], (len(rows), 1)), own[rows]], 1)
+        read[emotion] = canonical(softmax(z[rows] + f @ v + c, temperature)).argmax(1)
+    base = read.pop(None)
+    echo = {e: round(float((p == LABELS.index(e)).mean() - (base == LABELS.index(e)).mean()), 4) for e, p in read.items()}
+    flips = {e: round(float((p != base).mean()), 4) for e, p in read.items()}
+    return {"logits": logits, "echo": echo, "flips": flips}
+
+
 def main() -> int:
     from emotion_sensing.calibration import softmax
     from emotion_sensing.labels import LABELS
@@ -103,6 +161,8 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATASETS_DIR)
     parser.add_argument("--model", type=Path, default=DEFAULT_MODELS_DIR / "text_emotion.npz")
     parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument("--domain", type=Path, default=Path(__file__).resolve().parents[1] / "domain.yml",
+                        help="the bot's responses, for the bot-in-the-loop figures (default: the demo's domain.yml)")
     args = parser.parse_args()
     splits = {w: load_split(args.data, "dailydialog", w) for w in ("train", "val", "test")}
     adapter, pooled = pooled_embeddings(args.model, {w: s.texts for w, s in splits.items()})
@@ -127,11 +187,13 @@ def main() -> int:
     out = {"model": str(args.model), "class_weights": "the fine-tuning recipe's (finetune.class_weights)",
            "none": {"validation": figures("val", z["val"]), "test": figures("test", z["test"])}, "variants": []}
     print(f"shipped model alone: validation {out['none']['validation']}, test {out['none']['test']}", flush=True)
+    fits = {}
     for name, f in variants.items():
         rows = []
         for l2 in (L2[:1] if name == "bias" else L2):
             started = time.time()
             v, c = fit_residual(z["train"], f["train"], y, l2, len(labels))
+            fits[(name, l2)] = (v, c)
             row = {"context": name, "l2": l2, "validation": figures("val", z["val"] + f["val"] @ v + c),
                    "test": figures("test", z["test"] + f["test"] @ v + c)}
             rows.append(row)
@@ -149,6 +211,25 @@ def main() -> int:
         out.setdefault("chosen", {})[rule] = best
         print(f"by {rule}: {best['context']}, l2 {best['l2']:g}: test macro-F1 {best['test']['macro_f1']:.4f}, "
               f"micro-F1 (emotions) {best['test']['micro_f1_emotions']:.4f}", flush=True)
+    # The bot in the loop, for the fit both rules chose when it reads the other party's turn.
+    chosen = out["chosen"]["validation log-loss"]
+    if chosen["context"] == "both":
+        v, c = fits[("both", chosen["l2"])]
+        replies = bot_replies(args.domain)
+        texts = sorted({text for variations in replies.values() for text in variations.values()})
+        _, bot_pooled = pooled_embeddings(args.model, {"bot replies": texts})
+        bot_pooled = bot_pooled["bot replies"]
+        bot_probs = softmax(bot_pooled @ head_w + head_b, temperature)
+        bot_features = {t: np.concatenate([bot_pooled[i], bot_probs[i], [1.0]]).astype(np.float32)
+                        for i, t in enumerate(texts)}
+        canonical = lambda p: to_canonical(p, labels, CURIOSITY_AS["dailydialog"])  # noqa: E731
+        out["bot_in_the_loop"] = {"fit": {"context": "both", "l2": chosen["l2"]}, "responses": {}}
+        for key, variations in replies.items():
+            loop = bot_in_the_loop(splits["test"], z["test"], own["test"], v, c, variations, bot_features, canonical,
+                                   temperature)
+            row = {"test": figures("test", loop["logits"]), "echo": loop["echo"], "flips": loop["flips"]}
+            out["bot_in_the_loop"]["responses"][key] = row
+            print(f"bot in the loop, {key}: test {row['test']}, echo {row['echo']}, flips {row['flips']}", flush=True)
     if args.json:
         args.json.write_text(json.dumps(out, indent=2) + "\n")
     return 0
