@@ -211,7 +211,8 @@ def main() -> int:
         out.setdefault("chosen", {})[rule] = best
         print(f"by {rule}: {best['context']}, l2 {best['l2']:g}: test macro-F1 {best['test']['macro_f1']:.4f}, "
               f"micro-F1 (emotions) {best['test']['micro_f1_emotions']:.4f}", flush=True)
-    # The bot in the loop, for the fit both rules chose when it reads the other party's turn.
+    # The bot in the loop, for the fit validation log-loss chose (on 5 December both rules chose the same),
+    # when that fit reads the other party's turn.
     chosen = out["chosen"]["validation log-loss"]
     if chosen["context"] == "both":
         v, c = fits[("both", chosen["l2"])]
