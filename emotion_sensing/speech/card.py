@@ -297,7 +297,12 @@ the weights subtracted; the smaller network is then retrained.
   same 88 values bit for bit, uses no CPU while it waits, and takes 1.3 ms after the last sample;
   the Whisper block cannot reuse the transcript's encoding at the utterance's own length instead
   of the 30 s window, because Whisper tiny.en decodes an unpadded encoding into repetitions (6 of
-  35 test utterances transcribed as with the window, 12 of 35 with 1 s of padding).
+  35 test utterances transcribed as with the window, 12 of 35 with 1 s of padding). The other way
+  round, the Whisper block pooled from the transcript's own encoding (the utterance in the 10 s window,
+  the encoder's frames over the voiced span; no second encoding when a transcript is made), measured
+  and not built (`scripts/speech_whisper_window.py`, 5 December; the same logistic regression trained
+  on RAVDESS actors 1-18): actors 19-24 0.775 against 0.789, SAVEE 0.473 against 0.523 (pooled 0.331
+  against 0.337): five points lost on voices the model never heard, a loss by this card's rule.
 
 ## Retrain
 
