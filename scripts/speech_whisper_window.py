@@ -31,10 +31,11 @@ def work(files):
     import ctranslate2
     from faster_whisper.feature_extractor import FeatureExtractor
 
-    from emotion_sensing.speech.audio import load
+    from emotion_sensing.speech.audio import SAMPLE_RATE, load
     from emotion_sensing.speech.features import HOP, N_FFT
     from emotion_sensing.speech.transcribe import encoder_window, whisper_model_dir
     from emotion_sensing.speech.vector import Featuriser
+
     feat = Featuriser(("librosa", "egemaps", "whisper"))
     model = ctranslate2.models.Whisper(str(whisper_model_dir()), device="cpu", compute_type="int8", intra_threads=1)
     mel = FeatureExtractor(feature_size=80)
@@ -55,11 +56,14 @@ def work(files):
         states = np.asarray(model.encode(ctranslate2.StorageView.from_array(np.ascontiguousarray(m, dtype=np.float32))))[0]
         ms = (time.perf_counter() - t0) * 1000
         voiced = np.flatnonzero(u.frames.voiced)
-        start_s, end_s = voiced[0] * HOP / 16000, min(len(y), voiced[-1] * HOP + N_FFT) / 16000
+        start_s = voiced[0] * HOP / SAMPLE_RATE
+        end_s = min(len(y), voiced[-1] * HOP + N_FFT) / SAMPLE_RATE
+        # The encoder's states come 50 a second (two log-mel frames each).
         a, b = int(start_s * 50), max(int(np.ceil(end_s * 50)), int(start_s * 50) + 1)
         s = states[a:b]
         out.append((u.vector, np.concatenate([s.mean(0), s.std(0)]).astype(np.float32), ms))
     return out
+
 
 def main() -> int:
     from emotion_sensing.speech.datasets import cache_dir, load_ravdess, load_savee
