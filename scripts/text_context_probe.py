@@ -115,18 +115,18 @@ def bot_replies(domain_path: Path) -> Dict[str, Dict[Optional[str], str]]:
     return out
 
 
-def bot_in_the_loop(split, z, own, v, c, replies, bot_features, canonical, temperature) -> Dict[str, Any]:
-    """One response's loop on ``split`` (see the module's docstring). ``own``: the speaker's own
-    previous turn's features; ``v``, ``c``: the residual fitted on [other party, own];
+def bot_in_the_loop(z, other, own, v, c, replies, bot_features, canonical, temperature) -> Dict[str, Any]:
+    """One response's loop over a split's rows in dialogue order (see the module's docstring).
+    ``other``, ``own``: the split's context features (:func:`context_features`, one and two back;
+    the bot's reply takes the other party's place, and the flag in their last column says where
+    there is a turn); ``v``, ``c``: the residual fitted on [other party, own];
     ``bot_features``: {reply text: its context features}; ``canonical``: probabilities -> the
     seven labels. Returns the loop's logits, the echo and the flips per variation."""
     from emotion_sensing.calibration import softmax
     from emotion_sensing.labels import LABELS
 
-    width = v.shape[0] - own.shape[1]
-    has_own = own[:, -1] == 1
-    # As context_features(back=1) marks it: the row before is this dialogue's previous utterance.
-    has_other = np.array([i > 0 and split.previous[i] == split.texts[i - 1] for i in range(len(z))])
+    width = other.shape[1]
+    has_other, has_own = other[:, -1] == 1, own[:, -1] == 1
 
     def reply(reading: Optional[str]) -> str:
         return replies.get(reading, replies[None])
@@ -226,7 +226,7 @@ def main() -> int:
         canonical = lambda p: to_canonical(p, labels, CURIOSITY_AS["dailydialog"])  # noqa: E731
         out["bot_in_the_loop"] = {"fit": {"context": "both", "l2": chosen["l2"]}, "responses": {}}
         for key, variations in replies.items():
-            loop = bot_in_the_loop(splits["test"], z["test"], own["test"], v, c, variations, bot_features, canonical,
+            loop = bot_in_the_loop(z["test"], other["test"], own["test"], v, c, variations, bot_features, canonical,
                                    temperature)
             row = {"test": figures("test", loop["logits"]), "echo": loop["echo"], "flips": loop["flips"]}
             out["bot_in_the_loop"]["responses"][key] = row
