@@ -29,12 +29,12 @@ from emotion_sensing.config import DEFAULT_DATASETS_DIR  # noqa: E402
 def work(files):
     """(shipped vector, window-pooled Whisper block, window encoding ms) of each clip; None: no speech."""
     import ctranslate2
+    from faster_whisper.audio import pad_or_trim
     from faster_whisper.feature_extractor import FeatureExtractor
 
     from emotion_sensing.speech.audio import SAMPLE_RATE, load
-    from emotion_sensing.speech.features import HOP, N_FFT
     from emotion_sensing.speech.transcribe import encoder_window, whisper_model_dir
-    from emotion_sensing.speech.vector import Featuriser
+    from emotion_sensing.speech.vector import Featuriser, voiced_bounds
 
     feat = Featuriser(("librosa", "egemaps", "whisper"))
     model = ctranslate2.models.Whisper(str(whisper_model_dir()), device="cpu", compute_type="int8", intra_threads=1)
@@ -49,15 +49,11 @@ def work(files):
         t0 = time.perf_counter()
         # As faster-whisper prepares a transcript: the whole utterance's log-mel padded to 30 s, then
         # transcribe.py's window (10 s for an utterance under 5 s).
-        m = mel(y)[:, :-1][:, :3000]  # faster-whisper: the content frames, then pad_or_trim to 3000
-        if m.shape[1] < 3000:
-            m = np.pad(m, ((0, 0), (0, 3000 - m.shape[1])))
-        m = encoder_window(m[np.newaxis])
+        m = encoder_window(pad_or_trim(mel(y)[:, :-1])[np.newaxis])  # faster-whisper: the content frames
         states = np.asarray(model.encode(ctranslate2.StorageView.from_array(np.ascontiguousarray(m, dtype=np.float32))))[0]
         ms = (time.perf_counter() - t0) * 1000
-        voiced = np.flatnonzero(u.frames.voiced)
-        start_s = voiced[0] * HOP / SAMPLE_RATE
-        end_s = min(len(y), voiced[-1] * HOP + N_FFT) / SAMPLE_RATE
+        start, end = voiced_bounds(u.frames, len(y))  # the span the shipped Whisper block encodes
+        start_s, end_s = start / SAMPLE_RATE, end / SAMPLE_RATE
         # The encoder's states come 50 a second (two log-mel frames each).
         a, b = int(start_s * 50), max(int(np.ceil(end_s * 50)), int(start_s * 50) + 1)
         s = states[a:b]

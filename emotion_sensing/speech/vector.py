@@ -66,14 +66,21 @@ def width(blocks: Sequence[str]) -> int:
     return sum(BLOCK_SIZES[b] for b in blocks)
 
 
-def voiced_span(frames: FrameFeatures, samples: np.ndarray) -> np.ndarray:
-    """The samples from the first voiced frame's start to the last voiced frame's end."""
+def voiced_bounds(frames: FrameFeatures, n_samples: int) -> Optional[Tuple[int, int]]:
+    """(start, end) sample of the span from the first voiced frame's start to the last voiced
+    frame's end; None when no frame is voiced."""
     voiced = np.flatnonzero(frames.voiced)
     if not voiced.size:
+        return None
+    return int(voiced[0] * HOP), int(min(n_samples, voiced[-1] * HOP + N_FFT))
+
+
+def voiced_span(frames: FrameFeatures, samples: np.ndarray) -> np.ndarray:
+    """The samples from the first voiced frame's start to the last voiced frame's end."""
+    bounds = voiced_bounds(frames, samples.size)
+    if bounds is None:
         return samples[:0]
-    start = voiced[0] * HOP
-    end = min(samples.size, voiced[-1] * HOP + N_FFT)
-    span = samples[start:end]
+    span = samples[bounds[0]:bounds[1]]
     if span.size < MIN_SPAN_SAMPLES:
         span = np.pad(span, (0, MIN_SPAN_SAMPLES - span.size))
     return span.astype(np.float32)
