@@ -46,12 +46,15 @@ def add_arguments(command: str, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--teacher", metavar="RUN",
                             help="face: distil from a trained run (its folder or best.keras): soft targets from its "
                                  "mirror-averaged probabilities, e.g. ms_model_M from the vgg8 run")
-        parser.add_argument("--mix", choices=["mixup", "cutmix", "both"],
+        from emotion_sensing.face.train import MIX_ALPHA, MIX_MODES
+
+        parser.add_argument("--mix", choices=MIX_MODES,
                             help="face: mix each batch with a shuffled copy of itself, targets and class weights by "
                                  "the same share: mixup blends faces, cutmix pastes a patch of another face, both "
                                  "picks one per batch (default: off)")
         parser.add_argument("--mix-alpha", type=float, metavar="A",
-                            help="face: Beta(A, A) draws the share (default 0.4 for mixup, 1.0 for cutmix)")
+                            help="face: Beta(A, A) draws the share (default "
+                                 + ", ".join(f"{a:g} for {m}" for m, a in MIX_ALPHA.items()) + ")")
         parser.add_argument("--export-only", action="store_true",
                             help="do not train: evaluate the run's best checkpoint so far and ship it")
         parser.add_argument("--no-export", action="store_true",
