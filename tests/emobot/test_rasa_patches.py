@@ -238,7 +238,6 @@ def test_rasa_run_freezes_its_start_up_heap_once_after_loading_the_model(monkeyp
     assert frozen == [True]
 
 
-
 def test_the_text_prefetch_closes_its_connections_when_the_server_stops(monkeypatch):
     """Rasa's after_server_stop clean-up closes the prefetch's pool to the emotion service first (left
     open, asyncio logged "Unclosed client session" from every Rasa process at shutdown), then runs."""
@@ -266,6 +265,7 @@ def test_the_text_prefetch_closes_its_connections_when_the_server_stops(monkeypa
     assert closed_by_rasa == ["app"]
     asyncio.run(rasa_patches._close_resources_and_prefetch("again", None))  # no client: Rasa's clean-up only
     assert closed_by_rasa == ["app", "again"]
+
 
 def _events_of_every_kind():
     from datetime import datetime
