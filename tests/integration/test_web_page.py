@@ -286,6 +286,31 @@ def test_with_the_camera_and_microphone_off_nothing_is_sent(open_page, web_stack
     assert reply == {"text": variation("utter_greet", "unknown"), "emotion": "unknown", "source": "tracker"}
 
 
+def test_a_camera_that_will_not_start_says_why_and_its_switch_goes_off(open_page, web_stack):
+    from selenium.webdriver.common.by import By
+
+    driver = open_page()
+    # As when the person refuses the browser's permission prompt.
+    driver.execute_script("navigator.mediaDevices.getUserMedia = () => "
+                          "Promise.reject(new DOMException('Permission denied', 'NotAllowedError'))")
+    switch = driver.find_element(By.ID, "camera-switch")
+    switch.click()
+    message = driver.find_element(By.ID, "media-message")
+    wait_for(lambda: message.is_displayed(), 10, "no message said why the camera did not start", driver)
+    assert message.text == "camera unavailable: Permission denied"
+    assert not switch.is_selected()
+    assert sensing_indicator(driver) == {"on": "false", "text": "○ not sensing"}
+    assert stats(driver)["framesSent"] == 0
+
+    # Switching it on again, with the camera back, clears the message.
+    driver.execute_script("delete navigator.mediaDevices.getUserMedia")
+    switch.click()
+    wait_for(lambda: sensing_indicator(driver)["on"] == "true", 10, "the camera did not start the second time", driver)
+    assert not message.is_displayed()
+    switch.click()
+    wait_for(lambda: sensing_indicator(driver)["on"] == "false", 10, "the sensing indicator stayed on", driver)
+
+
 def test_the_microphone_streams_16khz_audio_and_the_voice_is_read(open_page, web_stack):
     from selenium.webdriver.common.by import By
 

@@ -1,7 +1,7 @@
 // The chat page: Rasa's socket.io channel for the conversation, the emotion service for
 // sensing. The conversation id is the socket.io session id, so Rasa's sender id, which the
 // sensing action asks the service about, is the id this page streams frames and audio under.
-import { Camera, Microphone } from "./media.js";
+import { Camera, Microphone, followSwitch, sensingLabel } from "./media.js";
 import { EmotionStream, median } from "./stream.js";
 
 const FRAMES_PER_SECOND = 4;
@@ -215,12 +215,10 @@ let frameTimer = null;
 let grabbing = false;
 
 function showSensing() {
-  const on = [camera.on && "camera", microphone.on && "microphone"].filter(Boolean);
+  const { on, text } = sensingLabel(camera, microphone, streamStatus);
   const indicator = $("sensing-indicator");
-  indicator.dataset.on = String(on.length > 0);
-  indicator.textContent = on.length
-    ? `● sensing: ${on.join(" + ")}${streamStatus === "open" ? "" : ` (${streamStatus})`}`
-    : "○ not sensing";
+  indicator.dataset.on = String(on);
+  indicator.textContent = text;
 }
 
 function showMediaMessage(text) {
@@ -248,22 +246,8 @@ async function sendFrame() {
   }
 }
 
-async function switchDevice(checkbox, device, name, started = () => {}, stopped = () => {}) {
-  showMediaMessage("");
-  if (checkbox.checked) {
-    try {
-      await device.start();
-      started();
-    } catch (error) {
-      device.stop();
-      checkbox.checked = false;
-      showMediaMessage(`${name} unavailable: ${error.message || error.name}`);
-    }
-  } else {
-    stopped();
-    device.stop();
-  }
-  updateStream();
+function switchDevice(checkbox, device, name, started, stopped) {
+  return followSwitch(checkbox, device, name, { showMessage: showMediaMessage, started, stopped, changed: updateStream });
 }
 
 $("camera-switch").addEventListener("change", (event) => switchDevice(event.target, camera, "camera",

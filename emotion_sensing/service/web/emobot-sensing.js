@@ -123,7 +123,7 @@
   );
   api.ready = ready;
 
-  function start({ Camera, Microphone }, { EmotionStream, median }) {
+  function start({ Camera, Microphone, followSwitch, sensingLabel }, { EmotionStream, median }) {
     let stream = null;
     let streamStatus = "off";
     let frameTimer = null;
@@ -138,12 +138,10 @@
     }
 
     function showSensing() {
-      const on = [camera.on && "camera", microphone.on && "microphone"].filter(Boolean);
+      const { on, text } = sensingLabel(camera, microphone, streamStatus);
       const indicator = $(".indicator");
-      indicator.dataset.on = String(on.length > 0);
-      indicator.textContent = on.length
-        ? `● sensing: ${on.join(" + ")}${streamStatus === "open" ? "" : ` (${streamStatus})`}`
-        : "○ not sensing";
+      indicator.dataset.on = String(on);
+      indicator.textContent = text;
     }
 
     function showState(state) {
@@ -204,28 +202,14 @@
       }
     }
 
-    async function toggle(checkbox, device, name, started, stopped) {
-      showMessage("");
-      if (checkbox.checked) {
-        try {
-          await device.start();
-          started();
-        } catch (error) {
-          device.stop();
-          checkbox.checked = false;
-          showMessage(`${name} unavailable: ${error.message || error.name}`);
-        }
-      } else {
-        stopped();
-        device.stop();
-      }
-      update();
+    function toggle(checkbox, device, name, started, stopped) {
+      return followSwitch(checkbox, device, name, { showMessage, started, stopped, changed: update });
     }
 
     $(".camera-switch").addEventListener("change", (event) => toggle(event.target, camera, "camera",
       () => { $(".preview").dataset.on = "true"; frameTimer = setInterval(sendFrame, 1000 / FRAMES_PER_SECOND); },
       () => { $(".preview").dataset.on = "false"; clearInterval(frameTimer); frameTimer = null; }));
-    $(".mic-switch").addEventListener("change", (event) => toggle(event.target, microphone, "microphone", () => {}, () => {}));
+    $(".mic-switch").addEventListener("change", (event) => toggle(event.target, microphone, "microphone"));
 
     // A new conversation (the widget restarted, or setSession): stream under the new id.
     api.onSession(() => {

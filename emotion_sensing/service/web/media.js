@@ -81,3 +81,36 @@ export class Microphone {
     this.context = null;
   }
 }
+
+// Turns `device` (a Camera or Microphone) on or off to follow its `checkbox`. A device that will
+// not start (no permission, no hardware) is stopped again, its box unticked, and the reason shown
+// through showMessage; started/stopped run around a successful change, changed after any.
+export async function followSwitch(checkbox, device, name,
+  { showMessage, started = () => {}, stopped = () => {}, changed = () => {} }) {
+  showMessage("");
+  if (checkbox.checked) {
+    try {
+      await device.start();
+      started();
+    } catch (error) {
+      device.stop();
+      checkbox.checked = false;
+      showMessage(`${name} unavailable: ${error.message || error.name}`);
+    }
+  } else {
+    stopped();
+    device.stop();
+  }
+  changed();
+}
+
+// What the sensing indicator says: which devices are on, and the stream's status unless open.
+export function sensingLabel(camera, microphone, streamStatus) {
+  const on = [camera.on && "camera", microphone.on && "microphone"].filter(Boolean);
+  return {
+    on: on.length > 0,
+    text: on.length
+      ? `● sensing: ${on.join(" + ")}${streamStatus === "open" ? "" : ` (${streamStatus})`}`
+      : "○ not sensing",
+  };
+}
