@@ -68,6 +68,17 @@ def _show(client: RasaRestClient, replies: List[Dict[str, Any]], out: TextIO) ->
     out.flush()
 
 
+def rasa_answers(client: RasaRestClient, out: TextIO) -> bool:
+    """Whether Rasa answers at the client's URL; if not, says how to start the stack."""
+    try:
+        requests.get(f"{client.rasa_url}/status", timeout=5).raise_for_status()
+        return True
+    except requests.RequestException:
+        print(f"Rasa is not answering at {client.rasa_url}. Start the stack with `emobot run` "
+              "(or `make run`) in another terminal.", file=out)
+        return False
+
+
 def chat(
     rasa_url: str,
     sender_id: Optional[str] = None,
@@ -97,11 +108,7 @@ def chat(
             if sensor:
                 sensor.stop()
     client = RasaRestClient(rasa_url, sender_id)
-    try:
-        requests.get(f"{client.rasa_url}/status", timeout=5).raise_for_status()
-    except requests.RequestException:
-        print(f"Rasa is not answering at {client.rasa_url}. Start the stack with `emobot run` "
-              "(or `make run`) in another terminal.", file=out)
+    if not rasa_answers(client, out):
         return 2
     print(f"Chatting as {client.sender_id} with {client.rasa_url}. /quit to leave.", file=out)
     sensor = start_camera(camera, client.sender_id, service_url, out)
@@ -160,11 +167,7 @@ def chat_by_voice(client: RasaRestClient, out: TextIO = sys.stdout, service_url:
     except MicrophoneUnavailable as error:
         print(f"emobot chat --mic: {error}. Type instead with `emobot chat`.", file=out)
         return 2
-    try:
-        requests.get(f"{client.rasa_url}/status", timeout=5).raise_for_status()
-    except requests.RequestException:
-        print(f"Rasa is not answering at {client.rasa_url}. Start the stack with `emobot run` "
-              "(or `make run`) in another terminal.", file=out)
+    if not rasa_answers(client, out):
         return 2
     model = settings.models_dir / MODEL_FILE
     if not model.exists():

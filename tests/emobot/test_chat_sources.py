@@ -148,6 +148,23 @@ def test_a_missing_audio_file_says_why(tmp_path):
     assert out.getvalue() == f"  ! audio file {tmp_path / 'nothing.wav'} not found: type instead.\n"
 
 
+@pytest.mark.parametrize("source", ["typed", "audio file"])
+def test_without_rasa_the_chat_says_how_to_start_it(tmp_path, source):
+    import soundfile
+
+    audio = None
+    if source == "audio file":
+        audio = tmp_path / "silence.wav"
+        soundfile.write(str(audio), np.zeros(16000, np.float32), 16000)
+    rasa_url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    out = io.StringIO()
+    code = chat(rasa_url, out=out, input_fn=lambda prompt: pytest.fail("asked for a message"),
+                audio=str(audio) if audio else None)
+    assert code == 2
+    assert out.getvalue().endswith(f"Rasa is not answering at {rasa_url}. Start the stack with `emobot run` "
+                                   "(or `make run`) in another terminal.\n"), out.getvalue()
+
+
 @pytest.mark.integration
 def test_chat_with_an_audio_file_speaks_its_utterances(face_stack, tmp_path):
     if not shutil.which("espeak-ng"):
