@@ -76,8 +76,17 @@ async def socketio_client(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(SOCKET_IO_CLIENT, headers={"Cache-Control": "max-age=3600"})
 
 
+async def revalidate_modules(request: web.Request, response: web.StreamResponse) -> None:
+    """The page's modules (``/web/``) import one another, and the sensing script imports them from
+    other sites: a browser that kept one module from before an upgrade would run it beside a newer
+    one. Each is revalidated on every load instead (a 304 while it is unchanged)."""
+    if request.path.startswith("/web/") and "Cache-Control" not in response.headers:
+        response.headers["Cache-Control"] = "no-cache"
+
+
 def setup(app: web.Application, settings: Settings) -> None:
     """Add the page's routes."""
+    app.on_response_prepare.append(revalidate_modules)
     app.router.add_get("/", root)
     app.router.add_get(PAGE_PATH, chat_page)
     app.router.add_get(f"{PAGE_PATH}/config.json", page_config)

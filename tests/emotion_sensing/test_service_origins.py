@@ -34,6 +34,18 @@ async def test_the_script_and_its_modules_load_from_an_allowed_site(service):
         assert response.headers["Access-Control-Allow-Origin"] == SHOP
 
 
+async def test_the_modules_are_revalidated_so_an_upgrade_reaches_every_page(service):
+    # app.js and the sensing script import from media.js and stream.js: an old cached module beside
+    # a new one would break the page after an upgrade. Each load asks; an unchanged one costs a 304.
+    http, _ = service
+    for path in ("/web/app.js", "/web/media.js", "/web/stream.js", "/web/pcm-worklet.js"):
+        async with http.get(path) as response:
+            assert response.status == 200 and response.headers["Cache-Control"] == "no-cache", path
+            etag = response.headers["ETag"]
+        async with http.get(path, headers={"If-None-Match": etag}) as response:
+            assert response.status == 304, path
+
+
 async def test_a_site_not_listed_is_refused_and_says_why(service):
     http, _ = service
     for method, path in (("POST", "/v1/sessions/s1/turns"), ("GET", "/v1/sessions/s1"), ("GET", "/replay")):
