@@ -288,8 +288,8 @@ the weights subtracted; the smaller network is then retrained.
   5 December): the same logistic regression trained on RAVDESS actors 1-18 standardised with one
   pooled normaliser, or as a session's first utterance, or either beside the per-speaker statistics
   (each clip once per way), gives SAVEE pooled 0.335-0.343 against 0.337 and after0 0.262-0.274
-  against 0.320, and loses 4-5 points on SAVEE with speakers (0.475-0.487 against 0.523); eGeMAPS
-  alone, the best block without speakers (pooled 0.372), loses 3-5 points there too. Not used.
+  against 0.320, and loses 3.6-4.8 points on SAVEE with speakers (0.475-0.487 against 0.523);
+  eGeMAPS alone, the best block without speakers (pooled 0.372), loses 2.7-4.8 points there too. Not used.
 - The per-speaker statistics assume the speaker's utterances span their emotional range, as
   each actor's do. A session that is all one emotion pulls its own mean towards that emotion,
   which the standardisation then partly removes.
