@@ -21,6 +21,23 @@ def add_arguments(command: str, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--cross-corpus", action="store_true",
                             help="text: the leave-one-corpus-out table: train the recipe (and the earlier TF-IDF "
                                  "model) three times, each without one corpus, and score each on the corpus left out")
+        parser.add_argument("--seeds", type=_seeds, default=[0],
+                            help="text: train the recipe once per seed (comma-separated, e.g. 0,1,2; each resumable in "
+                                 "WORK-seedN, seed 0 in WORK) and ship their ensemble (logits averaged, one "
+                                 "temperature); with --cross-corpus, the ensemble's table. Default 0: one model")
+        parser.add_argument("--combine", nargs="+", metavar="ADAPTER",
+                            help="text: no training: the ensemble of these trained adapters (text_emotion.npz files of "
+                                 "one recipe), its temperature fitted and its figures measured, written to --out")
+
+
+def _seeds(value: str) -> list:
+    try:
+        seeds = [int(part) for part in value.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seeds are whole numbers separated by commas, not {value!r}") from None
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise argparse.ArgumentTypeError(f"give distinct seeds of 0 or more, e.g. 0,1,2 (not {value!r})")
+    return seeds
 
 
 def _log(message: str) -> None:
@@ -66,16 +83,38 @@ def sense(args) -> int:
 def train(args) -> int:
     from emotion_sensing.text.card import update_results, write_card
     from emotion_sensing.text.encoder import EncoderMissing
-    from emotion_sensing.text.train import CORPORA, cross_corpus, tfidf_baseline, train_text
+    from emotion_sensing.text.train import (
+        CORPORA,
+        MODEL_FILE,
+        combine,
+        cross_corpus,
+        tfidf_baseline,
+        train_seeds,
+        train_text,
+    )
 
     data, out = datasets_dir(args), models_dir(args)
     if (problem := _missing_corpora(data, CORPORA)) is not None:
         print(f"emobot train text: {problem}", file=sys.stderr)
         return 2
     work = Path(args.work or ".emobot/train/text")
+    seeds = getattr(args, "seeds", None) or [0]
     try:
+        if getattr(args, "combine", None):
+            missing = [path for path in args.combine if not Path(path).is_file()]
+            if missing:
+                print(f"emobot train text: no adapter at {', '.join(missing)}", file=sys.stderr)
+                return 2
+            ensemble = work.with_name(f"{work.name}-combined")
+            result = combine([Path(path) for path in args.combine], data, ensemble, log=_log)
+            out.mkdir(parents=True, exist_ok=True)
+            (out / MODEL_FILE).write_bytes((ensemble / MODEL_FILE).read_bytes())
+            _log(f"wrote {out / MODEL_FILE}")
+            update_results(out, shipped=result)
+            _log(f"wrote {write_card(out)}")
+            return 0
         if args.cross_corpus:
-            table = cross_corpus(data, work, max_minutes=args.max_minutes, log=_log)
+            table = cross_corpus(data, work, max_minutes=args.max_minutes, log=_log, seeds=seeds)
             if table is None:
                 return 3
             update_results(out, cross_corpus=table)
@@ -86,8 +125,13 @@ def train(args) -> int:
             work = work.with_name(f"{work.name}-without-{hold_out}")
         _log(f"checkpoints in {work} (run the same command again to resume)")
         export = hold_out is None and not getattr(args, "no_export", False)
-        result = train_text(data, out, work, hold_out=hold_out, export=export, max_minutes=args.max_minutes, log=_log)
-    except EncoderMissing as error:
+        if seeds == [0]:
+            result = train_text(data, out, work, hold_out=hold_out, export=export, max_minutes=args.max_minutes,
+                                log=_log)
+        else:
+            result = train_seeds(data, out, work, seeds, hold_out=hold_out, export=export,
+                                 max_minutes=args.max_minutes, log=_log)
+    except (EncoderMissing, ValueError) as error:
         print(f"emobot train text: {error}", file=sys.stderr)
         return 2
     if result is None:

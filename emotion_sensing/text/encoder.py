@@ -13,6 +13,10 @@ classification head over the mean-pooled tokens, and the fitted temperature. At 
 adapters are merged into the base weights, every dense layer is quantised to int8 per output
 channel, and the network is written as an ONNX graph for ONNX Runtime (one thread: a short
 chat message takes a few ms). ``emotion_sensing/text/finetune.py`` trains the adapters.
+
+A model file may also hold several adapters, runs of one recipe with different seeds (``Ensemble``,
+``emobot train text --seeds``): each becomes its own graph, every text is read by all of them and
+their logits are averaged before the one temperature.
 """
 from __future__ import annotations
 
@@ -179,6 +183,58 @@ class Adapter:
         return cls(arrays, meta)
 
 
+MEMBER_PREFIX = "m{}/"
+
+
+@dataclass
+class Ensemble:
+    """One or more adapters of the same recipe (seeds) whose logits are averaged, with one
+    temperature fitted on the average. A plain adapter file reads as an ensemble of one; an
+    ensemble file keeps each member's arrays under ``m0/``, ``m1/`` ... and their metadata in
+    ``members``."""
+
+    members: List[Adapter]
+    meta: Dict
+
+    @property
+    def labels(self) -> List[str]:
+        return list(self.meta["labels"])
+
+    @property
+    def temperature(self) -> float:
+        return float(self.meta.get("temperature", 1.0))
+
+    @classmethod
+    def of(cls, members: Sequence[Adapter], **meta) -> Ensemble:
+        """Members (the same labels, in the same order) and the ensemble's own metadata."""
+        members = list(members)
+        if not members:
+            raise ValueError("an ensemble needs at least one adapter")
+        labels = members[0].labels
+        if any(member.labels != labels for member in members):
+            raise ValueError("the adapters do not share their labels: they are not seeds of one recipe")
+        return cls(members, {"labels": labels, **meta})
+
+    def save(self, path: Path) -> Path:
+        """One member is saved as the plain adapter it is (with the ensemble's metadata)."""
+        if len(self.members) == 1:
+            return Adapter(self.members[0].arrays, {**self.members[0].meta, **self.meta}).save(path)
+        arrays = {MEMBER_PREFIX.format(i) + key: value
+                  for i, member in enumerate(self.members) for key, value in member.arrays.items()}
+        return Adapter(arrays, {**self.meta, "members": [member.meta for member in self.members]}).save(path)
+
+    @classmethod
+    def load(cls, path: Path) -> Ensemble:
+        stored = Adapter.load(path)
+        if "members" not in stored.meta:
+            return cls([stored], stored.meta)
+        members = []
+        for i, meta in enumerate(stored.meta["members"]):
+            prefix = MEMBER_PREFIX.format(i)
+            members.append(Adapter({k[len(prefix):]: v for k, v in stored.arrays.items() if k.startswith(prefix)}, meta))
+        return cls(members, {k: v for k, v in stored.meta.items() if k != "members"})
+
+
 def merged_weights(adapter: Adapter, base: Optional[Dict[str, np.ndarray]] = None) -> Dict[str, np.ndarray]:
     """Base weights with the adapter applied: kernel + scale * A @ B for every adapted dense,
     and the adapter's own biases, layer norms and head."""
@@ -280,35 +336,50 @@ def onnx_model(weights: Dict[str, np.ndarray], n_labels: int, quantise: bool = T
 
 
 class EncoderClassifier:
-    """Logits and calibrated probabilities of the adapted encoder for texts (ONNX Runtime)."""
+    """Logits and calibrated probabilities of the adapted encoder for texts (ONNX Runtime). An
+    ensemble file runs one graph per member and averages their logits."""
 
     def __init__(self, adapter_path: Path, threads: Optional[int] = None, quantise: bool = True) -> None:
         from emotion_sensing.onnx_runtime import session
 
-        self.adapter = Adapter.load(adapter_path)
-        self.labels = self.adapter.labels
-        self.temperature = self.adapter.temperature
+        self.ensemble = Ensemble.load(adapter_path)
+        self.labels = self.ensemble.labels
+        self.temperature = self.ensemble.temperature
         self._tokenizer = tokenizer()
-        graph = onnx_model(merged_weights(self.adapter), len(self.labels), quantise=quantise)
-        self._session = session(graph, threads, warm_up=lambda s: self._run(s, ["warm up"]))
+        base = base_weights()
+        warm_up = self._feed(["warm up"])
+        self._sessions = [session(onnx_model(merged_weights(member, base), len(self.labels), quantise=quantise),
+                                  threads, warm_up=lambda s: s.run(["logits"], warm_up))
+                          for member in self.ensemble.members]
+
+    @property
+    def size(self) -> int:
+        """How many networks read each text (the ensemble's members)."""
+        return len(self._sessions)
 
     def token_count(self, text: str) -> int:
         """How many tokens the encoder reads for ``text`` ([CLS] and [SEP] included)."""
         return len(self._tokenizer.encode(normalise(text)).ids)
 
-    def _run(self, sess, texts: Sequence[str]) -> np.ndarray:
+    def _feed(self, texts: Sequence[str]) -> Dict[str, np.ndarray]:
         ids, mask = encode_batch(self._tokenizer, texts)
-        return sess.run(["logits"], {"input_ids": ids, "attention_mask": mask})[0]
+        return {"input_ids": ids, "attention_mask": mask}
+
+    def _run(self, texts: Sequence[str]) -> np.ndarray:
+        feed = self._feed(texts)
+        logits = [sess.run(["logits"], feed)[0] for sess in self._sessions]
+        return logits[0] if len(logits) == 1 else np.mean(logits, axis=0)
 
     def logits(self, texts: Sequence[str], workers: Optional[int] = None) -> np.ndarray:
-        """Raw logits, one text at a time, exactly as at run time: int8 activations are
-        quantised per call, so a batch (and its padding) would shift every text's logits. Many
-        texts (an evaluation) run on ``workers`` threads side by side (default: one per usable
-        core; ONNX Runtime runs a session's calls in parallel), each call still one text."""
+        """Raw logits (an ensemble's averaged), one text at a time, exactly as at run time: int8
+        activations are quantised per call, so a batch (and its padding) would shift every
+        text's logits. Many texts (an evaluation) run on ``workers`` threads side by side
+        (default: one per usable core; ONNX Runtime runs a session's calls in parallel), each
+        call still one text."""
         out = np.zeros((len(texts), len(self.labels)), np.float32)
 
         def one(row: int) -> None:
-            out[row] = self._run(self._session, [texts[row]])[0]
+            out[row] = self._run([texts[row]])[0]
 
         workers = workers or (usable_cores() if len(texts) >= PARALLEL_FROM else 1)
         if workers <= 1:
@@ -326,4 +397,4 @@ class EncoderClassifier:
         """Calibrated probabilities over ``self.labels`` for one text."""
         from emotion_sensing.calibration import softmax
 
-        return softmax(self._run(self._session, [text])[0], self.temperature)
+        return softmax(self._run([text])[0], self.temperature)

@@ -209,6 +209,98 @@ def train_text(
     return result
 
 
+def seed_folder(work_dir: Path, seed: int) -> Path:
+    """Where seed ``seed`` of the recipe trains: ``work_dir`` itself for seed 0 (the single-model
+    default), ``WORK-seedN`` beside it for the others."""
+    work_dir = Path(work_dir)
+    return work_dir if seed == 0 else work_dir.with_name(f"{work_dir.name}-seed{seed}")
+
+
+def ensemble_folder(work_dir: Path, seeds: Sequence[int]) -> Path:
+    work_dir = Path(work_dir)
+    return work_dir.with_name(f"{work_dir.name}-seeds-{'-'.join(str(s) for s in seeds)}")
+
+
+def train_seeds(
+    datasets_dir: Path,
+    models_dir: Path,
+    work_dir: Path,
+    seeds: Sequence[int],
+    hold_out: Optional[str] = None,
+    export: bool = True,
+    max_minutes: Optional[float] = None,
+    log: Printer = print,
+) -> Optional[Dict[str, Any]]:
+    """The recipe trained once per seed (each in its own resumable folder, see seed_folder; a
+    seed whose folder holds a finished run is not trained again), then their ensemble
+    (:func:`combine`). With ``export`` the ensemble is written to ``models_dir``. None when
+    ``max_minutes`` ran out (run again to go on)."""
+    import dataclasses
+
+    deadline = time.time() + max_minutes * 60 if max_minutes else None
+    corpora = [c for c in CORPORA if c != hold_out]
+    members = []
+    for number, seed in enumerate(seeds, 1):
+        folder = seed_folder(work_dir, seed)
+        if (folder / "result.json").exists() and (folder / MODEL_FILE).exists():
+            log(f"seed {seed} ({number} of {len(seeds)}): trained already ({folder})")
+        else:
+            log(f"seed {seed} ({number} of {len(seeds)}): checkpoints in {folder}")
+            left = None if deadline is None else max(1.0, (deadline - time.time()) / 60)
+            recipe = dataclasses.replace(default_recipe(corpora), seed=seed)
+            if train_text(datasets_dir, models_dir, folder, hold_out=hold_out, export=False, max_minutes=left,
+                          recipe=recipe, log=log) is None:
+                return None
+        members.append(folder / MODEL_FILE)
+    result = combine(members, datasets_dir, ensemble_folder(work_dir, seeds), hold_out=hold_out, log=log)
+    if export:
+        models_dir = Path(models_dir)
+        models_dir.mkdir(parents=True, exist_ok=True)
+        shipped = models_dir / MODEL_FILE
+        shipped.write_bytes((ensemble_folder(work_dir, seeds) / MODEL_FILE).read_bytes())
+        log(f"wrote {shipped}")
+    return result
+
+
+def combine(member_paths: Sequence[Path], datasets_dir: Path, work_dir: Path, hold_out: Optional[str] = None,
+            log: Printer = print) -> Dict[str, Any]:
+    """An ensemble of trained adapters (seeds of one recipe): their logits averaged, one
+    temperature fitted on the average over the validation splits (as for one model), written to
+    ``work_dir/text_emotion.npz`` and measured like one model, each member's own test figures
+    beside it."""
+    from emotion_sensing.text.encoder import EncoderClassifier, Ensemble
+
+    loaded = [Ensemble.load(path) for path in member_paths]
+    members = [member for ensemble in loaded for member in ensemble.members]
+    seeds = [member.meta.get("recipe", {}).get("seed") for member in members]
+    # Each member's own test figures, where it was trained (and measured) alone.
+    alone = [json.loads((Path(path).parent / "result.json").read_text()).get("test")
+             if len(ensemble.members) == 1 and (Path(path).parent / "result.json").exists() else None
+             for path, ensemble in zip(member_paths, loaded)]
+    work_dir = Path(work_dir)
+    corpora = [c for c in CORPORA if c != hold_out]
+    labels = list(TEXT_LABELS)
+    if members[0].labels != labels:
+        raise ValueError(f"{member_paths[0]} has labels {members[0].labels}, not {labels}")
+    val_splits = [load_split(datasets_dir, corpus, "val", curiosity=True) for corpus in corpora]
+    log(f"ensemble of {len(members)} (seeds {', '.join(map(str, seeds))}): fitting its temperature on "
+        f"{', '.join(split.name for split in val_splits)}")
+    runtime = EncoderClassifier(Ensemble.of(members, temperature=1.0).save(work_dir / "uncalibrated.npz"))
+    temperature, fit = fit_temperature_across(val_splits, [runtime.logits(split.texts) for split in val_splits], labels)
+    log(f"temperature {temperature:.3f} (worst validation ECE {fit['worst_ece']:.4f})")
+    first = members[0].meta
+    path = Ensemble.of(members, temperature=temperature, temperature_fit=fit, seeds=seeds, hold_out=hold_out,
+                       trained_on=corpora, base=first.get("base"), base_sha256=first.get("base_sha256"),
+                       recipe=first.get("recipe")).save(work_dir / MODEL_FILE)
+    log(f"ensemble saved: {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    result = measure(path, datasets_dir, log=log)
+    result.update(recipe=first.get("recipe"), trained_on=corpora, hold_out=hold_out, temperature_fit=fit,
+                  adapter_bytes=path.stat().st_size, seeds=seeds,
+                  members=[{"file": str(p), "test": test} for p, test in zip(member_paths, alone)])
+    (work_dir / "result.json").write_text(json.dumps(result, indent=2))
+    return result
+
+
 def measure(adapter_path: Path, datasets_dir: Path, log: Optional[Printer] = print) -> Dict[str, Any]:
     """The shipped runtime (int8 ONNX) on every corpus: calibration on the validation splits,
     scores on the test splits."""
@@ -303,21 +395,28 @@ def tfidf_baseline(datasets_dir: Path, train_on: Sequence[str], test_on: Sequenc
 
 
 def cross_corpus(datasets_dir: Path, work_dir: Path, max_minutes: Optional[float] = None,
-                 log: Printer = print) -> Optional[List[Dict[str, Any]]]:
+                 log: Printer = print, seeds: Sequence[int] = (0,)) -> Optional[List[Dict[str, Any]]]:
     """Leave one corpus out, three times: the shipped recipe and the TF-IDF recipe trained on the
-    other two corpora, both scored on the test split of the one left out. Resumable (each
-    fine-tuning run keeps its checkpoints); None if ``max_minutes`` ran out."""
+    other two corpora, both scored on the test split of the one left out. With several
+    ``seeds``, the recipe's ensemble of those seeds (as ``train_seeds`` builds the shipped one).
+    Resumable (each fine-tuning run keeps its checkpoints); None if ``max_minutes`` ran out."""
     deadline = time.time() + max_minutes * 60 if max_minutes else None
+    seeds = list(seeds)
     rows = []
     for corpus in CORPORA:
         others = [c for c in CORPORA if c != corpus]
         folder = Path(work_dir).with_name(f"{Path(work_dir).name}-without-{corpus}")
-        done = folder / "result.json"
+        done = (folder if seeds == [0] else ensemble_folder(folder, seeds)) / "result.json"
         if done.exists():
             result = json.loads(done.read_text())
         else:
             left = None if deadline is None else max(1.0, (deadline - time.time()) / 60)
-            result = train_text(datasets_dir, folder, folder, hold_out=corpus, export=False, max_minutes=left, log=log)
+            if seeds == [0]:
+                result = train_text(datasets_dir, folder, folder, hold_out=corpus, export=False, max_minutes=left,
+                                    log=log)
+            else:
+                result = train_seeds(datasets_dir, folder, folder, seeds, hold_out=corpus, export=False,
+                                     max_minutes=left, log=log)
             if result is None:
                 return None
         held = next(name for name in result["test"] if corpus_of(name) == corpus)
@@ -328,7 +427,7 @@ def cross_corpus(datasets_dir: Path, work_dir: Path, max_minutes: Optional[float
             baseline = tfidf_baseline(datasets_dir, others, [corpus], log=log)
             baseline_file.write_text(json.dumps(baseline, indent=2))
         keep = ("n", "accuracy", "macro_f1", "micro_f1_emotions", "ece")
-        rows.append({"held_out": corpus, "trained_on": others,
+        rows.append({"held_out": corpus, "trained_on": others, "seeds": seeds,
                      "encoder": {k: result["test"][held][k] for k in keep},
                      "tfidf": {k: baseline[held][k] for k in keep}})
         log(f"without {corpus}: encoder accuracy {rows[-1]['encoder']['accuracy']:.4f} / macro-F1 "

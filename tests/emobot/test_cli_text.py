@@ -118,6 +118,54 @@ def test_eval_on_a_manifest(trained, tmp_path, capsys):
     assert code == 0 and body["datasets"][0]["n"] == 2 and "ece" in body["datasets"][0]
 
 
+def test_seeds_train_each_seed_once_and_ship_their_ensemble(trained, tmp_path, capsys):
+    from emotion_sensing.text.encoder import Ensemble
+
+    models = tmp_path / "models"
+    result = subprocess.run([sys.executable, "-m", "emobot", "train", "text", "--data", str(trained["data"]),
+                             "--out", str(models), "--work", str(trained["work"]), "--seeds", "0,1"],
+                            capture_output=True, text=True, timeout=1200)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    assert "seed 0 (1 of 2): trained already" in out and "seed 1 (2 of 2): checkpoints in" in out
+    assert "ensemble of 2 (seeds 0, 1)" in out and "epoch 2/2 step" in out
+    ensemble = Ensemble.load(models / "text_emotion.npz")
+    assert len(ensemble.members) == 2 and ensemble.meta["seeds"] == [0, 1]
+    assert [m.meta["recipe"]["seed"] for m in ensemble.members] == [0, 1]
+    results = json.loads((models / "text_emotion.results.json").read_text())
+    assert results["shipped"]["seeds"] == [0, 1] and len(results["shipped"]["members"]) == 2
+    card = (models / "text_emotion.md").read_text()
+    assert "An ensemble of 2 runs of the recipe" in card and "| seed 1 |" in card
+
+    code = emobot(["eval", "text", "--data", str(trained["data"]), "--model", str(models / "text_emotion.npz"),
+                   "--dataset", "dair", "--json"])
+    assert code == 0 and json.loads(capsys.readouterr().out)["datasets"][0]["n"] > 0
+
+
+def test_combine_writes_the_ensemble_of_adapters_already_trained(trained, tmp_path, capsys):
+    from emotion_sensing.text.encoder import Ensemble
+
+    adapter = str(trained["work"] / "text_emotion.npz")
+    models = tmp_path / "models"
+    code = emobot(["train", "text", "--data", str(trained["data"]), "--out", str(models), "--work",
+                   str(tmp_path / "work"), "--combine", adapter, adapter])
+    out = capsys.readouterr().out
+    assert code == 0 and "ensemble of 2" in out and "temperature" in out
+    assert len(Ensemble.load(models / "text_emotion.npz").members) == 2
+    assert "An ensemble of 2 runs" in (models / "text_emotion.md").read_text()
+
+    code = emobot(["train", "text", "--data", str(trained["data"]), "--out", str(models), "--combine",
+                   str(tmp_path / "nothing.npz")])
+    assert code == 2 and "no adapter at" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("seeds", ["1,1", "a,b", "-1"])
+def test_bad_seeds_are_refused_before_anything_runs(seeds, tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        emobot(["train", "text", "--data", str(tmp_path), "--seeds", seeds])
+    assert stop.value.code == 2 and "seeds" in capsys.readouterr().err
+
+
 def test_train_without_the_corpora_says_where_to_get_them(tmp_path, capsys):
     code = emobot(["train", "text", "--data", str(tmp_path / "nothing")])
     err = capsys.readouterr().err
