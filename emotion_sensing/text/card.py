@@ -86,7 +86,7 @@ def _ensemble(shipped: Dict[str, Any]) -> str:
         return ""
     lines = [f"\n**An ensemble of {len(seeds)} runs of the recipe** (seeds {', '.join(map(str, seeds))}): each text is "
              f"read by {len(seeds)} networks, their logits averaged, then one temperature fitted on the average "
-             f"({len(seeds)} encoder passes a message; `emobot bench text`). Each member alone, on the test splits:\n",
+             f"({len(seeds)} encoder passes a message; `emobot bench text`). Each member alone, on the test splits, as recorded when it was trained or shipped (on that machine):\n",
              "| member | " + " | ".join(f"{name}: accuracy / macro-F1" for name in shipped.get("test", {})) + " |",
              "|---|" + "---|" * len(shipped.get("test", {}))]
     for seed, member in zip(seeds, shipped.get("members") or []):

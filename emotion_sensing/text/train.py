@@ -262,6 +262,22 @@ def train_seeds(
     return result
 
 
+def _recorded_test(path: Path, ensemble) -> Optional[Dict[str, Any]]:
+    """A member's own test figures as recorded when it was trained (``result.json`` beside it) or
+    shipped (the models folder's results, if they are this adapter's: same temperature); None
+    for an ensemble or where nothing is recorded."""
+    if len(ensemble.members) != 1:
+        return None
+    beside, shipped = path.parent / "result.json", path.parent / RESULT_FILE
+    if beside.exists():
+        return json.loads(beside.read_text()).get("test")
+    if shipped.exists():
+        recorded = json.loads(shipped.read_text()).get("shipped") or {}
+        if recorded.get("temperature") == ensemble.temperature:
+            return recorded.get("test")
+    return None
+
+
 def combine(member_paths: Sequence[Path], datasets_dir: Path, work_dir: Path, hold_out: Optional[str] = None,
             log: Printer = print) -> Dict[str, Any]:
     """An ensemble of trained adapters (seeds of one recipe): their logits averaged, one
@@ -273,10 +289,7 @@ def combine(member_paths: Sequence[Path], datasets_dir: Path, work_dir: Path, ho
     loaded = [Ensemble.load(path) for path in member_paths]
     members = [member for ensemble in loaded for member in ensemble.members]
     seeds = [member.meta.get("recipe", {}).get("seed") for member in members]
-    # Each member's own test figures, where it was trained (and measured) alone.
-    alone = [json.loads((Path(path).parent / "result.json").read_text()).get("test")
-             if len(ensemble.members) == 1 and (Path(path).parent / "result.json").exists() else None
-             for path, ensemble in zip(member_paths, loaded)]
+    alone = [_recorded_test(Path(path), ensemble) for path, ensemble in zip(member_paths, loaded)]
     work_dir = Path(work_dir)
     corpora = [c for c in CORPORA if c != hold_out]
     labels = list(TEXT_LABELS)
