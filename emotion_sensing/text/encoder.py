@@ -150,11 +150,9 @@ def encode_batch(tok, texts: Sequence[str]) -> Tuple[np.ndarray, np.ndarray]:
 
 # ---- the adapted weights -------------------------------------------------------------------
 
-@dataclass
-class Adapter:
-    """What fine-tuning adds to the base encoder (``models/text_emotion.npz``)."""
+class _Described:
+    """The labels and temperature a model file's metadata (``meta``) records."""
 
-    arrays: Dict[str, np.ndarray]
     meta: Dict
 
     @property
@@ -164,6 +162,14 @@ class Adapter:
     @property
     def temperature(self) -> float:
         return float(self.meta.get("temperature", 1.0))
+
+
+@dataclass
+class Adapter(_Described):
+    """What fine-tuning adds to the base encoder (``models/text_emotion.npz``)."""
+
+    arrays: Dict[str, np.ndarray]
+    meta: Dict
 
     def save(self, path: Path) -> Path:
         path = Path(path)
@@ -187,7 +193,7 @@ MEMBER_PREFIX = "m{}/"
 
 
 @dataclass
-class Ensemble:
+class Ensemble(_Described):
     """One or more adapters of the same recipe (seeds) whose logits are averaged, with one
     temperature fitted on the average. A plain adapter file reads as an ensemble of one; an
     ensemble file keeps each member's arrays under ``m0/``, ``m1/`` ... and their metadata in
@@ -195,14 +201,6 @@ class Ensemble:
 
     members: List[Adapter]
     meta: Dict
-
-    @property
-    def labels(self) -> List[str]:
-        return list(self.meta["labels"])
-
-    @property
-    def temperature(self) -> float:
-        return float(self.meta.get("temperature", 1.0))
 
     @classmethod
     def of(cls, members: Sequence[Adapter], **meta) -> Ensemble:
