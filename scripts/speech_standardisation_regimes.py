@@ -55,7 +55,7 @@ def score(x, labels, speakers, rows, regime):
 
 def main() -> int:
     from emotion_sensing.speech.datasets import extract, load_ravdess, load_savee
-    from emotion_sensing.speech.train import TEST_SPEAKERS
+    from emotion_sensing.speech.train import protocol_rows
     from emotion_sensing.speech.vector import layout
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -66,13 +66,8 @@ def main() -> int:
     ravdess, savee = load_ravdess(args.data), load_savee(args.data)
     log = lambda message: print(message, flush=True)  # noqa: E731
     vectors = np.vstack([extract(ravdess, log=log, blocks=BLOCKS).vectors, extract(savee, log=log, blocks=BLOCKS).vectors])
-    labels = np.array(ravdess.labels + savee.labels)
-    speakers = np.array(ravdess.speakers + savee.speakers)
-    in_savee = np.arange(len(labels)) >= len(ravdess)
-    ok = ~np.isnan(vectors).any(axis=1)  # clips with no speech have no vector
-    train = ok & ~in_savee & ~np.isin(speakers, TEST_SPEAKERS)
-    test = ok & ~in_savee & np.isin(speakers, TEST_SPEAKERS)
-    held_out = ok & in_savee
+    rows = protocol_rows(ravdess, savee, usable=~np.isnan(vectors).any(axis=1))  # no speech, no vector
+    labels, speakers, train, test, held_out = rows.labels, rows.speakers, rows.train, rows.test, rows.savee
 
     where = layout(BLOCKS)
     columns = {"+".join(BLOCKS): slice(None), **{block: where[block] for block in BLOCKS}}

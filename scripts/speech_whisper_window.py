@@ -89,14 +89,9 @@ def main() -> int:
         cache.parent.mkdir(parents=True, exist_ok=True)
         np.savez(cache, A=A, B=B, ok=ok, ms=ms)
         print(f"extracted {len(files)} clips in {time.time()-t0:.0f} s", flush=True)
-    from emotion_sensing.speech.train import TEST_SPEAKERS, fit, predict
-    n_r = len(rav)
-    labels = np.array(rav.labels + sav.labels)
-    speakers = np.array(rav.speakers + sav.speakers)
-    corpus = np.array(["r"] * n_r + ["s"] * len(sav))
-    train = ok & (corpus == "r") & ~np.isin(speakers, TEST_SPEAKERS)
-    test = ok & (corpus == "r") & np.isin(speakers, TEST_SPEAKERS)
-    savee = ok & (corpus == "s")
+    from emotion_sensing.speech.train import fit, predict, protocol_rows
+    rows = protocol_rows(rav, sav, usable=ok)
+    labels, speakers, train, test, savee = rows.labels, rows.speakers, rows.train, rows.test, rows.savee
     Bfull = np.concatenate([A[:, :544], B], 1)
     out = {"window_encode_ms_p50": float(np.nanpercentile(ms, 50)), "window_encode_ms_p95": float(np.nanpercentile(ms, 95))}
     for name, X in (("whisper on the voiced span (shipped)", A), ("whisper pooled from the 10 s window", Bfull),

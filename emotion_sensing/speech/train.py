@@ -236,6 +236,30 @@ def split_test(dataset: SpeechSet, test_speakers: Sequence[str] = TEST_SPEAKERS)
     return np.isin(np.asarray(dataset.speakers), list(test_speakers))
 
 
+@dataclass
+class ProtocolRows:
+    """RAVDESS's clips then SAVEE's, stacked in that order, with the cross-corpus protocol's masks
+    (each only over usable rows): ``train`` RAVDESS actors outside TEST_SPEAKERS, ``test`` the
+    test actors, ``savee`` every SAVEE clip."""
+
+    labels: np.ndarray
+    speakers: np.ndarray
+    train: np.ndarray
+    test: np.ndarray
+    savee: np.ndarray
+
+
+def protocol_rows(ravdess: SpeechSet, savee: SpeechSet, usable: Optional[np.ndarray] = None) -> ProtocolRows:
+    """The rows of a RAVDESS-then-SAVEE feature matrix; ``usable`` (default all) drops clips
+    with no vector (no speech found)."""
+    labels = np.array(list(ravdess.labels) + list(savee.labels))
+    speakers = np.array(list(ravdess.speakers) + list(savee.speakers))
+    usable = np.ones(len(labels), bool) if usable is None else np.asarray(usable, bool)
+    in_savee = np.arange(len(labels)) >= len(ravdess.labels)
+    tested = np.isin(speakers, TEST_SPEAKERS)
+    return ProtocolRows(labels, speakers, usable & ~in_savee & ~tested, usable & ~in_savee & tested, usable & in_savee)
+
+
 def accuracy_by_mode(model: VoiceModel, vectors: np.ndarray, labels: Sequence[str], speakers: Sequence[str],
                      modes: Sequence[str] = CROSS_MODES) -> Dict[str, float]:
     labels = np.asarray(labels)

@@ -235,3 +235,18 @@ def test_the_card_speaks_of_compare_only_when_it_was_compared():
     text = card._compare_text(compared)
     assert "ComParE_2016" in text and "not in the shipped vector" in text and "0.720 against 0.640" in text
     assert "[all+compare]" in card._compare_candidates(compared)
+
+
+def test_protocol_rows_split_ravdess_by_actor_and_keep_savee_apart():
+    from emotion_sensing.speech.datasets import SpeechSet
+    from emotion_sensing.speech.train import protocol_rows
+
+    ravdess = SpeechSet("ravdess", [], ["happy", "sad", "angry", "fear"], ["Actor_01", "Actor_19", "Actor_24", "Actor_02"])
+    savee = SpeechSet("savee", [], ["neutral", "sad"], ["DC", "JE"])
+    rows = protocol_rows(ravdess, savee, usable=[True, True, True, False, True, False])
+    assert list(rows.labels) == ["happy", "sad", "angry", "fear", "neutral", "sad"]
+    assert list(rows.speakers[4:]) == ["DC", "JE"]
+    assert list(np.flatnonzero(rows.train)) == [0]  # Actor_02 has no vector
+    assert list(np.flatnonzero(rows.test)) == [1, 2]
+    assert list(np.flatnonzero(rows.savee)) == [4]
+    assert protocol_rows(ravdess, savee).train.sum() == 2
