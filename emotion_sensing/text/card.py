@@ -122,6 +122,13 @@ def write_card(models_dir: Path) -> Path:
     cross = results.get("cross_corpus")
     cross_text = (cross_corpus_table(cross) if cross else
                   "Not measured yet: `emobot train text --cross-corpus` fills this table.")
+    shipped_seeds = shipped.get("seeds") or [recipe.get("seed", 0)]
+    table_seeds = (cross[0].get("seeds") or [0]) if cross else None
+    if cross and list(table_seeds) != list(shipped_seeds):
+        seeds = ",".join(map(str, shipped_seeds))
+        cross_text = (f"**Not the shipped model's table**: these rows are for seed(s) {', '.join(map(str, table_seeds))} of "
+                      f"the recipe, the shipped model is seed(s) {', '.join(map(str, shipped_seeds))}; "
+                      f"`emobot train text --seeds {seeds} --cross-corpus` measures its own.\n\n" + cross_text)
     size = shipped.get("adapter_bytes")
     card = f"""# Model card: text emotion classifier (`text_emotion.npz`)
 

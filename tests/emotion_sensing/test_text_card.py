@@ -37,3 +37,18 @@ def test_a_corpus_never_trained_on_is_read_better_than_by_tfidf(cross, corpus):
 def test_the_card_shows_the_table():
     card = (Settings().models_dir / "text_emotion.md").read_text()
     assert "Not measured yet" not in card and "| held out (tested on) |" in card
+
+
+def test_the_card_says_when_its_cross_corpus_table_is_not_the_shipped_models(tmp_path):
+    """An ensemble shipped beside the table measured for one seed: the card must not pass the
+    single seed's figures off as the ensemble's."""
+    from emotion_sensing.text.card import update_results, write_card
+
+    row = json.loads(RESULTS.read_text())["cross_corpus"][0]
+    update_results(tmp_path, shipped={"seeds": [0, 1], "temperature": 1.0, "recipe": {"seed": 0}},
+                   cross_corpus=[dict(row, seeds=[0])])
+    card = write_card(tmp_path).read_text()
+    assert "**Not the shipped model's table**" in card and "--seeds 0,1 --cross-corpus" in card
+    update_results(tmp_path, cross_corpus=[dict(row, seeds=[0, 1])])
+    card = write_card(tmp_path).read_text()
+    assert "Not the shipped model's table" not in card and "(seeds 0, 1)" in card
