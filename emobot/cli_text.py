@@ -101,6 +101,10 @@ def train(args) -> int:
     seeds = getattr(args, "seeds", None) or [0]
     try:
         if getattr(args, "combine", None):
+            if args.cross_corpus or args.hold_out or seeds != [0]:
+                print("emobot train text: --combine takes adapters already trained; it does not go with "
+                      "--cross-corpus, --hold-out or --seeds", file=sys.stderr)
+                return 2
             missing = [path for path in args.combine if not Path(path).is_file()]
             if missing:
                 print(f"emobot train text: no adapter at {', '.join(missing)}", file=sys.stderr)

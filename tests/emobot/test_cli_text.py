@@ -157,6 +157,9 @@ def test_combine_writes_the_ensemble_of_adapters_already_trained(trained, tmp_pa
     code = emobot(["train", "text", "--data", str(trained["data"]), "--out", str(models), "--combine",
                    str(tmp_path / "nothing.npz")])
     assert code == 2 and "no adapter at" in capsys.readouterr().err
+    code = emobot(["train", "text", "--data", str(trained["data"]), "--out", str(models), "--combine", adapter,
+                   "--cross-corpus"])
+    assert code == 2 and "does not go with" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("seeds", ["1,1", "a,b", "-1"])
