@@ -58,6 +58,7 @@ def bench_text(model_path: Path, rounds: int = 40, log: Optional[Printer] = prin
         "cores": 1 if cpu is not None else None,
         "threads": 1,
         "model": str(model_path),
+        "members": recognizer.classifier.size,
         "load_s": round(load_s, 2),
         "messages": len(MESSAGES),
         "read_ms": _summary(whole),
@@ -67,5 +68,6 @@ def bench_text(model_path: Path, rounds: int = 40, log: Optional[Printer] = prin
     }
     if log:
         log(f"text reading on one core: p50 {result['read_ms']['p50']:.2f} ms, p95 {result['read_ms']['p95']:.2f} ms "
-            f"({len(whole)} messages of 1-{max(tokens.values())} tokens; target p95 <= {TARGET_P95_MS:g} ms)")
+            f"({len(whole)} messages of 1-{max(tokens.values())} tokens, {result['members']} encoder pass(es) each; "
+            f"target p95 <= {TARGET_P95_MS:g} ms)")
     return result

@@ -136,6 +136,9 @@ def test_seeds_train_each_seed_once_and_ship_their_ensemble(trained, tmp_path, c
     assert results["shipped"]["seeds"] == [0, 1] and len(results["shipped"]["members"]) == 2
     card = (models / "text_emotion.md").read_text()
     assert "An ensemble of 2 runs of the recipe" in card and "| seed 1 |" in card
+    from emotion_sensing.text.bench import bench_text
+
+    assert bench_text(models / "text_emotion.npz", rounds=1, log=None)["members"] == 2
 
     code = emobot(["eval", "text", "--data", str(trained["data"]), "--model", str(models / "text_emotion.npz"),
                    "--dataset", "dair", "--json"])
@@ -182,6 +185,7 @@ def test_bench_text_reports_the_machine_and_per_message_times(models_dir):
     body = json.loads(result.stdout)
     assert body["read_ms"]["p95"] >= body["read_ms"]["p50"] > 0 and body["read_ms"]["n"] >= 100
     assert body["machine"]["cpu"] and body["cores"] in (1, None) and body["target_p95_ms"] == 10.0
+    assert body["members"] == 1  # the shipped model is one network
 
 
 def test_sense_text_prints_the_distribution(capsys):
