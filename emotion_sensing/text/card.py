@@ -246,8 +246,17 @@ TF-IDF recipe the same way). This is the figure to read for text unlike the trai
   points. The two seeds' logits averaged (one temperature refitted on the validation splits, 1.045) give
   DailyDialog 0.4492 / 0.518 (accuracy 0.834, ECE 0.021), GoEmotions 0.6110, dair-ai 0.9540, worst
   validation ECE 0.039, for two encoder passes a message; their weights averaged into one adapter (a
-  soup) give 0.4192 / 0.498, below either seed. Not shipped yet: the ensemble's leave-one-corpus-out
-  figures need three more runs of the second seed (a GPU's work), and the runtime two passes.
+  soup) give 0.4192 / 0.498, below either seed. A third seed (seed 2, 5 December, the same machine) reads
+  DailyDialog 0.4314 / 0.508, GoEmotions 0.5923, dair-ai 0.9510; the three seeds' ensemble (`emobot train
+  text --combine` on the three adapters; T 1.020, worst validation ECE 0.036) DailyDialog 0.4443 / 0.516
+  (accuracy 0.831, ECE 0.016), GoEmotions 0.6052, dair-ai 0.9535: below the two-seed ensemble, so seeds
+  move DailyDialog's rare classes by about a point either way and averaging them does not reliably reach
+  0.45. And each member is a full encoder pass: `emobot bench text --json` (one AVX2 core, back to back,
+  nothing else running) p50 / p95 2.3 / 7.0 ms for the shipped model, 5.3 / 14.6 ms for two seeds,
+  7.8 / 21.5 ms for three, against the project's 10 ms at p95. Not shipped: slower than the target on
+  this CPU, short of 0.45 with three seeds, and its leave-one-corpus-out figures unmeasured (three runs
+  per seed). `emobot train text --seeds` / `--combine` build such ensembles and `--seeds ... --cross-corpus`
+  measures them, for a faster CPU or a GPU.
   A lexical expert beside the encoder (a product of experts: the calibrated logits plus w x the
   log-probabilities of a TF-IDF word 1-2-gram logistic regression trained on the three training splits;
   `scripts/text_lexical_expert.py`, 5 December, on the AVX2 machine below) lifts DailyDialog: at w 0.5,
