@@ -249,7 +249,8 @@ TF-IDF recipe the same way). This is the figure to read for text unlike the trai
   soup) give 0.4192 / 0.498, below either seed. A third seed (seed 2, 5 December, the same machine) reads
   DailyDialog 0.4314 / 0.508, GoEmotions 0.5923, dair-ai 0.9510; the three seeds' ensemble (`emobot train
   text --combine` on the three adapters; T 1.020, worst validation ECE 0.036) DailyDialog 0.4443 / 0.516
-  (accuracy 0.831, ECE 0.016), GoEmotions 0.6052, dair-ai 0.9535: below the two-seed ensemble, so seeds
+  (accuracy 0.831, ECE 0.016), GoEmotions 0.6052, dair-ai 0.9535: below the two-seed ensemble (seeds 0 and 2
+  alone: 0.4360 / 0.514, GoEmotions 0.6025, dair-ai 0.9525), so seeds
   move DailyDialog's rare classes by about a point either way and averaging them does not reliably reach
   0.45. And each member is a full encoder pass: `emobot bench text --json` (one AVX2 core, back to back,
   nothing else running) p50 / p95 2.3 / 7.0 ms for the shipped model, 5.3 / 14.6 ms for two seeds,
