@@ -88,9 +88,9 @@ def train(args) -> int:
         MODEL_FILE,
         combine,
         cross_corpus,
+        ship,
         tfidf_baseline,
         train_seeds,
-        train_text,
     )
 
     data, out = datasets_dir(args), models_dir(args)
@@ -111,9 +111,7 @@ def train(args) -> int:
                 return 2
             ensemble = work.with_name(f"{work.name}-combined")
             result = combine([Path(path) for path in args.combine], data, ensemble, log=_log)
-            out.mkdir(parents=True, exist_ok=True)
-            (out / MODEL_FILE).write_bytes((ensemble / MODEL_FILE).read_bytes())
-            _log(f"wrote {out / MODEL_FILE}")
+            ship(ensemble / MODEL_FILE, out, _log)
             update_results(out, shipped=result)
             _log(f"wrote {write_card(out)}")
             return 0
@@ -129,12 +127,8 @@ def train(args) -> int:
             work = work.with_name(f"{work.name}-without-{hold_out}")
         _log(f"checkpoints in {work} (run the same command again to resume)")
         export = hold_out is None and not getattr(args, "no_export", False)
-        if seeds == [0]:
-            result = train_text(data, out, work, hold_out=hold_out, export=export, max_minutes=args.max_minutes,
-                                log=_log)
-        else:
-            result = train_seeds(data, out, work, seeds, hold_out=hold_out, export=export,
-                                 max_minutes=args.max_minutes, log=_log)
+        result = train_seeds(data, out, work, seeds, hold_out=hold_out, export=export,
+                             max_minutes=args.max_minutes, log=_log)
     except (EncoderMissing, ValueError) as error:
         print(f"emobot train text: {error}", file=sys.stderr)
         return 2

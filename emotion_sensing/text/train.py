@@ -202,11 +202,18 @@ def train_text(
                   training_minutes=round((time.time() - started) / 60, 1), adapter_bytes=path.stat().st_size)
     (work_dir / "result.json").write_text(json.dumps(result, indent=2))
     if export:
-        models_dir = Path(models_dir)
-        models_dir.mkdir(parents=True, exist_ok=True)
-        shipped = adapter.save(models_dir / MODEL_FILE)
-        log(f"wrote {shipped}")
+        ship(path, models_dir, log)
     return result
+
+
+def ship(model_file: Path, models_dir: Path, log: Printer = print) -> Path:
+    """Copy a trained model file (one adapter or an ensemble) into ``models_dir`` as the text model."""
+    models_dir = Path(models_dir)
+    models_dir.mkdir(parents=True, exist_ok=True)
+    shipped = models_dir / MODEL_FILE
+    shipped.write_bytes(Path(model_file).read_bytes())
+    log(f"wrote {shipped}")
+    return shipped
 
 
 def seed_folder(work_dir: Path, seed: int) -> Path:
@@ -221,6 +228,12 @@ def ensemble_folder(work_dir: Path, seeds: Sequence[int]) -> Path:
     return work_dir.with_name(f"{work_dir.name}-seeds-{'-'.join(str(s) for s in seeds)}")
 
 
+def run_folder(work_dir: Path, seeds: Sequence[int]) -> Path:
+    """Where a run of :func:`train_seeds` leaves its model file and ``result.json``: the work folder
+    itself for the single model (seed 0), the ensemble's folder otherwise."""
+    return Path(work_dir) if list(seeds) == [0] else ensemble_folder(work_dir, seeds)
+
+
 def train_seeds(
     datasets_dir: Path,
     models_dir: Path,
@@ -233,10 +246,14 @@ def train_seeds(
 ) -> Optional[Dict[str, Any]]:
     """The recipe trained once per seed (each in its own resumable folder, see seed_folder; a
     seed whose folder holds a finished run is not trained again), then their ensemble
-    (:func:`combine`). With ``export`` the ensemble is written to ``models_dir``. None when
-    ``max_minutes`` ran out (run again to go on)."""
+    (:func:`combine`). Seeds ``[0]`` alone is the single model, trained by :func:`train_text`.
+    With ``export`` the model is written to ``models_dir``; either way it lands in
+    ``run_folder(work_dir, seeds)``. None when ``max_minutes`` ran out (run again to go on)."""
     import dataclasses
 
+    if list(seeds) == [0]:
+        return train_text(datasets_dir, models_dir, work_dir, hold_out=hold_out, export=export,
+                          max_minutes=max_minutes, log=log)
     deadline = time.time() + max_minutes * 60 if max_minutes else None
     corpora = [c for c in CORPORA if c != hold_out]
     members = []
@@ -252,13 +269,10 @@ def train_seeds(
                           recipe=recipe, log=log) is None:
                 return None
         members.append(folder / MODEL_FILE)
-    result = combine(members, datasets_dir, ensemble_folder(work_dir, seeds), hold_out=hold_out, log=log)
+    folder = run_folder(work_dir, seeds)
+    result = combine(members, datasets_dir, folder, hold_out=hold_out, log=log)
     if export:
-        models_dir = Path(models_dir)
-        models_dir.mkdir(parents=True, exist_ok=True)
-        shipped = models_dir / MODEL_FILE
-        shipped.write_bytes((ensemble_folder(work_dir, seeds) / MODEL_FILE).read_bytes())
-        log(f"wrote {shipped}")
+        ship(folder / MODEL_FILE, models_dir, log)
     return result
 
 
@@ -419,17 +433,13 @@ def cross_corpus(datasets_dir: Path, work_dir: Path, max_minutes: Optional[float
     for corpus in CORPORA:
         others = [c for c in CORPORA if c != corpus]
         folder = Path(work_dir).with_name(f"{Path(work_dir).name}-without-{corpus}")
-        done = (folder if seeds == [0] else ensemble_folder(folder, seeds)) / "result.json"
+        done = run_folder(folder, seeds) / "result.json"
         if done.exists():
             result = json.loads(done.read_text())
         else:
             left = None if deadline is None else max(1.0, (deadline - time.time()) / 60)
-            if seeds == [0]:
-                result = train_text(datasets_dir, folder, folder, hold_out=corpus, export=False, max_minutes=left,
-                                    log=log)
-            else:
-                result = train_seeds(datasets_dir, folder, folder, seeds, hold_out=corpus, export=False,
-                                     max_minutes=left, log=log)
+            result = train_seeds(datasets_dir, folder, folder, seeds, hold_out=corpus, export=False,
+                                 max_minutes=left, log=log)
             if result is None:
                 return None
         held = next(name for name in result["test"] if corpus_of(name) == corpus)
