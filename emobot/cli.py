@@ -423,6 +423,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--work", help="text, face: checkpoint folder; re-running the command resumes from it "
                                   "(default .emobot/train/text, .emobot/train/face-ARCH-SIZE)")
     p.add_argument("--max-minutes", type=float, help="text, face: stop cleanly after this long (resume later)")
+    p.add_argument("--teacher", metavar="MODEL",
+                   help="text, face: knowledge distillation, soft targets from a trained model. face: a run (its folder "
+                        "or best.keras), its mirror-averaged probabilities, e.g. ms_model_M from the vgg8 run. text: a "
+                        "text model file (e.g. an ensemble from --seeds or --combine) trained on the same corpora; "
+                        "checkpoints in WORK-distilled")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="measure a model on a dataset (fusion: the paired fusion benchmark)")

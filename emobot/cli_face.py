@@ -43,9 +43,6 @@ def add_arguments(command: str, parser: argparse.ArgumentParser) -> None:
                                  "DATA/faces_in_the_wild); its validation persons join the selection (implies --aligned)")
         parser.add_argument("--strong-augmentation", action="store_true",
                             help="face: lighting, blur, noise and occlusion augmentation on top of the affine")
-        parser.add_argument("--teacher", metavar="RUN",
-                            help="face: distil from a trained run (its folder or best.keras): soft targets from its "
-                                 "mirror-averaged probabilities, e.g. ms_model_M from the vgg8 run")
         from emotion_sensing.face.train import MIX_ALPHA, MIX_MODES
 
         parser.add_argument("--mix", choices=MIX_MODES,

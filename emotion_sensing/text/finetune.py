@@ -47,6 +47,9 @@ class Recipe:
     class_weight_power: float = 0.5
     # Per-corpus weight of each row in the loss (1 where unnamed).
     corpus_weight: Dict[str, float] = field(default_factory=dict)
+    # Knowledge distillation: each row's target is (1 - distil) x its label + distil x a teacher's
+    # probabilities for the text (Corpus.soft); 0, the default, trains on the labels alone.
+    distil: float = 0.0
 
     def to_dict(self) -> Dict:
         return dict(self.__dict__)
@@ -152,13 +155,17 @@ def adapter_arrays(model) -> Dict[str, np.ndarray]:
 @dataclass
 class Corpus:
     """One training corpus: token ids per text, label index per text, its row weight, and the
-    ids of each text with its ending flipped (encoder.flip_ending), drawn half the time."""
+    ids of each text with its ending flipped (encoder.flip_ending), drawn half the time. For
+    distillation, a teacher's probabilities for each text (``soft``) and for its flipped
+    version (``soft_flipped``)."""
 
     name: str
     ids: List[List[int]]
     labels: np.ndarray
     weight: float = 1.0
     flipped: Optional[List[List[int]]] = None
+    soft: Optional[np.ndarray] = None
+    soft_flipped: Optional[np.ndarray] = None
 
 
 def tokenise(tok, texts: Sequence[str], max_tokens: int) -> List[List[int]]:
@@ -247,6 +254,8 @@ def train(
     ``work_dir/epochs.json``). ``max_minutes`` stops cleanly at the next checkpoint.
     """
     tf = _tf()
+    if recipe.distil and any(c.soft is None or (c.flipped is not None and c.soft_flipped is None) for c in corpora):
+        raise ValueError("distillation (recipe.distil > 0) needs a teacher's probabilities for every corpus")
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     tf.keras.mixed_precision.set_global_policy("mixed_bfloat16" if precision == "bfloat16" else "float32")
@@ -285,11 +294,10 @@ def train(
                                                       "steps": total, "precision": precision}, indent=2))
 
     @tf.function(reduce_retracing=True)
-    def train_step(ids, mask, y, row_weight):
+    def train_step(ids, mask, target, y, row_weight):
         with tf.GradientTape() as tape:
             logits = model([ids, mask], training=True)
-            onehot = tf.one_hot(y, len(labels))
-            per_row = loss_fn(onehot, logits) * tf.gather(weights_by_class, y) * row_weight
+            per_row = loss_fn(target, logits) * tf.gather(weights_by_class, y) * row_weight
             loss = tf.reduce_sum(per_row) / tf.reduce_sum(row_weight)
         grads = tape.gradient(loss, trainable)
         optimizer.apply_gradients(zip(grads, trainable))
@@ -315,7 +323,12 @@ def train(
                              for i, (c, r) in zip(batch, pairs)])
             y = np.array([corpora[c].labels[r] for c, r in pairs], np.int32)
             w = np.array([corpora[c].weight for c, _ in pairs], np.float32)
-            losses.append(float(train_step(ids, mask, y, w)))
+            target = np.eye(len(labels), dtype=np.float32)[y]
+            if recipe.distil:
+                soft = np.stack([(corpora[c].soft_flipped if flips[i] and corpora[c].flipped else corpora[c].soft)[r]
+                                 for i, (c, r) in zip(batch, pairs)]).astype(np.float32)
+                target = (1 - recipe.distil) * target + recipe.distil * soft
+            losses.append(float(train_step(ids, mask, target, y, w)))
             step += 1
             step_var.assign(step)
             if time.time() - last_log > 60 or step == total:

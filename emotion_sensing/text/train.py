@@ -49,6 +49,9 @@ CURIOSITY_AS = {"dair_emotion": "surprise", "goemotions": "surprise", "dailydial
 # 72,143 neutral rows drawn per epoch, the model read emotion into DailyDialog's neutral lines
 # (DailyDialog test: 756 of 6,321 neutral utterances read happy, micro-F1 0.4985, macro-F1 0.421).
 DAILYDIALOG_NEUTRAL_PER_EPOCH = None
+# With a teacher (train_text's ``teacher``): the teacher's share of each row's target.
+DISTIL_WEIGHT = 0.5
+TEACHER_CHUNK = 4000  # texts per progress line while the teacher reads the training splits
 
 
 def corpus_of(split_name: str) -> str:
@@ -125,6 +128,52 @@ def fit_temperature_across(splits: Sequence[TextSplit], logits: Sequence[np.ndar
                   "per_corpus_ece": ece[best]}
 
 
+def load_teacher(path: Path, hold_out: Optional[str]):
+    """The teacher's runtime (an EncoderClassifier), refused with a ValueError when it cannot teach
+    this run: other labels, or trained on the corpus this run holds out (it would pass that corpus's
+    labels on), or without a corpus this run trains on."""
+    from emotion_sensing.text.encoder import EncoderClassifier, Ensemble
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"no teacher model at {path}")
+    meta = Ensemble.load(path).meta
+    if list(meta.get("labels", [])) != list(TEXT_LABELS):
+        raise ValueError(f"the teacher {path} reads other labels ({', '.join(meta.get('labels', []))})")
+    if meta.get("hold_out") != hold_out:
+        taught = f"without {meta['hold_out']}" if meta.get("hold_out") else "on every corpus"
+        wanted = f"without {hold_out}" if hold_out else "on every corpus"
+        raise ValueError(f"the teacher {path} was trained {taught}; this run trains {wanted}: "
+                         "distil from a teacher trained on the same corpora")
+    return EncoderClassifier(path)
+
+
+def teacher_probabilities(runtime, teacher_sha256: str, texts: Sequence[str], cache: Path,
+                          log: Printer = print) -> np.ndarray:
+    """The teacher's calibrated probabilities for ``texts`` (one text at a time, as served), kept in
+    ``cache`` for the teacher file whose sha256 is given, and computed in chunks that are kept as
+    they finish, so that an interrupted run resumes where it stopped."""
+    cache = Path(cache)
+    out = np.zeros((len(texts), len(runtime.labels)), np.float32)
+    done = 0
+    if cache.exists():
+        with np.load(cache) as stored:
+            if str(stored["sha256"]) == teacher_sha256 and stored["probs"].shape[1] == out.shape[1]:
+                done = min(int(stored["done"]), len(texts))
+                out[:done] = stored["probs"][:done]
+    started = time.time()
+    for start in range(done, len(texts), TEACHER_CHUNK):
+        chunk = texts[start:start + TEACHER_CHUNK]
+        out[start:start + len(chunk)] = softmax(runtime.logits(chunk) / runtime.temperature)
+        partial = cache.with_name(cache.name + ".partial.npz")
+        np.savez(partial, probs=out, done=start + len(chunk), sha256=teacher_sha256)
+        partial.replace(cache)  # whole or not at all, should the run be stopped mid-write
+        rate = (time.time() - started) / (start + len(chunk) - done)
+        log(f"teacher: {start + len(chunk):,} of {len(texts):,} texts ({cache.name}), "
+            f"about {(len(texts) - start - len(chunk)) * rate / 60:.0f} min left")
+    return out
+
+
 def _tokenised(tok, split: TextSplit, max_tokens: int) -> List[List[int]]:
     from emotion_sensing.text.finetune import tokenise
 
@@ -140,11 +189,21 @@ def train_text(
     max_minutes: Optional[float] = None,
     recipe=None,
     log: Printer = print,
+    teacher: Optional[Path] = None,
+    distil: float = DISTIL_WEIGHT,
 ) -> Optional[Dict[str, Any]]:
     """Fine-tune on the training splits of every corpus but ``hold_out``, fit the temperature on
     their validation splits, score the int8 ONNX model that ships on every corpus's test split,
     and (with ``export``) write ``models_dir/text_emotion.npz``. Resumable: returns None when
-    ``max_minutes`` ran out (run again to go on)."""
+    ``max_minutes`` ran out (run again to go on).
+
+    With ``teacher`` (a text model file, e.g. an ensemble of seeds trained on the same corpora),
+    knowledge distillation: each training row's target is ``1 - distil`` of its label plus
+    ``distil`` of the teacher's calibrated probabilities for the text (for its flipped ending
+    too), read once and kept in ``work_dir``."""
+    import dataclasses
+    import hashlib
+
     from emotion_sensing.text import encoder, finetune
 
     datasets_dir, work_dir = Path(datasets_dir), Path(work_dir)
@@ -152,6 +211,17 @@ def train_text(
     recipe = recipe or default_recipe(corpora)
     labels = list(TEXT_LABELS)
     started = time.time()
+    teaching, taught = None, None
+    if teacher is not None:
+        if not 0 < distil <= 1:
+            raise ValueError(f"the teacher's share of the target is from 0 (excluded) to 1, not {distil:g}")
+        teaching = load_teacher(teacher, hold_out)
+        teacher_sha256 = hashlib.sha256(Path(teacher).read_bytes()).hexdigest()
+        recipe = dataclasses.replace(recipe, distil=distil)
+        taught = {"file": str(teacher), "sha256": teacher_sha256, "members": teaching.size,
+                  "seeds": teaching.ensemble.meta.get("seeds"), "weight": distil}
+        log(f"distilling from {teacher} ({teaching.size} network{'s' if teaching.size > 1 else ''}; "
+            f"target {1 - distil:g} x label + {distil:g} x teacher)")
     log(f"loading the base encoder from {encoder.package_zip()} (sha256 checked)")
     base = encoder.base_weights()
     tok = encoder.tokenizer()
@@ -159,10 +229,19 @@ def train_text(
     for corpus in corpora:
         train = load_split(datasets_dir, corpus, "train", curiosity=True)
         val_splits.append(load_split(datasets_dir, corpus, "val", curiosity=True))
+        flipped_texts = [encoder.flip_ending(t) for t in train.texts]
+        soft = soft_flipped = None
+        if teaching is not None:
+            work_dir.mkdir(parents=True, exist_ok=True)
+            soft = teacher_probabilities(teaching, teacher_sha256, train.texts, work_dir / f"teacher-{corpus}.npz", log)
+            soft_flipped = teacher_probabilities(teaching, teacher_sha256, flipped_texts,
+                                                 work_dir / f"teacher-{corpus}-flipped.npz", log)
         train_corpora.append(finetune.Corpus(
             corpus, _tokenised(tok, train, recipe.max_tokens), np.array([labels.index(label) for label in train.labels]),
-            weight=recipe.corpus_weight.get(corpus, 1.0), flipped=finetune.tokenise(tok, [encoder.flip_ending(t) for t in train.texts], recipe.max_tokens)))
+            weight=recipe.corpus_weight.get(corpus, 1.0), flipped=finetune.tokenise(tok, flipped_texts, recipe.max_tokens),
+            soft=soft, soft_flipped=soft_flipped))
         log(f"{train.name}: {len(train):,} rows ({train.skipped} skipped); {val_splits[-1].name}: {len(val_splits[-1]):,}")
+    del teaching  # its networks are not needed while the student trains
     val_ids = [_tokenised(tok, split, encoder.MAX_TOKENS) for split in val_splits]
 
     def validate(model, epoch: int) -> Dict[str, Any]:
@@ -193,13 +272,15 @@ def train_text(
         f"{fit['nll_temperature']:.3f}, would give {fit['nll_worst_ece']:.4f})")
     adapter = finetune.to_adapter(model, labels, recipe, {
         "temperature": temperature, "trained_on": corpora, "base": encoder.PACKAGE_PIN,
-        "base_sha256": encoder.BASE_SHA256, "hold_out": hold_out, "temperature_fit": fit})
+        "base_sha256": encoder.BASE_SHA256, "hold_out": hold_out, "temperature_fit": fit,
+        **({"teacher": taught} if taught else {})})
     path = adapter.save(work_dir / MODEL_FILE)
     log(f"adapter saved: {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
     result = measure(path, datasets_dir, log=log)
     result.update(recipe=recipe.to_dict(), trained_on=corpora, hold_out=hold_out, temperature_fit=fit,
-                  training_minutes=round((time.time() - started) / 60, 1), adapter_bytes=path.stat().st_size)
+                  training_minutes=round((time.time() - started) / 60, 1), adapter_bytes=path.stat().st_size,
+                  **({"teacher": taught} if taught else {}))
     (work_dir / "result.json").write_text(json.dumps(result, indent=2))
     if export:
         ship(path, models_dir, log)
@@ -243,17 +324,20 @@ def train_seeds(
     export: bool = True,
     max_minutes: Optional[float] = None,
     log: Printer = print,
+    teacher: Optional[Path] = None,
+    distil: float = DISTIL_WEIGHT,
 ) -> Optional[Dict[str, Any]]:
     """The recipe trained once per seed (each in its own resumable folder, see seed_folder; a
     seed whose folder holds a finished run is not trained again), then their ensemble
     (:func:`combine`). Seeds ``[0]`` alone is the single model, trained by :func:`train_text`.
     With ``export`` the model is written to ``models_dir``; either way it lands in
-    ``run_folder(work_dir, seeds)``. None when ``max_minutes`` ran out (run again to go on)."""
+    ``run_folder(work_dir, seeds)``. None when ``max_minutes`` ran out (run again to go on).
+    ``teacher``: each seed distilled from it (see train_text)."""
     import dataclasses
 
     if list(seeds) == [0]:
         return train_text(datasets_dir, models_dir, work_dir, hold_out=hold_out, export=export,
-                          max_minutes=max_minutes, log=log)
+                          max_minutes=max_minutes, log=log, teacher=teacher, distil=distil)
     deadline = time.time() + max_minutes * 60 if max_minutes else None
     corpora = [c for c in CORPORA if c != hold_out]
     members = []
@@ -266,7 +350,7 @@ def train_seeds(
             left = None if deadline is None else max(1.0, (deadline - time.time()) / 60)
             recipe = dataclasses.replace(default_recipe(corpora), seed=seed)
             if train_text(datasets_dir, models_dir, folder, hold_out=hold_out, export=False, max_minutes=left,
-                          recipe=recipe, log=log) is None:
+                          recipe=recipe, log=log, teacher=teacher, distil=distil) is None:
                 return None
         members.append(folder / MODEL_FILE)
     folder = run_folder(work_dir, seeds)

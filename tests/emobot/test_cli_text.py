@@ -165,6 +165,49 @@ def test_combine_writes_the_ensemble_of_adapters_already_trained(trained, tmp_pa
     assert code == 2 and "does not go with" in capsys.readouterr().err
 
 
+def test_a_teacher_distils_a_student_that_says_where_it_learnt(trained, tmp_path):
+    from emotion_sensing.text.encoder import Ensemble
+
+    teacher = tmp_path / "teacher.npz"
+    teacher.write_bytes((trained["work"] / "text_emotion.npz").read_bytes())
+    models, work = tmp_path / "models", tmp_path / "work"
+    command = [sys.executable, "-m", "emobot", "train", "text", "--data", str(trained["data"]), "--out", str(models),
+               "--work", str(work), "--teacher", str(teacher), "--distil", "0.7"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=1200)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    assert f"distilling from {teacher} (1 network; target 0.3 x label + 0.7 x teacher)" in out
+    assert "teacher: " in out and "texts (teacher-dailydialog-flipped.npz)" in out and "epoch 2/2 step" in out
+    assert (tmp_path / "work-distilled" / "teacher-dair_emotion.npz").exists() and not work.exists()
+    student = Ensemble.load(models / "text_emotion.npz").members[0].meta
+    assert student["recipe"]["distil"] == 0.7 and student["teacher"]["members"] == 1
+    assert len(student["teacher"]["sha256"]) == 64
+    results = json.loads((models / "text_emotion.results.json").read_text())
+    assert results["shipped"]["teacher"]["weight"] == 0.7
+    assert "**Distilled** from a teacher of 1 network" in (models / "text_emotion.md").read_text()
+
+    again = subprocess.run(command, capture_output=True, text=True, timeout=1200)  # resumes: the teacher is not read again
+    assert again.returncode == 0 and "resuming at step" in again.stdout and "teacher: " not in again.stdout
+
+
+def test_distillation_is_refused_where_it_would_leak_or_means_nothing(trained, tmp_path, capsys):
+    teacher = str(trained["work"] / "text_emotion.npz")
+    base = ["train", "text", "--data", str(trained["data"]), "--out", str(tmp_path / "models"), "--work",
+            str(tmp_path / "work")]
+    assert emobot(base + ["--teacher", teacher, "--cross-corpus"]) == 2
+    assert "does not go with --cross-corpus" in capsys.readouterr().err
+    assert emobot(base + ["--distil", "0.5"]) == 2
+    assert "give --teacher MODEL too" in capsys.readouterr().err
+    # A teacher that read DailyDialog's labels cannot teach a run that holds DailyDialog out.
+    assert emobot(base + ["--teacher", teacher, "--hold-out", "dailydialog"]) == 2
+    assert "trained on every corpus; this run trains without dailydialog" in capsys.readouterr().err
+    assert emobot(base + ["--teacher", str(tmp_path / "none.npz")]) == 2
+    assert "no teacher model at" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        emobot(base + ["--teacher", teacher, "--distil", "0"])
+    assert stop.value.code == 2 and "share" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("seeds", ["1,1", "a,b", "-1"])
 def test_bad_seeds_are_refused_before_anything_runs(seeds, tmp_path, capsys):
     with pytest.raises(SystemExit) as stop:
