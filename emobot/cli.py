@@ -205,7 +205,33 @@ def cmd_sense(args) -> int:
     return _dispatch("sense", args)
 
 
+TRAIN_NICE = 19
+
+
+def _as_background_work() -> None:
+    """Training is batch work: it runs at the lowest priority (nice 19; EMOBOT_TRAIN_NICE sets another),
+    so that a stack running beside it keeps its CPU. Its sensing worker runs niced and in the idle
+    class itself, and a training run at normal priority starved it: its face recognizer took 146 s to load
+    instead of 7 beside one. Threads started later (TensorFlow's, ONNX Runtime's) inherit it."""
+    raw = os.environ.get("EMOBOT_TRAIN_NICE", str(TRAIN_NICE))
+    try:
+        wanted = int(raw)
+    except ValueError:
+        print(f"emobot train: EMOBOT_TRAIN_NICE={raw!r} is not a niceness (0-19); keeping {TRAIN_NICE}", file=sys.stderr)
+        wanted = TRAIN_NICE
+    try:
+        now = os.nice(0)
+        if wanted > now:
+            now = os.nice(min(wanted, 19) - now)
+    except OSError:  # not on this platform, or not allowed
+        return
+    print(f"training at nice {now}: a stack running beside it keeps the CPU (EMOBOT_TRAIN_NICE to change)",
+          file=sys.stderr, flush=True)
+
+
 def cmd_train(args) -> int:
+    if getattr(args, "modality", None) in MODALITY_MODULES:
+        _as_background_work()
     return _dispatch("train", args)
 
 
