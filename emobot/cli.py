@@ -222,11 +222,9 @@ def _as_background_work() -> None:
     try:
         now = os.nice(0)
         if wanted > now:
-            now = os.nice(min(wanted, 19) - now)
-    except OSError:  # not on this platform, or not allowed
-        return
-    print(f"training at nice {now}: a stack running beside it keeps the CPU (EMOBOT_TRAIN_NICE to change)",
-          file=sys.stderr, flush=True)
+            os.nice(min(wanted, 19) - now)
+    except OSError:  # not on this platform, or not allowed: training goes on as it is
+        pass
 
 
 def cmd_train(args) -> int:

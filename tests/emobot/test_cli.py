@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+
+import pytest
 
 
 def emobot(*args, **kwargs):
@@ -57,3 +60,18 @@ def test_sense_face_without_a_source_says_what_to_give():
     result = emobot("sense", "face")
     assert result.returncode == 2
     assert "--image FILE, --video FILE, --camera N" in result.stderr
+
+
+@pytest.mark.parametrize("setting, expected", [(None, 19), ("5", 5), ("lots", 19)])
+def test_training_runs_at_the_lowest_cpu_priority(setting, expected):
+    """`emobot train` is batch work: a stack running beside it (whose sensing worker is niced
+    itself) keeps the CPU. The command's own work is replaced by printing its niceness."""
+    script = ("import os, sys; from emobot import cli; cli._dispatch = lambda command, args: print(os.nice(0)) or 0; "
+              "sys.exit(cli.main(['train', 'face']))")
+    env = {k: v for k, v in os.environ.items() if k != "EMOBOT_TRAIN_NICE"}
+    if setting is not None:
+        env["EMOBOT_TRAIN_NICE"] = setting
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert int(result.stdout.strip()) == max(expected, os.nice(0))  # never less nice than it was started
+    assert ("is not a niceness" in result.stderr) == (setting == "lots")

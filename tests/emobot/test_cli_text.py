@@ -69,13 +69,12 @@ def trained(tmp_path_factory):
     result = subprocess.run([sys.executable, "-m", "emobot", "train", "text", "--data", str(data), "--out", str(models),
                              "--work", str(work)], capture_output=True, text=True, timeout=1200)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return {"data": data, "models": models, "work": work, "out": result.stdout, "err": result.stderr}
+    return {"data": data, "models": models, "work": work, "out": result.stdout}
 
 
 def test_training_reports_progress_and_writes_the_model_and_its_card(trained):
     out, models = trained["out"], trained["models"]
     assert "sha256 checked" in out and "fine-tuning (LoRA rank 16" in out
-    assert "training at nice 19" in trained["err"]  # batch work: it yields the CPU to a running stack
     assert "epoch 2/2 step" in out and "temperature" in out
     assert (models / "text_emotion.npz").exists()
     results = json.loads((models / "text_emotion.results.json").read_text())
