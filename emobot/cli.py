@@ -228,6 +228,9 @@ def _as_background_work() -> None:
 
 
 def cmd_train(args) -> int:
+    if getattr(args, "teacher", None) and args.modality not in ("text", "face"):
+        print(f"emobot train {args.modality}: --teacher is for text and face (knowledge distillation)", file=sys.stderr)
+        return 2
     if getattr(args, "modality", None) in MODALITY_MODULES:
         _as_background_work()
     return _dispatch("train", args)

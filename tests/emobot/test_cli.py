@@ -75,3 +75,8 @@ def test_training_runs_at_the_lowest_cpu_priority(setting, expected):
     assert result.returncode == 0, result.stderr[-2000:]
     assert int(result.stdout.strip()) == max(expected, os.nice(0))  # never less nice than it was started
     assert ("is not a niceness" in result.stderr) == (setting == "lots")
+
+
+def test_a_teacher_is_refused_where_nothing_distils():
+    result = emobot("train", "speech", "--teacher", "some.npz")
+    assert result.returncode == 2 and "--teacher is for text and face" in result.stderr
