@@ -76,19 +76,24 @@ def front(tmp_path):
                                stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2])
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if requests.get(url + "/", timeout=2).ok:
-                break
-        except requests.ConnectionError:
-            time.sleep(0.2)
-        assert process.poll() is None, process.stderr.read()
-    else:
-        pytest.fail("the front did not start")
-    yield process, url
-    if process.poll() is None:
-        process.terminate()
-        process.wait(timeout=20)
+    try:
+        while time.time() < deadline:
+            try:
+                if requests.get(url + "/", timeout=2).ok:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.2)
+            assert process.poll() is None, process.stderr.read()
+        else:
+            pytest.fail("the front did not start")
+        yield process, url
+    finally:  # stopped even when it failed to start, not left running after the test
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
 def test_session_ids_name_their_process():

@@ -75,14 +75,19 @@ def service_process(sandbox):
                                cwd=sandbox["cwd"], env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 180
-    while not http_ok(url + "/health"):
-        assert process.poll() is None, (sandbox["tmp"].parent / "service.log").read_text()
-        assert time.time() < deadline, "the service did not start"
-        time.sleep(0.5)
-    yield url
-    process.terminate()
-    process.wait(timeout=30)
-    log.close()
+    try:
+        while not http_ok(url + "/health"):
+            assert process.poll() is None, (sandbox["tmp"].parent / "service.log").read_text()
+            assert time.time() < deadline, "the service did not start"
+            time.sleep(0.5)
+        yield url
+    finally:  # a service that failed to start is stopped too, not left running after the test
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
 
 
 async def _stream(url: str, frame: bytes, pcm: bytes) -> list:
