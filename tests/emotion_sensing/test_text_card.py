@@ -52,3 +52,18 @@ def test_the_card_says_when_its_cross_corpus_table_is_not_the_shipped_models(tmp
     update_results(tmp_path, cross_corpus=[dict(row, seeds=[0, 1])])
     card = write_card(tmp_path).read_text()
     assert "Not the shipped model's table" not in card and "(seeds 0, 1)" in card
+
+
+def test_the_card_says_when_the_model_was_distilled_and_its_table_is_not_its_own(tmp_path):
+    from emotion_sensing.text.card import update_results, write_card
+
+    row = json.loads(RESULTS.read_text())["cross_corpus"][0]
+    teacher = {"file": "t.npz", "sha256": "ab" * 32, "members": 3, "seeds": [0, 1, 2], "weight": 0.5}
+    update_results(tmp_path, shipped={"temperature": 1.0, "recipe": {"seed": 0}, "teacher": teacher},
+                   cross_corpus=[dict(row, seeds=[0])])
+    card = write_card(tmp_path).read_text()
+    assert "**Distilled** from a teacher of 3 networks (seeds 0, 1, 2)" in card and "0.5 of its label" in card
+    assert "**Not the shipped model's table**: the shipped model was distilled" in card
+    update_results(tmp_path, shipped={"temperature": 1.0, "recipe": {"seed": 0}})
+    card = write_card(tmp_path).read_text()
+    assert "Distilled" not in card and "Not the shipped model's table" not in card
