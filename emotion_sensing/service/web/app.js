@@ -1,7 +1,7 @@
 // The chat page: Rasa's socket.io channel for the conversation, the emotion service for
 // sensing. The conversation id is the socket.io session id, so Rasa's sender id, which the
 // sensing action asks the service about, is the id this page streams frames and audio under.
-import { Camera, Microphone, followSwitch, sensingLabel } from "./media.js";
+import { Camera, Microphone, followSwitch, frameSender, sensingLabel } from "./media.js";
 import { EmotionStream, median } from "./stream.js";
 
 const FRAMES_PER_SECOND = 4;
@@ -212,7 +212,6 @@ const stream = new EmotionStream(wsUrl, {
 const camera = new Camera($("preview"));
 const microphone = new Microphone((chunk) => stream.sendAudio(chunk));
 let frameTimer = null;
-let grabbing = false;
 
 function showSensing() {
   const { on, text } = sensingLabel(camera, microphone, streamStatus);
@@ -232,19 +231,7 @@ function updateStream() {
   showSensing();
 }
 
-async function sendFrame() {
-  if (grabbing || !stream.canSendFrame()) {
-    stream.stats.framesHeldBack++;
-    return;
-  }
-  grabbing = true;
-  try {
-    const jpeg = await camera.grab();
-    if (jpeg && camera.on) stream.sendFrame(jpeg);
-  } finally {
-    grabbing = false;
-  }
-}
+const sendFrame = frameSender(camera, () => stream, () => { stream.stats.framesHeldBack++; });
 
 function switchDevice(checkbox, device, name, started, stopped) {
   return followSwitch(checkbox, device, name, { showMessage: showMediaMessage, started, stopped, changed: updateStream });

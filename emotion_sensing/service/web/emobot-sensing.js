@@ -123,11 +123,10 @@
   );
   api.ready = ready;
 
-  function start({ Camera, Microphone, followSwitch, sensingLabel }, { EmotionStream, median }) {
+  function start({ Camera, Microphone, followSwitch, frameSender, sensingLabel }, { EmotionStream, median }) {
     let stream = null;
     let streamStatus = "off";
     let frameTimer = null;
-    let grabbing = false;
     const camera = new Camera($(".preview"));
     const microphone = new Microphone((chunk) => stream && stream.sendAudio(chunk));
     const totals = { framesSent: 0, faceReadings: 0, audioChunksSent: 0, audioBytesSent: 0, delaysMs: [] };
@@ -191,16 +190,7 @@
       $(".preview").dataset.on = "false";
     }
 
-    async function sendFrame() {
-      if (grabbing || !stream || !stream.canSendFrame()) return;
-      grabbing = true;
-      try {
-        const jpeg = await camera.grab();
-        if (jpeg && camera.on) stream.sendFrame(jpeg);
-      } finally {
-        grabbing = false;
-      }
-    }
+    const sendFrame = frameSender(camera, () => stream);
 
     function toggle(checkbox, device, name, started, stopped) {
       return followSwitch(checkbox, device, name, { showMessage, started, stopped, changed: update });

@@ -104,6 +104,28 @@ export async function followSwitch(checkbox, device, name,
   changed();
 }
 
+// The camera's frame timer: each tick grabs a frame and sends it to the stream that
+// `currentStream()` names, one grab at a time and only when that stream can take a frame (its
+// answer to the last one is in, or overdue); `heldBack()` hears of each tick that sends nothing.
+export function frameSender(camera, currentStream, heldBack = () => {}) {
+  let grabbing = false;
+  return async () => {
+    const stream = currentStream();
+    if (grabbing || !stream || !stream.canSendFrame()) {
+      heldBack();
+      return;
+    }
+    grabbing = true;
+    try {
+      const jpeg = await camera.grab();
+      const now = currentStream();
+      if (jpeg && camera.on && now) now.sendFrame(jpeg);
+    } finally {
+      grabbing = false;
+    }
+  };
+}
+
 // What the sensing indicator says: which devices are on, and the stream's status unless open.
 export function sensingLabel(camera, microphone, streamStatus) {
   const on = [camera.on && "camera", microphone.on && "microphone"].filter(Boolean);
