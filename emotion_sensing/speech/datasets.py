@@ -180,7 +180,22 @@ def _start_worker(blocks: Tuple[str, ...]) -> None:
     global _WORKER_FEATURISER
     from emotion_sensing.speech.vector import Featuriser
 
+    _leave_with_parent(os.getppid())
     _WORKER_FEATURISER = Featuriser(blocks)
+
+
+def _leave_with_parent(parent: int, every_s: float = 1.0) -> None:
+    """Exit this worker once its parent is gone. A command stopped by a signal (Ctrl-C twice, a
+    kill) cannot shut its pool down, and its workers would go on with their clips, then wait for
+    work forever."""
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every_s)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="leave-with-parent", daemon=True).start()
 
 
 def _featurise_in_worker(files: Sequence[str], condition: str, first: int):
@@ -229,6 +244,11 @@ def extract(dataset: SpeechSet, log: Optional[Printer] = None, use_cache: bool =
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
         from concurrent.futures.process import BrokenProcessPool
+
+        # librosa compiles its numba functions when first imported and caches them in its package
+        # folder; two workers doing that at once on a fresh install left a cache that crashed every
+        # later process (a segfault in librosa.zero_crossings, 6 December). Here it happens once.
+        import librosa  # noqa: F401
 
         try:
             with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),

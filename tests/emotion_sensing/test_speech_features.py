@@ -146,3 +146,69 @@ def test_features_of_a_set_are_the_same_from_worker_processes_or_one(tmp_path, m
     assert done.returncode == 0, done.stderr[-2000:]
     assert "extracting in this process" in done.stdout
     np.testing.assert_array_equal(np.load(tmp_path / "got.npy"), alone.vectors)
+
+
+@needs_espeak
+def test_feature_workers_stop_when_their_command_is_killed(tmp_path):
+    """A training run stopped by a signal cannot shut its worker pool down: the workers must not
+    go on reading clips (or wait for work) after it is gone."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.emotion_sensing.speech_audio import speak
+
+    files = [speak(f"Sentence number {i} is spoken here.", tmp_path, f"s{i}.wav") for i in range(3)]
+    script = tmp_path / "long.py"
+    script.write_text(
+        "from pathlib import Path\n"
+        "from emotion_sensing.speech.datasets import SpeechSet, extract\n"
+        "if __name__ == '__main__':\n"
+        f"    files = [Path(f) for f in {[str(f) for f in files]!r}] * 400\n"
+        "    extract(SpeechSet('clips', files, ['neutral'] * len(files), ['a'] * len(files)), use_cache=False,\n"
+        "            blocks=('librosa', 'egemaps'))\n")
+    parent = subprocess.Popen([sys.executable, str(script)], env={**os.environ, "EMOBOT_FEATURE_WORKERS": "2"},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def children() -> set:
+        found = set()
+        for entry in os.listdir("/proc"):
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+                if entry.isdigit() and int(fields[1]) == parent.pid and "spawn_main" in open(f"/proc/{entry}/cmdline").read():
+                    found.add(int(entry))
+            except (OSError, IndexError, ValueError):
+                continue
+        return found
+
+    def running(pid: int) -> bool:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                state = stat.read().rsplit(")", 1)[1].split()[0]
+            return state != "Z" and "spawn_main" in open(f"/proc/{pid}/cmdline").read()
+        except OSError:
+            return False
+
+    workers: set = set()
+    try:
+        deadline = time.time() + 120
+        while len(workers) < 2:
+            assert parent.poll() is None and time.time() < deadline, "the feature workers did not start"
+            time.sleep(0.5)
+            workers = children()
+        time.sleep(3)  # at work on their clips
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(timeout=10)
+        deadline = time.time() + 20
+        while any(running(pid) for pid in workers):
+            assert time.time() < deadline, f"feature workers {sorted(workers)} still running after their command was killed"
+            time.sleep(0.5)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+        for pid in workers:
+            if running(pid):
+                os.kill(pid, signal.SIGKILL)
