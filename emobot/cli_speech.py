@@ -133,7 +133,7 @@ def train(args) -> int:
         comparison = train_speech(data, out, classifiers=classifiers, sequence_model=not args.no_lstm,
                                   lstm_epochs=args.lstm_epochs, prune_degrees=prune, folds=args.folds,
                                   augment=() if args.no_augment else AUGMENT, log=_say,
-                                  extra_blocks=() if args.no_compare else EXTRA_BLOCKS)
+                                  extra_blocks=tuple(b for b in EXTRA_BLOCKS if not (args.no_compare and b == "compare")))
         from emotion_sensing.speech.evaluate import evaluate_ravdess
 
         evaluation = evaluate_ravdess(data, out / MODEL_FILE, log=_say, robustness=True)

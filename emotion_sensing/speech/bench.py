@@ -1,6 +1,7 @@
 """``emobot bench speech``: how long a voice reading and a transcript take on one core."""
 from __future__ import annotations
 
+import functools
 import shutil
 import statistics
 import subprocess
@@ -64,7 +65,7 @@ def bench_speech(model_path: Path, runs: int = 50, transcripts: int = 5, log: Pr
     """Milliseconds to featurise and classify a 3 s utterance after warm-up, and transcript time."""
     from emotion_sensing.speech.features import frame_features, summarise
     from emotion_sensing.speech.recognizer import VoiceRecognizer
-    from emotion_sensing.speech.vector import ComParE, voiced_span
+    from emotion_sensing.speech.vector import EXTRA_BLOCKS, Featuriser, voiced_span
 
     cpu = pin_to_one_core()
     samples, source = _utterance(UTTERANCE_S)
@@ -90,13 +91,15 @@ def bench_speech(model_path: Path, runs: int = 50, transcripts: int = 5, log: Pr
     featuriser = recognizer.featuriser
     span = voiced_span(frame_features(samples), samples)
     block_costs = {"librosa": lambda: summarise(frame_features(samples))}
-    if featuriser._egemaps is not None:
-        block_costs["egemaps"] = lambda: featuriser._egemaps(span)
-    if featuriser._whisper is not None:
-        block_costs["whisper"] = lambda: featuriser._whisper(span)
-    # Beside them, what the extra ComParE block would cost (measured in the comparison: vector.py).
-    compare = ComParE()
-    block_costs["compare"] = lambda: compare(span)
+    for block in featuriser.blocks:
+        if block != "librosa":
+            block_costs[block] = functools.partial(featuriser.block, block, span)
+    # Beside them, what the extra blocks the model does not read would cost (measured in the
+    # comparison: vector.py).
+    extras = [block for block in EXTRA_BLOCKS if block not in featuriser.blocks]
+    spare = Featuriser(extras)
+    for block in extras:
+        block_costs[block] = functools.partial(spare.block, block, span)
     blocks_ms = {}
     for block, compute in block_costs.items():
         times = []
@@ -115,8 +118,8 @@ def bench_speech(model_path: Path, runs: int = 50, transcripts: int = 5, log: Pr
         "featurise_classify_ms": _summary(total),
         "blocks": list(recognizer.model.blocks),
         "machine": machine(),
-        "block_ms": {b: ms for b, ms in blocks_ms.items() if b != "compare"},
-        "extra_block_ms": {"compare": blocks_ms["compare"]},
+        "block_ms": {b: ms for b, ms in blocks_ms.items() if b not in extras},
+        "extra_block_ms": {b: blocks_ms[b] for b in extras},
         "target_ms": TARGET_MS,
         "classifier": recognizer.model.meta.get("label"),
     }

