@@ -6,8 +6,8 @@ Three blocks (and two extra ones), compared in ``models/speech_emotion.md`` (eac
 |---|---|---|---|
 | ``librosa`` | 456 | MFCCs, deltas, chroma, log-mel, energy, spectral shape (features.py) | ~5 ms |
 | ``egemaps`` | 88 | openSMILE's eGeMAPSv02 functionals: pitch, jitter, shimmer, loudness, formants, HNR, spectral slope (Eyben et al. 2016, the field's minimal set for cross-corpus work) | ~50 ms |
-| ``whisper`` | 768 | Whisper tiny.en's encoder states (the transcriber's model) after 3 of its 4 layers, layer-normalised, float32; mean and standard deviation over the utterance | ~15 ms |
-| ``whisper_final`` | 768 | the same after all 4 layers and the encoder's final norm (what the transcript's decoder reads), int8 | ~20 ms |
+| ``whisper`` | 768 | Whisper tiny.en's encoder states (the transcriber's model) after 3 of its 4 layers, layer-normalised, float32; mean and standard deviation over the utterance | a fifth less than ``whisper_final`` (64 against 83 ms, back to back on a slow day) |
+| ``whisper_final`` | 768 | the same after all 4 layers and the encoder's final norm (what the transcript's decoder reads), int8 | ~10-23 ms |
 | ``compare`` | 6373 | openSMILE's ComParE_2016 functionals (Schuller et al. 2016, the INTERSPEECH challenges' large brute-force set) | ~65-90 ms |
 
 ``compare`` and ``whisper_final`` are extra blocks (:data:`EXTRA_BLOCKS`): the comparison measures
