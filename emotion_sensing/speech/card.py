@@ -307,7 +307,8 @@ read the encoder's output (all 4 layers and the final norm, in int8, now the ext
 alone, the strongest block on RAVDESS (two sentences) and the weakest on SAVEE (a different sentence
 per clip). The states after each layer (layer-normalised, float32), beside librosa and eGeMAPS with
 the same logistic regression trained on RAVDESS actors 1-18 (`scripts/speech_whisper_layers.py`,
-6 December, the AVX2 machine below; the `after` columns are a live session after N earlier utterances):
+6 December, a 2-core AMD EPYC with AVX2; the `after` columns are a live session after N earlier
+utterances):
 
 | whisper block beside librosa + eGeMAPS | actors 19-24 | SAVEE, with speakers | pooled | after0 | after3 | after10 |
 |---|---|---|---|---|---|---|
@@ -323,8 +324,8 @@ the best on SAVEE under every standardisation, 2.2 points below the best on the 
 layers, which loses 5.9 on SAVEE), and the encoder stops a layer early (`emobot bench speech`). The
 choice looked at SAVEE, as the comparison's rule does, so the SAVEE column of the chosen row is
 favoured by being the best of five; the gain holds under every standardisation (+3.3 to +4.6 points
-against the int8 output) and on the training actors' cross-validation (`logreg [all]` CV 0.825 against 0.802). SAVEE has 480 clips: one point is
-about 5 clips. The int8 and float32 outputs differ by 2 points on SAVEE with speakers, a measure of
+against the int8 output) and on the training actors' cross-validation (`logreg [all]` CV 0.825
+against 0.802). SAVEE has 480 clips: one point is about 5 clips. The int8 and float32 outputs differ by 2 points on SAVEE with speakers, a measure of
 how much such figures move with small changes to the features.
 
 What it cost, the models of 5 and 6 December side by side (this card's command): the shipped recipe's
