@@ -203,6 +203,10 @@ def bench(args) -> int:
         print(f"  {block:<8} alone: p50 {ms['p50']:.1f} ms, p95 {ms['p95']:.1f} ms")
     for block, ms in (result.get("extra_block_ms") or {}).items():
         print(f"  {block:<8} alone: p50 {ms['p50']:.1f} ms, p95 {ms['p95']:.1f} ms (extra block: the comparison's, not the shipped model's)")
+    memory = result.get("memory_mb") or {}
+    if memory.get("added") is not None:
+        print(f"memory: the model and its feature extractors add {memory['added']:.0f} MB to the process "
+              f"({memory['before']:.0f} -> {memory['warm']:.0f} MB)")
     t: Optional[Dict[str, Any]] = result.get("transcript_ms")
     if t:
         print(f"transcript ({result['transcript_engine']}, {result['transcript_audio_s']:.1f} s of speech): "

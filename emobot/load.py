@@ -35,6 +35,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from emotion_sensing.config import is_loopback
+from emotion_sensing.machine import rss_mb
 
 MAX_CONVERSATIONS = 500
 MAX_SECONDS = 1800.0
@@ -122,17 +123,6 @@ def speech_pcm(seconds: float = 4.0) -> bytes:
     loop = np.random.default_rng(0).normal(0, 1e-4, total).astype(np.float32)
     loop[: samples.size] += samples
     return (np.clip(loop, -1, 1) * 32767).astype("<i2").tobytes()
-
-
-def rss_mb(pid: int) -> Optional[float]:
-    """Resident memory of a process in MB (Linux /proc), None when it cannot be read."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return round(int(line.split()[1]) / 1024.0, 1)
-    except OSError:
-        return None
-    return None
 
 
 def _ticks(pid: int) -> Optional[int]:

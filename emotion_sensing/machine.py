@@ -55,6 +55,17 @@ def pin_to_one_core() -> Optional[int]:
     return None
 
 
+def rss_mb(pid: Optional[int] = None) -> Optional[float]:
+    """Resident memory of a process (default: this one) in MB (Linux /proc), None when it cannot be read."""
+    try:
+        for line in Path(f"/proc/{pid or os.getpid()}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024.0, 1)
+    except OSError:
+        return None
+    return None
+
+
 def machine() -> Dict[str, Any]:
     """CPU model, cores this process may use, and the speed-relevant instruction sets."""
     flags = cpu_flags()

@@ -12,7 +12,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from emotion_sensing.machine import machine, pin_to_one_core
+from emotion_sensing.machine import machine, pin_to_one_core, rss_mb
 from emotion_sensing.speech.audio import SAMPLE_RATE, load
 
 Printer = Callable[[str], None]
@@ -71,11 +71,13 @@ def bench_speech(model_path: Path, runs: int = 50, transcripts: int = 5, log: Pr
     samples, source = _utterance(UTTERANCE_S)
     recognizer = VoiceRecognizer(model_path)
     log("warming up (librosa compiles with numba on its first call; openSMILE and Whisper load)...")
+    rss_before = rss_mb()
     started = time.perf_counter()
     recognizer.warm_up()
     warm_up_s = time.perf_counter() - started
     for _ in range(3):
         recognizer.read(samples, speaker=recognizer.new_speaker())
+    rss_warm = rss_mb()
     featurise, classify, total = [], [], []
     for _ in range(runs):
         speaker = recognizer.new_speaker()
@@ -113,6 +115,10 @@ def bench_speech(model_path: Path, runs: int = 50, transcripts: int = 5, log: Pr
         "audio": source,
         "cores": 1 if cpu is not None else None,
         "warm_up_s": round(warm_up_s, 2),
+        # What loading the model and its feature extractors and reading three utterances added to
+        # this process's resident memory (None where /proc cannot be read).
+        "memory_mb": {"before": rss_before, "warm": rss_warm,
+                      "added": round(rss_warm - rss_before, 1) if rss_before is not None and rss_warm is not None else None},
         "featurise_ms": _summary(featurise),
         "classify_ms": _summary(classify),
         "featurise_classify_ms": _summary(total),
@@ -133,9 +139,11 @@ def bench_speech(model_path: Path, runs: int = 50, transcripts: int = 5, log: Pr
 
     transcriber = Transcriber(cpu_threads=1)
     try:
+        rss_before = rss_mb()
         started = time.perf_counter()
         transcriber.load()
         load_s = time.perf_counter() - started
+        rss_loaded = rss_mb()
         text = transcriber.transcribe(speech).text
         times = [transcriber.transcribe(speech).seconds * 1000 for _ in range(transcripts)]
     except TranscriptionUnavailable as error:
@@ -146,6 +154,7 @@ def bench_speech(model_path: Path, runs: int = 50, transcripts: int = 5, log: Pr
         transcript_engine=transcriber.engine,
         transcript_window_s=transcriber.window_s,
         transcript_load_s=round(load_s, 2),
+        transcript_load_mb=round(rss_loaded - rss_before, 1) if rss_before is not None and rss_loaded is not None else None,
         transcript_audio_s=round(speech.size / SAMPLE_RATE, 2),
         transcript_ms=_summary(times),
         transcript_text=text,

@@ -92,6 +92,9 @@ def test_bench_speech_reports_milliseconds():
     assert body["extra_block_ms"]["compare"]["p50"] > 0 and body["extra_block_ms"]["whisper_final"]["p50"] > 0
     assert body["machine"]["cpu"] and body["machine"]["cores"] >= 1  # the figure says where it was measured
     assert body["transcript_ms"]["p50"] > 0 and body["transcript_engine"] == "whisper-tiny.en"
+    # What the models cost in memory: the Whisper encoder alone holds tens of MB.
+    assert body["memory_mb"]["warm"] > body["memory_mb"]["before"] > 0 and body["memory_mb"]["added"] > 20
+    assert body["transcript_load_mb"] > 0
 
 
 def test_chat_mic_without_a_microphone_says_so():
