@@ -343,12 +343,22 @@ measured. Across corpora, the case this card judges by, the states after 3 layer
   a laptop microphone is harder; expect less.
 - Without speaker statistics (a session's first utterances, or clips of many people pooled) the
   model is much weaker on voices unlike RAVDESS's and SAVEE's: see the `after0` and `pooled` rows.
-  Training in the test's regime does not close that gap (`scripts/speech_standardisation_regimes.py`,
-  5 December, with the whisper block of then, the encoder's output): the same logistic regression
-  trained on RAVDESS actors 1-18 standardised with one pooled normaliser, or as a session's first
-  utterance, or either beside the per-speaker statistics (each clip once per way), gives SAVEE pooled 0.335-0.343 against 0.337 and after0 0.262-0.274
-  against 0.320, and loses 3.6-4.8 points on SAVEE with speakers (0.475-0.487 against 0.523);
-  eGeMAPS alone, the best block without speakers (pooled 0.372), loses 2.7-4.8 points there too. Not used.
+  Three ways were measured; none closes that gap without a larger loss elsewhere (`scripts/speech_standardisation_regimes.py`,
+  6 December, the shipped blocks, the same logistic regression trained on RAVDESS actors 1-18; without
+  any of them SAVEE reads 0.556 with speakers, 0.370 pooled, 0.358 on a first utterance):
+  - training in the test's standardisation (one pooled normaliser, or as a session's first utterance,
+    or either beside the per-speaker statistics, each clip once per way): SAVEE pooled 0.368-0.381,
+    first utterance 0.310-0.337, and 3.9-5.4 points lost with speakers (0.502-0.517); the Whisper
+    block alone, the best block without speakers (pooled 0.395), reads 0.377-0.383 pooled that way;
+  - finding the voices without identities (the clips clustered by their mean MFCCs, each cluster
+    standardised as one speaker): SAVEE 0.452-0.502 for 2 to 6 clusters, but actors 19-24 0.703-0.744
+    against 0.769 pooled (their clusters follow emotion more than person), and one person's clips
+    split in two such voices lose 10.7 points (each SAVEE speaker alone: 0.450 against 0.556), which is
+    what a live session, one person, would do to itself: SAVEE pooled (four people as one session) is
+    the proxy for "no identities", and this would win on the proxy and lose on the case it stands for;
+  - projecting out the 2 to 17 directions along which the training speakers' means differ: SAVEE
+    with speakers 0.439-0.498 and pooled 0.331-0.368; only a first utterance gains, with 2 directions
+    (0.379 against 0.358). Not used.
 - The per-speaker statistics assume the speaker's utterances span their emotional range, as
   each actor's do. A session that is all one emotion pulls its own mean towards that emotion,
   which the standardisation then partly removes.
@@ -362,8 +372,12 @@ measured. Across corpora, the case this card judges by, the states after 3 layer
   --json`, the two models back to back, twice): featurise and classify p50 167 / 167 ms (p95 185 / 176)
   against 182 / 182 ms (p95 195 / 198) for the model of 5 December; the Whisper block 64 / 65 ms against
   83 / 83 ms for the encoder's output in int8, a fifth less; eGeMAPS 88-90 ms alone is over the target.
-  Memory: the float32 encoder (and the decoder CTranslate2 loads with it) adds about 230 MB to the
-  process, against 60 MB for the int8 one.
+  Memory: the block's model keeps the encoder's first 3 layers (float32) and, of the decoder
+  CTranslate2 needs to load a Whisper model, only its first layer over the 1,608 special tokens
+  (`vector.whisper_encoder_files`; the encoder's states are bit for bit those of the whole model, a
+  test checks): it adds 95 MB to a process, against 228 MB with the whole decoder (VmRSS before and
+  after one encode, 6 December). `emobot bench speech --json` reports what the whole voice reading
+  adds (`memory_mb`) and what the transcriber's model adds (`transcript_load_mb`).
   Two leads were measured (throwaway scripts, 5 December), neither built: openSMILE fed the audio
   while the person speaks (one instance on an external audio source, run in a thread) gives the
   same 88 values bit for bit, uses no CPU while it waits, and takes 1.3 ms after the last sample;
@@ -376,7 +390,16 @@ measured. Across corpora, the case this card judges by, the states after 3 layer
   encoder's output; the same logistic regression trained on RAVDESS actors 1-18): actors 19-24 0.775
   against 0.789, SAVEE 0.473 against 0.523 (pooled 0.331 against 0.337): five points lost on voices the
   model never heard, a loss by this card's rule. The transcript's encoding runs all 4 layers; the block
-  reads the states after 3 (above), so it could not be shared as it is.
+  reads the states after 3 (above), so it could not be shared as it is (re-run 6 December with the
+  script's second version, the same figures; the block after 3 layers reads 0.792 / 0.556 / 0.370 there).
+  Nor can the block be computed while the person speaks (`scripts/speech_whisper_pieces.py`,
+  6 December, the same logistic regression): encoding the span in pieces as they arrive, each on its
+  own, every piece's states pooled, would leave only the last piece to encode after the last sample,
+  but reads voices the model never heard worse. Pieces of 1 s: SAVEE 0.515 with speakers against
+  0.556 for the whole span (actors 19-24 0.772 against 0.792); of 2 s: 0.540 (0.794); of 0.5 s: 0.492
+  (0.728). And the last piece alone costs 26 ms for 1 s and 46 ms for 2 s on that machine that day (the
+  whole 3 s span 70 ms), before librosa's 12-14 ms: with this block, streaming does not bring the
+  reading within 30 ms on this CPU. Not built.
 
 ## Retrain
 
