@@ -36,10 +36,14 @@ def arguments(doc: str) -> argparse.Namespace:
 
 
 def corpora(data: Path):
-    """(RAVDESS, SAVEE) as the protocol reads them, in that order."""
+    """(RAVDESS, SAVEE) as the protocol reads them, in that order; a missing corpus ends the script
+    with the loader's message (where the data comes from), not a traceback."""
     from emotion_sensing.speech.datasets import load_ravdess, load_savee
 
-    return load_ravdess(data), load_savee(data)
+    try:
+        return load_ravdess(data), load_savee(data)
+    except FileNotFoundError as error:
+        raise SystemExit(f"{Path(sys.argv[0]).name}: {error}") from None
 
 
 class Clip(NamedTuple):

@@ -30,6 +30,13 @@ def test_each_measurement_script_starts_and_explains_itself(script):
     assert ".venv/bin/python scripts/" + script in done.stdout  # the doc's command line is shown
 
 
+def test_a_script_without_the_data_says_where_to_get_it(tmp_path):
+    done = subprocess.run([sys.executable, str(SCRIPTS / "speech_whisper_pieces.py"), "--data", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "speech_whisper_pieces.py: RAVDESS labels.csv not found" in done.stderr and "--data" in done.stderr
+
+
 def lengths(files):
     """A stand-in for a script's feature extraction: (name length, [index, index]) per file; None: "silent"."""
     return [None if "silent" in f else (float(len(f)), np.array([len(f), -len(f)], np.float32)) for f in files]
