@@ -12,6 +12,9 @@ RAVDESS actors 1-18 and tested on actors 19-24 and on SAVEE:
 2. Voices found without identities: the test clips clustered (Ward, on their mean MFCCs 1-19,
    standardised) into k groups, each group standardised as one speaker; and each SAVEE speaker's
    clips clustered on their own into 2, which is what a one-person session would do to itself.
+   Then with a distance threshold instead of k (the smallest at which no training actor splits), and
+   as a live session would have to: each utterance, in arrival order, joins the nearest voice within
+   a radius or starts one, each voice with its own running statistics (5 random orders).
 3. Nuisance projection: the k directions along which the training speakers' mean vectors differ
    most, projected out of every vector before training and testing.
 
@@ -23,6 +26,8 @@ the first time, then a minute.
 """
 from __future__ import annotations
 
+from typing import List, Optional, Tuple
+
 import numpy as np
 from speech_protocol import accuracies, arguments, corpora, report
 
@@ -30,6 +35,8 @@ BLOCKS = ("librosa", "egemaps", "whisper")
 REGIMES = (("speaker",), ("pooled",), ("after0",), ("speaker", "pooled"), ("speaker", "after0"),
            ("speaker", "pooled", "after0"))
 CLUSTERS = (2, 3, 4, 5, 6)
+THRESHOLDS = (10, 15, 20, 25, 30, 40, 50, 60)
+RADII = (6.0, 7.0, 8.0, 9.0, 10.0)
 PROJECTED = (2, 5, 10, 17)  # 18 training speakers: at most 17 directions between their means
 
 
@@ -100,6 +107,94 @@ def found_voices(vectors: np.ndarray, rows) -> dict:
     return out
 
 
+def voice_prints(vectors: np.ndarray, rows) -> np.ndarray:
+    """Each clip's mean MFCCs 1-19, standardised by the training clips (a session has no other scale)."""
+    from emotion_sensing.speech.features import feature_names
+
+    mfcc = [i for i, name in enumerate(feature_names())
+            if name.startswith("mean.mfcc.") and 1 <= int(name.rsplit(".", 1)[1]) <= 19]
+    x = vectors[:, mfcc]
+    return (x - x[rows.train].mean(axis=0)) / (x[rows.train].std(axis=0) + 1e-9)
+
+
+def below(prints: np.ndarray, threshold: float) -> np.ndarray:
+    """Groups of clips whose Ward merge distance stays below ``threshold`` (one group for one clip)."""
+    from sklearn.cluster import AgglomerativeClustering
+
+    if len(prints) < 2:
+        return np.zeros(len(prints), int)
+    return AgglomerativeClustering(None, linkage="ward", distance_threshold=threshold).fit_predict(prints)
+
+
+def by_threshold(vectors: np.ndarray, rows) -> dict:
+    """Section 2, a distance threshold instead of k: the smallest of THRESHOLDS at which no training
+    actor's clips split, then the test clips grouped by it."""
+    from emotion_sensing.speech.train import accuracy_by_mode, fit
+
+    prints, speakers = voice_prints(vectors, rows), rows.speakers
+    train = np.flatnonzero(rows.train)
+    threshold = next(t for t in THRESHOLDS
+                     if all(len(np.unique(below(prints[train[speakers[train] == a]], t))) == 1
+                            for a in np.unique(speakers[train])))
+    model = fit("logreg", vectors[rows.train], rows.labels[rows.train], speakers[rows.train], blocks=BLOCKS)
+
+    def read(where, groups):
+        return accuracy_by_mode(model, vectors[where], rows.labels[where], groups.astype(str), ("speaker",))["speaker"]
+
+    out = {"threshold": threshold}
+    for name, where in (("actors 19-24 pooled", np.flatnonzero(rows.test)), ("SAVEE pooled", np.flatnonzero(rows.savee))):
+        groups = below(prints[where], threshold)
+        out[name] = {"accuracy": read(where, groups), "voices": int(len(np.unique(groups)))}
+    where = np.flatnonzero(rows.savee)
+    groups = np.empty(len(where), dtype=object)
+    for speaker in np.unique(speakers[where]):
+        mine = speakers[where] == speaker
+        groups[mine] = [f"{speaker}-{g}" for g in below(prints[where[mine]], threshold)]
+    out["SAVEE, each speaker alone"] = {"accuracy": read(where, groups), "voices": int(len(np.unique(groups)))}
+    return out
+
+
+def live(vectors: np.ndarray, rows) -> dict:
+    """Section 2 as a live session: voices found utterance by utterance (see the doc)."""
+    from emotion_sensing.labels import LABELS
+    from emotion_sensing.speech.speaker import SpeakerStats
+    from emotion_sensing.speech.train import fit
+
+    prints, speakers, labels = voice_prints(vectors, rows), rows.speakers, rows.labels
+    model = fit("logreg", vectors[rows.train], labels[rows.train], speakers[rows.train], blocks=BLOCKS)
+
+    def session(clips: np.ndarray, radius: Optional[float], seed: int) -> Tuple[int, int]:
+        voices: List[list] = []  # [sum of prints, count, running statistics]
+        right = 0
+        for i in np.random.default_rng(seed).permutation(clips):
+            distances = [np.linalg.norm(prints[i] - total / n) for total, n, _ in voices]
+            near = int(np.argmin(distances)) if distances and (radius is None or min(distances) < radius) else None
+            if near is None:
+                voices.append([np.zeros(prints.shape[1]), 0, SpeakerStats(model.prior)])
+                near = len(voices) - 1
+            voice = voices[near]
+            voice[0], voice[1] = voice[0] + prints[i], voice[1] + 1
+            voice[2].update(vectors[i])
+            right += LABELS[int(model.probabilities(voice[2].standardise(vectors[i])[np.newaxis])[0].argmax())] == labels[i]
+        return right, len(voices)
+
+    def sessions(groups: List[np.ndarray], radius: Optional[float]) -> dict:
+        runs = [[session(g, radius, seed) for g in groups] for seed in range(5)]
+        n = sum(len(g) for g in groups)
+        return {"accuracy": round(float(np.mean([sum(r for r, _ in run) / n for run in runs])), 4),
+                "voices per session": round(float(np.mean([np.mean([v for _, v in run]) for run in runs])), 2)}
+
+    savee, test = np.flatnonzero(rows.savee), np.flatnonzero(rows.test)
+    out = {}
+    for radius in (None, *RADII):
+        out["one voice" if radius is None else f"radius {radius:g}"] = {
+            "SAVEE as one session": sessions([savee], radius),
+            "actors 19-24 as one session": sessions([test], radius),
+            "each SAVEE speaker alone": sessions([savee[speakers[savee] == s] for s in np.unique(speakers[savee])], radius),
+            "each test actor alone": sessions([test[speakers[test] == s] for s in np.unique(speakers[test])], radius)}
+    return out
+
+
 def projected(vectors: np.ndarray, rows) -> dict:
     """Accuracies with the directions between training speakers projected out (section 3 of the doc)."""
     train = rows.train
@@ -138,6 +233,11 @@ def main() -> int:
     out["found voices"] = found_voices(vectors, rows)
     for name, row in out["found voices"].items():
         log(f"found voices, {name}: {row}")
+    out["voices by threshold"] = by_threshold(vectors, rows)
+    log(f"voices by threshold: {out['voices by threshold']}")
+    out["voices found live"] = live(vectors, rows)
+    for name, row in out["voices found live"].items():
+        log(f"voices found live, {name}: {row}")
     out["nuisance projection"] = projected(vectors, rows)
     for name, row in out["nuisance projection"].items():
         log(f"nuisance projection, {name}: {row}")
