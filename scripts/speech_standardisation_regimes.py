@@ -62,15 +62,29 @@ def score(x, labels, speakers, rows, regime):
             **{f"SAVEE {mode}": accuracy(held_out, mode) for mode in ("speaker", "pooled", "after0")}}
 
 
+def mean_mfccs(vectors: np.ndarray) -> np.ndarray:
+    """Each clip's mean MFCCs 1-19 (the librosa block leads the vector): what tells voices apart here."""
+    from emotion_sensing.speech.features import feature_names
+
+    return vectors[:, [i for i, name in enumerate(feature_names())
+                       if name.startswith("mean.mfcc.") and 1 <= int(name.rsplit(".", 1)[1]) <= 19]]
+
+
+def each_alone(where: np.ndarray, speakers: np.ndarray, group) -> np.ndarray:
+    """Groups for the clips ``where`` when each speaker's clips are grouped on their own by ``group``
+    (a function of the clips' indices), as a one-person session groups itself."""
+    groups = np.empty(len(where), dtype=object)
+    for speaker in np.unique(speakers[where]):
+        mine = speakers[where] == speaker
+        groups[mine] = [f"{speaker}-{g}" for g in group(where[mine])]
+    return groups.astype(str)
+
+
 def voices(vectors: np.ndarray, k: int) -> np.ndarray:
     """Each clip's group when the clips are clustered into ``k`` voices by their mean MFCCs 1-19."""
     from sklearn.cluster import AgglomerativeClustering
 
-    from emotion_sensing.speech.features import feature_names
-
-    mfcc = [i for i, name in enumerate(feature_names())
-            if name.startswith("mean.mfcc.") and 1 <= int(name.rsplit(".", 1)[1]) <= 19]
-    x = vectors[:, mfcc]
+    x = mean_mfccs(vectors)
     x = (x - x.mean(axis=0)) / (x.std(axis=0) + 1e-9)
     return AgglomerativeClustering(k, linkage="ward").fit_predict(x).astype(str)
 
@@ -81,11 +95,10 @@ def purity(groups: np.ndarray, speakers: np.ndarray) -> float:
                            for g in np.unique(groups)) / len(groups)), 4)
 
 
-def found_voices(vectors: np.ndarray, rows) -> dict:
-    """Accuracies with the test clips' speakers replaced by clusters (section 2 of the doc)."""
-    from emotion_sensing.speech.train import accuracy_by_mode, fit
+def found_voices(model, vectors: np.ndarray, rows) -> dict:
+    """Accuracies of ``model`` with the test clips' speakers replaced by clusters (section 2 of the doc)."""
+    from emotion_sensing.speech.train import accuracy_by_mode
 
-    model = fit("logreg", vectors[rows.train], rows.labels[rows.train], rows.speakers[rows.train], blocks=BLOCKS)
     out = {}
     for name, where in (("actors 19-24", rows.test), ("SAVEE", rows.savee)):
         x, labels, speakers = vectors[where], rows.labels[where], rows.speakers[where]
@@ -97,23 +110,16 @@ def found_voices(vectors: np.ndarray, rows) -> dict:
             row[f"{k} voices purity"] = purity(groups, speakers)
         out[name] = row
     # One person's clips split into 2 "voices", as a one-person session would split itself.
-    where = rows.savee
-    x, labels, speakers = vectors[where], rows.labels[where], rows.speakers[where]
-    groups = np.empty(len(x), dtype=object)
-    for speaker in np.unique(speakers):
-        mine = speakers == speaker
-        groups[mine] = [f"{speaker}-{g}" for g in voices(x[mine], 2)]
-    out["SAVEE, each speaker split in 2"] = accuracy_by_mode(model, x, labels, groups.astype(str), ("speaker",))["speaker"]
+    where = np.flatnonzero(rows.savee)
+    groups = each_alone(where, rows.speakers, lambda mine: voices(vectors[mine], 2))
+    out["SAVEE, each speaker split in 2"] = accuracy_by_mode(model, vectors[where], rows.labels[where], groups,
+                                                             ("speaker",))["speaker"]
     return out
 
 
 def voice_prints(vectors: np.ndarray, rows) -> np.ndarray:
     """Each clip's mean MFCCs 1-19, standardised by the training clips (a session has no other scale)."""
-    from emotion_sensing.speech.features import feature_names
-
-    mfcc = [i for i, name in enumerate(feature_names())
-            if name.startswith("mean.mfcc.") and 1 <= int(name.rsplit(".", 1)[1]) <= 19]
-    x = vectors[:, mfcc]
+    x = mean_mfccs(vectors)
     return (x - x[rows.train].mean(axis=0)) / (x[rows.train].std(axis=0) + 1e-9)
 
 
@@ -126,17 +132,16 @@ def below(prints: np.ndarray, threshold: float) -> np.ndarray:
     return AgglomerativeClustering(None, linkage="ward", distance_threshold=threshold).fit_predict(prints)
 
 
-def by_threshold(vectors: np.ndarray, rows) -> dict:
+def by_threshold(model, vectors: np.ndarray, rows) -> dict:
     """Section 2, a distance threshold instead of k: the smallest of THRESHOLDS at which no training
-    actor's clips split, then the test clips grouped by it."""
-    from emotion_sensing.speech.train import accuracy_by_mode, fit
+    actor's clips split, then the test clips grouped by it and read by ``model``."""
+    from emotion_sensing.speech.train import accuracy_by_mode
 
     prints, speakers = voice_prints(vectors, rows), rows.speakers
     train = np.flatnonzero(rows.train)
     threshold = next(t for t in THRESHOLDS
                      if all(len(np.unique(below(prints[train[speakers[train] == a]], t))) == 1
                             for a in np.unique(speakers[train])))
-    model = fit("logreg", vectors[rows.train], rows.labels[rows.train], speakers[rows.train], blocks=BLOCKS)
 
     def read(where, groups):
         return accuracy_by_mode(model, vectors[where], rows.labels[where], groups.astype(str), ("speaker",))["speaker"]
@@ -146,22 +151,17 @@ def by_threshold(vectors: np.ndarray, rows) -> dict:
         groups = below(prints[where], threshold)
         out[name] = {"accuracy": read(where, groups), "voices": int(len(np.unique(groups)))}
     where = np.flatnonzero(rows.savee)
-    groups = np.empty(len(where), dtype=object)
-    for speaker in np.unique(speakers[where]):
-        mine = speakers[where] == speaker
-        groups[mine] = [f"{speaker}-{g}" for g in below(prints[where[mine]], threshold)]
+    groups = each_alone(where, speakers, lambda mine: below(prints[mine], threshold))
     out["SAVEE, each speaker alone"] = {"accuracy": read(where, groups), "voices": int(len(np.unique(groups)))}
     return out
 
 
-def live(vectors: np.ndarray, rows) -> dict:
-    """Section 2 as a live session: voices found utterance by utterance (see the doc)."""
+def live(model, vectors: np.ndarray, rows) -> dict:
+    """Section 2 as a live session, read by ``model``: voices found utterance by utterance (see the doc)."""
     from emotion_sensing.labels import LABELS
     from emotion_sensing.speech.speaker import SpeakerStats
-    from emotion_sensing.speech.train import fit
 
     prints, speakers, labels = voice_prints(vectors, rows), rows.speakers, rows.labels
-    model = fit("logreg", vectors[rows.train], labels[rows.train], speakers[rows.train], blocks=BLOCKS)
 
     def session(clips: np.ndarray, radius: Optional[float], seed: int) -> Tuple[int, int]:
         voices: List[list] = []  # [sum of prints, count, running statistics]
@@ -211,7 +211,7 @@ def projected(vectors: np.ndarray, rows) -> dict:
 
 def main() -> int:
     from emotion_sensing.speech.datasets import extract
-    from emotion_sensing.speech.train import protocol_rows
+    from emotion_sensing.speech.train import fit, protocol_rows
     from emotion_sensing.speech.vector import layout
 
     args = arguments(__doc__)
@@ -230,12 +230,14 @@ def main() -> int:
             out["regimes"].setdefault(name, {})["+".join(regime)] = row
             log(f"{name:24s} trained {'+'.join(regime):22s} " + "  ".join(f"{k} {v:.3f}" for k, v in row.items()))
     vectors = np.nan_to_num(vectors).astype(np.float32)
-    out["found voices"] = found_voices(vectors, rows)
+    # Section 2 reads with the one model the protocol trains (per-speaker standardisation).
+    model = fit("logreg", vectors[rows.train], rows.labels[rows.train], rows.speakers[rows.train], blocks=BLOCKS)
+    out["found voices"] = found_voices(model, vectors, rows)
     for name, row in out["found voices"].items():
         log(f"found voices, {name}: {row}")
-    out["voices by threshold"] = by_threshold(vectors, rows)
+    out["voices by threshold"] = by_threshold(model, vectors, rows)
     log(f"voices by threshold: {out['voices by threshold']}")
-    out["voices found live"] = live(vectors, rows)
+    out["voices found live"] = live(model, vectors, rows)
     for name, row in out["voices found live"].items():
         log(f"voices found live, {name}: {row}")
     out["nuisance projection"] = projected(vectors, rows)

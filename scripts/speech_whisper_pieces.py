@@ -30,20 +30,13 @@ SAMPLE_RATE = 16000
 
 
 def in_pieces(encoder, span: np.ndarray, seconds: float) -> np.ndarray:
-    """The block with the span encoded in pieces of ``seconds``: mean and std over every piece's states."""
-    import ctranslate2
-
+    """The block with the span encoded in pieces of ``seconds`` (each by ``encoder.states``, as the
+    block encodes a whole span): mean and std over every piece's states."""
     n = int(seconds * SAMPLE_RATE)
     pieces = [span[i:i + n] for i in range(0, len(span), n)]
     if len(pieces) > 1 and len(pieces[-1]) < SHORTEST_S * SAMPLE_RATE:
         pieces = pieces[:-1]
-    states = []
-    for piece in pieces:
-        mel = encoder._mel(piece)[:, :3000]
-        frames = mel.shape[1] - mel.shape[1] % 2
-        features = np.ascontiguousarray(mel[np.newaxis, :, :frames], dtype=np.float32)
-        states.append(np.asarray(encoder._model.encode(ctranslate2.StorageView.from_array(features)))[0])
-    states = np.concatenate(states)
+    states = np.concatenate([encoder.states(piece) for piece in pieces])
     return np.concatenate([states.mean(axis=0), states.std(axis=0)]).astype(np.float32)
 
 
@@ -52,7 +45,6 @@ def work(files):
     from emotion_sensing.speech.vector import WhisperEncoder
 
     encoder = WhisperEncoder()
-    encoder.load()
     return [clip and (clip.vector, np.stack([in_pieces(encoder, clip.span, s) for s in PIECES_S] + [encoder(clip.span)]))
             for clip in clips(files, ("librosa", "egemaps"))]
 

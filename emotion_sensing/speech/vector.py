@@ -295,14 +295,18 @@ class WhisperEncoder:
                                                          files=whisper_encoder_files(path, self.layers), **options)
             self._mel = FeatureExtractor(feature_size=80)
 
-    def __call__(self, span: np.ndarray) -> np.ndarray:
+    def states(self, span: np.ndarray) -> np.ndarray:
+        """The encoder's states over one span: one row of 384 per 20 ms (up to 30 s)."""
         import ctranslate2
 
         self.load()
         mel = self._mel(span)[:, :3000]
         frames = mel.shape[1] - mel.shape[1] % 2
         features = np.ascontiguousarray(mel[np.newaxis, :, :frames], dtype=np.float32)
-        states = np.asarray(self._model.encode(ctranslate2.StorageView.from_array(features)))[0]
+        return np.asarray(self._model.encode(ctranslate2.StorageView.from_array(features)))[0]
+
+    def __call__(self, span: np.ndarray) -> np.ndarray:
+        states = self.states(span)
         return np.concatenate([states.mean(axis=0), states.std(axis=0)]).astype(np.float32)
 
 
