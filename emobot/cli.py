@@ -505,6 +505,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     # `emobot ... | head` ends quietly, as Unix tools do.
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    # TensorFlow's start-up lines (no CUDA, no TensorRT, which CPU instructions it was built for)
+    # say nothing a user can act on; its errors still show. Set the variable to see them all.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra and args.command == "sense" and not any(e.startswith("-") for e in extra):

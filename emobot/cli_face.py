@@ -127,12 +127,17 @@ def sense(args) -> int:
     if len(sources) != 1:
         print("emobot sense face: give exactly one of --image FILE, --video FILE, --camera N", file=sys.stderr)
         return 2
-    recognizer = _recognizer(args)
-    if args.image:
+    if args.image:  # a wrong path or a file that is no image is said before the models load
+        if not os.path.isfile(args.image):
+            print(f"emobot sense face: no such file: {args.image}", file=sys.stderr)
+            return 2
         image = cv2.imread(args.image, cv2.IMREAD_UNCHANGED)
         if image is None:
-            print(f"emobot sense face: cannot read an image from {args.image}", file=sys.stderr)
+            print(f"emobot sense face: cannot read an image from {args.image} (not an image OpenCV decodes)",
+                  file=sys.stderr)
             return 2
+    recognizer = _recognizer(args)
+    if args.image:
         analysis = recognizer.analyse(image)
         _print_analysis(analysis, args.json, args.image)
         if args.draw:

@@ -62,6 +62,27 @@ def test_sense_face_without_a_source_says_what_to_give():
     assert "--image FILE, --video FILE, --camera N" in result.stderr
 
 
+def test_sense_face_on_a_photo_and_on_wrong_files(tmp_path):
+    """A real photo (scikit-image's astronaut, smiling) reads happy; a missing path and a file that
+    is no image are each a one-line error, said before the models load."""
+    import cv2
+    from skimage.data import astronaut
+
+    photo = tmp_path / "astronaut.png"
+    cv2.imwrite(str(photo), cv2.cvtColor(astronaut(), cv2.COLOR_RGB2BGR))
+    result = emobot("sense", "face", "--image", str(photo), "--json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout)["faces"][0]["label"] == "happy"
+    assert "cuda" not in result.stderr.lower()  # TensorFlow's start-up chatter is quiet
+    missing = emobot("sense", "face", "--image", str(tmp_path / "nowhere.png"))
+    assert missing.returncode == 2 and "no such file" in missing.stderr
+    noise = tmp_path / "noise.png"
+    noise.write_bytes(os.urandom(2000))
+    corrupt = emobot("sense", "face", "--image", str(noise))
+    assert corrupt.returncode == 2 and "cannot read an image" in corrupt.stderr
+    assert "Traceback" not in missing.stderr + corrupt.stderr
+
+
 @pytest.mark.parametrize("setting, expected", [(None, 19), ("5", 5), ("lots", 19)])
 def test_training_runs_at_the_lowest_cpu_priority(setting, expected):
     """`emobot train` is batch work: a stack running beside it (whose sensing worker is niced
