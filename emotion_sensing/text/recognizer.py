@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
@@ -65,7 +65,11 @@ class TextRecognizer:
 
     def probabilities(self, text: str) -> tuple[float, ...]:
         """Calibrated probabilities over LABELS (curiosity counted as neutral)."""
-        raw = self._classifier.probabilities(text)
+        return self.canonical(self._classifier.probabilities(text))
+
+    def canonical(self, raw: Sequence[float]) -> tuple[float, ...]:
+        """The classifier's calibrated probabilities (over its own labels) as probabilities over
+        LABELS, curiosity counted as neutral."""
         probs = [float(raw[i]) for i in self._order]
         if self._curiosity is not None:
             probs[LABELS.index("neutral")] += float(raw[self._curiosity])
@@ -82,7 +86,7 @@ class TextRecognizer:
         scores = self.vader(text)
         probs = self.probabilities(text) if self._classifier is not None else _probs_from_vader(scores)
         confidence = max(probs)
-        valence = (1 - self._vader_weight) * valence_of(probs) + self._vader_weight * scores["compound"]
+        valence = self.valence(probs, scores)
         return Reading(
             modality="text",
             probs=probs,
@@ -91,6 +95,10 @@ class TextRecognizer:
             valence=valence,
             extras={"vader": scores, "classifier": self.has_classifier},
         )
+
+    def valence(self, probs: Sequence[float], scores: Dict[str, float]) -> float:
+        """The reading's valence: the distribution's expected valence blended with VADER's compound."""
+        return (1 - self._vader_weight) * valence_of(probs) + self._vader_weight * scores["compound"]
 
 
 def _probs_from_vader(scores: Dict[str, float]) -> tuple[float, ...]:

@@ -443,17 +443,29 @@ def measure(adapter_path: Path, datasets_dir: Path, log: Optional[Printer] = pri
     return out
 
 
-def vader_valence_agreement(split: TextSplit, recognizer) -> Dict[str, Any]:
+def vader_valence_agreement(split: TextSplit, recognizer, logits: Optional[np.ndarray] = None) -> Dict[str, Any]:
     """How often VADER's compound sign, and the recognizer's blended valence, match the valence
-    sign of the true label (neutral and surprise, which have no clear sign, are skipped)."""
+    sign of the true label (neutral and surprise, which have no clear sign, are skipped).
+
+    ``logits``: the classifier's raw logits for the split's texts, already computed (one text at a
+    time, as the recognizer computes them, so the same logits), so the encoder does not read every
+    text twice; the valence is then the one ``recognizer.read`` gives, to rounding (1e-15)."""
+    from emotion_sensing.calibration import softmax
+
     agree = counted = model_agree = 0
-    for text, label in zip(split.texts, split.labels):
+    for row, (text, label) in enumerate(zip(split.texts, split.labels)):
         if label not in VALENCE or label in ("neutral", "surprise") or VALENCE[label] == 0:
             continue
         sign = VALENCE[label]
         counted += 1
-        agree += recognizer.vader(text)["compound"] * sign > 0
-        model_agree += recognizer.read(text).valence * sign > 0
+        scores = recognizer.vader(text)
+        agree += scores["compound"] * sign > 0
+        if logits is None:
+            valence = recognizer.read(text).valence
+        else:
+            probs = recognizer.canonical(softmax(logits[row], recognizer.classifier.temperature))
+            valence = recognizer.valence(probs, scores)
+        model_agree += valence * sign > 0
     return {"n": counted, "vader_only": round(agree / counted, 4) if counted else None,
             "recognizer": round(model_agree / counted, 4) if counted else None}
 
@@ -469,9 +481,10 @@ def eval_text(splits: Sequence[TextSplit], model_path: Path) -> Dict[str, Any]:
     classifier = recognizer.classifier
     results = []
     for split in splits:
-        result = score(split, classifier.logits(split.texts), classifier.labels, classifier.temperature)
+        logits = classifier.logits(split.texts)
+        result = score(split, logits, classifier.labels, classifier.temperature)
         result.update(modality="text", dataset=split.name, skipped=split.skipped,
-                      valence_agreement=vader_valence_agreement(split, recognizer))
+                      valence_agreement=vader_valence_agreement(split, recognizer, logits))
         results.append(result)
     return {"modality": "text", "model": str(model_path), "temperature": classifier.temperature, "datasets": results}
 

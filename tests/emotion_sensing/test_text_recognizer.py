@@ -118,3 +118,23 @@ def test_the_int8_graph_reads_as_the_float_one(models_dir):
     plain = EncoderClassifier(models_dir / MODEL_FILE, quantise=False).logits(texts)
     assert (quantised.argmax(1) == plain.argmax(1)).mean() >= 0.9
     assert np.abs(quantised - plain).max() < 1.0
+
+
+def test_evaluation_reads_valence_from_the_logits_it_scored_as_the_recognizer_does(recognizer):
+    """`emobot eval text` reads each text once: the valence agreement it reports from the logits it
+    already scored is the one the recognizer's own readings give."""
+    from emotion_sensing.calibration import softmax
+    from emotion_sensing.text.datasets import TextSplit
+    from emotion_sensing.text.train import vader_valence_agreement
+
+    texts = [text for text, _ in EMOTIONAL] + ["not bad at all!!", "I am not happy with this", "I hate this, it's terrible"]
+    split = TextSplit("sample", texts, [label for _, label in EMOTIONAL] + ["happy", "angry", "angry"])
+    logits = recognizer.classifier.logits(texts)
+    from_logits = vader_valence_agreement(split, recognizer, logits)
+    assert from_logits == vader_valence_agreement(split, recognizer)
+    assert from_logits["n"] == len(texts) - 1  # surprise has no valence sign: left out
+    for row, text in enumerate(texts):
+        probs = recognizer.canonical(softmax(logits[row], recognizer.classifier.temperature))
+        reading = recognizer.read(text)
+        assert np.allclose(probs, reading.probs, atol=1e-12)
+        assert abs(recognizer.valence(probs, reading.extras["vader"]) - reading.valence) < 1e-12
