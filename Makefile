@@ -24,8 +24,14 @@ model: setup $(RASA_MODEL)
 run: model
 	$(BIN)/emobot run
 
+# Two pytest workers side by side, a test module each at a time (pytest-xdist): most tests wait on
+# servers, Rasa and a browser, so two share 2 cores well. Then, alone, the tests marked `serial`,
+# which measure time or load the CPU on purpose. Each part fails if it collects no test.
+TEST_WORKERS ?= 2
+
 test: model
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not serial"
+	$(BIN)/python -m pytest -m serial
 
 lint: setup
 	$(BIN)/ruff check .

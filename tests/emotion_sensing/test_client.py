@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
@@ -11,6 +12,9 @@ from emotion_sensing.config import Settings
 from emotion_sensing.service.app import create_app
 from emotion_sensing.service.client import EmotionClient
 from tests.integration.helpers import closed_port
+
+# Each reply is timed against its budget: alone, not beside other tests (`make test`).
+pytestmark = pytest.mark.serial
 
 
 async def test_absent_service_gives_unknown_quickly():

@@ -17,6 +17,9 @@ import pytest
 from emotion_sensing.config import Settings
 from emotion_sensing.service.sensing import Budget, Dropped, SensingPool, SensingUnavailable
 
+# The CPU shares measured here are the scheduler's only when nothing else runs: alone (`make test`).
+pytestmark = pytest.mark.serial
+
 
 class Worker:
     """Runs each job for ``cost[method]`` seconds (busy, so thread_time counts it) on one thread."""

@@ -5,7 +5,8 @@ import pytest
 
 from emobot.load import LoadError, run_load
 
-pytestmark = pytest.mark.integration
+# Turns must be answered within the time budget under load: alone, not beside other tests (`make test`).
+pytestmark = [pytest.mark.integration, pytest.mark.serial]
 
 
 @pytest.fixture(scope="module")
