@@ -447,11 +447,14 @@ def vader_valence_agreement(split: TextSplit, recognizer, logits: Optional[np.nd
     """How often VADER's compound sign, and the recognizer's blended valence, match the valence
     sign of the true label (neutral and surprise, which have no clear sign, are skipped).
 
-    ``logits``: the classifier's raw logits for the split's texts, already computed (one text at a
-    time, as the recognizer computes them, so the same logits), so the encoder does not read every
-    text twice; the valence is then the one ``recognizer.read`` gives, to rounding (1e-15)."""
+    The recognizer's valence comes from the classifier's raw logits for the split's texts
+    (``logits``, where the caller has scored them already, so the encoder does not read every text
+    twice; else computed here), one text at a time as the recognizer computes them: the valence is
+    the one ``recognizer.read`` gives, to rounding (1e-15)."""
     from emotion_sensing.calibration import softmax
 
+    if logits is None:
+        logits = recognizer.classifier.logits(split.texts)
     agree = counted = model_agree = 0
     for row, (text, label) in enumerate(zip(split.texts, split.labels)):
         if label not in VALENCE or label in ("neutral", "surprise") or VALENCE[label] == 0:
@@ -460,12 +463,8 @@ def vader_valence_agreement(split: TextSplit, recognizer, logits: Optional[np.nd
         counted += 1
         scores = recognizer.vader(text)
         agree += scores["compound"] * sign > 0
-        if logits is None:
-            valence = recognizer.read(text).valence
-        else:
-            probs = recognizer.canonical(softmax(logits[row], recognizer.classifier.temperature))
-            valence = recognizer.valence(probs, scores)
-        model_agree += valence * sign > 0
+        probs = recognizer.canonical(softmax(logits[row], recognizer.classifier.temperature))
+        model_agree += recognizer.valence(probs, scores) * sign > 0
     return {"n": counted, "vader_only": round(agree / counted, 4) if counted else None,
             "recognizer": round(model_agree / counted, 4) if counted else None}
 

@@ -124,6 +124,7 @@ def test_evaluation_reads_valence_from_the_logits_it_scored_as_the_recognizer_do
     """`emobot eval text` reads each text once: the valence agreement it reports from the logits it
     already scored is the one the recognizer's own readings give."""
     from emotion_sensing.calibration import softmax
+    from emotion_sensing.labels import VALENCE
     from emotion_sensing.text.datasets import TextSplit
     from emotion_sensing.text.train import vader_valence_agreement
 
@@ -131,8 +132,11 @@ def test_evaluation_reads_valence_from_the_logits_it_scored_as_the_recognizer_do
     split = TextSplit("sample", texts, [label for _, label in EMOTIONAL] + ["happy", "angry", "angry"])
     logits = recognizer.classifier.logits(texts)
     from_logits = vader_valence_agreement(split, recognizer, logits)
-    assert from_logits == vader_valence_agreement(split, recognizer)
+    assert from_logits == vader_valence_agreement(split, recognizer)  # the logits computed there
     assert from_logits["n"] == len(texts) - 1  # surprise has no valence sign: left out
+    read_agree = sum(recognizer.read(text).valence * VALENCE[label] > 0
+                     for text, label in zip(split.texts, split.labels) if label not in ("neutral", "surprise"))
+    assert from_logits["recognizer"] == round(read_agree / from_logits["n"], 4)
     for row, text in enumerate(texts):
         probs = recognizer.canonical(softmax(logits[row], recognizer.classifier.temperature))
         reading = recognizer.read(text)
