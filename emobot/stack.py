@@ -71,14 +71,26 @@ def listening_pids(port: int) -> Optional[List[int]]:
     wanted = {f"socket:[{inode}]" for inode in inodes}
     pids = []
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if any(os.readlink(fd) in wanted for fd in (entry / "fd").iterdir()):
-                pids.append(int(entry.name))
-        except OSError:
-            continue  # gone, or not ours to look at
+        if entry.name.isdigit() and any(_link(fd) in wanted for fd in _fds(entry)):
+            pids.append(int(entry.name))
     return sorted(pids)
+
+
+def _fds(process: Path) -> List[Path]:
+    """A process's open descriptors; none where it is gone or not ours to look at."""
+    try:
+        return list((process / "fd").iterdir())
+    except OSError:
+        return []
+
+
+def _link(fd: Path) -> str:
+    """What a descriptor points at; "" where it closed meanwhile (a busy process opens and
+    closes descriptors while we look: one that closed must not hide the socket beside it)."""
+    try:
+        return os.readlink(fd)
+    except OSError:
+        return ""
 
 
 def describe_process(pid: int) -> str:

@@ -51,6 +51,35 @@ def test_a_taken_port_is_reported_with_its_holder(foreign_server):
 
 
 @linux_only
+def test_the_holder_is_named_while_it_opens_and_closes_other_files():
+    """A busy holder closes descriptors while /proc is read (the pytest worker that failed CI's
+    port test had threads doing so): one that closes meanwhile must not hide the socket."""
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(50)]
+    server = socket.socket()  # numbered after the descriptors the churn below reuses
+    for fd in held:
+        os.close(fd)
+    stop = threading.Event()
+
+    def churn():
+        while not stop.is_set():
+            for fd in [os.open(os.devnull, os.O_RDONLY) for _ in range(40)]:
+                os.close(fd)
+
+    thread = threading.Thread(target=churn, daemon=True)
+    try:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        thread.start()
+        port = server.getsockname()[1]
+        seen = [listening_pids(port) for _ in range(100)]
+    finally:
+        stop.set()
+        thread.join()
+        server.close()
+    assert seen == [[os.getpid()]] * 100, f"the holder was missed {sum(s != [os.getpid()] for s in seen)} times in 100"
+
+
+@linux_only
 def test_a_health_answer_from_another_process_is_not_readiness(foreign_server, tmp_path):
     impostor = Process("emotion service", [sys.executable, "-c", "import time; time.sleep(30)"],
                        f"http://127.0.0.1:{foreign_server}/health", tmp_path / "a.log", dict(os.environ),
