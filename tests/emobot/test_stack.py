@@ -52,8 +52,8 @@ def test_a_taken_port_is_reported_with_its_holder(foreign_server):
 
 @linux_only
 def test_the_holder_is_named_while_it_opens_and_closes_other_files():
-    """A busy holder closes descriptors while /proc is read (the pytest worker that failed CI's
-    port test had threads doing so): one that closes meanwhile must not hide the socket."""
+    """A busy holder closes descriptors while /proc is read (as a pytest worker's threads can: the
+    likely cause of CI's one failure at stop 43): one that closes meanwhile must not hide the socket."""
     held = [os.open(os.devnull, os.O_RDONLY) for _ in range(50)]
     server = socket.socket()  # numbered after the descriptors the churn below reuses
     for fd in held:
