@@ -68,7 +68,7 @@ def variant_probs(networks, prepared) -> np.ndarray:
 def collect(recognizer, data: Path) -> Dict[str, np.ndarray]:
     from emotion_sensing.face import fer2013, wild
     from emotion_sensing.face.detect import primary
-    from emotion_sensing.face.evaluate import IMAGE_SUFFIXES, _aligned_fer, _folder_label
+    from emotion_sensing.face.evaluate import _aligned_fer, _photos, class_folder_photos
 
     classifier = recognizer.classifier
     networks = classifier.networks
@@ -86,12 +86,9 @@ def collect(recognizer, data: Path) -> Dict[str, np.ndarray]:
 
     def photos(items, pad: bool):
         rows, labels = [], []
-        for path, label in items:
-            gray = cv2.imread(os.fspath(path), cv2.IMREAD_GRAYSCALE)
+        for gray, label in _photos(items, pad):
             if gray is None:
                 continue
-            if pad:
-                gray = wild.padded(gray)
             box = primary(recognizer.detector.detect(gray), gray.shape[1], gray.shape[0])
             if box is None:
                 continue
@@ -102,12 +99,7 @@ def collect(recognizer, data: Path) -> Dict[str, np.ndarray]:
     validation = wild.split(data / wild.FOLDER)["validation"]
     out["wild"], out["wild_y"] = photos([(p.path, p.label) for p in validation], pad=True)
     print(f"in the wild, validation persons: {len(out['wild_y'])} faces, {time.time() - started:.0f} s", flush=True)
-    items = []
-    for folder in sorted(p for p in (data / "kdef3").iterdir() if p.is_dir()):
-        label, _ = _folder_label(folder.name)
-        if label:
-            items += [(f, label) for f in sorted(folder.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES]
-    out["kdef3"], out["kdef3_y"] = photos(items, pad=False)
+    out["kdef3"], out["kdef3_y"] = photos(class_folder_photos(data / "kdef3"), pad=False)
     print(f"KDEF3: {len(out['kdef3_y'])} faces, {time.time() - started:.0f} s", flush=True)
     return out
 

@@ -156,6 +156,17 @@ def _crop_probs(classifier, images: np.ndarray, aligned: Optional[np.ndarray] = 
     return np.stack(rows) if rows else np.zeros((0, len(LABELS)), np.float32)
 
 
+def class_folder_photos(root: Path) -> List[Tuple[Path, str]]:
+    """(photo, label) for the images directly in ``root``'s class folders (as KDEF3 is laid out),
+    folders without a counterpart among the labels left out; sorted, so the same on every machine."""
+    items = []
+    for folder in sorted(p for p in Path(root).iterdir() if p.is_dir()):
+        label, _ = _folder_label(folder.name)
+        if label:
+            items += [(f, label) for f in sorted(folder.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES]
+    return items
+
+
 def _photos(items, pad: bool):
     """(gray photo, label) for each (path, label), padded first when ``pad``; the photo is None
     when it cannot be read."""
@@ -236,11 +247,7 @@ def eval_cross(recognizer, datasets_dir: Path, log: Optional[Printer] = None) ->
         out["missing"].append(str(wild_dir))
     kdef = datasets_dir / "kdef3"
     if kdef.exists():
-        items = []
-        for folder in sorted(p for p in kdef.iterdir() if p.is_dir()):
-            label, _ = _folder_label(folder.name)
-            if label:
-                items += [(f, label) for f in sorted(folder.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES]
+        items = class_folder_photos(kdef)
         if log:
             log(f"KDEF3: {len(items)} photos")
         out["kdef3"] = _photos_through_the_pipeline(recognizer, items, pad=False)
