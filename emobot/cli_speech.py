@@ -165,6 +165,9 @@ def eval(args) -> int:  # noqa: A001 - the subcommand's name
         print(json.dumps(result, indent=2, ensure_ascii=False))
         return 0
     print(f"== {result['dataset']} ({result['speakers']})")
+    if result.get("skipped"):
+        why = "; ".join(result.get("skipped_notes") or [])
+        print(f"skipped {result['skipped']:,} row(s)" + (f": {why}" if why else ""))
     print(format_report(result))
     modes = result["accuracy_by_normalisation"]
     print("accuracy by per-speaker standardisation: " + ", ".join(f"{k} {v:.3f}" for k, v in modes.items()))

@@ -172,7 +172,10 @@ def train(args) -> int:
 
 
 def eval(args) -> int:  # noqa: A001 - the subcommand's name
+    from collections import Counter
+
     from emotion_sensing.evaluation import format_report
+    from emotion_sensing.labels import SkippedLabels
     from emotion_sensing.text.card import load_results
     from emotion_sensing.text.datasets import load_manifest
     from emotion_sensing.text.encoder import EncoderMissing
@@ -203,6 +206,11 @@ def eval(args) -> int:  # noqa: A001 - the subcommand's name
         return 0
     for entry in result["datasets"]:
         print(f"== {entry['dataset']}")
+        if entry.get("skipped") and entry.get("skipped_labels") is not None:  # a manifest's rows left out
+            left_out = SkippedLabels(Counter(entry["skipped_labels"]["no_counterpart"]),
+                                     Counter(entry["skipped_labels"]["unknown"]))
+            why = left_out.describe()
+            print(f"skipped {entry['skipped']:,} row(s)" + (f": {why}" if why else " (too few columns)"))
         print(format_report(entry))
         extra = [f"ECE {entry['ece']:.4f} (uncalibrated {entry['ece_uncalibrated']:.4f})"]
         if entry.get("micro_f1_emotions") is not None:

@@ -412,7 +412,7 @@ def outside_face_pool(datasets_dir: Path, models_dir: Path, now: float, log: Opt
     persons (padded photos, as `emobot eval face --cross` reads them) and KDEF3 (never trained on),
     each photo through the detector as a camera frame goes; photos with no face found are left out."""
     from emotion_sensing.face import wild
-    from emotion_sensing.face.evaluate import IMAGE_SUFFIXES, _folder_label
+    from emotion_sensing.face.evaluate import class_folder_photos
     from emotion_sensing.face.recognizer import FaceRecognizer
 
     datasets_dir = Path(datasets_dir)
@@ -421,10 +421,7 @@ def outside_face_pool(datasets_dir: Path, models_dir: Path, now: float, log: Opt
         items += [(photo.path, photo.label, True) for photo in wild.split(datasets_dir / wild.FOLDER)["validation"]]
     kdef = datasets_dir / "kdef3"
     if kdef.exists():
-        for folder in sorted(p for p in kdef.iterdir() if p.is_dir()):
-            label, _ = _folder_label(folder.name)
-            if label:
-                items += [(f, label, False) for f in sorted(folder.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES]
+        items += [(path, label, False) for path, label in class_folder_photos(kdef)]
     if not items:
         raise FileNotFoundError(f"neither {datasets_dir / wild.FOLDER} nor {kdef} found")
     recognizer = FaceRecognizer.from_models_dir(Path(models_dir))

@@ -4,7 +4,9 @@ Labels follow FER2013's order so a face model's output index is the label index.
 """
 from __future__ import annotations
 
-from typing import Dict, Mapping, Optional, Sequence
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 LABELS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 UNKNOWN = "unknown"
@@ -38,14 +40,32 @@ RAVDESS: Dict[str, Optional[str]] = {
     "neutral": "neutral", "calm": "neutral", "happy": "happy", "sad": "sad",
     "angry": "angry", "fearful": "fear", "disgust": "disgust", "surprised": "surprise",
 }
-# Folder names seen in common face datasets (FER2013 folders, CK+, AffectNet, RAF-DB).
+# Label names and codes of common emotion corpora, for class folders (FER2013 folders, CK+,
+# AffectNet, RAF-DB, TFEID) and manifests (MELD, ISEAR, IEMOCAP, CREMA-D, TESS, JAFFE's codes).
+# Keys are as :func:`label_key` writes them: lower case, "_" and "-" read as spaces.
 FOLDER_NAMES: Dict[str, Optional[str]] = {
     "anger": "angry", "angry": "angry", "disgust": "disgust", "disgusted": "disgust",
-    "fear": "fear", "fearful": "fear", "afraid": "fear", "happy": "happy",
-    "happiness": "happy", "joy": "happy", "sad": "sad", "sadness": "sad",
-    "surprise": "surprise", "surprised": "surprise", "neutral": "neutral", "calm": "neutral",
-    "contempt": None,
+    "fear": "fear", "fearful": "fear", "afraid": "fear", "scared": "fear", "happy": "happy",
+    "happiness": "happy", "joy": "happy", "joyful": "happy", "love": "happy",
+    "sad": "sad", "sadness": "sad", "surprise": "surprise", "surprised": "surprise",
+    "neutral": "neutral", "calm": "neutral", "no emotion": "neutral",
+    # TESS's pleasant surprise (its folders: "OAF_Pleasant_surprise", "YAF_pleasant_surprised").
+    "ps": "surprise", "pleasant surprise": "surprise", "pleasant surprised": "surprise",
+    # Three-letter codes (CREMA-D's file names, IEMOCAP's labels); IEMOCAP's "excited" joins
+    # happy, as the field's four-class protocol does.
+    "ang": "angry", "dis": "disgust", "fea": "fear", "hap": "happy", "neu": "neutral", "sur": "surprise",
+    "exc": "happy", "excited": "happy",
+    # Two-letter codes (JAFFE's file names: KA.AN1.39).
+    "an": "angry", "di": "disgust", "fe": "fear", "ha": "happy", "sa": "sad", "su": "surprise", "ne": "neutral",
+    # Emotions with no counterpart among the seven: skipped and counted, never guessed.
+    "contempt": None, "boredom": None, "bored": None, "shame": None, "guilt": None,
+    "frustration": None, "frustrated": None, "fru": None, "other": None, "oth": None, "xxx": None,
 }
+
+
+def label_key(name: str) -> str:
+    """A source label as the tables spell it: lower case, "_" and "-" as spaces, single spaces."""
+    return " ".join(name.replace("_", " ").replace("-", " ").lower().split())
 
 
 def canonical(name: str, table: Mapping[str, Optional[str]] = FOLDER_NAMES) -> Optional[str]:
@@ -56,7 +76,49 @@ def canonical(name: str, table: Mapping[str, Optional[str]] = FOLDER_NAMES) -> O
     key = name.strip().lower()
     if key in LABEL_INDEX:
         return key
-    return table[key]
+    if key in table:
+        return table[key]
+    return table[label_key(name)]
+
+
+def read_label(name: str, table: Mapping[str, Optional[str]] = FOLDER_NAMES) -> Tuple[Optional[str], bool]:
+    """(canonical label or None, known?): None and known for an emotion with no counterpart
+    (contempt, shame), None and not known for a name no table has."""
+    try:
+        return canonical(name, table), True
+    except KeyError:
+        return None, False
+
+
+@dataclass
+class SkippedLabels:
+    """Rows a manifest or folder walk left out, by their label, so none is dropped unsaid."""
+
+    no_counterpart: Counter = field(default_factory=Counter)
+    unknown: Counter = field(default_factory=Counter)
+
+    def add(self, name: str, known: bool) -> None:
+        (self.no_counterpart if known else self.unknown)[name.strip()] += 1
+
+    def __bool__(self) -> bool:
+        return bool(self.no_counterpart or self.unknown)
+
+    def as_dict(self) -> Dict[str, Dict[str, int]]:
+        return {"no_counterpart": dict(self.no_counterpart.most_common()), "unknown": dict(self.unknown.most_common())}
+
+    def describe(self) -> str:
+        """One sentence: what was left out and, for unknown names, what to write instead."""
+        def listed(counts: Counter) -> str:
+            shown = [f"{name or '(empty)'!s} ({n:,})" for name, n in counts.most_common(8)]
+            more = len(counts) - len(shown)
+            return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
+        parts = []
+        if self.no_counterpart:
+            parts.append(f"labels with no counterpart among the seven: {listed(self.no_counterpart)}")
+        if self.unknown:
+            parts.append(f"labels emobot does not know: {listed(self.unknown)} (name them "
+                         f"{', '.join(LABELS)}, or a corpus's usual name or code for one: anger, joy, hap, ps ...)")
+        return "; ".join(parts)
 
 
 def valence_of(probs: Sequence[float]) -> float:

@@ -29,13 +29,13 @@ from emotion_sensing.config import DEFAULT_DATASETS_DIR, DEFAULT_MODELS_DIR  # n
 def kdef_faces(root: Path):
     from emotion_sensing.face.align import aligned_face
     from emotion_sensing.face.centerface import CenterFaceDetector
-    from emotion_sensing.face.evaluate import IMAGE_SUFFIXES, _folder_label
-    from emotion_sensing.labels import LABELS
+    from emotion_sensing.face.evaluate import IMAGE_SUFFIXES
+    from emotion_sensing.labels import LABELS, read_label
 
     detector = CenterFaceDetector()
     images, labels, missed = [], [], 0
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
-        label, _ = _folder_label(folder.name)
+        label, _ = read_label(folder.name)
         for path in sorted(folder.iterdir()):
             if label is None or path.suffix.lower() not in IMAGE_SUFFIXES:
                 continue

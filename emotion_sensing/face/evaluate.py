@@ -10,7 +10,7 @@ import numpy as np
 
 from emotion_sensing.evaluation import evaluate
 from emotion_sensing.face import fer2013
-from emotion_sensing.labels import FOLDER_NAMES, LABELS
+from emotion_sensing.labels import LABELS, read_label
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 Printer = Callable[[str], None]
@@ -45,16 +45,6 @@ def wild_summary(report: Dict[str, Any]) -> Dict[str, Any]:
             "neutral_as_angry": round(neutral[labels.index("angry")] / max(1, sum(neutral)), 4)}
 
 
-def _folder_label(name: str) -> Tuple[Optional[str], bool]:
-    """(canonical label or None, known?) for a class-folder name."""
-    key = name.strip().lower()
-    if key in LABELS:
-        return key, True
-    if key in FOLDER_NAMES:
-        return FOLDER_NAMES[key], True
-    return None, False
-
-
 def eval_folders(recognizer, root: Path, log: Optional[Printer] = None,
                  crop_threshold: int = 64) -> Dict[str, Any]:
     """Accuracy on ``root/<class>/<image>``; folder names such as anger/angry/happiness are
@@ -73,7 +63,7 @@ def eval_folders(recognizer, root: Path, log: Optional[Printer] = None,
     unknown_folders: List[str] = []
     no_face = unreadable = 0
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
-        label, known = _folder_label(folder.name)
+        label, known = read_label(folder.name)
         files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
         if label is None:
             skipped[folder.name] = len(files)
@@ -161,7 +151,7 @@ def class_folder_photos(root: Path) -> List[Tuple[Path, str]]:
     folders without a counterpart among the labels left out; sorted, so the same on every machine."""
     items = []
     for folder in sorted(p for p in Path(root).iterdir() if p.is_dir()):
-        label, _ = _folder_label(folder.name)
+        label, _ = read_label(folder.name)
         if label:
             items += [(f, label) for f in sorted(folder.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES]
     return items

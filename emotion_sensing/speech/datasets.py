@@ -21,7 +21,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from emotion_sensing.labels import FOLDER_NAMES, RAVDESS, canonical
+from emotion_sensing.labels import FOLDER_NAMES, RAVDESS, SkippedLabels, canonical, read_label
 
 Printer = Callable[[str], None]
 
@@ -36,6 +36,8 @@ class SpeechSet:
     speakers: List[str]
     skipped: int = 0
     notes: List[str] = field(default_factory=list)
+    # A manifest's rows left out for their label (None for the corpora, whose mappings are fixed).
+    skipped_labels: Optional[SkippedLabels] = None
 
     def __len__(self) -> int:
         return len(self.files)
@@ -87,7 +89,7 @@ def load_manifest(path: Path) -> SpeechSet:
     ``file``, ``label`` or ``emotion`` and optionally ``speaker`` in any order; labels by any
     name :func:`labels.canonical` knows."""
     path = _require(Path(path), "manifest")
-    with path.open(encoding="utf-8", newline="") as handle:
+    with path.open(encoding="utf-8-sig", newline="") as handle:  # -sig: a spreadsheet's byte-order mark
         rows = [row for row in csv.reader(handle) if row and any(cell.strip() for cell in row)]
     # Columns by header name when there is one (file; label or emotion; speaker: RAVDESS's and
     # SAVEE's labels.csv work as they are), else by position: file,label[,speaker].
@@ -97,27 +99,30 @@ def load_manifest(path: Path) -> SpeechSet:
         at = {"file": head.index("file"), "label": head.index("label" if "label" in head else "emotion"),
               "speaker": head.index("speaker") if "speaker" in head else -1}
         rows = rows[1:]
-    files, labels, speakers, skipped, notes = [], [], [], 0, []
+    files, labels, speakers, skipped, notes, left_out = [], [], [], 0, [], SkippedLabels()
     for row in rows:
         if len(row) <= max(at["file"], at["label"]):
             skipped += 1
             continue
-        try:
-            label = canonical(row[at["label"]])
-        except KeyError:
-            label = None
+        label, known = read_label(row[at["label"]])
         file = Path(row[at["file"]].strip())
         file = file if file.is_absolute() else path.parent / file
-        if label is None or not file.exists():
+        if label is None:
             skipped += 1
-            if not file.exists() and len(notes) < 5:
+            left_out.add(row[at["label"]], known)
+            continue
+        if not file.exists():
+            skipped += 1
+            if len(notes) < 5:
                 notes.append(f"missing file {file}")
             continue
         files.append(file)
         labels.append(label)
         speaker = row[at["speaker"]].strip() if 0 <= at["speaker"] < len(row) else ""
         speakers.append(speaker or "all")
-    return SpeechSet(f"manifest/{path.name}", files, labels, speakers, skipped, notes)
+    if left_out:
+        notes.append(left_out.describe())
+    return SpeechSet(f"manifest/{path.name}", files, labels, speakers, skipped, notes, left_out)
 
 
 def cache_dir() -> Path:

@@ -141,6 +141,9 @@ def evaluate_manifest(path: Path, model_path: Path, log: Optional[Printer] = Non
     n_speakers = result["n_speakers"]
     result["speakers"] = f"{n_speakers} speaker(s) from the manifest" if n_speakers > 1 or dataset.speakers[0] != "all" \
         else "one speaker normaliser for all clips (no speaker column)"
+    # Why rows were left out: missing files (the first few) and labels, counted by name.
+    result["skipped_notes"] = list(dataset.notes)
+    result["skipped_labels"] = dataset.skipped_labels.as_dict() if dataset.skipped_labels is not None else None
     result["model"] = str(model_path)
     return result
 

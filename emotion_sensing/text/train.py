@@ -484,6 +484,8 @@ def eval_text(splits: Sequence[TextSplit], model_path: Path) -> Dict[str, Any]:
         result = score(split, logits, classifier.labels, classifier.temperature)
         result.update(modality="text", dataset=split.name, skipped=split.skipped,
                       valence_agreement=vader_valence_agreement(split, recognizer, logits))
+        if split.skipped_labels is not None:
+            result["skipped_labels"] = split.skipped_labels.as_dict()
         results.append(result)
     return {"modality": "text", "model": str(model_path), "temperature": classifier.temperature, "datasets": results}
 

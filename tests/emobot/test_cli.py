@@ -49,6 +49,31 @@ def test_eval_text_on_a_manifest(tmp_path):
     assert set(data) >= {"accuracy", "macro_f1", "per_class", "confusion", "modality", "dataset"}
 
 
+def test_eval_text_reads_another_corpus_s_csv_and_says_what_it_left_out(tmp_path):
+    """A CSV laid out as MELD's (a spreadsheet's byte-order mark, columns Utterance and Emotion among
+    others) is read by its header; rows whose label has no counterpart, or is a name emobot does not
+    know, are counted by label and said, and a file with none it can use is an error, not a score."""
+    manifest = tmp_path / "meld.csv"
+    manifest.write_text(
+        "\ufeffSr No.,Utterance,Speaker,Emotion,Sentiment\n"
+        "1,I am so angry right now,Joey,anger,negative\n2,this makes me so happy,Ross,joy,positive\n"
+        "3,I feel so ashamed of myself,Ross,shame,negative\n4,whatever you say,Joey,sarcasm,neutral\n",
+        encoding="utf-8")
+    result = emobot("eval", "text", "--manifest", str(manifest), "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)["datasets"][0]
+    assert data["n"] == 2 and data["accuracy"] == 1.0 and data["skipped"] == 2
+    assert data["skipped_labels"] == {"no_counterpart": {"shame": 1}, "unknown": {"sarcasm": 1}}
+    shown = emobot("eval", "text", "--manifest", str(manifest))
+    assert shown.returncode == 0 and "skipped 2 row(s)" in shown.stdout
+    assert "shame (1)" in shown.stdout and "does not know: sarcasm (1)" in shown.stdout
+    codes = tmp_path / "codes.csv"
+    codes.write_text("text,label\nhello there,GREETING\nI am so ashamed,shame\n")
+    refused = emobot("eval", "text", "--manifest", str(codes))
+    assert refused.returncode == 2 and "no row to evaluate" in refused.stderr
+    assert "GREETING (1)" in refused.stderr and "Traceback" not in refused.stderr
+
+
 def test_eval_with_missing_data_folder_explains(tmp_path):
     result = emobot("eval", "text", "--data", str(tmp_path / "nowhere"))
     assert result.returncode != 0

@@ -48,16 +48,23 @@ def test_eval_speech_on_a_manifest(tmp_path):
     for i, sentence in enumerate(["Where is my order", "Thank you for your help", "Nobody answers my emails"]):
         rows.append(f"{speak(sentence, tmp_path, f'{i}.wav').name},neutral")
     rows.append("missing.wav,neutral")
+    rows.append(f"{speak('I am so bored', tmp_path, 'bored.wav').name},boredom")  # no counterpart
+    rows.append(f"{speak('Hello', tmp_path, 'odd.wav').name},sarcastic")  # a name emobot does not know
     (tmp_path / "m.csv").write_text("\n".join(rows) + "\n")
     result = emobot("eval", "speech", "--manifest", str(tmp_path / "m.csv"), "--json")
     assert result.returncode == 0, result.stderr
     body = json.loads(result.stdout)
-    assert body["n"] == 3 and body["skipped"] == 1 and body["modality"] == "voice"
+    assert body["n"] == 3 and body["skipped"] == 3 and body["modality"] == "voice"
+    assert body["skipped_labels"] == {"no_counterpart": {"boredom": 1}, "unknown": {"sarcastic": 1}}
+    assert any("missing.wav" in note for note in body["skipped_notes"])
     assert set(body["accuracy_by_normalisation"]) == {
         "speaker", "running", "none", "pooled", "after0", "after3", "after10"}
     assert 0 <= body["ece"] <= 1 and body["temperature"] > 0
     missing = emobot("eval", "speech", "--manifest", str(tmp_path / "nope.csv"))
     assert missing.returncode == 2 and "manifest not found" in missing.stderr
+    (tmp_path / "codes.csv").write_text("file,label\n0.wav,W\n1.wav,L\n")  # Emo-DB's German letters
+    refused = emobot("eval", "speech", "--manifest", str(tmp_path / "codes.csv"))
+    assert refused.returncode == 2 and "does not know: W (1), L (1)" in refused.stderr
 
 
 def test_eval_speech_reads_a_corpus_labels_file_and_measures_robustness(tmp_path):

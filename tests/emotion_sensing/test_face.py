@@ -194,3 +194,17 @@ def test_fer2013_with_wrong_columns_is_refused(tmp_path, monkeypatch):
         fer2013.load(tmp_path / "fer2013.csv")
     with pytest.raises(FileNotFoundError):
         fer2013.load(tmp_path / "nowhere")
+
+
+def test_eval_folders_reads_other_datasets_folder_names(recognizer, astronaut_bgr, tmp_path):
+    """Class folders named as other corpora name them (Happiness, TESS-like "Pleasant_surprise") are
+    read; a class with no counterpart (contempt) and a folder nobody knows are counted, not guessed."""
+    from emotion_sensing.face.evaluate import eval_folders
+
+    for folder in ("Happiness", "Pleasant_surprise", "contempt", "misc"):
+        (tmp_path / folder).mkdir()
+        cv2.imwrite(str(tmp_path / folder / "a.png"), astronaut_bgr)
+    result = eval_folders(recognizer, tmp_path)
+    assert result["n"] == 2 and result["per_class"]["happy"]["support"] == 1
+    assert result["per_class"]["surprise"]["support"] == 1
+    assert result["skipped_classes"] == {"contempt": 1, "misc": 1} and result["unknown_folders"] == ["misc"]

@@ -1,6 +1,15 @@
 import pytest
 
-from emotion_sensing.labels import DAIR_EMOTION, LABELS, RAVDESS, arousal_of, canonical, valence_of
+from emotion_sensing.labels import (
+    DAIR_EMOTION,
+    LABELS,
+    RAVDESS,
+    SkippedLabels,
+    arousal_of,
+    canonical,
+    read_label,
+    valence_of,
+)
 
 
 def test_labels_follow_fer2013_order():
@@ -21,3 +30,27 @@ def test_valence_and_arousal_summarise_a_distribution():
     sad = [0, 0, 0, 0, 1, 0, 0]
     assert valence_of(happy) > 0.5 > -0.5 > valence_of(sad)
     assert arousal_of([1, 0, 0, 0, 0, 0, 0]) > arousal_of(sad)
+
+
+@pytest.mark.parametrize("name, label", [
+    ("Pleasant_surprise", "surprise"), ("pleasant-surprised", "surprise"), ("ps", "surprise"),  # TESS
+    ("ANG", "angry"), ("HAP", "happy"), ("NEU", "neutral"), ("exc", "happy"),  # CREMA-D, IEMOCAP
+    ("AN", "angry"), ("SU", "surprise"),  # JAFFE's codes
+    ("joy", "happy"), ("No emotion", "neutral"), (" Fearful ", "fear"),  # MELD, DailyDialog, RAVDESS
+])
+def test_other_corpora_s_names_and_codes_are_read(name, label):
+    assert read_label(name) == (label, True)
+
+
+def test_a_label_left_out_is_counted_and_said():
+    """An emotion with no counterpart is told apart from a name nobody knows, which gets a hint."""
+    assert read_label("shame") == (None, True) and read_label("fru") == (None, True)
+    assert read_label("bewildered") == (None, False)
+    left_out = SkippedLabels()
+    for name in ("shame", "shame", "guilt", "bewildered"):
+        left_out.add(name, read_label(name)[1])
+    assert left_out.as_dict() == {"no_counterpart": {"shame": 2, "guilt": 1}, "unknown": {"bewildered": 1}}
+    said = left_out.describe()
+    assert "no counterpart among the seven: shame (2), guilt (1)" in said
+    assert "does not know: bewildered (1)" in said and "angry, disgust" in said
+    assert not SkippedLabels() and SkippedLabels().describe() == ""
