@@ -463,7 +463,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", choices=["dair", "goemotions", "dailydialog", "all"], default="all",
                    help="text: which corpus's split to score (default all three)")
     p.add_argument("--split", choices=["train", "val", "test"], default="test")
-    p.add_argument("--manifest", help="CSV of text,label to evaluate instead")
+    p.add_argument("--manifest", metavar="CSV",
+                   help="your own labelled data instead: text: text,label rows; speech: file,label[,speaker]; "
+                        "face: file,label (photos); files relative to the CSV; a header may name the columns")
     p.add_argument("--model", help="model file (default: the shipped one, e.g. models/text_emotion.npz)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)

@@ -243,7 +243,8 @@ def train(args) -> int:
 
 def eval(args) -> int:  # noqa: A001 - the subcommand's name
     from emotion_sensing.evaluation import format_report
-    from emotion_sensing.face.evaluate import confusion_png, eval_fer, eval_folders
+    from emotion_sensing.face.evaluate import confusion_png, eval_fer, eval_folders, eval_manifest
+    from emotion_sensing.labels import SkippedLabels
 
     log = None if args.json else (lambda m: print(m, file=sys.stderr, flush=True))
     if getattr(args, "ensemble", None):
@@ -274,6 +275,8 @@ def eval(args) -> int:  # noqa: A001 - the subcommand's name
     try:
         if args.folders:
             result = eval_folders(recognizer, Path(args.folders), log=log)
+        elif args.manifest:
+            result = eval_manifest(recognizer, Path(args.manifest), log=log)
         else:
             data = datasets_dir(args)
             result = eval_fer(recognizer, data, args.fer_split, log=log)
@@ -289,9 +292,12 @@ def eval(args) -> int:  # noqa: A001 - the subcommand's name
     else:
         print(result["dataset"])
         print(format_report(result))
-        for key in ("no_face", "unreadable", "skipped_classes"):
+        for key in ("no_face", "unreadable", "skipped_classes", "n_missing_files"):
             if result.get(key):
-                print(f"{key.replace('_', ' ')}: {result[key]}")
+                print(f"{key.replace('_', ' ').replace('n missing', 'missing')}: {result[key]}")
+        left_out = SkippedLabels.from_dict(result.get("skipped_labels"))
+        if left_out:
+            print(f"skipped: {left_out.describe()}")
     return 0
 
 

@@ -54,6 +54,10 @@ def eval(args) -> int:  # noqa: A001 - the subcommand's name
 
     if not _checked("eval", args):
         return 2
+    if getattr(args, "manifest", None):
+        print("emobot eval fusion: --manifest is for text, speech and face; the fusion benchmark pairs the "
+              "corpora under --data itself", file=sys.stderr)
+        return 2
     cross, samples = getattr(args, "cross", False), getattr(args, "samples_per_label", None)
     if samples is not None and (samples < 1 or cross):
         print("emobot eval fusion: --samples-per-label must be at least 1, and does not apply to --cross",

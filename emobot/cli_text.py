@@ -172,8 +172,6 @@ def train(args) -> int:
 
 
 def eval(args) -> int:  # noqa: A001 - the subcommand's name
-    from collections import Counter
-
     from emotion_sensing.evaluation import format_report
     from emotion_sensing.labels import SkippedLabels
     from emotion_sensing.text.card import load_results
@@ -207,9 +205,7 @@ def eval(args) -> int:  # noqa: A001 - the subcommand's name
     for entry in result["datasets"]:
         print(f"== {entry['dataset']}")
         if entry.get("skipped") and entry.get("skipped_labels") is not None:  # a manifest's rows left out
-            left_out = SkippedLabels(Counter(entry["skipped_labels"]["no_counterpart"]),
-                                     Counter(entry["skipped_labels"]["unknown"]))
-            why = left_out.describe()
+            why = SkippedLabels.from_dict(entry["skipped_labels"]).describe()
             print(f"skipped {entry['skipped']:,} row(s)" + (f": {why}" if why else " (too few columns)"))
         print(format_report(entry))
         extra = [f"ECE {entry['ece']:.4f} (uncalibrated {entry['ece_uncalibrated']:.4f})"]

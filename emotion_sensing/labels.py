@@ -106,6 +106,12 @@ class SkippedLabels:
     def as_dict(self) -> Dict[str, Dict[str, int]]:
         return {"no_counterpart": dict(self.no_counterpart.most_common()), "unknown": dict(self.unknown.most_common())}
 
+    @classmethod
+    def from_dict(cls, counts: Optional[Mapping[str, Mapping[str, int]]]) -> SkippedLabels:
+        """The inverse of :meth:`as_dict` (a result's ``skipped_labels``; None reads as nothing)."""
+        counts = counts or {}
+        return cls(Counter(counts.get("no_counterpart") or {}), Counter(counts.get("unknown") or {}))
+
     def describe(self) -> str:
         """One sentence: what was left out and, for unknown names, what to write instead."""
         def listed(counts: Counter) -> str:

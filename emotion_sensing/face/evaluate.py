@@ -11,6 +11,7 @@ import numpy as np
 from emotion_sensing.evaluation import evaluate
 from emotion_sensing.face import fer2013
 from emotion_sensing.labels import LABELS, read_label
+from emotion_sensing.manifest import LABEL_COLUMNS, read_manifest
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 Printer = Callable[[str], None]
@@ -57,11 +58,9 @@ def eval_folders(recognizer, root: Path, log: Optional[Printer] = None,
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"no folder {root}")
-    truth: List[str] = []
-    predicted: List[str] = []
+    items: List[Tuple[Path, str]] = []
     skipped: Dict[str, int] = {}
     unknown_folders: List[str] = []
-    no_face = unreadable = 0
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
         label, known = read_label(folder.name)
         files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
@@ -70,25 +69,59 @@ def eval_folders(recognizer, root: Path, log: Optional[Printer] = None,
             if not known:
                 unknown_folders.append(folder.name)
             continue
-        for path in files:
-            image = cv2.imread(os.fspath(path), cv2.IMREAD_UNCHANGED)
-            if image is None:
-                unreadable += 1
-                continue
-            cropped = max(image.shape[:2]) <= crop_threshold
-            analysis = recognizer.analyse(image, cropped=cropped)
-            if analysis.primary is None:
-                no_face += 1
-                continue
-            truth.append(label)
-            predicted.append(analysis.primary.label)
+        items += [(path, label) for path in files]
         if log:
             log(f"  {folder.name} -> {label}: {len(files)} images")
+    result = _eval_photos(recognizer, items, crop_threshold,
+                          f"no labelled face found under {root} (class folders named like angry/happy/sad?)", log)
+    result.update({"dataset": str(root), "skipped_classes": skipped, "unknown_folders": unknown_folders})
+    return result
+
+
+def eval_manifest(recognizer, path: Path, log: Optional[Printer] = None, crop_threshold: int = 64) -> Dict[str, Any]:
+    """Accuracy on the photos a CSV of ``file,label`` lists (header optional; a header may name
+    ``file``, ``path`` or ``image`` and ``label`` or ``emotion`` among other columns), files relative
+    to the CSV; read as :func:`eval_folders` reads them. Rows left out are counted by label
+    (``skipped_labels``), missing files in ``missing_files``."""
+    manifest = read_manifest(path, {"file": ("file", "path", "image"), "label": LABEL_COLUMNS}, required=("file", "label"))
+    items = [(manifest.relative(row["file"]), row["label"]) for row in manifest.rows]
+    missing = [str(file) for file, _ in items if not file.is_file()]
+    items = [(file, label) for file, label in items if file.is_file()]
+    if log:
+        log(f"{len(items):,} photos listed in {manifest.path}")
+    why = "; ".join(filter(None, [manifest.left_out.describe(), f"{len(missing):,} missing files" if missing else ""]))
+    result = _eval_photos(recognizer, items, crop_threshold,
+                          f"{manifest.path}: no photo to evaluate" + (f" ({why})" if why else ""), log)
+    result.update({"dataset": f"manifest/{manifest.path.name}", "skipped": manifest.skipped + len(missing),
+                   "skipped_labels": manifest.left_out.as_dict(), "missing_files": missing[:5],
+                   "n_missing_files": len(missing)})
+    return result
+
+
+def _eval_photos(recognizer, items: List[Tuple[Path, str]], crop_threshold: int, nothing: str,
+                 log: Optional[Printer] = None) -> Dict[str, Any]:
+    """Each (photo, label) through the recognizer; photos with no face or unreadable are counted."""
+    truth: List[str] = []
+    predicted: List[str] = []
+    no_face = unreadable = 0
+    for i, (path, label) in enumerate(items):
+        if log and i and i % 500 == 0:
+            log(f"  {i:,}/{len(items):,} photos")
+        image = cv2.imread(os.fspath(path), cv2.IMREAD_UNCHANGED)
+        if image is None:
+            unreadable += 1
+            continue
+        cropped = max(image.shape[:2]) <= crop_threshold
+        analysis = recognizer.analyse(image, cropped=cropped)
+        if analysis.primary is None:
+            no_face += 1
+            continue
+        truth.append(label)
+        predicted.append(analysis.primary.label)
     if not truth:
-        raise ValueError(f"no labelled face found under {root} (class folders named like angry/happy/sad?)")
+        raise ValueError(nothing)
     result = evaluate(truth, predicted)
-    result.update({"dataset": str(root), "skipped_classes": skipped, "unknown_folders": unknown_folders,
-                   "no_face": no_face, "unreadable": unreadable})
+    result.update({"no_face": no_face, "unreadable": unreadable})
     return result
 
 

@@ -21,7 +21,8 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from emotion_sensing.labels import FOLDER_NAMES, RAVDESS, SkippedLabels, canonical, read_label
+from emotion_sensing.labels import FOLDER_NAMES, RAVDESS, SkippedLabels, canonical
+from emotion_sensing.manifest import LABEL_COLUMNS, read_manifest
 
 Printer = Callable[[str], None]
 
@@ -86,43 +87,24 @@ def load_savee(root: Path) -> SpeechSet:
 
 def load_manifest(path: Path) -> SpeechSet:
     """A CSV of ``file,label[,speaker]`` (by position, header optional) or with a header naming
-    ``file``, ``label`` or ``emotion`` and optionally ``speaker`` in any order; labels by any
-    name :func:`labels.canonical` knows."""
-    path = _require(Path(path), "manifest")
-    with path.open(encoding="utf-8-sig", newline="") as handle:  # -sig: a spreadsheet's byte-order mark
-        rows = [row for row in csv.reader(handle) if row and any(cell.strip() for cell in row)]
-    # Columns by header name when there is one (file; label or emotion; speaker: RAVDESS's and
-    # SAVEE's labels.csv work as they are), else by position: file,label[,speaker].
-    at = {"file": 0, "label": 1, "speaker": 2}
-    head = [c.strip().lower() for c in rows[0]] if rows else []
-    if "file" in head and ("label" in head or "emotion" in head):
-        at = {"file": head.index("file"), "label": head.index("label" if "label" in head else "emotion"),
-              "speaker": head.index("speaker") if "speaker" in head else -1}
-        rows = rows[1:]
-    files, labels, speakers, skipped, notes, left_out = [], [], [], 0, [], SkippedLabels()
-    for row in rows:
-        if len(row) <= max(at["file"], at["label"]):
-            skipped += 1
-            continue
-        label, known = read_label(row[at["label"]])
-        file = Path(row[at["file"]].strip())
-        file = file if file.is_absolute() else path.parent / file
-        if label is None:
-            skipped += 1
-            left_out.add(row[at["label"]], known)
-            continue
+    ``file``, ``label`` or ``emotion`` and optionally ``speaker`` in any order (RAVDESS's and
+    SAVEE's labels.csv are read as they are); see :mod:`emotion_sensing.manifest`."""
+    manifest = read_manifest(path, {"file": ("file",), "label": LABEL_COLUMNS, "speaker": ("speaker",)},
+                             required=("file", "label"))
+    files, labels, speakers, skipped, notes = [], [], [], manifest.skipped, []
+    for row in manifest.rows:
+        file = manifest.relative(row["file"])
         if not file.exists():
             skipped += 1
             if len(notes) < 5:
                 notes.append(f"missing file {file}")
             continue
         files.append(file)
-        labels.append(label)
-        speaker = row[at["speaker"]].strip() if 0 <= at["speaker"] < len(row) else ""
-        speakers.append(speaker or "all")
-    if left_out:
-        notes.append(left_out.describe())
-    return SpeechSet(f"manifest/{path.name}", files, labels, speakers, skipped, notes, left_out)
+        labels.append(row["label"])
+        speakers.append(row["speaker"].strip() or "all")
+    if manifest.left_out:
+        notes.append(manifest.left_out.describe())
+    return SpeechSet(f"manifest/{manifest.path.name}", files, labels, speakers, skipped, notes, manifest.left_out)
 
 
 def cache_dir() -> Path:

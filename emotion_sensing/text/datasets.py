@@ -11,7 +11,7 @@ Layouts (as distributed):
   with ``dialogue_id,turn,speaker,text,emotion,...``, one utterance per row in dialogue order;
   each row also carries the previous utterance of its dialogue (the other speaker's turn).
 - A manifest CSV of ``text,label`` (or columns named text/utterance and label/emotion) with any
-  label name ``labels.read_label`` knows.
+  label name ``labels.read_label`` knows (:mod:`emotion_sensing.manifest`).
 """
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional
 
-from emotion_sensing.labels import DAILYDIALOG, DAIR_EMOTION, GOEMOTIONS_EKMAN, SkippedLabels, read_label
+from emotion_sensing.labels import DAILYDIALOG, DAIR_EMOTION, GOEMOTIONS_EKMAN, SkippedLabels
+from emotion_sensing.manifest import LABEL_COLUMNS, read_manifest
 
 CURIOSITY = "curiosity"
 CURIOUS = frozenset({"curiosity", "confusion"})
@@ -132,39 +133,14 @@ def load_dailydialog(root: Path, split: str) -> TextSplit:
     return TextSplit(f"dailydialog/{name}", texts, labels, skipped, previous)
 
 
-# Header names of a manifest's columns, first match wins (MELD's CSVs: Utterance, Emotion).
-TEXT_COLUMNS = ("text", "utterance", "sentence", "message")
-LABEL_COLUMNS = ("label", "emotion")
-
-
 def load_manifest(path: Path) -> TextSplit:
     """A CSV of ``text,label`` (by position, header optional), or with a header naming a text
     column (text, utterance, sentence or message) and a label column (label or emotion) in any
-    order among others (MELD's CSVs are read as they are). Labels by any name
-    :func:`labels.read_label` knows; the rows it leaves out are counted by their label."""
-    path = _require(Path(path), "manifest")
-    with path.open(encoding="utf-8-sig", newline="") as handle:  # -sig: a spreadsheet's byte-order mark
-        rows = [row for row in csv.reader(handle) if any(cell.strip() for cell in row)]
-    head = [cell.strip().lower() for cell in rows[0]] if rows else []
-    text_at = next((head.index(name) for name in TEXT_COLUMNS if name in head), None)
-    label_at = next((head.index(name) for name in LABEL_COLUMNS if name in head), None)
-    if text_at is not None and label_at is not None:
-        rows = rows[1:]
-    else:
-        text_at, label_at = 0, 1
-    texts, labels, skipped, left_out = [], [], 0, SkippedLabels()
-    for row in rows:
-        if len(row) <= max(text_at, label_at):
-            skipped += 1
-            continue
-        mapped, known = read_label(row[label_at])
-        if mapped is None:
-            skipped += 1
-            left_out.add(row[label_at], known)
-            continue
-        texts.append(row[text_at])
-        labels.append(mapped)
-    if not texts:
-        why = left_out.describe() or "a text column and a label column are needed"
-        raise ValueError(f"{path}: no row to evaluate ({why})")
-    return TextSplit(f"manifest/{path.name}", texts, labels, skipped, skipped_labels=left_out)
+    order among others (MELD's CSVs are read as they are); see :mod:`emotion_sensing.manifest`."""
+    manifest = read_manifest(path, {"text": ("text", "utterance", "sentence", "message"), "label": LABEL_COLUMNS},
+                             required=("text", "label"))
+    if not manifest.rows:
+        why = manifest.left_out.describe() or "a text column and a label column are needed"
+        raise ValueError(f"{manifest.path}: no row to evaluate ({why})")
+    return TextSplit(f"manifest/{manifest.path.name}", [row["text"] for row in manifest.rows],
+                     [row["label"] for row in manifest.rows], manifest.skipped, skipped_labels=manifest.left_out)

@@ -208,3 +208,27 @@ def test_eval_folders_reads_other_datasets_folder_names(recognizer, astronaut_bg
     assert result["n"] == 2 and result["per_class"]["happy"]["support"] == 1
     assert result["per_class"]["surprise"]["support"] == 1
     assert result["skipped_classes"] == {"contempt": 1, "misc": 1} and result["unknown_folders"] == ["misc"]
+
+
+def test_eval_manifest_reads_a_list_of_photos(recognizer, astronaut_bgr, tmp_path, capsys):
+    """`emobot eval face --manifest` on a CSV of photos (JAFFE-like codes, a header naming image and
+    emotion among other columns, paths relative to the CSV): the photos are read as class folders'
+    are, and what was left out (a missing file, a label with no counterpart, an unknown one) is said."""
+    from emobot.cli import main
+
+    (tmp_path / "photos").mkdir()
+    cv2.imwrite(str(tmp_path / "photos" / "a.png"), astronaut_bgr)
+    manifest = tmp_path / "list.csv"
+    manifest.write_text("subject,image,emotion\nKA,photos/a.png,HA\nKA,photos/a.png,AN\nKA,photos/gone.png,happy\n"
+                        "KA,photos/a.png,contempt\nKA,photos/a.png,smirk\n")
+    assert main(["eval", "face", "--manifest", str(manifest), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["n"] == 2 and result["per_class"]["happy"]["recall"] == 1.0
+    assert result["skipped"] == 3 and result["n_missing_files"] == 1
+    assert result["skipped_labels"] == {"no_counterpart": {"contempt": 1}, "unknown": {"smirk": 1}}
+    assert main(["eval", "face", "--manifest", str(manifest)]) == 0
+    shown = capsys.readouterr().out
+    assert "missing files: 1" in shown and "contempt (1)" in shown and "does not know: smirk (1)" in shown
+    manifest.write_text("image,emotion\nphotos/a.png,smirk\n")
+    assert main(["eval", "face", "--manifest", str(manifest)]) == 2
+    assert "no photo to evaluate" in capsys.readouterr().err

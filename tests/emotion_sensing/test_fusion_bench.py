@@ -132,3 +132,11 @@ def test_the_card_reports_fusion_outside_the_training_corpora():
     everything = {p["pattern"]: p for p in outside["patterns"]}["text+face+voice"]
     assert everything["fused"]["accuracy"] >= everything["best_single"]["accuracy"] + 0.05
     assert "Outside the training corpora" in (Settings().models_dir / "fusion.md").read_text()
+
+
+def test_eval_fusion_refuses_a_manifest_rather_than_ignoring_it(tmp_path):
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("text,label\nhello,neutral\n")
+    done = subprocess.run([sys.executable, "-m", "emobot", "eval", "fusion", "--manifest", str(manifest)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and "--manifest is for text, speech and face" in done.stderr
