@@ -17,6 +17,7 @@ The result keeps every modality's share of the decision, for replay and for the 
 """
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,9 +27,11 @@ import numpy as np
 
 from emotion_sensing.calibration import softmax
 from emotion_sensing.fusion_model import MODALITIES as MODEL_MODALITIES
-from emotion_sensing.fusion_model import MODEL_FILE, LearnedFusion, log_probs
+from emotion_sensing.fusion_model import MODEL_FILE, LearnedFusion, changed_recognizers, log_probs
 from emotion_sensing.labels import LABELS, UNKNOWN
 from emotion_sensing.reading import Reading
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -53,9 +56,18 @@ class FusionConfig:
 
 
 def load_fusion_model(models_dir: Path) -> Optional[LearnedFusion]:
-    """The fitted fusion model in ``models_dir``, or None when there is none (hand-set fusion)."""
+    """The fitted fusion model in ``models_dir``, or None when there is none (hand-set fusion).
+    Logs a warning when a recognizer has changed since the fusion was fitted on its readings."""
     path = Path(models_dir) / MODEL_FILE
-    return LearnedFusion.load(path) if path.exists() else None
+    if not path.exists():
+        return None
+    model = LearnedFusion.load(path)
+    changed = changed_recognizers(model, models_dir)
+    if changed:
+        logger.warning("%s was fitted on other recognizer files than those in %s (%s changed): its weights "
+                       "may not suit their readings; refit it with `emobot train fusion`", path, models_dir,
+                       ", ".join(changed))
+    return model
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,11 @@ from emotion_sensing.labels import LABELS
 
 MODEL_FILE = "fusion.json"
 CARD_FILE = "fusion.md"
+# The recognizers' files in the models folder whose readings the fusion is fitted on (the face's
+# networks in both precisions, its ensemble and temperature in face_emotion.json). The fusion
+# records their fingerprints when it is fitted; a change to any of them wants `emobot train fusion`.
+RECOGNIZER_FILES = ("text_emotion.npz", "speech_emotion.joblib", "face_emotion.json", "face_emotion.tflite",
+                    "face_emotion.int8.tflite", "face_emotion.fer.tflite", "face_emotion.fer.int8.tflite")
 FORMAT = 1
 MODALITIES: Tuple[str, ...] = ("text", "face", "voice")
 KINDS: Tuple[str, ...] = ("weighted", "product", "stacking")
@@ -354,3 +359,25 @@ def fit_mood_weight(model: LearnedFusion, sequences: Sequence[Tuple[np.ndarray, 
     best = min(curve, key=curve.__getitem__)
     beta, carry = (float(v) for v in best.split("/"))
     return beta, carry, curve
+
+
+def recognizer_fingerprints(models_dir: Path) -> Dict[str, str]:
+    """The first 16 hex digits of the sha256 of each recognizer file in ``models_dir`` (those absent left out)."""
+    import hashlib
+
+    out = {}
+    for name in RECOGNIZER_FILES:
+        path = Path(models_dir) / name
+        if path.is_file():
+            out[name] = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    return out
+
+
+def changed_recognizers(model: LearnedFusion, models_dir: Path) -> Optional[list]:
+    """The recognizer files that differ from those ``model`` was fitted on ([] when all match);
+    None when the model has no record of them (fitted before fingerprints were kept)."""
+    fitted = model.meta.get("recognizers")
+    if not isinstance(fitted, dict):
+        return None
+    now = recognizer_fingerprints(models_dir)
+    return sorted(name for name in set(fitted) | set(now) if fitted.get(name) != now.get(name))

@@ -63,6 +63,7 @@ from emotion_sensing.fusion_model import (
     fit,
     fit_mood_weight,
     log_probs,
+    recognizer_fingerprints,
     run_sequence,
 )
 from emotion_sensing.fusion_model import CARRY_GRID as MOOD_CARRIES
@@ -311,6 +312,7 @@ def train_fusion(datasets_dir: Path, models_dir: Path, n_per_label: int = 500, p
     started = time.time()
     now = time.time()
     datasets_dir, models_dir = Path(datasets_dir), Path(models_dir)
+    recognizers = recognizer_fingerprints(models_dir)  # the files whose readings this fit is for
     log("validation readings (cached after the first run):")
     pools = validation_pools(datasets_dir, models_dir, max(n_per_label, 200), seed + 1, now, log)
     rows = build_rows(pools, n_per_label, p, seed + 1)
@@ -373,6 +375,7 @@ def train_fusion(datasets_dir: Path, models_dir: Path, n_per_label: int = 500, p
             f"without the mood, {mood['test']['with_mood']['macro_f1']:.3f} with")
     model.meta.update(
         fitted_on={m: pool.source for m, pool in pools.items()},
+        recognizers=recognizers,
         validation_rows=len(rows),
         p=p,
         seed=seed + 1,
@@ -423,6 +426,15 @@ def _f1_cost(mood: Dict[str, Any]) -> float:
     return f1[NO_MOOD] - f1[_unconstrained(mood)]
 
 
+def _fingerprint_lines(model: LearnedFusion) -> List[str]:
+    recognizers = model.meta.get("recognizers")
+    if not recognizers:
+        return []
+    files = ", ".join(f"`{name}` {digest}" for name, digest in recognizers.items())
+    return [f"- the readings of these recognizer files (sha256, first 16 hex digits): {files}. Loading the fusion "
+            "with other files logs a warning to refit it, and a test fails on the shipped models."]
+
+
 def write_card(models_dir: Path, model: LearnedFusion, report: Dict[str, Any]) -> None:
     """models/fusion.md: what the fusion model was fitted on, how it was chosen and what it scores."""
     bench = report["benchmark"]
@@ -439,6 +451,7 @@ def write_card(models_dir: Path, model: LearnedFusion, report: Dict[str, Any]) -
         *[f"- {m}: {src}" for m, src in model.meta["fitted_on"].items()],
         f"- {model.meta['validation_rows']} rows balanced by label, each message carrying the row's emotion with "
         f"probability {model.meta['p']} (otherwise a neutral message), under every availability pattern.",
+        *_fingerprint_lines(model),
         "",
         "## Candidates (fitted on half the validation rows, accuracy on the other half)",
         "",

@@ -3,9 +3,9 @@
 One reader for the three modalities. A manifest's columns are found by its header when the first
 row names every required column (in any order, among other columns: MELD's CSVs, RAVDESS's and
 SAVEE's ``labels.csv``), else by position; the separator (comma, tab, semicolon or bar) is the
-one under which most of the first rows carry a known label. Labels are mapped by :func:`labels.read_label` (the seven
-names, or a corpus's own names and codes); the rows it cannot use are counted by their label, so
-none is dropped unsaid.
+one under which most of the first rows carry a known label. Labels are mapped by
+:func:`labels.read_label` (the seven names, or a corpus's own names and codes); the rows it cannot
+use are counted by their label, so none is dropped unsaid.
 """
 from __future__ import annotations
 

@@ -169,3 +169,37 @@ def test_a_face_seen_seconds_ago_does_not_turn_a_plain_message_unknown(text, mes
         face = Reading("face", peaked("happy", 0.9), 0.9, timestamp=NOW - age)
         state = fuse([words, face], now=NOW, config=SHIPPED)
         assert state.label != "unknown", (age, state.confidence)
+
+
+def test_the_shipped_fusion_was_fitted_on_the_shipped_recognizers():
+    """models/fusion.json weighs the readings of particular recognizer files: when one of them is
+    retrained, the fusion must be refitted (`emobot train fusion`) and shipped with it."""
+    from emotion_sensing.fusion_model import changed_recognizers
+
+    models = Settings().models_dir
+    assert {"text_emotion.npz", "speech_emotion.joblib", "face_emotion.json"} <= set(SHIPPED.model.meta["recognizers"])
+    assert changed_recognizers(SHIPPED.model, models) == [], \
+        "a recognizer changed since the fusion was fitted: run `emobot train fusion --data ../shared/datasets`"
+
+
+def test_a_fusion_fitted_on_other_recognizer_files_says_so(tmp_path, caplog):
+    import json
+    import logging
+
+    from emotion_sensing.fusion import load_fusion_model
+    from emotion_sensing.fusion_model import MODEL_FILE, changed_recognizers, recognizer_fingerprints
+
+    (tmp_path / "text_emotion.npz").write_bytes(b"the text model it was fitted with")
+    fitted = SHIPPED.model.to_dict()
+    fitted["meta"] = {**fitted["meta"], "recognizers": recognizer_fingerprints(tmp_path)}
+    (tmp_path / MODEL_FILE).write_text(json.dumps(fitted))
+    with caplog.at_level(logging.WARNING, logger="emotion_sensing.fusion"):
+        assert changed_recognizers(load_fusion_model(tmp_path), tmp_path) == [] and not caplog.records
+        (tmp_path / "text_emotion.npz").write_bytes(b"a retrained text model")
+        (tmp_path / "speech_emotion.joblib").write_bytes(b"a voice model it never saw")
+        model = load_fusion_model(tmp_path)
+    assert changed_recognizers(model, tmp_path) == ["speech_emotion.joblib", "text_emotion.npz"]
+    assert "speech_emotion.joblib, text_emotion.npz changed" in caplog.text and "emobot train fusion" in caplog.text
+    del fitted["meta"]["recognizers"]  # fitted before fingerprints were kept: nothing to compare
+    (tmp_path / MODEL_FILE).write_text(json.dumps(fitted))
+    assert changed_recognizers(load_fusion_model(tmp_path), tmp_path) is None
