@@ -343,7 +343,7 @@ measured. Across corpora, the case this card judges by, the states after 3 layer
   a laptop microphone is harder; expect less.
 - Without speaker statistics (a session's first utterances, or clips of many people pooled) the
   model is much weaker on voices unlike RAVDESS's and SAVEE's: see the `after0` and `pooled` rows.
-  Three ways were measured; none closes that gap without a larger loss elsewhere (`scripts/speech_standardisation_regimes.py`,
+  Four ways were measured; none closes that gap without a larger loss elsewhere (`scripts/speech_standardisation_regimes.py`,
   6 December, the shipped blocks, the same logistic regression trained on RAVDESS actors 1-18; without
   any of them SAVEE reads 0.556 with speakers, 0.370 pooled, 0.358 on a first utterance):
   - training in the test's standardisation (one pooled normaliser, or as a session's first utterance,
@@ -365,6 +365,15 @@ measured. Across corpora, the case this card judges by, the states after 3 layer
   - projecting out the 2 to 17 directions along which the training speakers' means differ: SAVEE
     with speakers 0.439-0.498 and pooled 0.331-0.368; only a first utterance gains, with 2 directions
     (0.379 against 0.358). Not used.
+  - leaving out the feature values that carry the speaker more than the emotion, their levels
+    (`scripts/speech_level_features.py`, 6 December, the same protocol): without librosa's 228 means
+    (MFCC, log-mel, chroma ... over the utterance) SAVEE pooled 0.433 but with speakers 0.510 (actors
+    19-24 0.786); without the log-mel means alone 0.425 and 0.527; also without eGeMAPS' levels
+    0.418 and 0.477; without Whisper's means as well 0.345 and 0.435. Nothing to choose by without
+    SAVEE: RAVDESS actors 1-18 cross-validated and pooled read 0.752-0.762 for all of these against
+    0.753 with every value, and a session's first utterance (`after0`) gains at most a point
+    (0.368). Not used: it trades the figure with speakers, which a session reaches after a few
+    utterances, for the one without.
 - The per-speaker statistics assume the speaker's utterances span their emotional range, as
   each actor's do. A session that is all one emotion pulls its own mean towards that emotion,
   which the standardisation then partly removes.

@@ -19,7 +19,7 @@ sys.path.insert(0, str(SCRIPTS))
 import speech_protocol  # noqa: E402
 
 MEASUREMENTS = ("speech_whisper_layers.py", "speech_whisper_window.py", "speech_whisper_pieces.py",
-                "speech_standardisation_regimes.py")
+                "speech_standardisation_regimes.py", "speech_level_features.py")
 
 
 @pytest.mark.parametrize("script", MEASUREMENTS)
@@ -78,3 +78,19 @@ def test_the_whisper_block_in_pieces_matches_the_whole_span_when_one_piece_holds
     # A last piece under 0.2 s is left out: 1.1 s in pieces of 0.5 s reads as its first 1.0 s.
     longer = np.concatenate([span, (rng.standard_normal(1600) * 0.05).astype(np.float32)])
     assert np.allclose(pieces.in_pieces(encoder, longer, 0.5), halves, atol=1e-5)
+
+
+def test_the_level_features_script_leaves_out_what_it_says():
+    """scripts/speech_level_features.py: each subset is the shipped vector without the named values."""
+    import speech_level_features
+
+    from emotion_sensing.speech.vector import width
+
+    n = width(speech_level_features.BLOCKS)
+    subsets = speech_level_features.subsets(n)
+    assert subsets["all (shipped)"].tolist() == list(range(n)) and n == 1312
+    assert len(subsets["without librosa's means"]) == n - 228
+    assert len(subsets["without librosa's MFCC and log-mel means"]) == n - 40 - 128
+    assert len(subsets["without librosa's and Whisper's means"]) == n - 228 - 384
+    assert 0 < n - 228 - len(subsets["without librosa's means and eGeMAPS' levels"]) < 88
+    assert all(np.all(np.diff(columns) > 0) and columns[-1] < n for columns in subsets.values())
