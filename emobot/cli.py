@@ -11,7 +11,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 from emotion_sensing.config import Settings, is_loopback
 
@@ -193,11 +193,30 @@ def _modality_module(name: str):
     return importlib.import_module(MODALITY_MODULES[name])
 
 
+# Options a modality's module adds that another modality reads as well; every other option a
+# module adds is its own, and given to another modality it is refused rather than ignored.
+SHARED_OPTIONS = {"no_export": {"text"}, "cross": {"fusion"}}
+# command -> option dest -> (the modalities that read it, its flag, its default); filled by build_parser.
+MODALITY_OPTIONS: Dict[str, Dict[str, Tuple[Set[str], str, Any]]] = {}
+
+
+def _foreign_option(command: str, modality: str, args) -> Optional[str]:
+    """The first option given that ``modality`` does not read, said as an error; None when all apply."""
+    for dest, (owners, flag, default) in MODALITY_OPTIONS.get(command, {}).items():
+        if modality not in owners and getattr(args, dest, default) != default:
+            return f"emobot {command} {modality}: {flag} is for {' and '.join(sorted(owners))}, not {modality}"
+    return None
+
+
 def _dispatch(command: str, args) -> Optional[int]:
     """Run a modality's subcommand; None when the command is not a modality's (bench turn, ...)."""
     modality = getattr(args, "modality", None) or getattr(args, "what", None)
     if modality not in MODALITY_MODULES:
         return None
+    problem = _foreign_option(command, modality, args)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
     return getattr(_modality_module(modality), command)(args)
 
 
@@ -500,7 +519,13 @@ def build_parser() -> argparse.ArgumentParser:
     for command, subparser in (("sense", sub.choices["sense"]), ("train", sub.choices["train"]),
                                ("eval", sub.choices["eval"]), ("bench", sub.choices["bench"])):
         for module in MODALITY_MODULES:
+            before = {action.dest for action in subparser._actions}
             _modality_module(module).add_arguments(command, subparser)
+            for action in subparser._actions:
+                if action.dest not in before:
+                    owners = {module} | SHARED_OPTIONS.get(action.dest, set())
+                    MODALITY_OPTIONS.setdefault(command, {})[action.dest] = (owners, action.option_strings[0],
+                                                                             action.default)
     return parser
 
 
