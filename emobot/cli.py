@@ -195,7 +195,7 @@ def _modality_module(name: str):
 
 # Options a modality's module adds that another modality reads as well; every other option a
 # module adds is its own, and given to another modality it is refused rather than ignored.
-SHARED_OPTIONS = {"no_export": {"text"}, "cross": {"fusion"}}
+SHARED_OPTIONS = {"no_export": {"text"}, "cross": {"fusion"}, "folders": {"speech"}}
 # command -> option dest -> (the modalities that read it, its flag, its default); filled by build_parser.
 MODALITY_OPTIONS: Dict[str, Dict[str, Tuple[Set[str], str, Any]]] = {}
 

@@ -58,7 +58,9 @@ def add_arguments(command: str, parser: argparse.ArgumentParser) -> None:
                             help="train and score the run but leave the shipped model and its card as they are "
                                  "(comparison runs)")
     elif command == "eval":
-        parser.add_argument("--folders", metavar="DIR", help="a folder of class folders (angry/, happy/, ...) to evaluate")
+        parser.add_argument("--folders", metavar="DIR",
+                            help="face: a folder of class folders of photos (angry/, happy/, ...) to evaluate; speech: "
+                                 "of clips (angry/, or TESS's OAF_angry/: the part before the label is the speaker)")
         parser.add_argument("--fer-split", default="PrivateTest", choices=["Training", "PublicTest", "PrivateTest"],
                             help="FER2013 split (default PrivateTest)")
         parser.add_argument("--plot", metavar="PNG", help="write the confusion matrix (default beside the JSON: none)")

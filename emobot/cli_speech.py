@@ -146,20 +146,23 @@ def train(args) -> int:
 
 def eval(args) -> int:  # noqa: A001 - the subcommand's name
     from emotion_sensing.evaluation import format_report
-    from emotion_sensing.speech.evaluate import evaluate_manifest, evaluate_ravdess, load_comparison
+    from emotion_sensing.speech.evaluate import evaluate_folders, evaluate_manifest, evaluate_ravdess, load_comparison
 
     model = _model_path(args)
     try:
         robustness = bool(getattr(args, "robustness", False))
         if args.manifest:
             result = evaluate_manifest(Path(args.manifest), model, log=_log, robustness=robustness)
+        elif getattr(args, "folders", None):
+            result = evaluate_folders(Path(args.folders), model, log=_log, robustness=robustness)
         else:
             result = evaluate_ravdess(datasets_dir(args), model, log=_log, robustness=robustness)
     except (FileNotFoundError, ValueError) as error:
         print(f"emobot eval speech: {error}", file=sys.stderr)
         return 2
     comparison = load_comparison(model.parent)
-    if comparison is not None and not args.manifest:
+    own_data = args.manifest or getattr(args, "folders", None)
+    if comparison is not None and not own_data:
         result["comparison"] = comparison
     if args.json:
         print(json.dumps(result, indent=2, ensure_ascii=False))
@@ -175,7 +178,7 @@ def eval(args) -> int:  # noqa: A001 - the subcommand's name
     for condition, entry in (result.get("robustness") or {}).items():
         print(f"  {condition:<10} accuracy {entry['speaker']:.3f} ({0.0 - entry['drop'] + 0.0:+.3f} against clean), "
               f"after 3 utterances {entry['after3']:.3f}")
-    if comparison is not None and not args.manifest:
+    if comparison is not None and not own_data:
         from emotion_sensing.speech.train import format_table
 
         print(f"\ncomparison ({comparison['protocol']}; F1 columns: cross-validated)")

@@ -4,6 +4,7 @@ Labels follow FER2013's order so a face model's output index is the label index.
 """
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Dict, Mapping, Optional, Sequence, Tuple
@@ -88,6 +89,20 @@ def read_label(name: str, table: Mapping[str, Optional[str]] = FOLDER_NAMES) -> 
         return canonical(name, table), True
     except KeyError:
         return None, False
+
+
+def read_named_label(name: str, table: Mapping[str, Optional[str]] = FOLDER_NAMES) -> Tuple[Optional[str], bool, str]:
+    """:func:`read_label` for a name that may put something before its label, as TESS's folders
+    do ("OAF_angry", "YAF_pleasant_surprised"): (label or None, known?, what came before it)."""
+    label, known = read_label(name, table)
+    if known:
+        return label, True, ""
+    words = [word for word in re.split(r"[_\-\s]+", name.strip()) if word]
+    for i in range(1, len(words)):
+        label, known = read_label(" ".join(words[i:]), table)
+        if known:
+            return label, True, "_".join(words[:i])
+    return None, False, ""
 
 
 @dataclass

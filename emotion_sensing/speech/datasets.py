@@ -21,7 +21,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from emotion_sensing.labels import FOLDER_NAMES, RAVDESS, SkippedLabels, canonical
+from emotion_sensing.labels import FOLDER_NAMES, RAVDESS, SkippedLabels, canonical, read_named_label
 from emotion_sensing.manifest import LABEL_COLUMNS, read_manifest
 
 Printer = Callable[[str], None]
@@ -105,6 +105,34 @@ def load_manifest(path: Path) -> SpeechSet:
     if manifest.left_out:
         notes.append(manifest.left_out.describe())
     return SpeechSet(f"manifest/{manifest.path.name}", files, labels, speakers, skipped, notes, manifest.left_out)
+
+
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3"}
+
+
+def load_folders(root: Path) -> SpeechSet:
+    """Clips in class folders, ``root/<label>/*.wav``, as TESS and many corpora lay them out. A folder
+    is named by its label or by something and then its label (TESS's "OAF_angry"): the part before
+    the label is taken as the speaker ("OAF"), so each is standardised with its own statistics;
+    folders named by the label alone share one normaliser. Folders without a counterpart among the
+    seven (boredom) or with a name emobot does not know are counted, with their clips."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"no folder {root}")
+    files, labels, speakers, left_out = [], [], [], SkippedLabels()
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        clips = sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
+        label, known, speaker = read_named_label(folder.name)
+        if label is None:
+            for _ in clips:
+                left_out.add(folder.name, known)
+            continue
+        files += clips
+        labels += [label] * len(clips)
+        speakers += [speaker or "all"] * len(clips)
+    notes = [left_out.describe()] if left_out else []
+    return SpeechSet(f"folders/{root.name}", files, labels, speakers, sum(left_out.no_counterpart.values())
+                     + sum(left_out.unknown.values()), notes, left_out)
 
 
 def cache_dir() -> Path:

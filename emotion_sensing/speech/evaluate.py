@@ -16,7 +16,7 @@ import numpy as np
 
 from emotion_sensing.evaluation import evaluate
 from emotion_sensing.labels import LABELS
-from emotion_sensing.speech.datasets import SpeechSet, extract, load_manifest, load_ravdess
+from emotion_sensing.speech.datasets import SpeechSet, extract, load_folders, load_manifest, load_ravdess
 from emotion_sensing.speech.model import VoiceModel
 
 Printer = Callable[[str], None]
@@ -132,15 +132,30 @@ def evaluate_ravdess(datasets_dir: Path, model_path: Path, log: Optional[Printer
 def evaluate_manifest(path: Path, model_path: Path, log: Optional[Printer] = None,
                       robustness: bool = False) -> Dict[str, Any]:
     """The model on a ``file,label[,speaker]`` CSV; without speakers all clips share one."""
-    model = _load_model(model_path)
     dataset = load_manifest(path)
     if not len(dataset):
         notes = f" ({'; '.join(dataset.notes)})" if dataset.notes else ""
         raise ValueError(f"{path}: no rows with a readable file and a known label{notes}")
+    return _evaluate_listed(dataset, model_path, log, robustness, "the manifest", "no speaker column")
+
+
+def evaluate_folders(root: Path, model_path: Path, log: Optional[Printer] = None,
+                     robustness: bool = False) -> Dict[str, Any]:
+    """The model on clips in class folders (:func:`datasets.load_folders`)."""
+    dataset = load_folders(root)
+    if not len(dataset):
+        notes = f" ({'; '.join(dataset.notes)})" if dataset.notes else ""
+        raise ValueError(f"{root}: no clip in a folder named by an emotion (angry/, happy/, OAF_angry/ ...){notes}")
+    return _evaluate_listed(dataset, model_path, log, robustness, "the folder names", "folders named by the label alone")
+
+
+def _evaluate_listed(dataset: SpeechSet, model_path: Path, log: Optional[Printer], robustness: bool,
+                     speakers_from: str, no_speakers: str) -> Dict[str, Any]:
+    model = _load_model(model_path)
     result = evaluate_set(dataset, model, log=log, robustness=robustness)
     n_speakers = result["n_speakers"]
-    result["speakers"] = f"{n_speakers} speaker(s) from the manifest" if n_speakers > 1 or dataset.speakers[0] != "all" \
-        else "one speaker normaliser for all clips (no speaker column)"
+    result["speakers"] = f"{n_speakers} speaker(s) from {speakers_from}" if n_speakers > 1 or dataset.speakers[0] != "all" \
+        else f"one speaker normaliser for all clips ({no_speakers})"
     # Why rows were left out: missing files (the first few) and labels, counted by name.
     result["skipped_notes"] = list(dataset.notes)
     result["skipped_labels"] = dataset.skipped_labels.as_dict() if dataset.skipped_labels is not None else None

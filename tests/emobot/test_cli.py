@@ -75,14 +75,15 @@ def test_eval_text_reads_another_corpus_s_csv_and_says_what_it_left_out(tmp_path
 
 
 @pytest.mark.parametrize("argv, flag, owner", [
-    (["eval", "speech", "--folders", "clips/"], "--folders", "face"),
+    (["eval", "text", "--folders", "texts/"], "--folders", "face and speech"),
+    (["eval", "speech", "--plot", "c.png"], "--plot", "face"),
     (["eval", "text", "--plot", "c.png"], "--plot", "face"),
     (["sense", "text", "--image", "a.png", "hello"], "--image", "face"),
     (["train", "face", "--prune", "15"], "--prune", "speech"),
 ])
 def test_an_option_of_another_modality_is_refused_not_ignored(argv, flag, owner):
     """All modalities share one parser per command: an option the chosen one does not read used to be
-    dropped without a word (`eval speech --folders` measured RAVDESS instead)."""
+    dropped without a word (`eval face --manifest` measured FER2013 instead)."""
     result = emobot(*argv)
     assert result.returncode == 2 and f"{flag} is for {owner}, not {argv[1]}" in result.stderr
 
@@ -92,7 +93,8 @@ def test_options_two_modalities_read_are_accepted_by_both():
 
     parser = build_parser()
     for argv in (["eval", "fusion", "--cross"], ["eval", "face", "--cross"], ["train", "text", "--no-export"],
-                 ["train", "face", "--no-export"], ["eval", "face", "--manifest", "m.csv"]):
+                 ["train", "face", "--no-export"], ["eval", "face", "--manifest", "m.csv"],
+                 ["eval", "speech", "--folders", "clips/"]):
         args, _ = parser.parse_known_args(argv)
         assert _foreign_option(argv[0], argv[1], args) is None, argv
 

@@ -87,6 +87,29 @@ def test_eval_speech_reads_a_corpus_labels_file_and_measures_robustness(tmp_path
     assert "telephone" in result.stderr  # progress on stderr, JSON alone on stdout
 
 
+def test_eval_speech_on_class_folders_as_tess_lays_them_out(tmp_path):
+    """`emobot eval speech --folders`: clips in folders named by their label, or by a speaker and then
+    the label (TESS's OAF_angry, YAF_pleasant_surprised): the speaker part is the speaker; folders
+    with no counterpart or an unknown name are counted with their clips."""
+    clips = {"OAF_angry": ["This is awful", "I hate waiting"], "OAF_neutral": ["The bus leaves at six"],
+             "YAF_pleasant_surprised": ["Oh what a lovely gift"], "YAF_boredom": ["Another long day"],
+             "notes": ["Testing one two"]}
+    for folder, sentences in clips.items():
+        (tmp_path / "tess" / folder).mkdir(parents=True)
+        for i, sentence in enumerate(sentences):
+            speak(sentence, tmp_path / "tess" / folder, f"{i}.wav")
+    result = emobot("eval", "speech", "--folders", str(tmp_path / "tess"), "--json",
+                    env={**os.environ, "EMOBOT_CACHE": str(tmp_path / "cache")})
+    assert result.returncode == 0, result.stderr
+    body = json.loads(result.stdout)
+    assert body["n"] == 4 and body["n_speakers"] == 2 and body["skipped"] == 2
+    assert body["per_class"]["surprise"]["support"] == 1 and body["per_class"]["angry"]["support"] == 2
+    assert body["skipped_labels"] == {"no_counterpart": {"YAF_boredom": 1}, "unknown": {"notes": 1}}
+    assert body["speakers"] == "2 speaker(s) from the folder names"
+    empty = emobot("eval", "speech", "--folders", str(tmp_path / "tess" / "notes"))
+    assert empty.returncode == 2 and "no clip in a folder named by an emotion" in empty.stderr
+
+
 def test_bench_speech_reports_milliseconds():
     result = emobot("bench", "speech", "--json")
     assert result.returncode == 0, result.stderr

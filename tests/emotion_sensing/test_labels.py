@@ -8,6 +8,7 @@ from emotion_sensing.labels import (
     arousal_of,
     canonical,
     read_label,
+    read_named_label,
     valence_of,
 )
 
@@ -54,3 +55,11 @@ def test_a_label_left_out_is_counted_and_said():
     assert "no counterpart among the seven: shame (2), guilt (1)" in said
     assert "does not know: bewildered (1)" in said and "angry, disgust" in said
     assert not SkippedLabels() and SkippedLabels().describe() == ""
+
+
+def test_a_name_may_put_a_speaker_before_its_label():
+    assert read_named_label("OAF_angry") == ("angry", True, "OAF")
+    assert read_named_label("YAF_pleasant_surprised") == ("surprise", True, "YAF")
+    assert read_named_label("happy") == ("happy", True, "")
+    assert read_named_label("S01_boredom") == (None, True, "S01")
+    assert read_named_label("misc") == (None, False, "")
