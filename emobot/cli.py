@@ -479,9 +479,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="measure a model on a dataset (fusion: the paired fusion benchmark)")
     p.add_argument("modality", choices=["text", "face", "speech", "fusion"])
     p.add_argument("--data", help="datasets folder (default ../shared/datasets or EMOBOT_DATASETS)")
-    p.add_argument("--dataset", choices=["dair", "goemotions", "dailydialog", "all"], default="all",
-                   help="text: which corpus's split to score (default all three)")
-    p.add_argument("--split", choices=["train", "val", "test"], default="test")
     p.add_argument("--manifest", metavar="CSV",
                    help="your own labelled data instead: text: text,label rows; speech: file,label[,speaker]; "
                         "face: file,label (photos); files relative to the CSV; a header may name the columns")

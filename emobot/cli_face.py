@@ -249,6 +249,15 @@ def eval(args) -> int:  # noqa: A001 - the subcommand's name
     from emotion_sensing.labels import SkippedLabels
 
     log = None if args.json else (lambda m: print(m, file=sys.stderr, flush=True))
+    # What to measure: one of these (the default: FER2013 PrivateTest).
+    sources = [flag for flag, given in (("--folders", args.folders), ("--manifest", args.manifest),
+                                        ("--fer-split", args.fer_split != "PrivateTest")) if given]
+    modes = [flag for flag in ("--cross", "--detection", "--ensemble", "--quantize")
+             if getattr(args, flag[2:].replace("-", "_"), None)]
+    if len(sources) > 1 or (sources and modes):
+        print(f"emobot eval face: {' and '.join(sources + modes)} each say what to measure: give one",
+              file=sys.stderr)
+        return 2
     if getattr(args, "ensemble", None):
         status = _eval_ensemble(args, log)
         if status or not getattr(args, "cross", False):

@@ -149,6 +149,9 @@ def eval(args) -> int:  # noqa: A001 - the subcommand's name
     from emotion_sensing.speech.evaluate import evaluate_folders, evaluate_manifest, evaluate_ravdess, load_comparison
 
     model = _model_path(args)
+    if args.manifest and getattr(args, "folders", None):
+        print("emobot eval speech: --manifest and --folders each say what to measure: give one", file=sys.stderr)
+        return 2
     try:
         robustness = bool(getattr(args, "robustness", False))
         if args.manifest:

@@ -31,6 +31,11 @@ def add_arguments(command: str, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--distil", type=_share, default=None, metavar="SHARE",
                             help="text, with --teacher: the teacher's share of each row's target, above 0 up to 1 "
                                  "(default 0.5)")
+    elif command == "eval":
+        parser.add_argument("--dataset", choices=[*DATASET_CHOICES, "all"], default="all",
+                            help="text: which corpus's split to score (default all three)")
+        parser.add_argument("--split", choices=["train", "val", "test"], default="test",
+                            help="text: which split of the corpora (default test)")
 
 
 def _seeds(value: str) -> list:
@@ -182,6 +187,10 @@ def eval(args) -> int:  # noqa: A001 - the subcommand's name
     model = _model_path(args)
     if not model.exists():
         print(f"emobot eval text: no text model at {model}; run `emobot train text`", file=sys.stderr)
+        return 2
+    if args.manifest and (args.dataset != "all" or args.split != "test"):
+        print("emobot eval text: --dataset and --split choose among the corpora under --data, not a --manifest's rows",
+              file=sys.stderr)
         return 2
     try:
         if args.manifest:

@@ -88,6 +88,18 @@ def test_an_option_of_another_modality_is_refused_not_ignored(argv, flag, owner)
     assert result.returncode == 2 and f"{flag} is for {owner}, not {argv[1]}" in result.stderr
 
 
+@pytest.mark.parametrize("argv, said", [
+    (["eval", "face", "--folders", "a/", "--manifest", "b.csv"], "--folders and --manifest each say what to measure"),
+    (["eval", "face", "--manifest", "b.csv", "--cross"], "--manifest and --cross each say what to measure"),
+    (["eval", "face", "--folders", "a/", "--fer-split", "PublicTest"], "--folders and --fer-split each say"),
+    (["eval", "speech", "--manifest", "a.csv", "--folders", "b/"], "--manifest and --folders each say"),
+    (["eval", "text", "--manifest", "m.csv", "--split", "val"], "not a --manifest's rows"),
+])
+def test_two_things_to_measure_at_once_are_refused(argv, said):
+    result = emobot(*argv)
+    assert result.returncode == 2 and said in result.stderr
+
+
 def test_options_two_modalities_read_are_accepted_by_both():
     from emobot.cli import _foreign_option, build_parser
 
