@@ -457,7 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sense", help="one-off emotion analysis")
     p.add_argument("modality", choices=["text", "face", "speech"])
-    p.add_argument("text", nargs="*", help="the text (or stdin)")
+    p.add_argument("text", nargs="*", help="the text (or stdin); its words are one message (see --lines)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--model", help="model file (default: the shipped one)")
     p.set_defaults(func=cmd_sense)

@@ -6,7 +6,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 from emobot.paths import datasets_dir, models_dir
 
@@ -15,7 +15,11 @@ DATASET_CHOICES = {"dair": "dair_emotion", "goemotions": "goemotions", "dailydia
 
 def add_arguments(command: str, parser: argparse.ArgumentParser) -> None:
     """Text-only options for one subcommand (shared ones: --json --data --out --model --manifest)."""
-    if command == "train":
+    if command == "sense":
+        parser.add_argument("--lines", action="store_true",
+                            help="text: each line (of stdin or the text) is a message of its own: one reading per "
+                                 "line (label, confidence, valence, message; --json: one JSON object per line)")
+    elif command == "train":
         parser.add_argument("--hold-out", choices=sorted(DATASET_CHOICES),
                             help="text: train without this corpus and test on it (implies --no-export)")
         parser.add_argument("--cross-corpus", action="store_true",
@@ -85,6 +89,8 @@ def sense(args) -> int:
         print("emobot sense text: give some text (as arguments or on stdin)", file=sys.stderr)
         return 2
     recognizer = TextRecognizer(_model_path(args))
+    if getattr(args, "lines", False):
+        return _sense_lines(recognizer, [line.strip() for line in text.splitlines() if line.strip()], args.json)
     reading = recognizer.read(text)
     if args.json:
         print(json.dumps(reading.to_dict(), indent=2, ensure_ascii=False))
@@ -95,6 +101,19 @@ def sense(args) -> int:
     for label, p in sorted(zip(reading.to_dict()["probs"], reading.probs), key=lambda x: -x[1]):
         print(f"  {label:<9} {'█' * round(p * 30):<30} {p:.3f}")
     print("  VADER: " + ", ".join(f"{k} {v:+.3f}" for k, v in reading.extras["vader"].items()))
+    return 0
+
+
+def _sense_lines(recognizer, messages: List[str], as_json: bool) -> int:
+    """One reading per message: a line each (label, confidence, valence, the message), or JSON lines."""
+    if not recognizer.has_classifier:
+        print(f"(VADER only: {recognizer.unavailable})", file=sys.stderr)
+    for message in messages:
+        reading = recognizer.read(message)
+        if as_json:
+            print(json.dumps({"text": message, **reading.to_dict()}, ensure_ascii=False))
+        else:
+            print(f"{reading.label:<9} {reading.confidence:.2f}  {reading.valence:+.2f}  {message}")
     return 0
 
 

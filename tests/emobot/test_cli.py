@@ -29,6 +29,18 @@ def test_sense_text_prints_the_emotion():
     assert as_json["label"] == "happy" and as_json["modality"] == "text"
 
 
+def test_sense_text_reads_each_line_as_its_own_message():
+    result = emobot("sense", "text", "--lines", input="I am absolutely furious with you\n\nwhat a lovely day\n")
+    assert result.returncode == 0, result.stderr
+    rows = result.stdout.splitlines()
+    assert len(rows) == 2 and rows[0].startswith("angry") and rows[0].endswith("I am absolutely furious with you")
+    assert rows[1].startswith("happy")
+    as_json = emobot("sense", "text", "--lines", "--json", input="what a lovely day\nI am absolutely furious with you\n")
+    readings = [json.loads(line) for line in as_json.stdout.splitlines()]
+    assert [(r["text"], r["label"]) for r in readings] == [("what a lovely day", "happy"),
+                                                           ("I am absolutely furious with you", "angry")]
+
+
 def test_sense_text_without_text_is_a_clear_error():
     result = emobot("sense", "text", input="")
     assert result.returncode == 2
