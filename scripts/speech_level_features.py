@@ -24,7 +24,7 @@ from __future__ import annotations
 from typing import Dict
 
 import numpy as np
-from speech_protocol import arguments, corpora, report
+from speech_protocol import arguments, cached_vectors, report
 
 BLOCKS = ("librosa", "egemaps", "whisper")
 # librosa's frame features, in the order of speech/features.py (its vector: their means, then their
@@ -70,14 +70,11 @@ def subsets(n_columns: int) -> Dict[str, np.ndarray]:
 
 
 def main() -> int:
-    from emotion_sensing.speech.datasets import extract
-    from emotion_sensing.speech.train import accuracy_by_mode, fit, protocol_rows
+    from emotion_sensing.speech.train import accuracy_by_mode, fit
 
     args = arguments(__doc__)
-    ravdess, savee = corpora(args.data)
     log = lambda message: print(message, flush=True)  # noqa: E731
-    vectors = np.vstack([extract(ravdess, log=log, blocks=BLOCKS).vectors, extract(savee, log=log, blocks=BLOCKS).vectors])
-    rows = protocol_rows(ravdess, savee, usable=~np.isnan(vectors).any(axis=1))  # no speech, no vector
+    vectors, rows = cached_vectors(args.data, BLOCKS)
     vectors = np.nan_to_num(vectors).astype(np.float32)
     actors = sorted(set(rows.speakers[rows.train]))
     folds = [actors[k::FOLDS] for k in range(FOLDS)]

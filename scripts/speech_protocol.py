@@ -46,6 +46,19 @@ def corpora(data: Path):
         raise SystemExit(f"{Path(sys.argv[0]).name}: {error}") from None
 
 
+def cached_vectors(data: Path, blocks: Sequence[str]):
+    """(vectors, rows): RAVDESS's then SAVEE's utterance vectors of ``blocks`` from the feature cache
+    (extracted as `emobot train speech` does the first time), NaN rows for clips with no speech, and
+    the protocol's rows (``train.protocol_rows``) over the usable ones."""
+    from emotion_sensing.speech.datasets import extract
+    from emotion_sensing.speech.train import protocol_rows
+
+    ravdess, savee = corpora(data)
+    log = lambda message: print(message, flush=True)  # noqa: E731
+    vectors = np.vstack([extract(ravdess, log=log, blocks=blocks).vectors, extract(savee, log=log, blocks=blocks).vectors])
+    return vectors, protocol_rows(ravdess, savee, usable=~np.isnan(vectors).any(axis=1))  # no speech, no vector
+
+
 class Clip(NamedTuple):
     samples: np.ndarray  # as loaded: mono float32 at 16 kHz
     vector: np.ndarray  # the utterance vector of the blocks asked for

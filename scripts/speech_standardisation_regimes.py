@@ -29,7 +29,7 @@ from __future__ import annotations
 from typing import List, Optional, Tuple
 
 import numpy as np
-from speech_protocol import accuracies, arguments, corpora, report
+from speech_protocol import accuracies, arguments, cached_vectors, report
 
 BLOCKS = ("librosa", "egemaps", "whisper")
 REGIMES = (("speaker",), ("pooled",), ("after0",), ("speaker", "pooled"), ("speaker", "after0"),
@@ -210,15 +210,12 @@ def projected(vectors: np.ndarray, rows) -> dict:
 
 
 def main() -> int:
-    from emotion_sensing.speech.datasets import extract
-    from emotion_sensing.speech.train import fit, protocol_rows
+    from emotion_sensing.speech.train import fit
     from emotion_sensing.speech.vector import layout
 
     args = arguments(__doc__)
-    ravdess, savee = corpora(args.data)
     log = lambda message: print(message, flush=True)  # noqa: E731
-    vectors = np.vstack([extract(ravdess, log=log, blocks=BLOCKS).vectors, extract(savee, log=log, blocks=BLOCKS).vectors])
-    rows = protocol_rows(ravdess, savee, usable=~np.isnan(vectors).any(axis=1))  # no speech, no vector
+    vectors, rows = cached_vectors(args.data, BLOCKS)
     labels, speakers, train, test, held_out = rows.labels, rows.speakers, rows.train, rows.test, rows.savee
 
     where = layout(BLOCKS)

@@ -132,25 +132,23 @@ def evaluate_ravdess(datasets_dir: Path, model_path: Path, log: Optional[Printer
 def evaluate_manifest(path: Path, model_path: Path, log: Optional[Printer] = None,
                       robustness: bool = False) -> Dict[str, Any]:
     """The model on a ``file,label[,speaker]`` CSV; without speakers all clips share one."""
-    dataset = load_manifest(path)
-    if not len(dataset):
-        notes = f" ({'; '.join(dataset.notes)})" if dataset.notes else ""
-        raise ValueError(f"{path}: no rows with a readable file and a known label{notes}")
-    return _evaluate_listed(dataset, model_path, log, robustness, "the manifest", "no speaker column")
+    return _evaluate_listed(load_manifest(path), model_path, log, robustness, "the manifest", "no speaker column",
+                            f"{path}: no rows with a readable file and a known label")
 
 
 def evaluate_folders(root: Path, model_path: Path, log: Optional[Printer] = None,
                      robustness: bool = False) -> Dict[str, Any]:
     """The model on clips in class folders (:func:`datasets.load_folders`)."""
-    dataset = load_folders(root)
-    if not len(dataset):
-        notes = f" ({'; '.join(dataset.notes)})" if dataset.notes else ""
-        raise ValueError(f"{root}: no clip in a folder named by an emotion (angry/, happy/, OAF_angry/ ...){notes}")
-    return _evaluate_listed(dataset, model_path, log, robustness, "the folder names", "folders named by the label alone")
+    return _evaluate_listed(load_folders(root), model_path, log, robustness, "the folder names",
+                            "folders named by the label alone",
+                            f"{root}: no clip in a folder named by an emotion (angry/, happy/, OAF_angry/ ...)")
 
 
 def _evaluate_listed(dataset: SpeechSet, model_path: Path, log: Optional[Printer], robustness: bool,
-                     speakers_from: str, no_speakers: str) -> Dict[str, Any]:
+                     speakers_from: str, no_speakers: str, nothing: str) -> Dict[str, Any]:
+    """A user's clips (a manifest or folders): ``nothing`` is the error when none is usable, with why."""
+    if not len(dataset):
+        raise ValueError(nothing + (f" ({'; '.join(dataset.notes)})" if dataset.notes else ""))
     model = _load_model(model_path)
     result = evaluate_set(dataset, model, log=log, robustness=robustness)
     n_speakers = result["n_speakers"]
