@@ -208,7 +208,9 @@ class Settings:
         env = dict(os.environ if environ is None else environ)
         for key, value in _endpoints_settings(endpoints).items():
             env.setdefault(key, value)
-        base = cls()
+        # The defaults of every other field; the fusion is built below from the environment, so the base
+        # does not load (and fingerprint the recognizers for) a second one.
+        base = cls(fusion=FusionConfig())
         try:
             fusion = default_fusion(Path(env.get("EMOBOT_MODELS_DIR", base.models_dir)),
                                     _choice("EMOBOT_FUSION", env.get("EMOBOT_FUSION", "learned"), ("learned", "hand")))
