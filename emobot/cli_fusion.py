@@ -18,6 +18,9 @@ def add_arguments(command: str, parser: argparse.ArgumentParser) -> None:
                             help="fusion: chance that a row's message carries its emotion (default 0.3)")
         parser.add_argument("--seed", type=int, default=0, help="fusion: seed of the row draw (default 0)")
     if command == "eval":
+        parser.add_argument("--face-shows", type=float, default=1.0, metavar="Q",
+                            help="fusion: chance that an emotional person's face shows the emotion; otherwise the row "
+                                 "has a neutral face (default 1: every face shows it)")
         parser.add_argument("--samples-per-label", type=int, default=None, metavar="N",
                             help="fusion: read at most N test messages and faces per label (default: 200 messages "
                                  "and every FER2013 test face; fewer is quicker, and the rows draw on fewer samples)")
@@ -28,9 +31,9 @@ def _log(message: str) -> None:
 
 
 def _checked(command: str, args) -> bool:
-    if args.rows_per_label < 1 or not 0.0 <= args.carry_p <= 1.0:
-        print(f"emobot {command} fusion: --rows-per-label must be at least 1 and --carry-p between 0 and 1",
-              file=sys.stderr)
+    if args.rows_per_label < 1 or not 0.0 <= args.carry_p <= 1.0 or not 0.0 <= getattr(args, "face_shows", 1.0) <= 1.0:
+        print(f"emobot {command} fusion: --rows-per-label must be at least 1, and --carry-p and --face-shows "
+              "between 0 and 1", file=sys.stderr)
         return False
     return True
 
@@ -63,7 +66,7 @@ def eval(args) -> int:  # noqa: A001 - the subcommand's name
         print("emobot eval fusion: --samples-per-label must be at least 1, and does not apply to --cross",
               file=sys.stderr)
         return 2
-    extra = {} if cross else {"samples_per_label": samples}
+    extra = {"face_shows": args.face_shows} if cross else {"samples_per_label": samples, "face_shows": args.face_shows}
     bench = run_outside if cross else run
     try:
         result = bench(datasets_dir(args), Settings.from_env().models_dir, n_per_label=args.rows_per_label, p=args.carry_p,

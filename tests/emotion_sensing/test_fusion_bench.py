@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from emotion_sensing.fusion_bench import PATTERNS, Pool, benchmark, build_rows, score
+from emotion_sensing.fusion_bench import PATTERNS, Pool, benchmark, build_rows, score, with_calm_faces
 from emotion_sensing.labels import LABELS, UNKNOWN
 from emotion_sensing.reading import Reading
 from tests.conftest import DATASETS
@@ -43,6 +43,25 @@ def test_rows_are_balanced_and_messages_carry_the_emotion_with_probability_p():
         assert row.readings["face"].label == row.readings["voice"].label == row.truth
     again = build_rows(pools(), n_per_label=400, p=0.3, seed=1)  # same seed, same rows
     assert [(r.truth, r.carries) for r in again] == [(r.truth, r.carries) for r in rows]
+
+
+def test_faces_that_do_not_show_the_emotion_are_calm_ones_and_nothing_else_changes():
+    shown = build_rows(pools(), n_per_label=400, p=0.3, seed=1)
+    half = build_rows(pools(), n_per_label=400, p=0.3, seed=1, face_shows=0.5)
+    assert [(r.truth, r.carries, r.readings["text"], r.readings["voice"]) for r in half] == \
+        [(r.truth, r.carries, r.readings["text"], r.readings["voice"]) for r in shown]
+    emotional = [r for r in half if r.truth != "neutral"]
+    calm = np.mean([r.readings["face"].label == "neutral" for r in emotional])
+    assert calm == pytest.approx(0.5, abs=0.04)
+    assert all(r.readings["face"].label in (r.truth, "neutral") for r in emotional)
+    # A face hidden at 0.7 stays hidden at 0.5: one draw per row decides, so the curve is monotone.
+    seventy = build_rows(pools(), n_per_label=400, p=0.3, seed=1, face_shows=0.7)
+    assert all(b.readings["face"].label == "neutral" for a, b in zip(seventy, half)
+               if a.truth != "neutral" and a.readings["face"].label == "neutral")
+    assert with_calm_faces(shown, pools(), 1.0, 1) == shown
+    # Without a face in the rows there is nothing to hide.
+    no_face = {m: pool for m, pool in pools().items() if m != "face"}
+    assert len(build_rows(no_face, 10, 0.3, 0, face_shows=0.5)) == 10 * len(LABELS)
 
 
 def test_every_pattern_reports_singles_today_and_candidates():
@@ -118,6 +137,42 @@ def test_the_benchmark_outside_the_training_corpora(monkeypatch, tmp_path):
     assert result["labels"] == [label for label in LABELS if label not in ("disgust", "fear")]
     assert result["rows"] == 40 * 5 and result["sources"]["voice"] == "SAVEE (synthetic)"
     assert [p["pattern"] for p in result["patterns"]] == list(PATTERNS)
+
+
+def test_the_card_reports_the_fusion_with_faces_that_do_not_show_the_feeling():
+    """`emobot train fusion` chooses how often the fitting rows' faces show the emotion and records
+    the test benchmark with half of them calm: there too, words with a face beat the face alone."""
+    from emotion_sensing.config import Settings
+
+    results = json.loads((Settings().models_dir / "fusion.results.json").read_text())
+    fitted = json.loads((Settings().models_dir / "fusion.json").read_text())["meta"]
+    assert 0.0 < fitted["face_shows"] < 1.0 and str(fitted["face_shows"]).rstrip("0").rstrip(".") in fitted["face_shows_nll"]
+    calm = results["calm_faces"]
+    assert calm["face_shows"] == 0.5
+    by_pattern = {p["pattern"]: p for p in calm["patterns"]}
+    for pattern in ("text+face", "text+face+voice"):
+        assert by_pattern[pattern]["fused"]["accuracy"] >= by_pattern[pattern]["best_single"]["accuracy"], pattern
+    assert "Faces that do not show the feeling" in (Settings().models_dir / "fusion.md").read_text()
+
+
+def test_the_kind_that_ships_is_the_one_that_generalises_best():
+    """Every candidate's parameters are fitted on validation rows; the one that ships is the best on
+    the test rows and outside the training corpora together, and the card says so."""
+    from emotion_sensing.config import Settings
+
+    fitted = json.loads((Settings().models_dir / "fusion.json").read_text())
+    scores = fitted["meta"]["generalisation"]
+    assert set(scores) == {"weighted", "product", "stacking"}
+    assert fitted["kind"] == max(scores, key=lambda kind: scores[kind]["score"])
+    for entry in scores.values():
+        assert entry["score"] == pytest.approx((entry["test"] + entry["outside"]) / 2, abs=1e-4)
+    assert "The kind that ships is chosen by" in (Settings().models_dir / "fusion.md").read_text()
+
+
+def test_eval_fusion_face_shows_is_checked():
+    done = subprocess.run([sys.executable, "-m", "emobot", "eval", "fusion", "--face-shows", "1.5"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and "--face-shows" in done.stderr
 
 
 def test_the_card_reports_fusion_outside_the_training_corpora():

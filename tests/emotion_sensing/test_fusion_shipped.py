@@ -61,13 +61,51 @@ def test_a_polite_message_beside_an_upset_face_is_not_read_as_calm(text, message
     assert shares["face"] > shares["text"]
 
 
-@pytest.mark.xfail(strict=True, reason="the text model reads this message angry 0.53 / neutral 0.29 with AVX-512 "
-                                       "(0.46 / 0.34 on AVX2 only): beside a confident neutral face the fitted "
-                                       "fusion reads neutral (issue 15's text calibration; see models/fusion.md)")
+# A typical calm face as the shipped face model reads it: the median of its readings of the FER2013
+# PublicTest faces labelled neutral that it reads neutral (405 faces; renormalised). A calm face is not
+# 0.7 neutral with the rest spread evenly: it leans sad and angry a little and almost never disgust.
+CALM_FACE = np.array([0.045, 0.005, 0.042, 0.018, 0.093, 0.010, 0.692])
+CALM_FACE = tuple(CALM_FACE / CALM_FACE.sum())
+FURIOUS = "I'm furious, this is the third time"
+
+
 def test_a_message_that_carries_anger_beside_a_calm_face_still_reads_angry(text):
-    reading = text.read("I'm furious, this is the third time", timestamp=NOW)
-    state = fuse([reading, *face_stream(peaked("neutral", 0.7))], now=NOW, config=SHIPPED)
-    assert state.label == "angry", state.to_dict()
+    """The issue's own example. The text model reads it angry 0.53 / neutral 0.29 with AVX-512 (0.46 /
+    0.34 on AVX2 only); the fusion is fitted on rows where an emotional person's face shows the
+    emotion only sometimes (models/fusion.md), so a straight face does not outvote the words."""
+    reading = text.read(FURIOUS, timestamp=NOW)
+    assert reading.label == "angry", reading
+    state = fuse([reading, *face_stream(CALM_FACE)], now=NOW, config=SHIPPED)
+    assert state.label == "angry" and state.valence < 0, state.to_dict()
+    shares = {c.modality: c.share for c in state.contributions}
+    assert shares["text"] > 0.2, shares  # the words count beside the face
+
+
+@pytest.mark.skipif(not (Path(DEFAULT_DATASETS_DIR) / "fer2013").exists(),
+                    reason=f"FER2013 not found under {DEFAULT_DATASETS_DIR} (see README 'Datasets')")
+def test_the_same_beside_real_calm_faces(text):
+    """Real calm faces through the shipped face model: FER2013 PrivateTest faces labelled neutral
+    that the model reads neutral (the first 200; neither the face model nor the fusion was
+    fitted on PrivateTest). Most of the states are angry and nearly all negative."""
+    from emotion_sensing.face import fer2013
+    from emotion_sensing.face.recognizer import FaceRecognizer
+
+    split = fer2013.load(Path(DEFAULT_DATASETS_DIR))["PrivateTest"]
+    recognizer = FaceRecognizer.from_models_dir(Settings().models_dir)
+    message = text.read(FURIOUS, timestamp=NOW)
+    states = []
+    for image, label in zip(split.images, split.labels):
+        if LABELS[int(label)] != "neutral":
+            continue
+        face = recognizer.analyse(image, cropped=True).reading(timestamp=NOW)
+        if face is not None and face.label == "neutral":
+            states.append(fuse([message, *face_stream(face.probs)], now=NOW, config=SHIPPED))
+        if len(states) == 200:
+            break
+    assert len(states) == 200
+    angry = np.mean([s.label == "angry" for s in states])
+    negative = np.mean([s.valence < 0 for s in states])
+    assert angry > 0.5 and negative > 0.85, (angry, negative)
 
 
 def test_a_message_that_plainly_carries_anger_beside_a_calm_face_reads_angry(text):
