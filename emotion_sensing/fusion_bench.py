@@ -203,8 +203,10 @@ def with_calm_faces(rows: Sequence[Row], pools: Dict[str, Pool], face_shows: flo
     the same whatever ``face_shows`` is."""
     if face_shows >= 1.0 or "face" not in pools:
         return list(rows)
+    calm = pools["face"].by_label.get("neutral")
+    if not calm:
+        raise ValueError(f"no neutral face in {pools['face'].source} to stand in for faces that do not show the emotion")
     rng = np.random.default_rng([seed, 1])
-    calm = pools["face"].by_label["neutral"]
     out = []
     for row in rows:
         hidden = rng.random() >= face_shows

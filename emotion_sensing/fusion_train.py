@@ -177,10 +177,10 @@ def kind_scores(datasets_dir: Path, models_dir: Path, models: Dict[str, LearnedF
     those sets are missing), each with faces that show the emotion with every probability of
     :data:`SHOWN_RANGE` (as the fitting rows' rate is chosen), and the mean of the two (``score``).
     The kinds differ little on the validation rows, which come from the corpora the recognizers
-    were trained on (the full
-    matrices of ``stacking`` win there by about a point), and a lot outside them (``stacking``
-    lost 5 points with all three modalities where ``product`` lost none): the issue ships the best
-    on the benchmark, and the project judges a model on people and corpora it never saw."""
+    were trained on (the full matrices of ``stacking`` win there by about a point), and a lot
+    outside them (6 December: ``stacking`` lost 5 points with all three modalities where
+    ``product`` lost none): the issue ships the best on the benchmark, and the project judges a
+    model on people and corpora it never saw."""
     from emotion_sensing import fusion_bench
 
     sets = {"test": (fusion_bench.test_pools(datasets_dir, models_dir, n_per_label, seed, now, log), 1)}

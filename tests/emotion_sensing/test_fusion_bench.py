@@ -62,6 +62,10 @@ def test_faces_that_do_not_show_the_emotion_are_calm_ones_and_nothing_else_chang
     # Without a face in the rows there is nothing to hide.
     no_face = {m: pool for m, pool in pools().items() if m != "face"}
     assert len(build_rows(no_face, 10, 0.3, 0, face_shows=0.5)) == 10 * len(LABELS)
+    no_calm = pools()
+    no_calm["face"].by_label["neutral"] = []
+    with pytest.raises(ValueError, match="no neutral face"):
+        with_calm_faces(shown, no_calm, 0.5, 1)
 
 
 def test_every_pattern_reports_singles_today_and_candidates():
