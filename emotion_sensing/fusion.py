@@ -269,5 +269,5 @@ def _fuse_learned(summaries: Mapping[str, _ModalitySummary], now: float, model: 
     )
     confidence = float(probs[top])
     label = LABELS[top] if confidence >= model.unknown_below else UNKNOWN
-    return FusedState(label, tuple(float(p) for p in probs), confidence, float(np.clip(valence, -1, 1)),
-                      float(np.clip(arousal, 0, 1)), contributions, now, mood_share=shares.get("mood", 0.0))
+    return FusedState(label, tuple(float(p) for p in probs), confidence, min(1.0, max(-1.0, float(valence))),
+                      min(1.0, max(0.0, float(arousal))), contributions, now, mood_share=shares.get("mood", 0.0))

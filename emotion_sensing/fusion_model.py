@@ -57,7 +57,7 @@ K = len(LABELS)
 
 def log_probs(probs: Sequence[float]) -> np.ndarray:
     """Logs of a distribution (or of each row), floored at LOG_FLOOR and renormalised."""
-    p = np.clip(np.asarray(probs, dtype=np.float64), LOG_FLOOR, None)
+    p = np.maximum(np.asarray(probs, dtype=np.float64), LOG_FLOOR)
     return np.log(p / p.sum(axis=-1, keepdims=True))
 
 
@@ -220,14 +220,14 @@ def carry_text(logp: np.ndarray, carry: float) -> np.ndarray:
     p = np.exp(out[..., TEXT, :])
     mixed = carry * p + (1 - carry) * p[..., NEUTRAL:NEUTRAL + 1]
     mixed[..., NEUTRAL] = p[..., NEUTRAL]
-    out[..., TEXT, :] = np.log(np.clip(mixed, LOG_FLOOR, None))
+    out[..., TEXT, :] = np.log(np.maximum(mixed, LOG_FLOOR))
     return out
 
 
 def _seen(presence: np.ndarray) -> np.ndarray:
     """How much the face and voice readings count together: ``1 - prod(1 - a_m)`` over the
     modalities other than text (0: none present, 1: one of them fresh)."""
-    others = np.clip(np.delete(np.asarray(presence, dtype=np.float64), TEXT, axis=-1), 0.0, 1.0)
+    others = np.minimum(np.maximum(np.delete(np.asarray(presence, dtype=np.float64), TEXT, axis=-1), 0.0), 1.0)
     return 1.0 - np.prod(1.0 - others, axis=-1)
 
 
@@ -236,7 +236,7 @@ def _mix(words: np.ndarray, learned: np.ndarray, weight) -> np.ndarray:
     ``learned`` itself where the weight is 1, ``words`` where it is 0."""
     weight = np.asarray(weight, dtype=np.float64)[..., None]
     mixed = (1.0 - weight) * softmax(words) + weight * softmax(learned)
-    out = np.log(np.clip(mixed, 1e-300, None))
+    out = np.log(np.maximum(mixed, 1e-300))
     return np.where(weight >= 1.0, learned, np.where(weight <= 0.0, words, out))
 
 
