@@ -509,15 +509,17 @@ def outside_pools(datasets_dir: Path, models_dir: Path, n_per_label: int, seed: 
 
 def run_outside(datasets_dir: Path, models_dir: Path, n_per_label: int = 500, p: float = 0.3, seed: int = 0,
                 log: Optional[Printer] = None, face_shows: float = 1.0,
-                shipped: Optional[LearnedFusion] = None) -> Dict[str, Any]:
+                shipped: Optional[LearnedFusion] = None, pools: Optional[Dict[str, Pool]] = None) -> Dict[str, Any]:
     """The same benchmark on people and corpora no recognizer and no fusion parameter was fitted
     on: faces from the in-the-wild validation persons and KDEF3, voices from SAVEE read by a
     RAVDESS-only model, the same test messages. Only labels with at least
     :data:`OUTSIDE_MIN_SAMPLES` samples in every pool make rows (KDEF3 has no disgust or fear, the
     in-the-wild validation persons two and one). ``emobot train fusion`` chooses the kind of
-    fusion that ships on these rows and the test rows together (no parameter is fitted here)."""
+    fusion that ships on these rows and the test rows together (no parameter is fitted here).
+    ``pools``: :func:`outside_pools`' readings when the caller has them already."""
     now, started = time.time(), time.time()
-    pools = outside_pools(datasets_dir, models_dir, n_per_label, seed, now, log)
+    if pools is None:
+        pools = outside_pools(datasets_dir, models_dir, n_per_label, seed, now, log)
     rows = build_rows(pools, n_per_label, p, seed, min_samples=OUTSIDE_MIN_SAMPLES, face_shows=face_shows)
     shipped = shipped if shipped is not None else load_fusion_model(Path(models_dir))
     result = benchmark(rows, shipped=shipped)
@@ -532,15 +534,17 @@ def run_outside(datasets_dir: Path, models_dir: Path, n_per_label: int = 500, p:
 def run(datasets_dir: Path, models_dir: Path, n_per_label: int = 500, p: float = 0.3, seed: int = 0,
         log: Optional[Printer] = None, learned: Optional[Dict[str, LearnedFusion]] = None,
         shipped: Optional[LearnedFusion] = None, samples_per_label: Optional[int] = None,
-        face_shows: float = 1.0) -> Dict[str, Any]:
+        face_shows: float = 1.0, pools: Optional[Dict[str, Pool]] = None) -> Dict[str, Any]:
     """Collect the recognizers' readings, build the rows and score every pattern. ``shipped``:
     the fusion model to score as ``fused`` (default: the one in ``models_dir``, if any);
-    ``samples_per_label``: see :func:`test_pools`; ``face_shows``: see :func:`with_calm_faces`."""
+    ``samples_per_label``: see :func:`test_pools`; ``face_shows``: see :func:`with_calm_faces`;
+    ``pools``: :func:`test_pools`' readings when the caller has them already."""
     now = time.time()
     started = time.time()
-    if log:
-        log("reading the test samples with the shipped recognizers (cached after the first run)...")
-    pools = test_pools(datasets_dir, models_dir, n_per_label, seed, now, log, samples_per_label=samples_per_label)
+    if pools is None:
+        if log:
+            log("reading the test samples with the shipped recognizers (cached after the first run)...")
+        pools = test_pools(datasets_dir, models_dir, n_per_label, seed, now, log, samples_per_label=samples_per_label)
     rows = build_rows(pools, n_per_label, p, seed, face_shows=face_shows)
     shipped = shipped if shipped is not None else load_fusion_model(Path(models_dir))
     result = benchmark(rows, shipped=shipped, learned=learned)

@@ -170,25 +170,20 @@ KIND_RULE = ("the mean accuracy over the patterns with a face or a voice, on the
 GENERALISING_PATTERNS = ("text+face", "text+voice", "text+face+voice")
 
 
-def kind_scores(datasets_dir: Path, models_dir: Path, models: Dict[str, LearnedFusion], n_per_label: int, p: float,
-                seed: int, now: float, log: Printer) -> Dict[str, Dict[str, float]]:
+def kind_scores(models: Dict[str, LearnedFusion], test_pools: Dict[str, Pool], outside_pools: Optional[Dict[str, Pool]],
+                n_per_label: int, p: float, seed: int) -> Dict[str, Dict[str, float]]:
     """Each fitted candidate's mean accuracy over :data:`GENERALISING_PATTERNS` on the benchmark's
     test rows and on the rows outside the training corpora (``run_outside``'s; left out when
-    those sets are missing), each with faces that show the emotion with every probability of
-    :data:`SHOWN_RANGE` (as the fitting rows' rate is chosen), and the mean of the two (``score``).
-    The kinds differ little on the validation rows, which come from the corpora the recognizers
-    were trained on (the full matrices of ``stacking`` win there by about a point), and a lot
-    outside them (6 December: ``stacking`` lost 5 points with all three modalities where
-    ``product`` lost none): the issue ships the best on the benchmark, and the project judges a
-    model on people and corpora it never saw."""
-    from emotion_sensing import fusion_bench
-
-    sets = {"test": (fusion_bench.test_pools(datasets_dir, models_dir, n_per_label, seed, now, log), 1)}
-    try:
-        sets["outside"] = (fusion_bench.outside_pools(datasets_dir, models_dir, n_per_label, seed, now, log),
-                           fusion_bench.OUTSIDE_MIN_SAMPLES)
-    except FileNotFoundError as error:
-        log(f"  no rows outside the training corpora ({error}): the test rows alone choose")
+    ``outside_pools`` is None, those sets missing), each with faces that show the emotion with
+    every probability of :data:`SHOWN_RANGE` (as the fitting rows' rate is chosen), and the mean
+    of the two (``score``). The kinds differ little on the validation rows, which come from the
+    corpora the recognizers were trained on (the full matrices of ``stacking`` win there by about
+    a point), and a lot outside them (6 December: ``stacking`` lost 5 points with all three
+    modalities where ``product`` lost none): the issue ships the best on the benchmark, and the
+    project judges a model on people and corpora it never saw."""
+    sets = {"test": (test_pools, 1)}
+    if outside_pools is not None:
+        sets["outside"] = (outside_pools, OUTSIDE_MIN_SAMPLES)
     rows = {name: [build_rows(pools, n_per_label, p, seed, min_samples=least, face_shows=shown) for shown in SHOWN_RANGE]
             for name, (pools, least) in sets.items()}
     out: Dict[str, Dict[str, float]] = {}
@@ -416,7 +411,14 @@ def train_fusion(datasets_dir: Path, models_dir: Path, n_per_label: int = 500, p
     log(f"best on validation: {best_validation}; refitting every candidate on every validation row")
     models = {kind: fit(kind, *arrays(rows, TRAIN_PATTERNS), text_carry=carry) for kind in KINDS}
     log("choosing the kind that ships on the test rows and on people and corpora outside the training ones:")
-    generalisation = kind_scores(datasets_dir, models_dir, models, n_per_label, p, seed, now, log)
+    test_pools = fusion_bench.test_pools(datasets_dir, models_dir, n_per_label, seed, now, log)
+    try:
+        outside_pools: Optional[Dict[str, Pool]] = fusion_bench.outside_pools(datasets_dir, models_dir, n_per_label,
+                                                                               seed, now, log)
+    except FileNotFoundError as error:
+        log(f"  no rows outside the training corpora ({error}): the test rows alone choose")
+        outside_pools, outside_missing = None, str(error)
+    generalisation = kind_scores(models, test_pools, outside_pools, n_per_label, p, seed)
     best = max(KINDS, key=lambda k: generalisation[k]["score"])
     for kind, entry in generalisation.items():
         log(f"  {kind:<9} test {entry['test']:.3f}  outside {entry.get('outside', float('nan')):.3f}  "
@@ -475,13 +477,12 @@ def train_fusion(datasets_dir: Path, models_dir: Path, n_per_label: int = 500, p
     )
     log("the benchmark on the test samples:")
     bench = fusion_bench.run(datasets_dir, models_dir, n_per_label=n_per_label, p=p, seed=seed, log=log,
-                             learned={k: m for k, m in models.items()}, shipped=model)
+                             learned=dict(models), shipped=model, pools=test_pools)
     model.meta["test_accuracy"] = {e["pattern"]: e["fused"]["accuracy"] for e in bench["patterns"]}
     log(f"the same with faces that show the emotion with probability {CALM_REPORT:g} (the rest calm):")
     calm_bench = fusion_bench.run(datasets_dir, models_dir, n_per_label=n_per_label, p=p, seed=seed, log=log,
-                                  learned={k: m for k, m in models.items()}, shipped=model, face_shows=CALM_REPORT)
+                                  learned=dict(models), shipped=model, face_shows=CALM_REPORT, pools=test_pools)
     model.meta["results"] = RESULTS_FILE
-    test_pools = fusion_bench.test_pools(datasets_dir, models_dir, n_per_label, seed, now)
     calm_rows = build_rows(test_pools, n_per_label, p, seed, face_shows=CALM_REPORT)
     calibration = {"validation": calibration_by_pattern(model, rows),
                    "test": calibration_by_pattern(model, build_rows(test_pools, n_per_label, p, seed)),
@@ -490,13 +491,13 @@ def train_fusion(datasets_dir: Path, models_dir: Path, n_per_label: int = 500, p
         f"{split} " + ", ".join(f"{k} {v:.3f}" for k, v in c.items()) for split, c in calibration.items()))
     path = models_dir / MODEL_FILE
     model.save(path)
-    try:
-        log("the benchmark outside the training corpora (in-the-wild and KDEF3 faces, SAVEE voices):")
-        outside = fusion_bench.run_outside(datasets_dir, models_dir, n_per_label=n_per_label, p=p, seed=seed, log=log,
-                                           shipped=model)
-    except FileNotFoundError as error:
-        log(f"  skipped: {error}")
+    log("the benchmark outside the training corpora (in-the-wild and KDEF3 faces, SAVEE voices):")
+    if outside_pools is None:
+        log(f"  skipped: {outside_missing}")
         outside = None
+    else:
+        outside = fusion_bench.run_outside(datasets_dir, models_dir, n_per_label=n_per_label, p=p, seed=seed, log=log,
+                                           shipped=model, pools=outside_pools)
     report = {"kind": best, "validation": comparison, "unknown_below": model.unknown_below, "unknown_curve": curve,
               "mood_weight": model.mood_weight, "mood": mood, "benchmark": bench, "calm_faces": calm_bench,
               "outside": outside,

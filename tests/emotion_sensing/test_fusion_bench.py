@@ -173,6 +173,27 @@ def test_the_kind_that_ships_is_the_one_that_generalises_best():
     assert "The kind that ships is chosen by" in (Settings().models_dir / "fusion.md").read_text()
 
 
+def test_kind_scores_judge_each_candidate_on_the_test_rows_and_outside_them_where_there_are_any():
+    """The choice of kind runs on the pools `emobot train fusion` reads once; without the sets from
+    outside the training corpora the test rows alone choose."""
+    from emotion_sensing.fusion_bench import OUTSIDE_MIN_SAMPLES
+    from emotion_sensing.fusion_model import fit
+    from emotion_sensing.fusion_train import TRAIN_PATTERNS, arrays, kind_scores
+
+    fitting = build_rows(pools(), 30, 0.3, seed=1)
+    models = {kind: fit(kind, *arrays(fitting, TRAIN_PATTERNS)) for kind in ("weighted", "product")}
+    # Outside: faces that lean away from the truth, enough of each label to make rows there.
+    outside = {m: Pool(m, "synthetic", {label: group * OUTSIDE_MIN_SAMPLES for label, group in pool.by_label.items()})
+               for m, pool in pools(face_right=0.1).items()}
+    both = kind_scores(models, pools(), outside, 30, 0.3, seed=0)
+    alone = kind_scores(models, pools(), None, 30, 0.3, seed=0)
+    for kind in models:
+        assert set(alone[kind]) == {"test", "score"} and alone[kind]["score"] == alone[kind]["test"]
+        assert both[kind]["test"] == alone[kind]["test"]
+        assert both[kind]["outside"] < both[kind]["test"]
+        assert both[kind]["score"] == pytest.approx((both[kind]["test"] + both[kind]["outside"]) / 2, abs=1e-4)
+
+
 def test_eval_fusion_face_shows_is_checked():
     done = subprocess.run([sys.executable, "-m", "emobot", "eval", "fusion", "--face-shows", "1.5"],
                           capture_output=True, text=True, timeout=300)
