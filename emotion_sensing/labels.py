@@ -7,7 +7,8 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Dict, Mapping, Optional, Sequence, Tuple
+from pathlib import Path
+from typing import Collection, Dict, List, Mapping, Optional, Sequence, Tuple
 
 LABELS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 UNKNOWN = "unknown"
@@ -103,6 +104,21 @@ def read_named_label(name: str, table: Mapping[str, Optional[str]] = FOLDER_NAME
         if known:
             return label, True, "_".join(words[:i])
     return None, False, ""
+
+
+def class_folders(root: Path, suffixes: Collection[str], recursive: bool = True) -> List[Tuple[Path, List[Path]]]:
+    """Each folder directly under ``root`` (sorted) with its files whose suffix, in any case, is
+    one of ``suffixes`` (sorted; those in its sub-folders too when ``recursive``): the one walk
+    over corpora laid out in class folders (faces and voices alike), the same files in the same
+    order on every machine. The caller reads each folder's name as it reads labels."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"no folder {root}")
+    out = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        found = folder.rglob("*") if recursive else folder.iterdir()
+        out.append((folder, sorted(p for p in found if p.suffix.lower() in suffixes)))
+    return out
 
 
 @dataclass

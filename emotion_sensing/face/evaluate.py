@@ -10,7 +10,7 @@ import numpy as np
 
 from emotion_sensing.evaluation import evaluate
 from emotion_sensing.face import fer2013
-from emotion_sensing.labels import LABELS, read_label
+from emotion_sensing.labels import LABELS, class_folders, read_label
 from emotion_sensing.manifest import LABEL_COLUMNS, read_manifest
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
@@ -56,14 +56,11 @@ def eval_folders(recognizer, root: Path, log: Optional[Printer] = None,
     are counted, not guessed.
     """
     root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"no folder {root}")
     items: List[Tuple[Path, str]] = []
     skipped: Dict[str, int] = {}
     unknown_folders: List[str] = []
-    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+    for folder, files in class_folders(root, IMAGE_SUFFIXES):
         label, known = read_label(folder.name)
-        files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
         if label is None:
             skipped[folder.name] = len(files)
             if not known:
@@ -183,10 +180,10 @@ def class_folder_photos(root: Path) -> List[Tuple[Path, str]]:
     """(photo, label) for the images directly in ``root``'s class folders (as KDEF3 is laid out),
     folders without a counterpart among the labels left out; sorted, so the same on every machine."""
     items = []
-    for folder in sorted(p for p in Path(root).iterdir() if p.is_dir()):
+    for folder, files in class_folders(root, IMAGE_SUFFIXES, recursive=False):
         label, _ = read_label(folder.name)
         if label:
-            items += [(f, label) for f in sorted(folder.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES]
+            items += [(f, label) for f in files]
     return items
 
 

@@ -21,7 +21,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from emotion_sensing.labels import FOLDER_NAMES, RAVDESS, SkippedLabels, canonical, read_named_label
+from emotion_sensing.labels import FOLDER_NAMES, RAVDESS, SkippedLabels, canonical, class_folders, read_named_label
 from emotion_sensing.manifest import LABEL_COLUMNS, read_manifest
 
 Printer = Callable[[str], None]
@@ -117,11 +117,8 @@ def load_folders(root: Path) -> SpeechSet:
     folders named by the label alone share one normaliser. Folders without a counterpart among the
     seven (boredom) or with a name emobot does not know are counted, with their clips."""
     root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"no folder {root}")
     files, labels, speakers, left_out = [], [], [], SkippedLabels()
-    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
-        clips = sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
+    for folder, clips in class_folders(root, AUDIO_SUFFIXES):
         label, known, speaker = read_named_label(folder.name)
         if label is None:
             for _ in clips:

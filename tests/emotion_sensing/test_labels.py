@@ -7,6 +7,7 @@ from emotion_sensing.labels import (
     SkippedLabels,
     arousal_of,
     canonical,
+    class_folders,
     read_label,
     read_named_label,
     valence_of,
@@ -63,3 +64,16 @@ def test_a_name_may_put_a_speaker_before_its_label():
     assert read_named_label("happy") == ("happy", True, "")
     assert read_named_label("S01_boredom") == (None, True, "S01")
     assert read_named_label("misc") == (None, False, "")
+
+
+def test_class_folders_lists_each_folders_files_in_order_and_says_a_missing_root(tmp_path):
+    for name in ("sad/b.JPG", "sad/a.png", "sad/notes.txt", "sad/more/c.jpg", "angry/x.jpg", "loose.jpg"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    walk = [(folder.name, [f.relative_to(folder).as_posix() for f in files])
+            for folder, files in class_folders(tmp_path, {".jpg", ".png"})]
+    assert walk == [("angry", ["x.jpg"]), ("sad", ["a.png", "b.JPG", "more/c.jpg"])]
+    flat = class_folders(tmp_path, {".jpg", ".png"}, recursive=False)
+    assert [f.name for f in flat[1][1]] == ["a.png", "b.JPG"]
+    with pytest.raises(FileNotFoundError, match="no folder"):
+        class_folders(tmp_path / "absent", {".jpg"})
