@@ -34,6 +34,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from emobot.bench import BENCH_MESSAGES
 from emotion_sensing.config import is_loopback
 from emotion_sensing.machine import rss_mb
 
@@ -47,18 +48,9 @@ FRAME_TYPE, AUDIO_TYPE = b"\x01", b"\x02"
 FRAME_ANSWER_TIMEOUT_S = 3.0
 # The load generator checks its own event loop this often (how late its timers run).
 LAG_TICK_S = 0.05
-# Said by the simulated users, in turn (each conversation starts at its own place). Like
-# bench.BENCH_MESSAGES but without asking for a person: a load run's conversations keep going.
-MESSAGES = (
-    "hi there",
-    "where is my order?",
-    "I'm furious, my order never arrived and nobody answers",
-    "I'm so sad, the gift I ordered for my mum is broken",
-    "I want a refund",
-    "thanks, that's great news!",
-    "how are you?",
-    "bye",
-)
+# Said by the simulated users, in turn (each conversation starts at its own place): the
+# benchmark's messages, but none asks for a person, so a load run's conversations keep going.
+MESSAGES = tuple("how are you?" if text == "can I talk to a human?" else text for text in BENCH_MESSAGES)
 Log = Optional[Callable[[str], None]]
 
 
