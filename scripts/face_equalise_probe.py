@@ -13,9 +13,7 @@ in-the-wild validation persons (padded photos) go through the detector as `emobo
 """
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -25,8 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
-
-from emotion_sensing.config import DEFAULT_DATASETS_DIR, DEFAULT_MODELS_DIR  # noqa: E402
+from face_protocol import arguments  # noqa: E402
 
 Remap = Optional[Callable[[np.ndarray], np.ndarray]]
 VARIANTS: Dict[str, Remap] = {
@@ -44,18 +41,7 @@ def remapped(face: np.ndarray, remap: Remap) -> np.ndarray:
 
 
 def main(argv=None) -> int:
-    summary, _, details = __doc__.partition("\n\n")
-    parser = argparse.ArgumentParser(description=summary, epilog=details,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=Path(os.environ.get("EMOBOT_DATASETS") or DEFAULT_DATASETS_DIR),
-                        help="the datasets folder (faces_in_the_wild/, kdef3/)")
-    parser.add_argument("--model", type=Path, default=Path(DEFAULT_MODELS_DIR) / "face_emotion.tflite")
-    parser.add_argument("--json", type=Path, help="write every row here")
-    args = parser.parse_args(argv)
-    missing = [name for name in ("faces_in_the_wild", "kdef3") if not (args.data / name).is_dir()]
-    if missing:
-        raise SystemExit(f"face_equalise_probe.py: {', '.join(missing)} not found in {args.data}: see README "
-                         "'Datasets' for where to get them, and point --data (or EMOBOT_DATASETS) at their folder")
+    args = arguments(__doc__, "face_equalise_probe.py", ("faces_in_the_wild", "kdef3"), argv)
     from emotion_sensing.face import wild
     from emotion_sensing.face.evaluate import _photos_through_the_pipeline, class_folder_photos
     from emotion_sensing.face.recognizer import FaceClassifier, FaceRecognizer

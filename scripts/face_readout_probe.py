@@ -23,7 +23,6 @@ so a second run on the same networks only scores.
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import itertools
 import json
@@ -37,8 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
+from face_protocol import arguments  # noqa: E402
 
-from emotion_sensing.config import DEFAULT_DATASETS_DIR, DEFAULT_MODELS_DIR  # noqa: E402
 from emotion_sensing.labels import LABELS  # noqa: E402
 
 #: name: (zoom about the centre, x shift, y shift) of the prepared 48x48 face
@@ -136,18 +135,7 @@ def scores(probs: Dict[str, np.ndarray], truth: Dict[str, np.ndarray]) -> Dict[s
 
 
 def main(argv=None) -> int:
-    summary, _, details = __doc__.partition("\n\n")
-    parser = argparse.ArgumentParser(description=summary, epilog=details,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=Path(os.environ.get("EMOBOT_DATASETS") or DEFAULT_DATASETS_DIR),
-                        help="the datasets folder (fer2013/, faces_in_the_wild/, kdef3/)")
-    parser.add_argument("--model", type=Path, default=Path(DEFAULT_MODELS_DIR) / "face_emotion.tflite")
-    parser.add_argument("--json", type=Path, help="write every row here")
-    args = parser.parse_args(argv)
-    missing = [name for name in ("fer2013", "faces_in_the_wild", "kdef3") if not (args.data / name).is_dir()]
-    if missing:
-        raise SystemExit(f"face_readout_probe.py: {', '.join(missing)} not found in {args.data}: see README "
-                         "'Datasets' for where to get them, and point --data (or EMOBOT_DATASETS) at their folder")
+    args = arguments(__doc__, "face_readout_probe.py", ("fer2013", "faces_in_the_wild", "kdef3"), argv)
     from emotion_sensing.face.recognizer import FaceRecognizer, with_temperature
 
     recognizer = FaceRecognizer(args.model)
