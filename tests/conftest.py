@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,6 +20,35 @@ DATASETS = Path(os.environ.get("EMOBOT_DATASETS", DEFAULT_DATASETS_DIR))
 # emobot.front are tested where they matter: test_rasa_workers (REST and socket.io), test_run_command
 # (`emobot run`'s default, its shutdown) and the face-and-voice stack below (rasa-webchat in a browser).
 os.environ.setdefault("EMOBOT_RASA_WORKERS", "1")
+
+SCRATCH = "EMOBOT_TEST_TMPDIR"
+
+
+def pytest_configure(config):
+    """The processes the tests start (Rasa, the servers, Chromium) keep their temporary files in
+    one folder, removed when the run ends: a process a test kills on purpose cannot remove its own
+    (a SIGKILLed Rasa leaves TensorFlow's ~40 ``__autograph_generated_file*.py`` in /tmp).
+    Made by the first pytest process only; xdist's workers inherit it, and their own temporary
+    files go there too."""
+    if os.environ.get(SCRATCH):
+        return
+    tempfile.gettempdir()  # pytest's own folders (tmp_path) stay where they were, kept for a look
+    scratch = tempfile.mkdtemp(prefix="emobot-")
+    os.chmod(scratch, 0o1777)  # as /tmp: the tests' PostgreSQL server runs as the postgres user
+    config._emobot_scratch = (scratch, os.environ.get("TMPDIR"))
+    os.environ[SCRATCH] = os.environ["TMPDIR"] = scratch
+
+
+def pytest_unconfigure(config):
+    scratch, before = getattr(config, "_emobot_scratch", (None, None))
+    if scratch is None:
+        return
+    del os.environ[SCRATCH]
+    if before is None:
+        os.environ.pop("TMPDIR", None)
+    else:
+        os.environ["TMPDIR"] = before
+    shutil.rmtree(scratch, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
