@@ -5,18 +5,16 @@ Screenshots are kept under .emobot/artifacts/ (git-ignored) for a person to look
 from __future__ import annotations
 
 import io
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.browser import chromium
 from tests.emobot.test_replay import BOT, SLOTS, USER, make_store
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / ".emobot" / "artifacts"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
 ANGRY_RED, HAPPY_GREEN = (0xD6, 0x27, 0x28), (0x2C, 0xA0, 0x2C)
 
 
@@ -29,17 +27,7 @@ def turn(text: str, label: str, valence: float) -> list:
 
 @pytest.fixture
 def browser():
-    if not (CHROMIUM and CHROMEDRIVER):
-        pytest.skip("chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1000,1100", "--hide-scrollbars"):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    driver = chromium(1000, 1100, "--hide-scrollbars")
     yield driver
     driver.quit()
 

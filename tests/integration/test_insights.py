@@ -2,7 +2,6 @@
 furious people the EmotionPolicy steps in for, calm ones; the report in headless Chromium."""
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import uuid
@@ -13,6 +12,7 @@ import requests
 
 from emobot.chat import RasaRestClient
 from emotion_sensing.replay import store_url
+from tests.browser import chromium, skip_without_chromium
 
 pytestmark = pytest.mark.integration
 
@@ -23,8 +23,6 @@ def stack(own_stack):
     return own_stack
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / ".emobot" / "artifacts"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
 
 
 @pytest.fixture(scope="module")
@@ -65,21 +63,13 @@ def test_the_real_conversations_rank_as_they_went(conversations):
 
 
 def test_the_html_report_and_the_page_open_in_chromium(stack, conversations, tmp_path):
-    if not (CHROMIUM and CHROMEDRIVER):
-        pytest.skip("chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
+    skip_without_chromium()
     from selenium.webdriver.common.by import By
 
     report = tmp_path / "insights.html"
     done = _insights(conversations["store"], "--html", str(report))
     assert done.returncode == 0, done.stderr
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1200,2400", "--hide-scrollbars"):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    driver = chromium(1200, 2400, "--hide-scrollbars")
     try:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         for source, shot in ((report.as_uri(), "insights-report.png"),

@@ -22,10 +22,9 @@ import yaml
 
 from emobot.paths import DEMO_DIR
 from emobot.stack import free_port, http_ok
+from tests.browser import chromium, fake_media, skip_without_chromium
 from tests.integration.test_web_page import (  # noqa: F401 - pytest fixtures
     ARTIFACTS,
-    CHROMEDRIVER,
-    CHROMIUM,
     media,
     tracker,
     wait_for,
@@ -83,8 +82,7 @@ class PageServer:
 def shop(request, tmp_path_factory) -> Iterator[Dict[str, Any]]:
     """The stack (face and voice sensing, the shop's origin allowed; conftest.py), the shop and a
     site not allowed."""
-    if not (CHROMIUM and CHROMEDRIVER):
-        pytest.skip("chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)")
+    skip_without_chromium()
     assert WEBCHAT.is_file(), f"{WEBCHAT} missing: run `make setup` (it runs npm ci in tests/web)"
     stack, origin = request.getfixturevalue("face_voice_stack")
     root = tmp_path_factory.mktemp("shop")
@@ -100,22 +98,10 @@ def shop(request, tmp_path_factory) -> Iterator[Dict[str, Any]]:
 
 @pytest.fixture
 def open_shop(shop, media) -> Iterator[Callable[..., Any]]:  # noqa: F811 - the imported fixture
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
     drivers = []
 
     def open_(site: str = "allowed"):
-        options = webdriver.ChromeOptions()
-        options.binary_location = CHROMIUM
-        for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                         "--window-size=1100,800", "--use-fake-ui-for-media-stream",
-                         "--use-fake-device-for-media-stream", "--autoplay-policy=no-user-gesture-required",
-                         f"--use-file-for-fake-video-capture={media['astronaut']}",
-                         f"--use-file-for-fake-audio-capture={media['silence']}"):
-            options.add_argument(argument)
-        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-        driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+        driver = chromium(1100, 800, *fake_media(media["astronaut"], media["silence"]), console=True)
         drivers.append(driver)
         driver.get(f"{shop[site].origin}/index.html")
         wait_for(lambda: driver.execute_script("return window.emobot && window.emobot.sessionId"), 60,

@@ -28,12 +28,11 @@ import yaml
 from emobot.paths import DEMO_DIR
 from emobot.stack import Stack
 from emotion_sensing.service.web_routes import SOCKET_IO_CLIENT, page_url
+from tests.browser import chromium, fake_media, skip_without_chromium
 
 pytestmark = pytest.mark.integration
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / ".emobot" / "artifacts"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
 GREETING = "hello"  # utter_greet has a variation for angry, sad, fear and happy
 
 
@@ -97,8 +96,7 @@ def media(tmp_path_factory) -> Dict[str, Path]:
 def web_stack(request) -> Stack:
     """The real stack on free ports, sensing only face and voice (conftest.py), started only
     where the browser can run."""
-    if not (CHROMIUM and CHROMEDRIVER):
-        pytest.skip("chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)")
+    skip_without_chromium()
     assert SOCKET_IO_CLIENT.is_file(), f"{SOCKET_IO_CLIENT} missing: run `make setup` (it runs npm ci)"
     stack = request.getfixturevalue("face_voice_stack")[0]
     health = requests.get(f"{stack.settings.service_listen_url}/health", timeout=10).json()
@@ -110,22 +108,10 @@ def web_stack(request) -> Stack:
 @pytest.fixture
 def open_page(web_stack, media) -> Iterator[Callable[..., Any]]:
     """Opens the chat page in a fresh headless Chromium fed by the given fake devices."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
     drivers = []
 
     def open_(audio: str = "silence", video: str = "astronaut"):
-        options = webdriver.ChromeOptions()
-        options.binary_location = CHROMIUM
-        for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                         "--window-size=1200,900", "--use-fake-ui-for-media-stream",
-                         "--use-fake-device-for-media-stream", "--autoplay-policy=no-user-gesture-required",
-                         f"--use-file-for-fake-video-capture={media[video]}",
-                         f"--use-file-for-fake-audio-capture={media[audio]}"):
-            options.add_argument(argument)
-        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-        driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+        driver = chromium(1200, 900, *fake_media(media[video], media[audio]), console=True)
         drivers.append(driver)
         driver.get(page_url(web_stack.settings))
         wait_for(lambda: driver.execute_script("return window.emobot && window.emobot.sessionId"), 30,
