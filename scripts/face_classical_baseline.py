@@ -10,7 +10,6 @@ KDEF3 (never trained on). About 5 minutes on one core.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -22,8 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
+from script_arguments import arguments  # noqa: E402
 
-from emotion_sensing.config import DEFAULT_DATASETS_DIR, DEFAULT_MODELS_DIR  # noqa: E402
+from emotion_sensing.config import DEFAULT_MODELS_DIR  # noqa: E402
 
 
 def kdef_faces(root: Path):
@@ -50,19 +50,15 @@ def kdef_faces(root: Path):
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default=os.environ.get("EMOBOT_DATASETS") or DEFAULT_DATASETS_DIR)
-    parser.add_argument("--out", default=str(Path(DEFAULT_MODELS_DIR) / "face_emotion.classical.json"))
-    args = parser.parse_args()
-    data = Path(args.data)
+    args = arguments(__doc__, ("fer2013", "faces_in_the_wild"), json=None, more=lambda parser: parser.add_argument(
+        "--out", type=Path, default=Path(DEFAULT_MODELS_DIR) / "face_emotion.classical.json",
+        help="where to write the figures (default: models/face_emotion.classical.json, the card's)"))
+    data = args.data
     cv2.setNumThreads(1)
     log = lambda m: print(time.strftime("%H:%M:%S"), m, flush=True)  # noqa: E731
     from emotion_sensing.face.classical import run_baseline
     from emotion_sensing.face.train import training_data
 
-    if not (data / "fer2013").exists() or not (data / "faces_in_the_wild").exists():
-        print(f"face_classical_baseline: needs fer2013/ and faces_in_the_wild/ under {data}", file=sys.stderr)
-        return 2
     arrays = training_data(data, aligned=True, wild=data / "faces_in_the_wild", log=log)
     sets = {"train": {"images": arrays["train"].images, "labels": arrays["train"].labels},
             "selection": {"images": arrays["splits"]["PublicTest"].images, "labels": arrays["splits"]["PublicTest"].labels},

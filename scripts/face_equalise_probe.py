@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
-from face_protocol import arguments  # noqa: E402
+from script_arguments import arguments  # noqa: E402
 
 Remap = Optional[Callable[[np.ndarray], np.ndarray]]
 VARIANTS: Dict[str, Remap] = {
@@ -41,7 +41,7 @@ def remapped(face: np.ndarray, remap: Remap) -> np.ndarray:
 
 
 def main(argv=None) -> int:
-    args = arguments(__doc__, "face_equalise_probe.py", ("faces_in_the_wild", "kdef3"), argv)
+    args = arguments(__doc__, ("faces_in_the_wild", "kdef3"), argv, model="face_emotion.tflite")
     from emotion_sensing.face import wild
     from emotion_sensing.face.evaluate import _photos_through_the_pipeline, class_folder_photos
     from emotion_sensing.face.recognizer import FaceClassifier, FaceRecognizer

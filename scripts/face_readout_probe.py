@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
-from face_protocol import arguments  # noqa: E402
+from script_arguments import arguments  # noqa: E402
 
 from emotion_sensing.labels import LABELS  # noqa: E402
 
@@ -135,7 +135,7 @@ def scores(probs: Dict[str, np.ndarray], truth: Dict[str, np.ndarray]) -> Dict[s
 
 
 def main(argv=None) -> int:
-    args = arguments(__doc__, "face_readout_probe.py", ("fer2013", "faces_in_the_wild", "kdef3"), argv)
+    args = arguments(__doc__, ("fer2013", "faces_in_the_wild", "kdef3"), argv, model="face_emotion.tflite")
     from emotion_sensing.face.recognizer import FaceRecognizer, with_temperature
 
     recognizer = FaceRecognizer(args.model)

@@ -24,7 +24,8 @@ from __future__ import annotations
 from typing import Dict
 
 import numpy as np
-from speech_protocol import arguments, cached_vectors, report
+from script_arguments import arguments
+from speech_protocol import cached_vectors, report
 
 BLOCKS = ("librosa", "egemaps", "whisper")
 # librosa's frame features, in the order of speech/features.py (its vector: their means, then their
@@ -72,7 +73,7 @@ def subsets(n_columns: int) -> Dict[str, np.ndarray]:
 def main() -> int:
     from emotion_sensing.speech.train import accuracy_by_mode, fit
 
-    args = arguments(__doc__)
+    args = arguments(__doc__, ("ravdess", "savee"))
     log = lambda message: print(message, flush=True)  # noqa: E731
     vectors, rows = cached_vectors(args.data, BLOCKS)
     vectors = np.nan_to_num(vectors).astype(np.float32)

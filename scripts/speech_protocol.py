@@ -1,5 +1,5 @@
-"""What the voice measurement scripts share: their command line, the features they extract
-themselves (two processes, cached), and the protocol's accuracies.
+"""What the voice measurement scripts share besides their command line (script_arguments.py): the
+features they extract themselves (two processes, cached), and the protocol's accuracies.
 
 The protocol is the speech card's: the same logistic regression (logreg, C=0.05) trained on RAVDESS
 actors 1-18 standardised per speaker, tested on actors 19-24 (per speaker) and on SAVEE (never heard)
@@ -7,7 +7,6 @@ under each standardisation of the card (``train.CROSS_MODES``). Not a script its
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -19,20 +18,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from emotion_sensing.config import DEFAULT_DATASETS_DIR  # noqa: E402
 
 PROCESSES = 2
-
-
-def arguments(doc: str) -> argparse.Namespace:
-    """``--data`` (the datasets folder) and ``--json`` (where to write the figures); ``--help``
-    shows the script's whole doc (what it measures, its command, how long it takes)."""
-    summary, _, details = doc.partition("\n\n")
-    parser = argparse.ArgumentParser(description=summary, epilog=details,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATASETS_DIR, help="the datasets folder (ravdess/, savee/)")
-    parser.add_argument("--json", type=Path, help="write the figures here")
-    return parser.parse_args()
 
 
 def corpora(data: Path):

@@ -29,7 +29,8 @@ from __future__ import annotations
 from typing import List, Optional, Tuple
 
 import numpy as np
-from speech_protocol import accuracies, arguments, cached_vectors, report
+from script_arguments import arguments
+from speech_protocol import accuracies, cached_vectors, report
 
 BLOCKS = ("librosa", "egemaps", "whisper")
 REGIMES = (("speaker",), ("pooled",), ("after0",), ("speaker", "pooled"), ("speaker", "after0"),
@@ -213,7 +214,7 @@ def main() -> int:
     from emotion_sensing.speech.train import fit
     from emotion_sensing.speech.vector import layout
 
-    args = arguments(__doc__)
+    args = arguments(__doc__, ("ravdess", "savee"))
     log = lambda message: print(message, flush=True)  # noqa: E731
     vectors, rows = cached_vectors(args.data, BLOCKS)
     labels, speakers, train, test, held_out = rows.labels, rows.speakers, rows.train, rows.test, rows.savee

@@ -26,7 +26,6 @@ each fit takes a minute or two; about 25 minutes in all.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -36,8 +35,7 @@ from typing import Any, Dict, List, Optional
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
-
-from emotion_sensing.config import DEFAULT_DATASETS_DIR, DEFAULT_MODELS_DIR  # noqa: E402
+from script_arguments import arguments  # noqa: E402
 
 L2 = (1e-4, 1e-3, 1e-2)
 
@@ -157,13 +155,9 @@ def main() -> int:
     from emotion_sensing.labels import LABELS
     from emotion_sensing.text.train import CURIOSITY_AS, load_split, score, to_canonical
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATASETS_DIR)
-    parser.add_argument("--model", type=Path, default=DEFAULT_MODELS_DIR / "text_emotion.npz")
-    parser.add_argument("--json", type=Path, help="write the figures here")
-    parser.add_argument("--domain", type=Path, default=Path(__file__).resolve().parents[1] / "domain.yml",
-                        help="the bot's responses, for the bot-in-the-loop figures (default: the demo's domain.yml)")
-    args = parser.parse_args()
+    args = arguments(__doc__, ("dailydialog",), model="text_emotion.npz", more=lambda parser: parser.add_argument(
+        "--domain", type=Path, default=Path(__file__).resolve().parents[1] / "domain.yml",
+        help="the bot's responses, for the bot-in-the-loop figures (default: the demo's domain.yml)"))
     splits = {w: load_split(args.data, "dailydialog", w) for w in ("train", "val", "test")}
     adapter, pooled = pooled_embeddings(args.model, {w: s.texts for w, s in splits.items()})
     labels, temperature = adapter.labels, adapter.temperature

@@ -15,7 +15,6 @@ About 12 minutes on 2 cores (four TF-IDF fits of 1-3 minutes, the encoder on 30,
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -24,8 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
-
-from emotion_sensing.config import DEFAULT_DATASETS_DIR, DEFAULT_MODELS_DIR  # noqa: E402
+from script_arguments import arguments  # noqa: E402
 
 WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7)
 
@@ -64,11 +62,7 @@ def main() -> int:
     from emotion_sensing.text.encoder import EncoderClassifier
     from emotion_sensing.text.train import CORPORA, load_split, score
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATASETS_DIR)
-    parser.add_argument("--model", type=Path, default=DEFAULT_MODELS_DIR / "text_emotion.npz")
-    parser.add_argument("--json", type=Path, help="write the figures here")
-    args = parser.parse_args()
+    args = arguments(__doc__, ("dair_emotion", "goemotions", "dailydialog"), model="text_emotion.npz")
     encoder = EncoderClassifier(args.model)
     labels, temperature = encoder.labels, encoder.temperature
     splits = {(c, w): load_split(args.data, c, w, curiosity=(w != "test")) for c in CORPORA for w in ("val", "test")}

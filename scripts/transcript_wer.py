@@ -12,7 +12,6 @@ core; about 4 minutes.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import re
@@ -24,8 +23,7 @@ from typing import List, Sequence, Tuple
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
-
-from emotion_sensing.config import DEFAULT_DATASETS_DIR  # noqa: E402
+from script_arguments import arguments  # noqa: E402
 
 SENTENCES = (
     "I have been waiting for my parcel for two weeks and nobody answers my emails",
@@ -122,11 +120,8 @@ def measure(window_s: float, found) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATASETS_DIR)
-    parser.add_argument("--windows", default="30,10", help="encoder windows to compare, in seconds (10-30)")
-    parser.add_argument("--json", type=Path, help="also write the results here")
-    args = parser.parse_args(argv)
+    args = arguments(__doc__, (), argv, json="also write the results here", more=lambda parser: parser.add_argument(
+        "--windows", default="30,10", help="encoder windows to compare, in seconds (10-30)"))
     found = clips(args.data)
     durations = [samples.size / 16000 for _, _, samples in found]
     print(f"{len(found)} clips, {min(durations):.1f}-{max(durations):.1f} s", flush=True)
