@@ -30,6 +30,9 @@ class FerSplit:
         return len(self.labels)
 
 
+WHERE = "See README.md, 'Datasets', for where to get it and pass its folder with --data."
+
+
 def find_csv(path: Path) -> Path:
     """Accept the dataset folder, the .csv.gz or a plain .csv."""
     path = Path(path)
@@ -39,9 +42,9 @@ def find_csv(path: Path) -> Path:
                 return path / name
         if (path / "fer2013" / CSV_NAME).exists():
             return path / "fer2013" / CSV_NAME
-        raise FileNotFoundError(f"no {CSV_NAME} or fer2013.csv in {path}")
+        raise FileNotFoundError(f"FER2013 ({CSV_NAME} or fer2013.csv) not found in {path} or {path / 'fer2013'}. {WHERE}")
     if not path.exists():
-        raise FileNotFoundError(f"FER2013 not found at {path}")
+        raise FileNotFoundError(f"FER2013 not found at {path}. {WHERE}")
     return path
 
 

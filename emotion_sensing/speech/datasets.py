@@ -44,21 +44,16 @@ class SpeechSet:
         return len(self.files)
 
 
-def _require(path: Path, what: str) -> Path:
-    if not path.exists():
-        raise FileNotFoundError(
-            f"{what} not found at {path}. See README.md, 'Voice', for the data and pass its folder with --data."
-        )
-    return path
-
-
 def _load_corpus(root: Path, folder: str, title: str, table) -> SpeechSet:
     """A corpus folder with ``labels.csv`` (``file,speaker,emotion,...``); ``root`` is that
     folder or the datasets folder above it."""
     root = Path(root)
     if not (root / "labels.csv").exists() and (root / folder / "labels.csv").exists():
         root = root / folder
-    path = _require(root / "labels.csv", f"{title} labels.csv")
+    path = root / "labels.csv"
+    if not path.exists():
+        raise FileNotFoundError(f"{title} labels.csv not found in {root / folder} or {root}. See README.md, 'Voice', "
+                                "for the data and pass its folder with --data.")
     files, labels, speakers, skipped = [], [], [], 0
     with path.open(encoding="utf-8", newline="") as handle:
         for row in csv.DictReader(handle):

@@ -123,10 +123,17 @@ def test_options_two_modalities_read_are_accepted_by_both():
         assert _foreign_option(argv[0], argv[1], args) is None, argv
 
 
-def test_eval_with_missing_data_folder_explains(tmp_path):
-    result = emobot("eval", "text", "--data", str(tmp_path / "nowhere"))
-    assert result.returncode != 0
-    assert "not found" in result.stderr
+@pytest.mark.parametrize("modality, what", [("text", "dair-ai emotion test split"), ("speech", "RAVDESS labels.csv"),
+                                             ("face", "FER2013")])
+@pytest.mark.parametrize("folder", ["nowhere", "empty"])
+def test_eval_with_missing_data_folder_explains(tmp_path, modality, what, folder):
+    """A datasets folder that is not there, or holds nothing: what was looked for, where, and where
+    to read how to get it; no traceback."""
+    (tmp_path / "empty").mkdir()
+    result = emobot("eval", modality, "--data", str(tmp_path / folder))
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert f"emobot eval {modality}: {what}" in result.stderr and " not found " in result.stderr
+    assert str(tmp_path / folder) in result.stderr and "See README.md" in result.stderr and "--data" in result.stderr
     assert "Traceback" not in result.stderr
 
 
