@@ -151,7 +151,9 @@ def text_pool(datasets_dir: Path, models_dir: Path, now: float, per_label: int, 
             if label in texts:
                 texts[label].append(text)
     if not sources:
-        raise FileNotFoundError(f"no text test split found under {datasets_dir}")
+        raise FileNotFoundError(f"text {split} split not found under {datasets_dir} (dailydialog/, goemotions/, "
+                                "dair_emotion/). See README.md, 'Datasets', for where to get them and pass their "
+                                "folder with --data.")
     rng = np.random.default_rng(seed)
     recognizer = TextRecognizer(Path(models_dir) / MODEL_FILE)
     by_label: Dict[str, List[Reading]] = {label: [] for label in LABELS}
@@ -451,7 +453,8 @@ def outside_face_pool(datasets_dir: Path, models_dir: Path, now: float, log: Opt
     if kdef.exists():
         items += [(path, label, False) for path, label in class_folder_photos(kdef)]
     if not items:
-        raise FileNotFoundError(f"neither {datasets_dir / wild.FOLDER} nor {kdef} found")
+        raise FileNotFoundError(f"neither {datasets_dir / wild.FOLDER} nor {kdef} found. See README.md, 'Datasets', "
+                                "for where to get them and pass their folder with --data.")
     recognizer = FaceRecognizer.from_models_dir(Path(models_dir))
     by_label: Dict[str, List[Reading]] = {label: [] for label in LABELS}
     for i, (path, label, pad) in enumerate(items):

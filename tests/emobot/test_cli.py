@@ -124,7 +124,7 @@ def test_options_two_modalities_read_are_accepted_by_both():
 
 
 @pytest.mark.parametrize("modality, what", [("text", "dair-ai emotion test split"), ("speech", "RAVDESS labels.csv"),
-                                             ("face", "FER2013")])
+                                             ("face", "FER2013"), ("fusion", "text test split")])
 @pytest.mark.parametrize("folder", ["nowhere", "empty"])
 def test_eval_with_missing_data_folder_explains(tmp_path, modality, what, folder):
     """A datasets folder that is not there, or holds nothing: what was looked for, where, and where
