@@ -197,8 +197,9 @@ def train(args) -> int:
             return 2
     data = datasets_dir(args)
     if not (data / "fer2013").exists() and not (data / "fer2013.csv.gz").exists():
-        print(f"emobot train face: FER2013 not found under {data} (see README: Datasets); use --data DIR",
-              file=sys.stderr)
+        from emotion_sensing.face.fer2013 import CSV_NAME, WHERE
+
+        print(f"emobot train face: FER2013 (fer2013/{CSV_NAME}) not found under {data}. {WHERE}", file=sys.stderr)
         return 2
     work = Path(args.work or f".emobot/train/face-{args.architecture}-{args.size}")
     log = lambda m: print(time.strftime("%H:%M:%S"), m, flush=True)  # noqa: E731

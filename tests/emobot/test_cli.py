@@ -137,6 +137,22 @@ def test_eval_with_missing_data_folder_explains(tmp_path, modality, what, folder
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("modality, what", [("text", "dair_emotion, goemotions, dailydialog"),
+                                             ("speech", "RAVDESS labels.csv"), ("face", "FER2013"),
+                                             ("fusion", "text validation split")])
+def test_train_without_its_data_explains_and_leaves_the_models_alone(tmp_path, modality, what):
+    from emotion_sensing.config import DEFAULT_MODELS_DIR
+
+    shipped = {p: p.stat().st_mtime_ns for p in DEFAULT_MODELS_DIR.glob("*") if p.is_file()}
+    (tmp_path / "empty").mkdir()
+    result = emobot("train", modality, "--data", str(tmp_path / "empty"), cwd=tmp_path)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert f"emobot train {modality}: {what}" in result.stderr and " not found " in result.stderr
+    assert str(tmp_path / "empty") in result.stderr and "README.md" in result.stderr and "--data" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert {p: p.stat().st_mtime_ns for p in DEFAULT_MODELS_DIR.glob("*") if p.is_file()} == shipped
+
+
 def test_sense_face_without_a_source_says_what_to_give():
     result = emobot("sense", "face")
     assert result.returncode == 2
