@@ -42,6 +42,6 @@ def arguments(doc: str, needs: Sequence[str] = (), argv: Optional[Sequence[str]]
     args.data = datasets_dir(args)
     missing = [name for name in needs if not (args.data / name).is_dir()]
     if missing:
-        raise SystemExit(f"{parser.prog}: {', '.join(missing)} not found in {args.data}: see README 'Datasets' "
-                         "for where to get them, and point --data (or EMOBOT_DATASETS) at their folder")
+        raise SystemExit(f"{parser.prog}: {', '.join(missing)} not found in {args.data}. See README.md, 'Datasets', "
+                         "for where to get them and point --data (or EMOBOT_DATASETS) at their folder.")
     return args

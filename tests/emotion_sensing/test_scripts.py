@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Optional
 
 import pytest
 
@@ -30,7 +31,7 @@ NEEDS = {
 }
 
 
-def run(*arguments: str, datasets: Path = None) -> subprocess.CompletedProcess:
+def run(*arguments: str, datasets: Optional[Path] = None) -> subprocess.CompletedProcess:
     env = dict(os.environ)
     if datasets is not None:
         env["EMOBOT_DATASETS"] = str(datasets)
@@ -59,9 +60,8 @@ def test_the_script_reads_emobot_datasets_and_names_what_is_missing(tmp_path, sc
         (tmp_path / name).mkdir()
     done = run(str(SCRIPTS / script), *extra, datasets=tmp_path)  # no --data: EMOBOT_DATASETS
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
-    missing = ", ".join(missing)
-    assert f"{script}: {missing} not found in {tmp_path}" in done.stderr
-    assert "--data" in done.stderr and "README 'Datasets'" in done.stderr
+    assert f"{script}: {', '.join(missing)} not found in {tmp_path}." in done.stderr
+    assert "See README.md, 'Datasets'" in done.stderr and "--data (or EMOBOT_DATASETS)" in done.stderr
 
 
 def test_data_on_the_command_line_wins_over_emobot_datasets(tmp_path):
