@@ -121,6 +121,8 @@ def voice_pool(datasets_dir: Path, models_dir: Path, now: float, log: Optional[P
     return Pool("voice", f"RAVDESS actors {held[0]}..{held[-1]} ({int(ok.sum())} clips)", by_label)
 
 
+WHERE_DATA = "See README.md, 'Datasets', for where to get them and pass their folder with --data."
+
 # Each text corpus's name for its test and validation splits.
 TEXT_SPLITS = {"test": {"dailydialog": "test", "goemotions": "test", "dair": "test"},
                "validation": {"dailydialog": "validation", "goemotions": "dev", "dair": "val"}}
@@ -152,8 +154,7 @@ def text_pool(datasets_dir: Path, models_dir: Path, now: float, per_label: int, 
                 texts[label].append(text)
     if not sources:
         raise FileNotFoundError(f"text {split} split not found under {datasets_dir} (dailydialog/, goemotions/, "
-                                "dair_emotion/). See README.md, 'Datasets', for where to get them and pass their "
-                                "folder with --data.")
+                                f"dair_emotion/). {WHERE_DATA}")
     rng = np.random.default_rng(seed)
     recognizer = TextRecognizer(Path(models_dir) / MODEL_FILE)
     by_label: Dict[str, List[Reading]] = {label: [] for label in LABELS}
@@ -453,8 +454,7 @@ def outside_face_pool(datasets_dir: Path, models_dir: Path, now: float, log: Opt
     if kdef.exists():
         items += [(path, label, False) for path, label in class_folder_photos(kdef)]
     if not items:
-        raise FileNotFoundError(f"neither {datasets_dir / wild.FOLDER} nor {kdef} found. See README.md, 'Datasets', "
-                                "for where to get them and pass their folder with --data.")
+        raise FileNotFoundError(f"neither {datasets_dir / wild.FOLDER} nor {kdef} found. {WHERE_DATA}")
     recognizer = FaceRecognizer.from_models_dir(Path(models_dir))
     by_label: Dict[str, List[Reading]] = {label: [] for label in LABELS}
     for i, (path, label, pad) in enumerate(items):

@@ -25,7 +25,7 @@ from typing import Dict
 
 import numpy as np
 from script_arguments import arguments
-from speech_protocol import cached_vectors, report
+from speech_protocol import FOLDERS, cached_vectors, report
 
 BLOCKS = ("librosa", "egemaps", "whisper")
 # librosa's frame features, in the order of speech/features.py (its vector: their means, then their
@@ -73,7 +73,7 @@ def subsets(n_columns: int) -> Dict[str, np.ndarray]:
 def main() -> int:
     from emotion_sensing.speech.train import accuracy_by_mode, fit
 
-    args = arguments(__doc__, ("ravdess", "savee"))
+    args = arguments(__doc__, FOLDERS)
     log = lambda message: print(message, flush=True)  # noqa: E731
     vectors, rows = cached_vectors(args.data, BLOCKS)
     vectors = np.nan_to_num(vectors).astype(np.float32)

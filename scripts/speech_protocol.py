@@ -18,8 +18,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-
 PROCESSES = 2
+FOLDERS = ("ravdess", "savee")  # of the datasets folder: what corpora() reads
 
 
 def corpora(data: Path):

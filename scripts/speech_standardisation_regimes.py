@@ -30,7 +30,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 from script_arguments import arguments
-from speech_protocol import accuracies, cached_vectors, report
+from speech_protocol import FOLDERS, accuracies, cached_vectors, report
 
 BLOCKS = ("librosa", "egemaps", "whisper")
 REGIMES = (("speaker",), ("pooled",), ("after0",), ("speaker", "pooled"), ("speaker", "after0"),
@@ -214,7 +214,7 @@ def main() -> int:
     from emotion_sensing.speech.train import fit
     from emotion_sensing.speech.vector import layout
 
-    args = arguments(__doc__, ("ravdess", "savee"))
+    args = arguments(__doc__, FOLDERS)
     log = lambda message: print(message, flush=True)  # noqa: E731
     vectors, rows = cached_vectors(args.data, BLOCKS)
     labels, speakers, train, test, held_out = rows.labels, rows.speakers, rows.train, rows.test, rows.savee

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 from script_arguments import arguments
-from speech_protocol import accuracies, clips, corpora, extracted, report
+from speech_protocol import FOLDERS, accuracies, clips, corpora, extracted, report
 
 # (name, encoder layers, CTranslate2 compute type): the states after 1, 2 and 3 layers, and the
 # encoder's output (all 4 layers and its final norm) in both precisions.
@@ -38,7 +38,7 @@ def work(files):
 def main() -> int:
     from emotion_sensing.speech.train import protocol_rows
 
-    args = arguments(__doc__, ("ravdess", "savee"))
+    args = arguments(__doc__, FOLDERS)
     rav, sav = corpora(args.data)
     files = [str(f) for f in rav.files + sav.files]
     d = extracted("whisper-layers-v1", files, work, {"A": ((544,), 0), "W": ((len(ENCODERS), 768), 0)})

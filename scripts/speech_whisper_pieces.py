@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 from script_arguments import arguments
-from speech_protocol import accuracies, clips, corpora, extracted, report
+from speech_protocol import FOLDERS, accuracies, clips, corpora, extracted, report
 
 PIECES_S = (0.5, 1.0, 1.5, 2.0)
 SHORTEST_S = 0.2
@@ -72,7 +72,7 @@ def piece_ms(repeats: int = 15) -> dict:
 def main() -> int:
     from emotion_sensing.speech.train import protocol_rows
 
-    args = arguments(__doc__, ("ravdess", "savee"))
+    args = arguments(__doc__, FOLDERS)
     rav, sav = corpora(args.data)
     files = [str(f) for f in rav.files + sav.files]
     d = extracted("whisper-pieces-v1", files, work, {"A": ((544,), 0), "W": ((len(PIECES_S) + 1, 768), 0)})

@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 from script_arguments import arguments
-from speech_protocol import accuracies, clips, corpora, extracted, report
+from speech_protocol import FOLDERS, accuracies, clips, corpora, extracted, report
 
 BLOCKS = ("librosa", "egemaps", "whisper", "whisper_final")
 
@@ -62,7 +62,7 @@ def main() -> int:
     from emotion_sensing.speech.train import protocol_rows
     from emotion_sensing.speech.vector import layout, width
 
-    args = arguments(__doc__, ("ravdess", "savee"))
+    args = arguments(__doc__, FOLDERS)
     rav, sav = corpora(args.data)
     files = [str(f) for f in rav.files + sav.files]
     d = extracted("whisper-window-v2", files, work,
