@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -134,14 +135,23 @@ class Process:
     popen: Optional[subprocess.Popen] = None
     host: str = "127.0.0.1"
     port: Optional[int] = None
+    # The process's TMPDIR, its own: TensorFlow writes ~40 autograph files there at start-up and
+    # removes them at exit, which a SIGKILL skips. Emptied at each start (an earlier run of it,
+    # killed, left them) and removed when it stops; None keeps the caller's TMPDIR.
+    tmp_dir: Optional[Path] = None
 
     def start(self) -> None:
         """Start the process. It dies with the thread that started it (PR_SET_PDEATHSIG), so
         start it from one that lives as long as the stack (the main thread)."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = self.env
+        if self.tmp_dir is not None:
+            shutil.rmtree(self.tmp_dir, ignore_errors=True)
+            self.tmp_dir.mkdir(parents=True)
+            env = {**env, **{name: str(self.tmp_dir) for name in ("TMPDIR", "TMP", "TEMP")}}
         log = self.log_path.open("ab")
         self.popen = subprocess.Popen(
-            self.command, cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            self.command, cwd=self.cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True, preexec_fn=die_with_parent_hook(),
         )
 
@@ -182,16 +192,19 @@ class Process:
                 pass
 
     def stop(self, timeout: float = 10.0) -> None:
-        if not self.alive():
-            return
-        try:
-            os.killpg(self.popen.pid, signal.SIGTERM)
-            self.popen.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.popen.pid, signal.SIGKILL)
-            self.popen.wait(timeout=timeout)
-        except ProcessLookupError:
-            pass
+        """SIGTERM to the process group, SIGKILL after ``timeout``; then its temporary folder goes,
+        whatever it left there (a process that had died already included)."""
+        if self.alive():
+            try:
+                os.killpg(self.popen.pid, signal.SIGTERM)
+                self.popen.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait(timeout=timeout)
+            except ProcessLookupError:
+                pass
+        if self.tmp_dir is not None and self.popen is not None:
+            shutil.rmtree(self.tmp_dir, ignore_errors=True)
 
     def log_tail(self, lines: int = 30) -> str:
         try:
@@ -370,6 +383,7 @@ class Stack:
                 self.project,
                 host=where["service"].host,
                 port=where["service"].port,
+                tmp_dir=self._tmp_dir(where["service"]),
             ))
         if "actions" in self.components:
             processes.append(
@@ -381,6 +395,7 @@ class Stack:
                     env,
                     host=where["actions"].host,
                     port=where["actions"].port,
+                    tmp_dir=self._tmp_dir(where["actions"]),
                 )
             )
         if "rasa" in self.components:
@@ -402,8 +417,14 @@ class Stack:
                 self.project,
                 host=where["rasa"].host,
                 port=where["rasa"].port,
+                tmp_dir=self._tmp_dir(where["rasa"]),
             ))
         return processes
+
+    def _tmp_dir(self, listener: Listener) -> Path:
+        """A process's own temporary folder, by component and port: two stacks on one run folder
+        listen on different ports (check_ports), so neither empties the other's."""
+        return self.run_dir / "tmp" / f"{listener.component}-{listener.port}"
 
     def listeners(self) -> List[Listener]:
         """The name, host and port of each process this stack would start."""

@@ -158,3 +158,42 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+def test_a_process_keeps_its_temporary_files_in_its_own_folder_and_a_restart_clears_a_kill_s(tmp_path):
+    """What a SIGKILLed process leaves in its TMPDIR (TensorFlow's autograph files, for Rasa) is in
+    the stack's run folder, not the system's, and goes when the process starts again or stops."""
+    writer = ("import os, tempfile, time\n"
+              "handle, path = tempfile.mkstemp(prefix='left-')\n"
+              "print(path, flush=True)\n"
+              "time.sleep(120)\n")
+    own = tmp_path / "run" / "tmp" / "rasa-1"
+    process = Process("rasa", [sys.executable, "-c", writer], "http://127.0.0.1:1/", tmp_path / "run" / "rasa.log",
+                      dict(os.environ), tmp_path, tmp_dir=own)
+
+    def written() -> list:
+        deadline = time.time() + 30
+        while not (files := sorted(own.glob("left-*"))) and time.time() < deadline:
+            time.sleep(0.05)
+        return files
+
+    process.start()
+    first = written()
+    assert len(first) == 1, "the process did not write into its own temporary folder"
+    process.kill()
+    assert first[0].exists(), "a SIGKILL should leave the file behind, as a crash does"
+
+    process.start()
+    second = written()
+    assert first[0] not in second and not first[0].exists(), "the killed run's file outlived the restart"
+    process.stop()
+    assert not own.exists(), "a stopped process's temporary folder is still there"
+
+
+def test_each_process_of_a_stack_gets_its_own_temporary_folder(tmp_path):
+    stack = Stack.on_free_ports(tmp_path / "run", model=tmp_path / "demo.tar.gz")  # built, not started
+    folders = {process.name: process.tmp_dir for process in stack.build()}
+    assert set(folders) == {"emotion service", "action server", "rasa"}
+    assert len(set(folders.values())) == 3
+    assert all(folder.parent == tmp_path / "run" / "tmp" for folder in folders.values()), folders
+    assert folders["rasa"].name == f"rasa-{stack.settings.rasa_port}"

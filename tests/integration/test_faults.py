@@ -116,7 +116,11 @@ def _kill_rasa_and_check_nothing_is_lost(stack: Stack, url: str) -> None:
 
     stack.process("rasa").kill()  # right after the last reply: no clean shutdown
     assert stored_events(url, client.sender_id) == before
+    # TensorFlow's autograph files, which a SIGKILL leaves, are in the stack's folder, not /tmp's
+    left = list(stack.process("rasa").tmp_dir.glob("__autograph_generated_file*"))
+    assert left, f"no autograph file in {stack.process('rasa').tmp_dir}: Rasa wrote them elsewhere"
     stack.restart_process("rasa")
+    assert not any(path.exists() for path in left), "the killed Rasa's temporary files outlived the restart"
 
     after_api = api_events(stack, client.sender_id)
     assert after_api[:len(before_api)] == before_api, "the restarted Rasa sees another history"
