@@ -129,13 +129,27 @@ def sense(args) -> int:
     if len(sources) != 1:
         print("emobot sense face: give exactly one of --image FILE, --video FILE, --camera N", file=sys.stderr)
         return 2
-    if args.image:  # a wrong path or a file that is no image is said before the models load
-        if not os.path.isfile(args.image):
-            print(f"emobot sense face: no such file: {args.image}", file=sys.stderr)
-            return 2
+    # A wrong path, a file that is no image or video, a missing camera: said before the models load.
+    path = args.image or args.video
+    if path and not os.path.isfile(path):
+        print(f"emobot sense face: no such file: {path}", file=sys.stderr)
+        return 2
+    if args.image:
         image = cv2.imread(args.image, cv2.IMREAD_UNCHANGED)
         if image is None:
             print(f"emobot sense face: cannot read an image from {args.image} (not an image OpenCV decodes)",
+                  file=sys.stderr)
+            return 2
+    else:
+        level = cv2.getLogLevel()
+        cv2.setLogLevel(0)  # OpenCV's own lines about the failed open (silent): the one below says it
+        try:
+            capture = cv2.VideoCapture(args.video if args.video else args.camera)
+        finally:
+            cv2.setLogLevel(level)
+        if not capture.isOpened():
+            what = f"a video from {args.video} (not a video OpenCV decodes)" if args.video else f"camera {args.camera}"
+            print(f"emobot sense face: cannot open {what}" + ("" if args.video else " (no camera on this machine?)"),
                   file=sys.stderr)
             return 2
     recognizer = _recognizer(args)
@@ -150,12 +164,6 @@ def sense(args) -> int:
         return 0
     from emotion_sensing.face.detect import FaceTracker
 
-    capture = cv2.VideoCapture(args.video if args.video else args.camera)
-    if not capture.isOpened():
-        what = f"video {args.video}" if args.video else f"camera {args.camera}"
-        print(f"emobot sense face: cannot open {what}" + ("" if args.video else " (no camera on this machine?)"),
-              file=sys.stderr)
-        return 2
     tracker = FaceTracker(recognizer.detector)
     started, frames, results = time.time(), 0, []
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0

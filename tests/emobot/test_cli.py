@@ -180,6 +180,39 @@ def test_sense_face_on_a_photo_and_on_wrong_files(tmp_path):
     assert "Traceback" not in missing.stderr + corrupt.stderr
 
 
+def test_sense_face_reads_a_video_frame_by_frame(tmp_path):
+    """A short clip of the astronaut (smiling): every frame has a face, read happy, timed by the
+    clip's frame rate."""
+    import cv2
+    from skimage.data import astronaut
+
+    frame = cv2.resize(cv2.cvtColor(astronaut(), cv2.COLOR_RGB2BGR), (640, 480))
+    clip = tmp_path / "astronaut.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (640, 480))
+    for _ in range(5):
+        writer.write(frame)
+    writer.release()
+    result = emobot("sense", "face", "--video", str(clip), "--json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    frames = json.loads(result.stdout)["frames"]
+    assert [row["t"] for row in frames] == [0.0, 0.1, 0.2, 0.3, 0.4]
+    assert all(row["faces"] and row["faces"][0]["label"] == "happy" for row in frames), frames
+
+
+def test_sense_face_on_a_wrong_video_or_camera_says_so_before_the_models_load(tmp_path):
+    """A missing video, a file that is no video and a camera that is not there are each one line
+    (exit 2) said before TensorFlow Lite loads a network (it announces its XNNPACK delegate)."""
+    noise = tmp_path / "noise.mp4"
+    noise.write_bytes(os.urandom(4000))
+    cases = {("--video", str(tmp_path / "nowhere.mp4")): "no such file",
+             ("--video", str(noise)): "cannot open a video from",
+             ("--camera", "9"): "camera 9 (no camera on this machine?)"}
+    for arguments, said in cases.items():
+        result = emobot("sense", "face", *arguments)
+        assert result.returncode == 2 and said in result.stderr, (arguments, result.stderr[-2000:])
+        assert "XNNPACK" not in result.stderr and "Traceback" not in result.stderr, (arguments, result.stderr[-2000:])
+
+
 @pytest.mark.parametrize("setting, expected", [(None, 19), ("5", 5), ("lots", 19)])
 def test_training_runs_at_the_lowest_cpu_priority(setting, expected):
     """`emobot train` is batch work: a stack running beside it (whose sensing worker is niced
