@@ -383,8 +383,24 @@ def cmd_add_to(args) -> int:
     return 0
 
 
+def version_line() -> str:
+    """``emobot 0.1.0 (Rasa 3.6.21, Python 3.10.13)``: what a bug report needs first."""
+    import platform
+    from importlib import metadata
+
+    from emotion_sensing import __version__
+
+    try:
+        rasa = f"Rasa {metadata.version('rasa')}"
+    except metadata.PackageNotFoundError:
+        rasa = "Rasa not installed"
+    return f"emobot {__version__} ({rasa}, Python {platform.python_version()})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="emobot", description="Emotion-aware Rasa assistant: run, chat, replay, sense, train, eval, bench.")
+    parser.add_argument("--version", action="version", version=version_line(),
+                        help="emobot's version, and the Rasa and Python it runs with (for a bug report)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("run", help="start Rasa, the action server and the emotion service")

@@ -20,6 +20,21 @@ def test_help_lists_the_commands():
         assert command in result.stdout
 
 
+def test_version_names_emobot_rasa_and_python():
+    """One line for a bug report; emobot's number is the project's (pyproject.toml), not a stale copy."""
+    import platform
+    import re
+    from importlib import metadata
+    from pathlib import Path
+
+    project = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    declared = re.search(r'^version = "([^"]+)"', project.read_text(), re.M).group(1)
+    result = emobot("--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == (f"emobot {declared} (Rasa {metadata.version('rasa')}, "
+                                     f"Python {platform.python_version()})")
+
+
 def test_sense_text_prints_the_emotion():
     result = emobot("sense", "text", "I", "am", "absolutely", "furious", "with", "you")
     assert result.returncode == 0, result.stderr
