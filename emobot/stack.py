@@ -252,7 +252,12 @@ class Stack:
 
     def __post_init__(self) -> None:
         self.project = Path(self.project).resolve()
-        self.run_dir = Path(self.run_dir) if self.run_dir else self.project / ".emobot"
+        # Absolute, from the folder the stack was started in: the processes run in the project's folder,
+        # where a relative path (EMOBOT_RUN_DIR=run, given from elsewhere) would name another folder, and
+        # Rasa, missing its endpoints.yml there, would fall back to the project's (other ports, other store).
+        self.run_dir = Path(self.run_dir).absolute() if self.run_dir else self.project / ".emobot"
+        if self.tracker_db is not None:
+            self.tracker_db = Path(self.tracker_db).absolute()
 
     @classmethod
     def on_free_ports(cls, run_dir: Path, **kwargs) -> Stack:

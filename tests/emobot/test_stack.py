@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -190,8 +191,11 @@ def test_a_process_keeps_its_temporary_files_in_its_own_folder_and_a_restart_cle
     assert not own.exists(), "a stopped process's temporary folder is still there"
 
 
-def test_each_process_of_a_stack_gets_its_own_temporary_folder(tmp_path):
-    stack = Stack.on_free_ports(tmp_path / "run", model=tmp_path / "demo.tar.gz")  # built, not started
+def test_each_process_of_a_stack_gets_its_own_temporary_folder(tmp_path, monkeypatch):
+    """In the run folder, absolute even where the run folder was given relative (EMOBOT_RUN_DIR=run):
+    the processes run in the project's folder, where a relative TMPDIR would point elsewhere."""
+    monkeypatch.chdir(tmp_path)
+    stack = Stack.on_free_ports(Path("run"), model=tmp_path / "demo.tar.gz")  # built, not started
     folders = {process.name: process.tmp_dir for process in stack.build()}
     assert set(folders) == {"emotion service", "action server", "rasa"}
     assert len(set(folders.values())) == 3

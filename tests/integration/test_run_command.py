@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -24,9 +25,9 @@ def _env(tmp_path, **ports):
     return env, ports
 
 
-def _start_run(env):
+def _start_run(env, cwd=None):
     return subprocess.Popen([sys.executable, "-m", "emobot", "run"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True, cwd=cwd)
 
 
 def _read_until_ready(process, deadline_s: float = 240) -> str:
@@ -56,6 +57,38 @@ def test_run_prints_urls_and_ctrl_c_stops_everything(tmp_path):
             os.killpg(process.pid, signal.SIGKILL)
     assert process.returncode == 0
     assert not any(http_ok(url) for url in urls), "a process outlived Ctrl-C"
+
+
+def test_a_relative_run_folder_is_the_one_rasa_reads(tmp_path):
+    """EMOBOT_RUN_DIR=run and EMOBOT_TRACKER_DB=tracker.db, given from another folder than the
+    project's, are read from that folder: Rasa (which runs in the project's folder) reads the stack's
+    endpoints.yml, so a turn reaches the action server on its port and is stored in that file. (A
+    relative run folder once named another folder for Rasa, which then fell back to the project's
+    endpoints.yml: the demo's default ports and store.)"""
+    import sqlite3
+
+    import requests
+
+    env, ports = _env(tmp_path)
+    env["EMOBOT_RUN_DIR"], env["EMOBOT_TRACKER_DB"] = "run", "tracker.db"
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]), env.get("PYTHONPATH")]))
+    process = _start_run(env, cwd=tmp_path)
+    try:
+        text = _read_until_ready(process)
+        assert "ready." in text, text
+        assert (tmp_path / "run" / "endpoints.yml").is_file()
+        rasa = f"http://127.0.0.1:{ports['EMOBOT_RASA_PORT']}"
+        replies = requests.post(f"{rasa}/webhooks/rest/webhook", json={"sender": "relative", "message": "hello"},
+                                timeout=60).json()
+        assert replies, "no reply"
+        slots = requests.get(f"{rasa}/conversations/relative/tracker", timeout=30).json()["slots"]
+        assert (slots.get("emotion_reading") or {}).get("sensing") == "ok", slots
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        process.wait(timeout=60)
+    with sqlite3.connect(tmp_path / "tracker.db") as db:
+        assert db.execute("SELECT COUNT(*) FROM events WHERE sender_id = 'relative'").fetchone()[0] > 0
+    assert not (tmp_path / "run" / "tmp" / f"rasa-{ports['EMOBOT_RASA_PORT']}").exists()
 
 
 def test_a_stale_service_on_the_port_is_named_and_nothing_starts(tmp_path):
