@@ -226,6 +226,9 @@ class Listener(NamedTuple):
     component: str
 
 
+# The variables the stack's processes read as paths (emotion_sensing/config.py's table).
+PATH_VARIABLES = ("EMOBOT_MODELS_DIR", "EMOBOT_CENTERFACE")
+
 # Where each process's port is chosen (emotion_sensing.config.Settings.from_env reads these).
 PORT_ENV = {"emotion service": "EMOBOT_SERVICE_PORT", "action server": "EMOBOT_ACTIONS_PORT",
             "rasa": "EMOBOT_RASA_PORT"}
@@ -295,6 +298,11 @@ class Stack:
         # a core 18.1 -> 8.6 s a minute, its CPU 38.9 -> 30.9 s, turn p95 2.8 -> 0.46 s).
         for variable in ("TF_INTER_OP_PARALLELISM_THREADS", "TF_INTRA_OP_PARALLELISM_THREADS"):
             env.setdefault(variable, "1")
+        # Paths given relative are read from the folder the stack was started in, as run_dir is: the
+        # processes run in the project's folder.
+        for variable in PATH_VARIABLES:
+            if env.get(variable):
+                env[variable] = str(Path(env[variable]).absolute())
         env["EMOBOT_MODALITIES"] = ",".join(s.modalities)
         env["EMOBOT_SESSION_STORE"] = s.session_store
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self.project), env.get("PYTHONPATH")]))

@@ -201,3 +201,14 @@ def test_each_process_of_a_stack_gets_its_own_temporary_folder(tmp_path, monkeyp
     assert len(set(folders.values())) == 3
     assert all(folder.parent == tmp_path / "run" / "tmp" for folder in folders.values()), folders
     assert folders["rasa"].name == f"rasa-{stack.settings.rasa_port}"
+
+
+def test_paths_given_relative_reach_the_processes_from_where_the_stack_started(tmp_path, monkeypatch):
+    """The processes run in the project's folder: EMOBOT_MODELS_DIR=mine, set where `emobot run` was
+    typed, must name that folder's mine/, not the project's."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("EMOBOT_MODELS_DIR", "mine")
+    monkeypatch.setenv("EMOBOT_CENTERFACE", "detector/centerface.onnx")
+    env = Stack.on_free_ports(Path("run"), model=tmp_path / "demo.tar.gz")._env()
+    assert env["EMOBOT_MODELS_DIR"] == str(tmp_path / "mine")
+    assert env["EMOBOT_CENTERFACE"] == str(tmp_path / "detector" / "centerface.onnx")
