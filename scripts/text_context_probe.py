@@ -16,7 +16,7 @@ for "there is one" (zeros at a dialogue's start). Context turns:
 
 **Bot in the loop** (``bot_in_the_loop``): the chosen fit with the other party's turn replaced by
 what the demo bot would have said (each of domain.yml's responses with per-emotion variations, and
-``utter_default`` which has none), the variation picked by the assistant's own reading, with that
+``utter_default``), the variation picked by the assistant's own reading, with that
 same residual, of the speaker's previous message, row by row in dialogue order: the feedback a chat
 would have. Also the echo: for each variation, how much more often the next message is read as that
 emotion than after the unconditioned text, and the share of readings that change with it.
@@ -102,7 +102,7 @@ def fit_residual(z, f, y, l2: float, n_labels: int):
 
 def bot_replies(domain_path: Path) -> Dict[str, Dict[Optional[str], str]]:
     """{response: {emotion or None (the unconditioned text): text}} for domain.yml's responses
-    that vary with the user's emotion, and ``utter_default``, which does not."""
+    that vary with the user's emotion, and ``utter_default``."""
     import yaml
 
     responses = yaml.safe_load(Path(domain_path).read_text())["responses"]

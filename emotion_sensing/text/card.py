@@ -239,7 +239,7 @@ TF-IDF recipe the same way). This is the figure to read for text unlike the trai
   same script, "bot in the loop"): with the demo bot's reply in the other party's place, its variation
   picked by the assistant's own reading of the speaker's previous message, row by row through
   DailyDialog's test dialogues, macro-F1 is 0.429-0.449 over the 10 responses tried (each of
-  domain.yml's responses that varies with emotion, and `utter_default`), below 0.45 for every one and
+  domain.yml's responses that varied with emotion then, and `utter_default`, plain then), below 0.45 for every one and
   below the speaker's own turn alone (0.4440) for 6; micro-F1 over the emotions 0.447-0.519. And the
   reading echoes the bot: after a reply's happy variation the next message reads happy up to 14.4 points
   more often than after its plain text (`utter_thanks`; `utter_greet` 11.9), and up to 16% of the

@@ -112,6 +112,15 @@ def test_emotion_changes_the_wording_of_the_same_request(stack):
     assert happy_reply[0]["text"] in variations("utter_refund", "happy")
 
 
+def test_a_feeling_the_assistant_has_no_intent_for_is_still_answered_in_its_tone(stack):
+    """"I am really sad today" asks for nothing the demo knows (NLU falls back), but it was read as
+    sad: the fallback answers that, not the plain "didn't get that"."""
+    client = new_client(stack)
+    replies = client.send("I am really sad today")
+    assert client.slots()["user_emotion"] == "sad"
+    assert replies and replies[0]["text"] in variations("utter_default", "sad"), replies
+
+
 def test_terminal_chat_converses_and_shows_the_emotion(stack):
     lines = iter(["hello", "I'm so scared my package got stolen", "/quit"])
     out = io.StringIO()
