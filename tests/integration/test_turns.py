@@ -121,6 +121,15 @@ def test_a_feeling_the_assistant_has_no_intent_for_is_still_answered_in_its_tone
     assert replies and replies[0]["text"] in variations("utter_default", "sad"), replies
 
 
+def test_praise_is_thanked_for_not_logged_as_a_complaint(stack):
+    """Before the demo knew praise, "your team was amazing" went to the complaint intent: a happy
+    user was told their complaint had been logged."""
+    client = new_client(stack)
+    replies = client.send("I just wanted to say your team was amazing")
+    assert client.slots()["user_emotion"] == "happy"
+    assert replies and replies[0]["text"] in variations("utter_praise", "happy"), replies
+
+
 def test_terminal_chat_converses_and_shows_the_emotion(stack):
     lines = iter(["hello", "I'm so scared my package got stolen", "/quit"])
     out = io.StringIO()
