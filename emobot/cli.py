@@ -52,6 +52,9 @@ def cmd_run(args) -> int:
     )
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    # Ctrl-C stops the stack even where SIGINT came ignored from the parent (a script's background job,
+    # some test runners): Python raises KeyboardInterrupt only where it found SIGINT at its default.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         while not stopping:
             dead = [p for p in stack.processes if not p.alive()]
