@@ -11,10 +11,10 @@ from emotion_sensing.slots import EMOTION_VALUES, SENSE_ACTION, SLOT_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
 DOMAIN = yaml.safe_load((ROOT / "domain.yml").read_text())
-# utter_default too: "I am really sad today" is no intent the demo knows, and a plain "didn't get that"
-# to it is the assistant ignoring what it just sensed.
+# utter_default too: a plain "didn't get that" to a message read as sad or angry is the assistant
+# ignoring what it just sensed.
 TONE_SENSITIVE = ["utter_greet", "utter_order_status", "utter_complaint", "utter_refund",
-                  "utter_handoff", "utter_goodbye", "utter_thanks", "utter_default"]
+                  "utter_handoff", "utter_goodbye", "utter_thanks", "utter_default", "utter_feeling"]
 
 
 def test_rasa_data_validate_is_clean():

@@ -112,13 +112,14 @@ def test_emotion_changes_the_wording_of_the_same_request(stack):
     assert happy_reply[0]["text"] in variations("utter_refund", "happy")
 
 
-def test_a_feeling_the_assistant_has_no_intent_for_is_still_answered_in_its_tone(stack):
-    """"I am really sad today" asks for nothing the demo knows (NLU falls back), but it was read as
-    sad: the fallback answers that, not the plain "didn't get that"."""
+def test_a_feeling_shared_without_a_request_is_answered_in_its_tone(stack):
+    """"I feel so down and lonely today" asks for nothing: before the demo knew such messages it took
+    them for a goodbye or fell back to "didn't get that" (a happy "thank you for the kind words" once,
+    with a praise intent). Now the reply is the sad one of utter_feeling."""
     client = new_client(stack)
-    replies = client.send("I am really sad today")
+    replies = client.send("I feel so down and lonely today")
     assert client.slots()["user_emotion"] == "sad"
-    assert replies and replies[0]["text"] in variations("utter_default", "sad"), replies
+    assert replies and replies[0]["text"] in variations("utter_feeling", "sad"), replies
 
 
 def test_praise_is_thanked_for_not_logged_as_a_complaint(stack):
