@@ -90,7 +90,11 @@ def test_a_relative_run_folder_is_the_one_rasa_reads(tmp_path):
         assert (slots.get("emotion_reading") or {}).get("sensing") == "ok", slots
     finally:
         os.killpg(process.pid, signal.SIGINT)
-        process.wait(timeout=60)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:  # never left running after the test
+            os.killpg(process.pid, signal.SIGKILL)
+            raise
     with sqlite3.connect(tmp_path / "tracker.db") as db:
         assert db.execute("SELECT COUNT(*) FROM events WHERE sender_id = 'relative'").fetchone()[0] > 0
     assert not (tmp_path / "run" / "tmp" / f"rasa-{ports['EMOBOT_RASA_PORT']}").exists()
