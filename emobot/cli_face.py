@@ -148,9 +148,9 @@ def sense(args) -> int:
         finally:
             cv2.setLogLevel(level)
         if not capture.isOpened():
-            what = f"a video from {args.video} (not a video OpenCV decodes)" if args.video else f"camera {args.camera}"
-            print(f"emobot sense face: cannot open {what}" + ("" if args.video else " (no camera on this machine?)"),
-                  file=sys.stderr)
+            what = (f"a video from {args.video} (not a video OpenCV decodes)" if args.video
+                    else f"camera {args.camera} (no camera on this machine?)")
+            print(f"emobot sense face: cannot open {what}", file=sys.stderr)
             return 2
     recognizer = _recognizer(args)
     if args.image:

@@ -178,16 +178,18 @@ def test_a_process_keeps_its_temporary_files_in_its_own_folder_and_a_restart_cle
             time.sleep(0.05)
         return files
 
-    process.start()
-    first = written()
-    assert len(first) == 1, "the process did not write into its own temporary folder"
-    process.kill()
-    assert first[0].exists(), "a SIGKILL should leave the file behind, as a crash does"
+    try:
+        process.start()
+        first = written()
+        assert len(first) == 1, "the process did not write into its own temporary folder"
+        process.kill()
+        assert first[0].exists(), "a SIGKILL should leave the file behind, as a crash does"
 
-    process.start()
-    second = written()
-    assert first[0] not in second and not first[0].exists(), "the killed run's file outlived the restart"
-    process.stop()
+        process.start()
+        second = written()
+        assert first[0] not in second and not first[0].exists(), "the killed run's file outlived the restart"
+    finally:  # never left sleeping after a failed assertion
+        process.stop()
     assert not own.exists(), "a stopped process's temporary folder is still there"
 
 
