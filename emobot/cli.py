@@ -337,7 +337,7 @@ def _bench_load(args, log) -> int:
 
 
 def cmd_add_to(args) -> int:
-    from emobot.installer import FORM_PROMPTS, AddToError, apply, plan
+    from emobot.installer import FORM_PROMPTS, STUB_MARK, AddToError, apply, plan
 
     project = Path(args.project_dir).resolve()
     emotions = [e.strip() for e in args.emotions.split(",") if e.strip()]
@@ -350,6 +350,8 @@ def cmd_add_to(args) -> int:
     changes = planned.changes
     if not changes:
         print(f"{project} is already emotion-aware: nothing to change.")
+        if planned.unwritten:
+            print(_unwritten_line(planned.unwritten))
         return 0
     for change in changes:
         print(change.diff(project), end="")
@@ -381,9 +383,18 @@ def cmd_add_to(args) -> int:
             return 1
     backup = apply(project, changes)
     print(f"done. Originals backed up in {backup}")
-    print("Next: write the emotion variations marked 'emobot:' in domain.yml, then `rasa train`,\n"
-          "and run the stack with `emobot run --project " + str(project) + "`.")
+    first = (f"rewrite the emotion variations marked '# {STUB_MARK}' in domain.yml ({len(planned.unwritten)} "
+             "responses), then " if planned.unwritten else "")
+    print(f"Next: {first}`rasa train`,\nand run the stack with `emobot run --project {project}`.")
     return 0
+
+
+def _unwritten_line(names) -> str:
+    from emobot.installer import STUB_MARK
+
+    shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+    return (f"{len(names)} responses have emotion variations that still copy their default text ({shown}): "
+            f"rewrite them (marked '# {STUB_MARK}' in domain.yml), or an upset user hears the same words.")
 
 
 def version_line() -> str:

@@ -14,7 +14,7 @@ import re
 import shutil
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -42,6 +42,8 @@ DEFAULT_STUB_EMOTIONS = ("angry", "sad")
 # needs to follow the person's mood, and stubbing them buries the replies that do.
 FORM_PROMPTS = "utter_ask_*"
 RULES_FILE = "emobot_rules.yml"
+# Starts the comment on each stub's condition line, so the developer can find what to rewrite.
+STUB_MARK = "emobot:"
 # Rasa 3.6's default policies: written out when config.yml leaves `policies` empty,
 # since naming any policy there turns Rasa's defaults off.
 RASA_DEFAULT_POLICIES = [
@@ -147,6 +149,27 @@ def _has_emotion_condition(variation: Any) -> bool:
     return any(isinstance(c, dict) and c.get("name") == USER_EMOTION for c in conditions or [])
 
 
+def stub_marker(emotion: str) -> str:
+    """The comment on a stub's condition line: what is left for the developer to do."""
+    return f"{STUB_MARK} a copy of the default, to rewrite for {USER_EMOTION} {emotion}"
+
+
+def _content(variation: Any) -> Dict[str, Any]:
+    return {k: v for k, v in variation.items() if k not in ("condition", "id")} if isinstance(variation, dict) else {}
+
+
+def unwritten_stubs(responses: Dict[str, Any]) -> List[str]:
+    """Responses with an emotion variation that still says exactly what their default says."""
+    names = []
+    for name, variations in responses.items():
+        if not isinstance(variations, list):
+            continue
+        defaults = [_content(v) for v in variations if isinstance(v, dict) and not v.get("condition")]
+        if any(_has_emotion_condition(v) and _content(v) in defaults for v in variations):
+            names.append(str(name))
+    return names
+
+
 def _section(document: CommentedMap, key: str, kind: type, path: Path) -> Any:
     """``document[key]``, created empty when absent; AddToError when it is of another kind."""
     if document.get(key) is None:
@@ -209,6 +232,7 @@ def _plan_domain(path: Path, emotions: Sequence[str], patterns: Optional[Sequenc
             variation = _cmap({"condition": [{"type": "slot", "name": USER_EMOTION, "value": emotion}], **stub})
             variation["condition"][0].fa.set_flow_style()
             variation["condition"].fa.set_flow_style()
+            variation.yaml_add_eol_comment(stub_marker(emotion), "condition")
             variations.insert(position, variation)
         stubbed_names.append(str(name))
     if stubbed_names:
@@ -349,6 +373,8 @@ class Plan:
     changes: List[Change]
     skipped_responses: List[str]
     suggestions: List[Tuple[str, int]]
+    # Responses whose emotion variations still copy the default (after the changes are applied).
+    unwritten: List[str] = field(default_factory=list)
 
 
 def plan(
@@ -379,6 +405,8 @@ def plan(
         if not required.exists():
             raise AddToError(f"{project} does not look like a Rasa 3 project: {required.name} is missing")
     domain_change, skipped = _plan_domain(domain, emotions, responses, stubs)
+    domain_text = domain_change.after if domain_change else domain.read_text(encoding="utf-8")
+    written = YAML(typ="safe").load(domain_text) or {}
     changes = [
         domain_change,
         _plan_config(project / "config.yml"),
@@ -386,7 +414,8 @@ def plan(
         _plan_actions(project),
         _plan_rules(project),
     ]
-    return Plan([c for c in changes if c is not None], skipped, replies_after_user_turns(project))
+    return Plan([c for c in changes if c is not None], skipped, replies_after_user_turns(project),
+                unwritten_stubs(written.get("responses") or {}))
 
 
 def apply(project: Path, changes: List[Change]) -> Optional[Path]:

@@ -192,6 +192,33 @@ def test_no_stubs_adds_only_the_wiring(assistant):
     assert "utter_offer_human" in domain["responses"]
 
 
+def test_each_stub_is_marked_and_a_rerun_names_the_responses_still_to_rewrite(assistant):
+    done = _add_to(assistant)
+    assert done.returncode == 0, done.stderr
+    assert "rewrite the emotion variations marked '# emobot:' in domain.yml (4 responses)" in done.stdout
+    text = (assistant / "domain.yml").read_text()
+    marked = [line for line in text.splitlines() if "# emobot: a copy of the default" in line]
+    assert len(marked) == 8 and all(line.lstrip().startswith("- condition:") for line in marked)
+    assert sum("user_emotion angry" in line for line in marked) == 4
+
+    again = _add_to(assistant)
+    assert "already emotion-aware" in again.stdout
+    assert ("4 responses have emotion variations that still copy their default text "
+            "(utter_greet, utter_order_status, utter_complaint, utter_goodbye)") in again.stdout
+
+    # The developer rewrites both of utter_complaint's variations: it is no longer named.
+    yaml = YAML(typ="rt")
+    domain = yaml.load(text)
+    for variation in domain["responses"]["utter_complaint"]:
+        if variation.get("condition"):
+            variation["text"] = "I'm sorry. I've logged it and someone will look at it today."
+    with (assistant / "domain.yml").open("w") as handle:
+        yaml.dump(domain, handle)
+    again = _add_to(assistant)
+    assert "3 responses have emotion variations that still copy" in again.stdout
+    assert "utter_complaint" not in again.stdout
+
+
 def test_the_plan_names_utter_offer_human_in_a_rule_only_when_nothing_does(assistant):
     planned = plan(assistant)
     assert any(c.path.name == "emobot_rules.yml" for c in planned.changes)
