@@ -104,11 +104,32 @@ def _load(path: Path) -> Any:
         raise AddToError(f"{path.name} is not valid YAML: {error}") from None
 
 
+_TOP_LEVEL_KEY = re.compile(r"^(?=[^\s#-])", re.MULTILINE)
+
+
 def _dump(data: Any, like: str = "") -> str:
-    """YAML text of ``data``, indenting lists the way ``like`` (the original) does."""
-    buffer = io.StringIO()
-    _yaml(_sequence_offset(like)).dump(data, buffer)
-    return buffer.getvalue()
+    """YAML text of ``data``, indenting lists the way ``like`` (the original) does.
+
+    ruamel.yaml writes one list style per document, where files mix them (``rasa init``'s
+    domain: ``intents:`` then ``  - greet``, ``utter_greet:`` then ``- text``). So the
+    document is written in both styles and each top-level section is taken from the one
+    that keeps more of the original's lines as they were."""
+    styles = []
+    for offset in (_sequence_offset(like), 2 - _sequence_offset(like)):
+        buffer = io.StringIO()
+        _yaml(offset).dump(data, buffer)
+        styles.append(buffer.getvalue())
+    if not like:
+        return styles[0]
+    original = set(like.splitlines())
+    preferred, other = (_TOP_LEVEL_KEY.split(text) for text in styles)
+    if len(preferred) != len(other):
+        return styles[0]
+
+    def kept(section: str) -> int:
+        return sum(line in original for line in section.splitlines())
+
+    return "".join(b if kept(b) > kept(a) else a for a, b in zip(preferred, other))
 
 
 def _slot_definitions() -> Dict[str, Dict[str, Any]]:

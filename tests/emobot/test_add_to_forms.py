@@ -219,6 +219,18 @@ def test_each_stub_is_marked_and_a_rerun_names_the_responses_still_to_rewrite(as
     assert "utter_complaint" not in again.stdout
 
 
+def test_a_domain_mixing_list_styles_keeps_each_sections_style(assistant):
+    domain = assistant / "domain.yml"
+    intents = "intents:\n  - greet\n  - order_status\n  - complaint\n  - affirm\n  - deny\n  - goodbye\n  - inform\n"
+    domain.write_text(DOMAIN.replace("intents: [greet, order_status, complaint, affirm, deny, goodbye, inform]\n",
+                                     intents))
+    change = next(c for c in plan(assistant).changes if c.path == domain)
+    assert intents in change.after  # dashes indented under their key, as written
+    assert '  utter_greet:\n  - condition: [{type: slot, name: user_emotion, value: angry}]' in change.after
+    assert not [line for line in change.diff(assistant).splitlines()
+                if line.startswith("-") and not line.startswith("---")], "only additions"
+
+
 def test_the_plan_names_utter_offer_human_in_a_rule_only_when_nothing_does(assistant):
     planned = plan(assistant)
     assert any(c.path.name == "emobot_rules.yml" for c in planned.changes)

@@ -46,6 +46,8 @@ def test_add_to_a_fresh_rasa_init_assistant(tmp_path):
     dry = run(sys.executable, "-m", "emobot", "add-to", str(project), "--dry-run", cwd=tmp_path)
     assert "+    - type: custom" in dry.stdout or "+      - type: custom" in dry.stdout
     assert "(dry run: nothing written)" in dry.stdout
+    removed = [line for line in dry.stdout.splitlines() if line.startswith("-") and not line.startswith("---")]
+    assert removed == [], "the diff only adds: rasa init's lines stay as written, indentation included"
     before = digest(project)
     refused = subprocess.run([sys.executable, "-m", "emobot", "add-to", str(project)], cwd=tmp_path,
                              capture_output=True, text=True, stdin=subprocess.DEVNULL)
