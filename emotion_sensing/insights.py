@@ -333,6 +333,11 @@ def format_insights(result: Dict[str, Any], top: int = 5) -> str:
     for note in result["notes"]:
         lines.append(f"note: {note}")
 
+    def none_shown(what: str) -> str:
+        left_out = result.get("left_out_below_min_n", {}).get(what, 0)
+        return (f"  none with n >= {result['query']['min_n']}"
+                + (f" ({left_out} {what} with fewer turns left out; --min-n sets the threshold)" if left_out else ""))
+
     def shares(row: Dict[str, Any]) -> str:
         return ", ".join(f"{label} {share * 100:.0f}%" for label, share in
                          sorted(row["shares"].items(), key=lambda kv: -kv[1])[:4])
@@ -342,14 +347,20 @@ def format_insights(result: Dict[str, Any], top: int = 5) -> str:
         valence = row["valence"]["mean"] if row["valence"] else None
         lines.append(f"  {row['bucket']:<17} n={row['n']:<6} {shares(row)}"
                      + (f"   valence {valence:+.2f}" if valence is not None else ""))
+    if not result["over_time"]:
+        lines.append(none_shown("time buckets"))
     lines.append("\nby source")
     for row in result["by_source"]:
         lines.append(f"  {row['source']:<20} n={row['n']:<6} {shares(row)}")
+    if not result["by_source"]:
+        lines.append(none_shown("sources"))
     lines.append("\nintents, most upset first")
     for row in result["intents"][:top * 2]:
         valence = row["valence"]
         figure = f"valence {valence['mean']:+.2f} (n={valence['n']})" if valence else "not sensed"
         lines.append(f"  {row['intent']:<22} {figure:<24} {shares(row)}")
+    if not result["intents"]:
+        lines.append(none_shown("intents"))
     for title, rows in (("replies followed by a drop in valence", result["actions"]["worse"]),
                         ("replies followed by a rise in valence", result["actions"]["better"])):
         lines.append(f"\n{title}")
@@ -361,7 +372,7 @@ def format_insights(result: Dict[str, Any], top: int = 5) -> str:
             lines.append(f"  {row['action']:<28} {change['mean']:+.3f}{interval} n={change['n']}"
                          + (f"  e.g. emobot replay {example[0]['sender_id']}" if example else ""))
         if not rows:
-            lines.append("  none")
+            lines.append(none_shown("actions"))
     policy = result["policy"]
     lines.append(f"\nEmotionPolicy stepped in {policy['stepped_in']} times"
                  + (": " + ", ".join(f"{k} {v}" for k, v in policy["after"].items()) if policy["after"] else ""))

@@ -110,6 +110,14 @@ def test_small_groups_are_left_out_and_counted(store):
     assert result["left_out_below_min_n"]["intents"] >= 1
 
 
+def test_a_section_with_every_group_left_out_says_so_and_how_to_show_them(store):
+    text = format_insights(insights(store, Query(min_n=50)))
+    intents = text.split("intents, most upset first\n")[1].splitlines()[0]
+    assert intents == "  none with n >= 50 (4 intents with fewer turns left out; --min-n sets the threshold)"
+    assert "by source\n  none with n >= 50 (2 sources" in text
+    assert "replies followed by a drop in valence\n  none with n >= 50 (" in text
+
+
 def test_a_model_id_and_a_time_range_narrow_it_down(store):
     assert insights(store, Query(model_id="m2", min_n=1))["conversations"] == 7
     assert insights(store, Query(since=T0 + DAY / 2, min_n=1))["conversations"] == 7
