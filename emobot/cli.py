@@ -351,7 +351,7 @@ def cmd_add_to(args) -> int:
     if not changes:
         print(f"{project} is already emotion-aware: nothing to change.")
         if planned.unwritten:
-            print(_unwritten_line(planned.unwritten))
+            print(_unwritten_line(planned.unwritten, planned.domain))
         return 0
     for change in changes:
         print(change.diff(project), end="")
@@ -383,18 +383,19 @@ def cmd_add_to(args) -> int:
             return 1
     backup = apply(project, changes)
     print(f"done. Originals backed up in {backup}")
-    first = (f"rewrite the emotion variations marked '# {STUB_MARK}' in domain.yml ({len(planned.unwritten)} "
+    first = (f"rewrite the emotion variations marked '# {STUB_MARK}' in {planned.domain} ({len(planned.unwritten)} "
              "responses), then " if planned.unwritten else "")
-    print(f"Next: {first}`rasa train`,\nand run the stack with `emobot run --project {project}`.")
+    train = "`rasa train --domain domain`" if planned.domain == "domain/" else "`rasa train`"
+    print(f"Next: {first}{train},\nand run the stack with `emobot run --project {project}`.")
     return 0
 
 
-def _unwritten_line(names) -> str:
+def _unwritten_line(names, domain: str) -> str:
     from emobot.installer import STUB_MARK
 
     shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
     return (f"{len(names)} responses have emotion variations that still copy their default text ({shown}): "
-            f"rewrite them (marked '# {STUB_MARK}' in domain.yml), or an upset user hears the same words.")
+            f"rewrite them (marked '# {STUB_MARK}' in {domain}), or an upset user hears the same words.")
 
 
 def version_line() -> str:

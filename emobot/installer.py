@@ -21,6 +21,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from emotion_sensing.labels import LABELS
 from emotion_sensing.slots import (
@@ -42,6 +43,8 @@ DEFAULT_STUB_EMOTIONS = ("angry", "sad")
 # needs to follow the person's mood, and stubbing them buries the replies that do.
 FORM_PROMPTS = "utter_ask_*"
 RULES_FILE = "emobot_rules.yml"
+# Where the slots, the action and the offer go in a domain split into a folder.
+WIRING_FILE = "emobot.yml"
 # Starts the comment on each stub's condition line, so the developer can find what to rewrite.
 STUB_MARK = "emobot:"
 # Rasa 3.6's default policies: written out when config.yml leaves `policies` empty,
@@ -208,32 +211,41 @@ def stubbed(name: str, patterns: Optional[Sequence[str]]) -> bool:
     return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
 
 
-def _plan_domain(path: Path, emotions: Sequence[str], patterns: Optional[Sequence[str]] = None,
-                 stubs: bool = True) -> Tuple[Optional[Change], List[str]]:
-    """The domain's change, and the responses left without stubs by the selection."""
+def _load_domain(path: Path) -> CommentedMap:
     domain = _load(path)
+    if domain is None:
+        domain = CommentedMap()
     if not isinstance(domain, dict):
         raise AddToError(f"{path.name} is not a mapping of Rasa domain keys")
     version = str(domain.get("version", ""))
     if version and not version.startswith("3"):
         raise AddToError(f"{path.name} has version {version!r}; emobot supports Rasa 3.x domains")
-    before = path.read_text(encoding="utf-8")
-    summary: List[str] = []
-    skipped: List[str] = []
+    return domain
 
-    slots = _section(domain, "slots", CommentedMap, path)
-    for name, definition in _slot_definitions().items():
-        if name not in slots:
-            slots[name] = _cmap(definition)
+
+def _add_wiring(domain: CommentedMap, path: Path, elsewhere: Dict[str, set]) -> List[str]:
+    """Add the slots, the sensing action and the offer a person response that no domain file has."""
+    summary = []
+    missing = [n for n in _slot_definitions() if n not in elsewhere["slots"] and n not in (domain.get("slots") or {})]
+    if missing:
+        slots = _section(domain, "slots", CommentedMap, path)
+        for name in missing:
+            slots[name] = _cmap(_slot_definitions()[name])
             summary.append(f"slot {name}")
-
-    actions = _section(domain, "actions", CommentedSeq, path)
-    if SENSE_ACTION not in actions:
-        actions.append(SENSE_ACTION)
+    if SENSE_ACTION not in elsewhere["actions"] and SENSE_ACTION not in (domain.get("actions") or []):
+        _section(domain, "actions", CommentedSeq, path).append(SENSE_ACTION)
         summary.append(f"action {SENSE_ACTION}")
+    if OFFER_ACTION not in elsewhere["responses"] and OFFER_ACTION not in (domain.get("responses") or {}):
+        _section(domain, "responses", CommentedMap, path)[OFFER_ACTION] = CommentedSeq([_cmap({"text": OFFER_TEXT})])
+        summary.append(f"response {OFFER_ACTION} (the EmotionPolicy's de-escalation)")
+    return summary
 
-    responses = _section(domain, "responses", CommentedMap, path)
-    stubbed_names = []
+
+def _add_stubs(responses: CommentedMap, emotions: Sequence[str], patterns: Optional[Sequence[str]],
+               stubs: bool) -> Tuple[List[str], List[str]]:
+    """Emotion variations for ``responses``: (the responses stubbed, those left without)."""
+    stubbed_names: List[str] = []
+    skipped: List[str] = []
     for name, variations in list(responses.items()):
         if not isinstance(variations, list) or any(_has_emotion_condition(v) for v in variations):
             continue
@@ -256,19 +268,77 @@ def _plan_domain(path: Path, emotions: Sequence[str], patterns: Optional[Sequenc
             variation.yaml_add_eol_comment(stub_marker(emotion), "condition")
             variations.insert(position, variation)
         stubbed_names.append(str(name))
-    if stubbed_names:
-        shown = ", ".join(stubbed_names[:8]) + (f" and {len(stubbed_names) - 8} more" if len(stubbed_names) > 8 else "")
-        summary.append(f"{'/'.join(emotions)} variations of {len(stubbed_names)} responses ({shown}): copies of "
-                       "their text, to rewrite")
-    if OFFER_ACTION not in responses:
-        responses[OFFER_ACTION] = CommentedSeq(
-            [_cmap({"text": OFFER_TEXT})]
-        )
-        summary.append(f"response {OFFER_ACTION} (the EmotionPolicy's de-escalation)")
+    return stubbed_names, skipped
 
-    if not summary:
-        return None, skipped
-    return Change(path, before, _dump(domain, before), summary), skipped
+
+def _stub_summary(stubbed_names: List[str], emotions: Sequence[str]) -> List[str]:
+    if not stubbed_names:
+        return []
+    shown = ", ".join(stubbed_names[:8]) + (f" and {len(stubbed_names) - 8} more" if len(stubbed_names) > 8 else "")
+    return [f"{'/'.join(emotions)} variations of {len(stubbed_names)} responses ({shown}): copies of "
+            "their text, to rewrite"]
+
+
+_NOTHING_ELSEWHERE: Dict[str, set] = {"slots": set(), "actions": set(), "responses": set()}
+
+
+def _plan_domain(path: Path, emotions: Sequence[str], patterns: Optional[Sequence[str]] = None,
+                 stubs: bool = True) -> Tuple[Optional[Change], List[str], Dict[str, Any]]:
+    """domain.yml's change, the responses left without stubs by the selection, and its responses."""
+    domain = _load_domain(path)
+    before = path.read_text(encoding="utf-8")
+    summary = _add_wiring(domain, path, _NOTHING_ELSEWHERE)
+    stubbed_names, skipped = _add_stubs(_section(domain, "responses", CommentedMap, path), emotions, patterns, stubs)
+    summary += _stub_summary(stubbed_names, emotions)
+    change = Change(path, before, _dump(domain, before), summary) if summary else None
+    return change, skipped, dict(domain.get("responses") or {})
+
+
+def _domain_files(folder: Path) -> List[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in (".yml", ".yaml"))
+
+
+def _plan_split_domain(folder: Path, emotions: Sequence[str], patterns: Optional[Sequence[str]] = None,
+                       stubs: bool = True) -> Tuple[List[Change], List[str], Dict[str, Any]]:
+    """A domain split into files in ``folder`` (Rasa merges them): stubs go into the file that
+    holds each response, and what no file has (slots, action, offer) into ``folder/emobot.yml``."""
+    files = _domain_files(folder)
+    if not files:
+        raise AddToError(f"{folder} holds no domain files (*.yml)")
+    changes: List[Change] = []
+    skipped: List[str] = []
+    responses: Dict[str, Any] = {}
+    elsewhere: Dict[str, set] = {"slots": set(), "actions": set(), "responses": set()}
+    documents = {}
+    for path in files:
+        domain = documents[path] = _load_domain(path)
+        for key in elsewhere:
+            elsewhere[key].update(str(k) for k in (domain.get(key) or []) if isinstance(k, str))
+    wiring = folder / WIRING_FILE
+    for path in files:
+        domain = documents[path]
+        summary = []
+        if isinstance(domain.get("responses"), dict):
+            stubbed_names, left = _add_stubs(domain["responses"], emotions, patterns, stubs)
+            summary += _stub_summary(stubbed_names, emotions)
+            skipped += left
+            responses.update(domain["responses"])
+        if path == wiring:
+            summary += _add_wiring(domain, path, elsewhere)
+        if summary:
+            before = path.read_text(encoding="utf-8")
+            changes.append(Change(path, before, _dump(domain, before), summary))
+    if wiring not in documents:
+        header = ("# Added by emobot add-to: the emotion slots (filled by action_sense_emotion on every user turn),\n"
+                  "# the sensing action and the EmotionPolicy's offer of a person. Rasa merges it with the\n"
+                  "# other files of this folder.\n")
+        domain = _cmap({"version": DoubleQuotedScalarString("3.1")})
+        summary = _add_wiring(domain, wiring, elsewhere)
+        if summary:
+            like = files[0].read_text(encoding="utf-8")
+            changes.append(Change(wiring, None, header + _dump(domain, like), summary))
+            responses.update(domain.get("responses") or {})
+    return changes, skipped, responses
 
 
 def _story_files(project: Path) -> List[Path]:
@@ -396,6 +466,8 @@ class Plan:
     suggestions: List[Tuple[str, int]]
     # Responses whose emotion variations still copy the default (after the changes are applied).
     unwritten: List[str] = field(default_factory=list)
+    # Where the domain is: domain.yml, or a folder of files Rasa merges (domain/).
+    domain: str = "domain.yml"
 
 
 def plan(
@@ -417,26 +489,24 @@ def plan(
     if not project.is_dir():
         raise AddToError(f"{project} is not a folder")
     domain = project / "domain.yml"
-    if (project / "domain").is_dir() and not domain.exists():
-        raise AddToError(
-            "this project splits its domain into a folder; add the blocks by hand (README, "
-            "'Adding emotion to your assistant by hand')"
-        )
-    for required in (domain, project / "config.yml"):
+    split = (project / "domain").is_dir() and not domain.exists()
+    for required in (project / "domain" if split else domain, project / "config.yml"):
         if not required.exists():
             raise AddToError(f"{project} does not look like a Rasa 3 project: {required.name} is missing")
-    domain_change, skipped = _plan_domain(domain, emotions, responses, stubs)
-    domain_text = domain_change.after if domain_change else domain.read_text(encoding="utf-8")
-    written = YAML(typ="safe").load(domain_text) or {}
+    if split:
+        domain_changes, skipped, written = _plan_split_domain(project / "domain", emotions, responses, stubs)
+    else:
+        domain_change, skipped, written = _plan_domain(domain, emotions, responses, stubs)
+        domain_changes = [domain_change]
     changes = [
-        domain_change,
+        *domain_changes,
         _plan_config(project / "config.yml"),
         _plan_endpoints(project / "endpoints.yml", actions_url, service_url),
         _plan_actions(project),
         _plan_rules(project),
     ]
     return Plan([c for c in changes if c is not None], skipped, replies_after_user_turns(project),
-                unwritten_stubs(written.get("responses") or {}))
+                unwritten_stubs(written), "domain/" if split else "domain.yml")
 
 
 def apply(project: Path, changes: List[Change]) -> Optional[Path]:

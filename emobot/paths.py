@@ -1,7 +1,7 @@
 """Where an assistant's files live; one place for every path the tools use.
 
 The tools work on the demo assistant of this checkout by default, and on any Rasa project
-given with --project (or the current folder, when it holds a domain.yml and config.yml).
+given with --project (or the current folder, when it holds a config.yml and a domain.yml or domain/).
 """
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ DEMO_DIR = PROJECT_DIR
 
 
 def is_rasa_project(folder: Path) -> bool:
-    return (Path(folder) / "domain.yml").exists() and (Path(folder) / "config.yml").exists()
+    """A config.yml beside a domain.yml, or beside a domain/ folder whose files Rasa merges."""
+    folder = Path(folder)
+    return (folder / "config.yml").exists() and ((folder / "domain.yml").exists() or (folder / "domain").is_dir())
 
 
 def assistant_dir(project: Optional[Path] = None) -> Path:

@@ -247,3 +247,57 @@ def test_rasa_data_validate_has_no_new_warning(assistant):
     output = validated.stdout + validated.stderr
     assert "utter_offer_human" not in output, output[-3000:]
     assert validated.returncode == 0, output[-3000:]
+
+
+def _split_domain(project: Path) -> Path:
+    """The fixture's domain as three files of a domain/ folder, as larger assistants keep it."""
+    yaml = YAML(typ="rt")
+    whole = yaml.load(DOMAIN)
+    folder = project / "domain"
+    folder.mkdir()
+    parts = {"nlu.yml": ["intents", "entities"], "forms.yml": ["slots", "forms"],
+             "responses.yml": ["responses", "session_config"]}
+    for name, keys in parts.items():
+        with (folder / name).open("w") as handle:
+            yaml.dump({"version": "3.1", **{key: whole[key] for key in keys}}, handle)
+    (project / "domain.yml").unlink()
+    return folder
+
+
+def test_a_domain_split_into_a_folder_gets_its_wiring_in_a_file_of_its_own(assistant):
+    from rasa.shared.core.domain import Domain
+
+    folder = _split_domain(assistant)
+    untouched = {name: (folder / name).read_text() for name in ("nlu.yml", "forms.yml")}
+    done = _add_to(assistant)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "domain/emobot.yml: add slot user_emotion" in done.stdout
+    assert "domain/responses.yml: add angry/sad variations of 4 responses" in done.stdout
+    assert "marked '# emobot:' in domain/ (4 responses), then `rasa train --domain domain`" in done.stdout
+    assert {name: (folder / name).read_text() for name in untouched} == untouched  # nothing to add there
+
+    domain = Domain.load(str(folder))  # Rasa merges the folder's files
+    user_emotion = next(s for s in domain.slots if s.name == "user_emotion")
+    assert [m.get("action") for m in user_emotion.mappings] == ["action_sense_emotion"]
+    assert "action_sense_emotion" in domain.user_actions and "utter_offer_human" in domain.responses
+    assert {"order_number", "email"} <= {s.name for s in domain.slots}
+    conditions = [v.get("condition") for v in domain.responses["utter_complaint"]]
+    assert [c[0]["value"] for c in conditions if c] == ["angry", "sad"]
+
+    again = _add_to(assistant)
+    assert "already emotion-aware" in again.stdout
+    assert "(marked '# emobot:' in domain/)" in again.stdout
+    validated = subprocess.run([RASA, "data", "validate", "--domain", "domain", "--fail-on-warnings"], cwd=assistant,
+                               capture_output=True, text=True, timeout=600)
+    assert validated.returncode == 0, (validated.stdout + validated.stderr)[-3000:]
+
+
+def test_the_tools_take_a_folder_with_a_split_domain_for_an_assistant(assistant, monkeypatch):
+    from emobot.paths import DEMO_DIR, assistant_dir
+
+    monkeypatch.chdir(assistant)
+    assert assistant_dir() == assistant.resolve()
+    _split_domain(assistant)
+    assert assistant_dir() == assistant.resolve(), "emobot run here would have run the demo"
+    (assistant / "config.yml").unlink()
+    assert assistant_dir() == DEMO_DIR
