@@ -119,7 +119,7 @@ def cmd_replay(args) -> int:
             else:
                 for c in conversations:
                     last = time.strftime("%Y-%m-%d %H:%M", time.localtime(c["last"]))
-                    print(f"{c['sender_id']:<40} {c['user_turns']:>4} turns   last {last}")
+                    print(f"{c['sender_id']:<40} {c['user_turns']:>4} {'turn ' if c['user_turns'] == 1 else 'turns'}  last {last}")
             return 0
         turns = replay(args.sender_id, url)
     except ReplayError as error:

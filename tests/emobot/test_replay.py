@@ -186,3 +186,11 @@ def test_a_turn_sensed_as_unknown_has_no_valence_and_still_replays(tmp_path):
     assert result.returncode == 0, result.stderr
     text = run_replay("alice", "--store", url).stdout
     assert "unknown 0.00 [sensing: unavailable (timeout)]" in text and "angry 0.80, valence -0.70" in text
+
+
+def test_the_list_names_each_conversation_with_its_turns(tmp_path):
+    url = make_store(tmp_path / "t.db", {"alice": [USER, *SLOTS, *BOT], "bob": [USER, *BOT, USER, *BOT]})
+    result = run_replay("--list", "--store", url)
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0]: line for line in result.stdout.splitlines() if line.strip()}
+    assert "   1 turn   last" in rows["alice"] and "   2 turns  last" in rows["bob"]
