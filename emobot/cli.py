@@ -67,6 +67,7 @@ def cmd_run(args) -> int:
     finally:
         print("\nstopping...", flush=True)
         stack.stop()
+        print(f"stopped. Logs are in {stack.run_dir}", flush=True)
     return 0
 
 

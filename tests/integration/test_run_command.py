@@ -62,6 +62,7 @@ def test_run_prints_urls_and_ctrl_c_stops_everything(tmp_path):
             os.killpg(process.pid, signal.SIGKILL)
     assert process.returncode == 0
     assert not any(http_ok(url) for url in urls), "a process outlived Ctrl-C"
+    assert "stopping...\nstopped. Logs are in " in process.stdout.read()
 
 
 def test_a_relative_run_folder_is_the_one_rasa_reads(tmp_path):
