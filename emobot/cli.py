@@ -120,7 +120,8 @@ def cmd_replay(args) -> int:
             else:
                 for c in conversations:
                     last = time.strftime("%Y-%m-%d %H:%M", time.localtime(c["last"]))
-                    print(f"{c['sender_id']:<40} {c['user_turns']:>4} {'turn ' if c['user_turns'] == 1 else 'turns'}  last {last}")
+                    turns = "turn " if c["user_turns"] == 1 else "turns"
+                    print(f"{c['sender_id']:<40} {c['user_turns']:>4} {turns}  last {last}")
             return 0
         turns = replay(args.sender_id, url)
     except ReplayError as error:
@@ -423,8 +424,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--project", help="Rasa project folder (default: the current folder if it is one, else the demo)")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("add-to", help="make an existing Rasa 3 project emotion-aware")
-    p.add_argument("project_dir")
+    p = sub.add_parser(
+        "add-to", help="make an existing Rasa 3 project emotion-aware",
+        description="Add the emotion slots, the sensing action, the EmotionPolicy, the endpoints and emotion "
+                    "variations of your responses to a Rasa 3 project. Shows the diff first, asks, and backs "
+                    "up every file it changes to .emobot/backup-<time>/; running it again changes nothing.")
+    p.add_argument("project_dir", help="the project's folder (config.yml beside domain.yml or a domain/ folder)")
     p.add_argument("--yes", action="store_true", help="apply without asking")
     p.add_argument("--dry-run", action="store_true", help="only print the diff")
     p.add_argument("--emotions", default="angry,sad", help="emotions to stub variations for (default angry,sad)")
@@ -434,9 +439,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-stubs", action="store_true", help="add only the wiring: no emotion variations")
     p.set_defaults(func=cmd_add_to)
 
-    p = sub.add_parser("serve", help="start only the emotion service")
-    p.add_argument("--host")
-    p.add_argument("--port", type=int)
+    p = sub.add_parser("serve", help="start only the emotion service",
+                       description="The emotion service alone (what the action server and the chat page call), "
+                                   "configured by the EMOBOT_* variables (README, 'Configuration').")
+    p.add_argument("--host", help="address to listen on (default EMOBOT_HOST, 127.0.0.1; off loopback it needs "
+                                  "EMOBOT_SERVICE_TOKEN)")
+    p.add_argument("--port", type=int, help="port (default EMOBOT_SERVICE_PORT, 5006)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("chat", help="chat with the assistant in the terminal")
@@ -450,9 +458,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_chat)
 
     p = sub.add_parser("replay", help="a stored conversation with its emotion annotations")
-    p.add_argument("sender_id", nargs="?")
+    p.add_argument("sender_id", nargs="?", help="the conversation's sender id (see --list)")
     p.add_argument("--list", action="store_true", help="list stored conversations")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="the turns as one JSON object")
     p.add_argument("--html", metavar="FILE", help="write a self-contained HTML report with a timeline")
     p.add_argument("--csv", metavar="FILE", help="write one CSV row per user turn")
     p.add_argument("--store", help="SQLAlchemy URL of the tracker store (default: from endpoints.yml)")
@@ -479,23 +487,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_insights)
 
     p = sub.add_parser("forget", help="delete a conversation's emotion readings (and with --tracker its events)")
-    p.add_argument("sender_id")
+    p.add_argument("sender_id", help="the conversation's sender id")
     p.add_argument("--tracker", action="store_true", help="also delete its events from the SQL tracker store")
     p.add_argument("--store", help="SQLAlchemy URL of the tracker store (default: from endpoints.yml)")
     p.add_argument("--endpoints", help="endpoints.yml to read the tracker store from")
     p.add_argument("--project", help="Rasa project whose endpoints.yml to read (default as for run)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="what was deleted, as one JSON object")
     p.set_defaults(func=cmd_forget)
 
     p = sub.add_parser("sense", help="one-off emotion analysis")
-    p.add_argument("modality", choices=["text", "face", "speech"])
+    p.add_argument("modality", choices=["text", "face", "speech"],
+                   help="what to read: text (words), face (a photo, video or camera), speech (a sound file)")
     p.add_argument("text", nargs="*", help="the text (or stdin); its words are one message (see --lines)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="the reading as JSON")
     p.add_argument("--model", help="model file (default: the shipped one)")
     p.set_defaults(func=cmd_sense)
 
     p = sub.add_parser("train", help="reproduce a shipped emotion model (fusion: refit how the modalities combine)")
-    p.add_argument("modality", choices=["text", "face", "speech", "fusion"])
+    p.add_argument("modality", choices=["text", "face", "speech", "fusion"],
+                   help="which model to retrain (fusion: how the modalities combine)")
     p.add_argument("--data", help="datasets folder (default ../shared/datasets or EMOBOT_DATASETS)")
     p.add_argument("--out", help="models folder to write (default models/)")
     p.add_argument("--work", help="text, face: checkpoint folder; re-running the command resumes from it "
@@ -509,17 +519,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="measure a model on a dataset (fusion: the paired fusion benchmark)")
-    p.add_argument("modality", choices=["text", "face", "speech", "fusion"])
+    p.add_argument("modality", choices=["text", "face", "speech", "fusion"],
+                   help="which model to measure (fusion: the paired fusion benchmark)")
     p.add_argument("--data", help="datasets folder (default ../shared/datasets or EMOBOT_DATASETS)")
     p.add_argument("--manifest", metavar="CSV",
                    help="your own labelled data instead: text: text,label rows; speech: file,label[,speaker]; "
                         "face: file,label (photos); files relative to the CSV; a header may name the columns")
     p.add_argument("--model", help="model file (default: the shipped one, e.g. models/text_emotion.npz)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="the figures as one JSON object")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("bench", help="speed figures")
-    p.add_argument("what", choices=["turn", "replay", "load", "insights", "text", "face", "speech"])
+    p.add_argument("what", choices=["turn", "replay", "load", "insights", "text", "face", "speech"],
+                   help="what to time: a chat turn, replay, load, insights, or one recognizer")
     p.add_argument("--turns", type=int, default=200, help="turns to time (turn) or in the replayed conversation (replay)")
     load = p.add_argument_group("load (many conversations at once against a fresh stack on loopback)")
     load.add_argument("--conversations", metavar="N[,N...]",
@@ -541,7 +553,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="face and voice switched off, no frames or audio sent: what the chat alone costs")
     load.add_argument("--rasa-workers", metavar="N|auto",
                       help="Rasa processes the stack starts: a count or auto, one per core (default: EMOBOT_RASA_WORKERS, else auto)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="the figures as one JSON object")
     p.add_argument("--model", help="model file to benchmark (text, face, speech; default: the shipped one)")
     p.set_defaults(func=cmd_bench)
 

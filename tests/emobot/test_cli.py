@@ -20,6 +20,19 @@ def test_help_lists_the_commands():
         assert command in result.stdout
 
 
+def test_every_command_argument_and_option_says_what_it_is_for():
+    import argparse
+
+    from emobot.cli import build_parser
+
+    parser = build_parser()
+    [commands] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    silent = [f"{name} {action.dest}" for name, command in commands.choices.items() for action in command._actions
+              if not action.help and not isinstance(action, argparse._HelpAction)]
+    assert silent == [], "arguments without a help text in `emobot COMMAND --help`"
+    assert all(command.description for command in commands.choices.values() if command.prog.endswith(("add-to", "serve")))
+
+
 def test_version_names_emobot_rasa_and_python():
     """One line for a bug report; emobot's number is the project's (pyproject.toml), not a stale copy."""
     import platform
