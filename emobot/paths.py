@@ -36,9 +36,10 @@ def latest_rasa_model(folder: Path = DEMO_DIR) -> Path:
         [*models.glob("rasa/*.tar.gz"), *models.glob("*.tar.gz")], key=lambda p: p.stat().st_mtime
     )
     if not archives:
+        split = (Path(folder) / "domain").is_dir() and not (Path(folder) / "domain.yml").exists()
         raise FileNotFoundError(
-            f"no trained Rasa model in {models}; train one with `rasa train` "
-            "(for the demo: `make model`, which `make run` does for you)"
+            f"no trained Rasa model in {models}; train one with `rasa train{' --domain domain' if split else ''}` "
+            "in its folder (for the demo: `make model`, which `make run` does for you)"
         )
     return archives[-1]
 

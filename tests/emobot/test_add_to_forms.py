@@ -301,3 +301,13 @@ def test_the_tools_take_a_folder_with_a_split_domain_for_an_assistant(assistant,
     assert assistant_dir() == assistant.resolve(), "emobot run here would have run the demo"
     (assistant / "config.yml").unlink()
     assert assistant_dir() == DEMO_DIR
+
+
+def test_an_untrained_assistant_is_told_how_to_train_it(assistant):
+    from emobot.paths import latest_rasa_model
+
+    with pytest.raises(FileNotFoundError, match=r"train one with `rasa train` in its folder"):
+        latest_rasa_model(assistant)
+    _split_domain(assistant)
+    with pytest.raises(FileNotFoundError, match=r"`rasa train --domain domain`"):
+        latest_rasa_model(assistant)
