@@ -340,8 +340,11 @@ def _bench_load(args, log) -> int:
 
 def cmd_add_to(args) -> int:
     from emobot.installer import FORM_PROMPTS, STUB_MARK, AddToError, apply, plan
+    from emobot.paths import train_command
 
     project = Path(args.project_dir).resolve()
+    if args.undo:
+        return _undo_add_to(project, args)
     emotions = [e.strip() for e in args.emotions.split(",") if e.strip()]
     patterns = [p.strip() for p in args.responses.split(",") if p.strip()] if args.responses else None
     try:
@@ -376,19 +379,56 @@ def cmd_add_to(args) -> int:
     if args.dry_run:
         print("(dry run: nothing written)")
         return 0
-    if not args.yes:
-        if not sys.stdin.isatty():
-            print("not a terminal: re-run with --yes to apply, or --dry-run to only show the diff", file=sys.stderr)
-            return 2
-        if input("Apply these changes? [y/N] ").strip().lower() not in ("y", "yes"):
-            print("nothing written")
-            return 1
+    refused = _confirmed(args, "Apply these changes?")
+    if refused is not None:
+        return refused
     backup = apply(project, changes)
-    print(f"done. Originals backed up in {backup}")
+    print(f"done. Originals backed up in {backup} (`emobot add-to {args.project_dir} --undo` puts them back)")
     first = (f"rewrite the emotion variations marked '# {STUB_MARK}' in {planned.domain} ({len(planned.unwritten)} "
              "responses), then " if planned.unwritten else "")
-    train = "`rasa train --domain domain`" if planned.domain == "domain/" else "`rasa train`"
+    train = f"`{train_command(project)}`"
     print(f"Next: {first}{train},\nand run the stack with `emobot run --project {project}`.")
+    return 0
+
+
+def _confirmed(args, question: str) -> Optional[int]:
+    """None to go on; else the exit status (not asked where --yes, refused off a terminal)."""
+    if args.yes:
+        return None
+    if not sys.stdin.isatty():
+        print("not a terminal: re-run with --yes to apply, or --dry-run to only show the diff", file=sys.stderr)
+        return 2
+    if input(f"{question} [y/N] ").strip().lower() not in ("y", "yes"):
+        print("nothing written")
+        return 1
+    return None
+
+
+def _undo_add_to(project: Path, args) -> int:
+    from emobot.installer import AddToError, plan_undo, undo
+    from emobot.paths import train_command
+
+    try:
+        planned = plan_undo(project)
+    except AddToError as error:
+        print(f"emobot add-to --undo: {error}", file=sys.stderr)
+        return 2
+    print(f"emobot add-to --undo will put back what {planned.backup.relative_to(project)} holds:")
+    for name in planned.restore:
+        print(f"  - restore {name}")
+    for name in planned.remove:
+        print(f"  - remove {name} (add-to created it)")
+    if planned.edited:
+        print(f"  changed since add-to wrote them: {', '.join(planned.edited)}; their current text is kept "
+              "in .emobot/undone-<time>/ (rewritten stubs, say, to copy back)")
+    if args.dry_run:
+        print("(dry run: nothing written)")
+        return 0
+    refused = _confirmed(args, "Undo these changes?")
+    if refused is not None:
+        return refused
+    kept = undo(project, planned)
+    print(f"done. The files as they were are in {kept}; retrain with `{train_command(project)}`.")
     return 0
 
 
@@ -428,7 +468,8 @@ def build_parser() -> argparse.ArgumentParser:
         "add-to", help="make an existing Rasa 3 project emotion-aware",
         description="Add the emotion slots, the sensing action, the EmotionPolicy, the endpoints and emotion "
                     "variations of your responses to a Rasa 3 project. Shows the diff first, asks, and backs "
-                    "up every file it changes to .emobot/backup-<time>/; running it again changes nothing.")
+                    "up every file it changes to .emobot/backup-<time>/; running it again changes nothing; "
+                    "--undo puts the files back.")
     p.add_argument("project_dir", help="the project's folder (config.yml beside domain.yml or a domain/ folder)")
     p.add_argument("--yes", action="store_true", help="apply without asking")
     p.add_argument("--dry-run", action="store_true", help="only print the diff")
@@ -437,6 +478,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="which responses get emotion variations (e.g. 'utter_greet,utter_*refund*'; default: every "
                         "response but form prompts, utter_ask_*)")
     p.add_argument("--no-stubs", action="store_true", help="add only the wiring: no emotion variations")
+    p.add_argument("--undo", action="store_true",
+                   help="put back the files of the latest add-to's backup and remove the files it created "
+                        "(the current ones are kept in .emobot/undone-<time>/)")
     p.set_defaults(func=cmd_add_to)
 
     p = sub.add_parser("serve", help="start only the emotion service",

@@ -9,7 +9,9 @@ from __future__ import annotations
 import copy
 import difflib
 import fnmatch
+import hashlib
 import io
+import json
 import re
 import shutil
 import time
@@ -43,6 +45,9 @@ DEFAULT_STUB_EMOTIONS = ("angry", "sad")
 # needs to follow the person's mood, and stubbing them buries the replies that do.
 FORM_PROMPTS = "utter_ask_*"
 RULES_FILE = "emobot_rules.yml"
+# In each backup folder: what add-to changed, created and wrote; and the mark of an undone one.
+MANIFEST = "add-to.json"
+UNDONE = "UNDONE"
 # Where the slots, the action and the offer go in a domain split into a folder.
 WIRING_FILE = "emobot.yml"
 # Starts the comment on each stub's condition line, so the developer can find what to rewrite.
@@ -509,17 +514,104 @@ def plan(
                 unwritten_stubs(written), "domain/" if split else "domain.yml")
 
 
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _new_folder(parent: Path, prefix: str) -> Path:
+    """``parent/prefix-<time>``, made; a second one within the same second gets ``-2``, ``-3``..."""
+    stamp = f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
+    folder, n = parent / stamp, 1
+    while folder.exists():
+        n += 1
+        folder = parent / f"{stamp}-{n}"
+    folder.mkdir(parents=True)
+    return folder
+
+
 def apply(project: Path, changes: List[Change]) -> Optional[Path]:
-    """Back up every file about to change, then write the changes. Returns the backup folder."""
+    """Back up every file about to change, then write the changes. Returns the backup folder,
+    which also records what was created and what was written (for ``--undo``)."""
     if not changes:
         return None
-    backup = Path(project) / ".emobot" / f"backup-{time.strftime('%Y%m%d-%H%M%S')}"
+    project = Path(project)
+    backup = _new_folder(project / ".emobot", "backup")
     for change in changes:
         if change.before is not None:
             target = backup / change.path.relative_to(project)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(change.path, target)
+    folders = sorted({folder for c in changes for folder in c.path.relative_to(project).parents
+                      if str(folder) != "." and not (project / folder).exists()}, key=lambda f: len(f.parts))
     for change in changes:
         change.path.parent.mkdir(parents=True, exist_ok=True)
         change.path.write_text(change.after, encoding="utf-8")
+    manifest = {
+        "changed": [str(c.path.relative_to(project)) for c in changes if c.before is not None],
+        "created": [str(c.path.relative_to(project)) for c in changes if c.before is None],
+        "created_folders": [str(f) for f in folders],
+        "written": {str(c.path.relative_to(project)): _digest(c.path) for c in changes},
+    }
+    (backup / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return backup
+
+
+@dataclass
+class Undo:
+    """What ``--undo`` would do: the backup it restores from, and the files it touches."""
+
+    backup: Path
+    restore: List[str]
+    remove: List[str]
+    # Files changed since add-to wrote them (rewritten stubs, say): kept in the undone folder.
+    edited: List[str]
+    # Folders add-to made (actions/ in a project without one): removed when left empty.
+    folders: List[str] = field(default_factory=list)
+
+
+def plan_undo(project: Path) -> Undo:
+    """Undo the latest add-to that is not undone yet; AddToError when there is none."""
+    project = Path(project)
+    folder = project / ".emobot"
+    backups = sorted(p for p in folder.glob("backup-*") if (p / MANIFEST).is_file() and not (p / UNDONE).exists())
+    if not backups:
+        older = [p.name for p in folder.glob("backup-*") if p.is_dir() and not (p / MANIFEST).exists()]
+        raise AddToError(f"nothing to undo in {project}: no add-to backup in {folder}"
+                         + (f" that records what it did ({', '.join(sorted(older))} predate --undo: copy their "
+                            "files back by hand)" if older else ""))
+    backup = backups[-1]
+    try:
+        manifest = json.loads((backup / MANIFEST).read_text(encoding="utf-8"))
+        written = dict(manifest["written"])
+        restore, remove = list(manifest["changed"]), list(manifest["created"])
+    except (ValueError, KeyError, TypeError):
+        raise AddToError(f"{backup / MANIFEST} is not add-to's record; copy the files back by hand") from None
+    missing = [name for name in restore if not (backup / name).is_file()]
+    if missing:
+        raise AddToError(f"{backup} lacks {', '.join(missing)}; copy what is there back by hand")
+    edited = [name for name, digest in written.items()
+              if (project / name).is_file() and _digest(project / name) != digest]
+    return Undo(backup, restore, [name for name in remove if (project / name).exists()], edited,
+                list(manifest.get("created_folders", [])))
+
+
+def undo(project: Path, planned: Undo) -> Path:
+    """Put the backed-up files back and remove the created ones; the files as they were before
+    the undo go to ``.emobot/undone-<time>/`` (returned), so nothing is lost."""
+    project = Path(project)
+    kept = _new_folder(project / ".emobot", "undone")
+    for name in planned.restore + planned.remove:
+        if (project / name).is_file():
+            (kept / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(project / name, kept / name)
+    for name in planned.restore:
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(planned.backup / name, project / name)
+    for name in planned.remove:
+        (project / name).unlink()
+    for name in reversed(planned.folders):  # the deepest first; only where add-to made it and left it empty
+        folder = project / name
+        if folder.is_dir() and not any(p for p in folder.iterdir() if p.name != "__pycache__"):
+            shutil.rmtree(folder)
+    (planned.backup / UNDONE).write_text(f"undone; the files as they were then are in {kept}\n", encoding="utf-8")
+    return kept

@@ -20,6 +20,12 @@ def is_rasa_project(folder: Path) -> bool:
     return (folder / "config.yml").exists() and ((folder / "domain.yml").exists() or (folder / "domain").is_dir())
 
 
+def train_command(folder: Path) -> str:
+    """How to train the assistant in ``folder``: Rasa reads domain.yml unless told of a domain/ folder."""
+    split = (Path(folder) / "domain").is_dir() and not (Path(folder) / "domain.yml").exists()
+    return "rasa train --domain domain" if split else "rasa train"
+
+
 def assistant_dir(project: Optional[Path] = None) -> Path:
     """The assistant to work on: --project, else the current folder if it is one, else the demo."""
     if project is not None:
@@ -36,9 +42,8 @@ def latest_rasa_model(folder: Path = DEMO_DIR) -> Path:
         [*models.glob("rasa/*.tar.gz"), *models.glob("*.tar.gz")], key=lambda p: p.stat().st_mtime
     )
     if not archives:
-        split = (Path(folder) / "domain").is_dir() and not (Path(folder) / "domain.yml").exists()
         raise FileNotFoundError(
-            f"no trained Rasa model in {models}; train one with `rasa train{' --domain domain' if split else ''}` "
+            f"no trained Rasa model in {models}; train one with `{train_command(folder)}` "
             "in its folder (for the demo: `make model`, which `make run` does for you)"
         )
     return archives[-1]

@@ -311,3 +311,57 @@ def test_an_untrained_assistant_is_told_how_to_train_it(assistant):
     _split_domain(assistant)
     with pytest.raises(FileNotFoundError, match=r"`rasa train --domain domain`"):
         latest_rasa_model(assistant)
+
+
+def _files(project: Path) -> dict:
+    return {str(p.relative_to(project)): p.read_bytes() for p in sorted(project.rglob("*"))
+            if p.is_file() and ".emobot" not in p.parts}
+
+
+def test_undo_puts_back_each_add_to_latest_first_and_loses_nothing(assistant):
+    original = _files(assistant)
+    assert _add_to(assistant, "--no-stubs").returncode == 0
+    wired = _files(assistant)
+    done = _add_to(assistant, "--responses", "utter_complaint")  # a second run: stubs for one response
+    assert done.returncode == 0 and "--undo` puts them back" in done.stdout
+    assert _files(assistant) != wired
+
+    # The developer rewrites the stubs, then changes their mind: the rewrite is kept aside, not lost.
+    domain = assistant / "domain.yml"
+    rewritten = domain.read_text().replace('- condition: [{type: slot, name: user_emotion, value: angry}]  '
+                                           '# emobot: a copy of the default, to rewrite for user_emotion angry\n'
+                                           '    text: "I\'m sorry to hear that. I\'ve logged your complaint."',
+                                           '- condition: [{type: slot, name: user_emotion, value: angry}]\n'
+                                           '    text: "I am so sorry. It is logged as urgent."')
+    assert rewritten != domain.read_text()
+    domain.write_text(rewritten)
+    shown = _add_to(assistant, "--undo", "--dry-run")
+    assert shown.returncode == 0 and "  - restore domain.yml" in shown.stdout
+    assert "changed since add-to wrote them: domain.yml" in shown.stdout and "(dry run: nothing written)" in shown.stdout
+    assert domain.read_text() == rewritten
+    refused = subprocess.run([sys.executable, "-m", "emobot", "add-to", str(assistant), "--undo"],
+                             capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
+    assert refused.returncode == 2 and "--yes" in refused.stderr and domain.read_text() == rewritten
+
+    undone = _add_to(assistant, "--undo")
+    assert undone.returncode == 0, undone.stderr
+    assert _files(assistant) == wired
+    [kept] = (assistant / ".emobot").glob("undone-*")
+    assert (kept / "domain.yml").read_text() == rewritten
+
+    undone = _add_to(assistant, "--undo")  # the first run: slots, policy, endpoints, created files
+    assert undone.returncode == 0, undone.stderr
+    assert "remove actions/emobot_sensing.py (add-to created it)" in undone.stdout
+    assert _files(assistant) == original
+    assert not (assistant / "actions").exists(), "the folder add-to made for its action stays behind"
+    again = _add_to(assistant, "--undo")
+    assert again.returncode == 2 and "nothing to undo" in again.stderr and "Traceback" not in again.stderr
+
+
+def test_undo_of_a_backup_made_before_undo_existed_says_what_to_do(assistant):
+    old = assistant / ".emobot" / "backup-20261201-120000"
+    old.mkdir(parents=True)
+    (old / "domain.yml").write_text(DOMAIN)
+    result = _add_to(assistant, "--undo")
+    assert result.returncode == 2
+    assert "backup-20261201-120000 predate --undo: copy their files back by hand" in result.stderr
