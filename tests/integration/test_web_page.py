@@ -238,6 +238,13 @@ def test_the_camera_face_reaches_the_service_and_the_reply_follows_it(open_page,
     user = [e for e in tracker(web_stack, session_id)["events"] if e["event"] == "user"][-1]
     assert user["metadata"]["emobot"] == {"session_id": session_id, "source": "web", "camera": True, "microphone": False}
 
+    # Each panel heading keeps its name apart from its reading ("fusedhappy 0.98, ..." ran together once).
+    gaps = driver.execute_script(
+        "return [...document.querySelectorAll('.panel h2')].map(h => { const r = document.createRange();"
+        " r.selectNodeContents(h.firstChild); return h.querySelector('.label').getBoundingClientRect().left"
+        " - r.getBoundingClientRect().right; });")
+    assert len(gaps) == 4 and min(gaps) >= 8, gaps
+
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     assert driver.save_screenshot(str(ARTIFACTS / "web-chat.png"))
     figures = stats(driver)
