@@ -348,7 +348,9 @@ def cmd_add_to(args) -> int:
     emotions = [e.strip() for e in args.emotions.split(",") if e.strip()]
     patterns = [p.strip() for p in args.responses.split(",") if p.strip()] if args.responses else None
     try:
-        planned = plan(project, emotions=emotions, responses=patterns, stubs=not args.no_stubs)
+        urls = {key: value for key, value in (("actions_url", args.actions_url), ("service_url", args.service_url))
+                if value}
+        planned = plan(project, emotions=emotions, responses=patterns, stubs=not args.no_stubs, **urls)
     except AddToError as error:
         print(f"emobot add-to: {error}", file=sys.stderr)
         return 2
@@ -478,6 +480,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="which responses get emotion variations (e.g. 'utter_greet,utter_*refund*'; default: every "
                         "response but form prompts, utter_ask_*)")
     p.add_argument("--no-stubs", action="store_true", help="add only the wiring: no emotion variations")
+    p.add_argument("--actions-url", metavar="URL",
+                   help="the action server's webhook, for endpoints.yml where it has no action_endpoint "
+                        "(default: the one emobot run starts, on this machine)")
+    p.add_argument("--service-url", metavar="URL",
+                   help="where the action server finds the emotion service, for endpoints.yml "
+                        "(default: the one emobot run starts, on this machine)")
     p.add_argument("--undo", action="store_true",
                    help="put back the files of the latest add-to's backup and remove the files it created "
                         "(the current ones are kept in .emobot/undone-<time>/)")

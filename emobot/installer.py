@@ -19,6 +19,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
+from urllib.parse import urlsplit
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
@@ -488,6 +489,10 @@ def plan(
     ``responses``: globs of the responses that get emotion stubs (default: all but form prompts);
     ``stubs=False`` adds only the wiring (slots, action, policy, endpoints, the offer)."""
     project = Path(project)
+    for what, url in (("action server", actions_url), ("emotion service", service_url)):
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise AddToError(f"{url!r} is not a URL for the {what} (http://host:port...)")
     unknown = [e for e in emotions if e not in LABELS]
     if unknown:
         raise AddToError(f"unknown emotions {unknown}; choose from {', '.join(LABELS)}")

@@ -365,3 +365,13 @@ def test_undo_of_a_backup_made_before_undo_existed_says_what_to_do(assistant):
     result = _add_to(assistant, "--undo")
     assert result.returncode == 2
     assert "backup-20261201-120000 predate --undo: copy their files back by hand" in result.stderr
+
+
+def test_the_endpoints_can_name_servers_elsewhere(assistant):
+    done = _add_to(assistant, "--actions-url", "http://actions:5055/webhook", "--service-url", "http://emotion:5006")
+    assert done.returncode == 0, done.stderr
+    endpoints = YAML(typ="safe").load((assistant / "endpoints.yml").read_text())
+    assert endpoints["action_endpoint"]["url"] == "http://actions:5055/webhook"
+    assert endpoints["emotion_service"]["url"] == "http://emotion:5006"
+    wrong = _add_to(assistant, "--service-url", "emotion:5006")
+    assert wrong.returncode == 2 and "'emotion:5006' is not a URL for the emotion service" in wrong.stderr
