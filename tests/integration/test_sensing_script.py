@@ -172,6 +172,36 @@ def test_the_face_seen_through_the_script_reaches_the_tracker_and_the_reply(shop
     assert driver.save_screenshot(str(ARTIFACTS / "sensing-script-webchat.png"))
 
 
+def test_the_panel_folds_to_its_indicator_and_switches_and_stays_folded(shop, open_shop):
+    driver = open_shop()
+
+    def shown(selector: str) -> bool:
+        return driver.execute_script("return getComputedStyle(arguments[0]).display !== 'none'", panel(driver, selector))
+
+    def height() -> float:
+        return driver.execute_script("return arguments[0].getBoundingClientRect().height", panel(driver, ".panel"))
+
+    panel(driver, ".camera-switch").click()
+    wait_for(lambda: stats(driver)["faceReadings"] >= 2, 60, "no face readings through the script", driver)
+    unfolded = height()
+    assert shown(".preview") and shown(".bars")
+    panel(driver, ".fold").click()
+    assert not shown(".preview") and not shown(".bars") and not shown(".about")
+    assert shown(".indicator") and shown(".camera-switch") and "camera" in panel(driver, ".indicator").text
+    assert height() < unfolded / 2 and panel(driver, ".fold").get_attribute("aria-expanded") == "false"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    assert driver.save_screenshot(str(ARTIFACTS / "sensing-script-folded.png"))
+    sent = stats(driver)["framesSent"]
+    wait_for(lambda: stats(driver)["framesSent"] > sent, 10, "folding the panel stopped the camera", driver)
+
+    driver.refresh()  # the tab remembers the fold
+    wait_for(lambda: driver.execute_script("return window.emobot && window.emobot.sessionId"), 60,
+             "the sensing script did not come back", driver)
+    assert not shown(".bars") and panel(driver, ".indicator").text == "○ not sensing"
+    panel(driver, ".fold").click()
+    assert shown(".bars") and panel(driver, ".fold").get_attribute("aria-expanded") == "true"
+
+
 def test_with_the_switches_off_nothing_is_sent(shop, open_shop):
     driver = open_shop()
     session_id = driver.execute_script("return window.emobot.sessionId")

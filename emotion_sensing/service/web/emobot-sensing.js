@@ -14,8 +14,10 @@
 //
 // Options (data-* on the script tag): data-service (default: where the script came from),
 // data-session-id, data-bars="off" (hide the live bars; the indicator always shows),
-// data-position="bottom-left|bottom-right|top-left|top-right", data-token (a service bound off
-// loopback wants its token). Nothing starts without a click: there is no autostart.
+// data-position="bottom-left|bottom-right|top-left|top-right", data-collapsed="true" (start folded
+// to the indicator and the switches; the person unfolds it with the button, and the page remembers
+// the choice for the tab), data-token (a service bound off loopback wants its token). Nothing starts
+// without a click: there is no autostart.
 (() => {
   const script = document.currentScript;
   const data = script ? script.dataset : {};
@@ -25,6 +27,7 @@
   const STATE_POLL_MS = 1000;
   const SESSION_POLL_MS = 500;
   const WEBCHAT_KEY = data.storageKey || "chat_session";
+  const COLLAPSED_KEY = "emobot-sensing-collapsed";
   const LABELS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"];
   const COLOURS = { angry: "#d62728", disgust: "#8c564b", fear: "#9467bd", happy: "#2ca02c", sad: "#1f77b4",
                     surprise: "#ff7f0e", neutral: "#7f7f7f" };
@@ -73,7 +76,12 @@
       :host { all: initial; }
       .panel { font: 13px/1.35 system-ui, sans-serif; color: #222; background: #fff; border: 1px solid #ccc;
                border-radius: 8px; box-shadow: 0 2px 10px rgba(0,0,0,.15); padding: 8px 10px; width: 220px; }
+      .head { display: flex; justify-content: space-between; align-items: center; gap: 8px; }
       .indicator { font-weight: 600; color: #555; }
+      .fold { all: unset; cursor: pointer; color: #555; font-size: 15px; line-height: 1; padding: 0 4px; border-radius: 3px; }
+      .fold:focus-visible { outline: 2px solid #1f77b4; }
+      .panel[data-collapsed="true"] .preview, .panel[data-collapsed="true"] .bars,
+      .panel[data-collapsed="true"] .about { display: none !important; }
       .indicator[data-on="true"] { color: #c00; }
       label { display: inline-flex; gap: 4px; align-items: center; margin-right: 10px; cursor: pointer; }
       .switches { margin: 6px 0 2px; }
@@ -86,7 +94,10 @@
       .about { color: #777; font-size: 11px; margin-top: 4px; }
     </style>
     <div class="panel" role="region" aria-label="emotion sensing">
-      <div class="indicator" role="status" aria-live="polite" data-on="false">○ not sensing</div>
+      <div class="head">
+        <div class="indicator" role="status" aria-live="polite" data-on="false">○ not sensing</div>
+        <button type="button" class="fold" aria-expanded="true" aria-label="fold the sensing panel">–</button>
+      </div>
       <div class="switches">
         <label><input type="checkbox" class="camera-switch"> camera</label>
         <label><input type="checkbox" class="mic-switch"> microphone</label>
@@ -97,6 +108,19 @@
       <div class="about">emotion sensing · frames and sound are analysed, never stored</div>
     </div>`;
   const $ = (selector) => root.querySelector(selector);
+
+  // Folding hides the preview and the bars, never the indicator or the switches.
+  function fold(collapsed) {
+    $(".panel").dataset.collapsed = String(collapsed);
+    $(".fold").textContent = collapsed ? "+" : "–";
+    $(".fold").setAttribute("aria-expanded", String(!collapsed));
+    $(".fold").setAttribute("aria-label", collapsed ? "unfold the sensing panel" : "fold the sensing panel");
+    try { window.sessionStorage.setItem(COLLAPSED_KEY, String(collapsed)); } catch { /* storage off */ }
+  }
+  let remembered = null;
+  try { remembered = window.sessionStorage.getItem(COLLAPSED_KEY); } catch { /* storage off */ }
+  fold((remembered ?? data.collapsed) === "true");
+  $(".fold").addEventListener("click", () => fold($(".panel").dataset.collapsed !== "true"));
   const fills = {};
   for (const label of LABELS) {
     const name = Object.assign(document.createElement("span"), { textContent: label });
