@@ -7,6 +7,7 @@ import fnmatch
 import json
 import logging
 import os
+import shlex
 import signal
 import sys
 import time
@@ -385,7 +386,8 @@ def cmd_add_to(args) -> int:
     if refused is not None:
         return refused
     backup = apply(project, changes)
-    print(f"done. Originals backed up in {backup} (`emobot add-to {args.project_dir} --undo` puts them back)")
+    print(f"done. Originals backed up in {backup} (`emobot add-to {shlex.quote(args.project_dir)} --undo` puts "
+          "them back)")
     first = (f"rewrite the emotion variations marked '# {STUB_MARK}' in {planned.domain} ({len(planned.unwritten)} "
              "responses), then " if planned.unwritten else "")
     train = f"`{train_command(project)}`"
@@ -494,9 +496,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="start only the emotion service",
                        description="The emotion service alone (what the action server and the chat page call), "
                                    "configured by the EMOBOT_* variables (README, 'Configuration').")
-    p.add_argument("--host", help="address to listen on (default EMOBOT_HOST, 127.0.0.1; off loopback it needs "
-                                  "EMOBOT_SERVICE_TOKEN)")
-    p.add_argument("--port", type=int, help="port (default EMOBOT_SERVICE_PORT, 5006)")
+    p.add_argument("--host", help=f"address to listen on (default EMOBOT_HOST, else {Settings.host}; off loopback "
+                                  "it needs EMOBOT_SERVICE_TOKEN)")
+    p.add_argument("--port", type=int, help=f"port (default EMOBOT_SERVICE_PORT, else {Settings.service_port})")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("chat", help="chat with the assistant in the terminal")
