@@ -115,12 +115,15 @@
     $(".fold").textContent = collapsed ? "+" : "–";
     $(".fold").setAttribute("aria-expanded", String(!collapsed));
     $(".fold").setAttribute("aria-label", collapsed ? "unfold the sensing panel" : "fold the sensing panel");
-    try { window.sessionStorage.setItem(COLLAPSED_KEY, String(collapsed)); } catch { /* storage off */ }
   }
-  let remembered = null;
+  let remembered = null;  // the person's own choice in this tab wins over the page's data-collapsed
   try { remembered = window.sessionStorage.getItem(COLLAPSED_KEY); } catch { /* storage off */ }
   fold((remembered ?? data.collapsed) === "true");
-  $(".fold").addEventListener("click", () => fold($(".panel").dataset.collapsed !== "true"));
+  $(".fold").addEventListener("click", () => {
+    const collapsed = $(".panel").dataset.collapsed !== "true";
+    fold(collapsed);
+    try { window.sessionStorage.setItem(COLLAPSED_KEY, String(collapsed)); } catch { /* storage off */ }
+  });
   const fills = {};
   for (const label of LABELS) {
     const name = Object.assign(document.createElement("span"), { textContent: label });
