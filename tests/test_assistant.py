@@ -14,7 +14,8 @@ DOMAIN = yaml.safe_load((ROOT / "domain.yml").read_text())
 # utter_default too: a plain "didn't get that" to a message read as sad or angry is the assistant
 # ignoring what it just sensed.
 TONE_SENSITIVE = ["utter_greet", "utter_order_status", "utter_complaint", "utter_refund",
-                  "utter_handoff", "utter_goodbye", "utter_thanks", "utter_default", "utter_feeling"]
+                  "utter_handoff", "utter_goodbye", "utter_thanks", "utter_default", "utter_feeling",
+                  "utter_capabilities"]
 
 
 def test_rasa_data_validate_is_clean():
