@@ -116,6 +116,22 @@ def _load(path: Path) -> Any:
 _TOP_LEVEL_KEY = re.compile(r"^(?=[^\s#-])", re.MULTILINE)
 
 
+_DOUBLE_QUOTED = re.compile(r'"(?:[^"\\\n]|\\.)*"')
+_ESCAPE = re.compile(r"\\\\|\\U([0-9A-F]{8})")
+
+
+def _unescape_astral(text: str, like: str) -> str:
+    """Put back characters beyond U+FFFF (emoji) that ruamel.yaml writes as ``\\UXXXXXXXX`` in
+    double-quoted text: a reply's 😊 stays 😊. Only characters the original file holds."""
+    def put_back(match: re.Match) -> str:
+        if match.group(1) is None:
+            return match.group(0)  # an escaped backslash: what follows it is text
+        char = chr(int(match.group(1), 16))
+        return char if char in like else match.group(0)
+
+    return _DOUBLE_QUOTED.sub(lambda quoted: _ESCAPE.sub(put_back, quoted.group(0)), text)
+
+
 def _dump(data: Any, like: str = "") -> str:
     """YAML text of ``data``, indenting lists the way ``like`` (the original) does.
 
@@ -127,7 +143,7 @@ def _dump(data: Any, like: str = "") -> str:
     for offset in (_sequence_offset(like), 2 - _sequence_offset(like)):
         buffer = io.StringIO()
         _yaml(offset).dump(data, buffer)
-        styles.append(buffer.getvalue())
+        styles.append(_unescape_astral(buffer.getvalue(), like))
     if not like:
         return styles[0]
     original = set(like.splitlines())

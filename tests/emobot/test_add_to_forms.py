@@ -219,6 +219,19 @@ def test_each_stub_is_marked_and_a_rerun_names_the_responses_still_to_rewrite(as
     assert "utter_complaint" not in again.stdout
 
 
+def test_emoji_in_replies_stay_as_written(assistant):
+    """ruamel.yaml writes 😊 in double quotes as \U0001F60A: the diff rewrote every emoji of the demo.
+    A written-out backslash before such letters (\\U0001F60A in the file) stays text."""
+    domain = assistant / "domain.yml"
+    reply = r'"Goodbye! 😊 Not an emoji: \\U0001F60A"'
+    domain.write_text(DOMAIN.replace('"Goodbye!"', reply))
+    change = next(c for c in plan(assistant).changes if c.path == domain)
+    assert change.after.count(f"text: {reply}") == 3  # the reply and its two stubs
+    loaded = YAML(typ="safe").load(change.after)["responses"]["utter_goodbye"]
+    assert {v["text"] for v in loaded} == {"Goodbye! 😊 Not an emoji: \\U0001F60A"}
+    assert not [line for line in change.diff(assistant).splitlines() if line.startswith("-") and not line.startswith("---")]
+
+
 def test_a_domain_mixing_list_styles_keeps_each_sections_style(assistant):
     domain = assistant / "domain.yml"
     intents = "intents:\n  - greet\n  - order_status\n  - complaint\n  - affirm\n  - deny\n  - goodbye\n  - inform\n"
