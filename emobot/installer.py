@@ -476,7 +476,7 @@ def _plan_actions(project: Path) -> Optional[Change]:
         "`rasa run actions` serves every Action imported into the actions package.\n"
         '"""\nfrom emobot.actions import ActionSenseEmotion  # noqa: F401\n'
     )
-    return Change(target, None, text, [f"actions/{ACTIONS_MODULE} importing the sensing action"])
+    return Change(target, None, text, ["a module importing the sensing action, so `rasa run actions` serves it"])
 
 
 @dataclass
