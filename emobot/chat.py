@@ -65,7 +65,22 @@ def _show(client: RasaRestClient, replies: List[Dict[str, Any]], out: TextIO) ->
             print(f"bot> {reply['text']}", file=out)
         if "image" in reply:
             print(f"bot> [image] {reply['image']}", file=out)
+    for number, button in enumerate(buttons(replies), 1):
+        print(f"     {number}) {button.get('title', button.get('payload'))}", file=out)
     out.flush()
+
+
+def buttons(replies: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """The buttons the bot's replies offer, in order (a number typed next picks one)."""
+    return [b for reply in replies for b in reply.get("buttons") or [] if isinstance(b, dict) and b.get("payload")]
+
+
+def chosen(text: str, offered: List[Dict[str, Any]]) -> Optional[str]:
+    """The payload of the button whose number ``text`` is, if it is one of those offered."""
+    text = text.strip()
+    if text.isdigit() and 1 <= int(text) <= len(offered):
+        return str(offered[int(text) - 1]["payload"])
+    return None
 
 
 def rasa_answers(client: RasaRestClient, out: TextIO) -> bool:
@@ -112,6 +127,7 @@ def chat(
         return 2
     print(f"Chatting as {client.sender_id} with {client.rasa_url}. /quit to leave.", file=out)
     sensor = start_camera(camera, client.sender_id, service_url, out)
+    offered: List[Dict[str, Any]] = []  # the last reply's buttons: typing a number picks one
     while True:
         if sensor:
             sensor.show_status()
@@ -127,11 +143,15 @@ def chat(
             break
         if not text.strip():
             continue
+        payload = chosen(text, offered)
+        if payload:
+            print(f"  (button {text.strip()}: {payload})", file=out)
         try:
-            replies = client.send(text)
+            replies = client.send(payload or text)
         except requests.RequestException as error:
             print(f"  ! Rasa did not answer ({error}); try again", file=out)
             continue
+        offered = buttons(replies)
         _show(client, replies, out)
     if sensor:
         sensor.stop()

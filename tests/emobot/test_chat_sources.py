@@ -131,6 +131,35 @@ def test_chat_with_a_video_as_camera_senses_the_face_and_the_reply_follows_it(fa
 
 
 @pytest.mark.integration
+def test_buttons_are_numbered_and_a_number_sends_its_payload(face_stack):
+    """The rating question offers 1-5 stars as buttons, as the chat page shows them; the terminal
+    numbers them and a typed number sends that button's payload (they were not shown at all)."""
+    sender = f"buttons-{uuid.uuid4().hex[:8]}"
+    happy = {"modality": "face", "probs": {"happy": 0.95, "neutral": 0.05}, "confidence": 0.95}
+    lines = iter(["thanks", "yes", "4", "/quit"])
+
+    def type_looking_happy(prompt: str) -> str:
+        posted = requests.post(f"{face_stack.settings.service_listen_url}/v1/sessions/{sender}/readings",
+                               json=happy, timeout=10)
+        assert posted.status_code == 200, posted.text
+        return next(lines)
+
+    out = io.StringIO()
+    code = chat(face_stack.settings.rasa_url, sender_id=sender, input_fn=type_looking_happy, out=out,
+                service_url=face_stack.settings.service_listen_url)
+    text = out.getvalue()
+    assert code == 0, text
+    responses = yaml.safe_load((DEMO_DIR / "domain.yml").read_text())["responses"]
+    [rating] = responses["utter_ask_rating"]
+    assert f"bot> {rating['text']}" in text, text
+    assert "\n".join(f"     {n}) {b['title']}" for n, b in enumerate(rating["buttons"], 1)) in text
+    assert "  (button 4: /rate)" in text
+    assert f"bot> {responses['utter_thank_rating'][0]['text']}" in text
+    events = requests.get(f"{face_stack.settings.rasa_url}/conversations/{sender}/tracker", timeout=10).json()["events"]
+    assert [e["text"] for e in events if e["event"] == "user"] == ["thanks", "yes", "/rate"]
+
+
+@pytest.mark.integration
 def test_chat_without_a_camera_says_so_and_goes_on(face_stack):
     lines = iter(["hello", "/quit"])
     out = io.StringIO()
