@@ -264,6 +264,30 @@ def test_the_camera_face_reaches_the_service_and_the_reply_follows_it(open_page,
     assert driver.find_element(By.ID, "preview").get_attribute("srcObject") is None
 
 
+def test_a_reply_with_buttons_shows_them_and_a_click_sends_the_payload(open_page, web_stack):
+    """The demo's rating question (asked of a happy user who says thanks) offers 1-5 stars."""
+    from selenium.webdriver.common.by import By
+
+    driver = open_page()
+    session_id = driver.execute_script("return window.emobot.sessionId")
+    driver.find_element(By.ID, "camera-switch").click()
+    wait_for(lambda: stats(driver)["faceReadings"] >= 3, 60, "no face readings", driver)
+    wait_for(lambda: (face_contribution(session(web_stack, session_id)["state"]) or {}).get("label") == "happy", 30,
+             "the astronaut's face was not read happy", driver)
+    assert say(driver, "thanks")["text"] == variation("utter_ask_feedback", "happy")
+    rating = yaml.safe_load((DEMO_DIR / "domain.yml").read_text())["responses"]["utter_ask_rating"][0]
+    assert say(driver, "yes")["text"] == rating["text"]
+    shown = driver.find_elements(By.CSS_SELECTOR, ".msg.bot:last-of-type .buttons button")
+    assert [b.text for b in shown] == [b["title"] for b in rating["buttons"]]
+    before = len(driver.find_elements(By.CSS_SELECTOR, ".msg.bot"))
+    shown[4].click()
+    wait_for(lambda: len(driver.find_elements(By.CSS_SELECTOR, ".msg.bot")) > before, 60, "no reply to the click", driver)
+    assert driver.find_elements(By.CSS_SELECTOR, ".msg.user")[-1].text == rating["buttons"][4]["title"]
+    assert driver.find_elements(By.CSS_SELECTOR, ".msg.bot .text")[-1].text == variation("utter_thank_rating", "happy")
+    users = [e["text"] for e in tracker(web_stack, session_id)["events"] if e["event"] == "user"]
+    assert users == ["thanks", "yes", "/rate"]
+
+
 def test_with_the_camera_and_microphone_off_nothing_is_sent(open_page, web_stack):
     driver = open_page()
     session_id = driver.execute_script("return window.emobot.sessionId")
