@@ -461,22 +461,38 @@ def _plan_endpoints(path: Path, actions_url: str, service_url: str) -> Optional[
     return Change(path, before, after, list(missing))
 
 
-def _plan_actions(project: Path) -> Optional[Change]:
-    package = project / "actions"
+_IMPORT_LINE = "from emobot.actions import ActionSenseEmotion  # noqa: F401"
+
+
+def _plan_actions(project: Path) -> List[Change]:
+    """Have `rasa run actions` serve the sensing action: a module importing it in the actions
+    package, or one import line in a project's single actions.py module."""
+    package, module = project / "actions", project / "actions.py"
     target = package / ACTIONS_MODULE
     if target.exists():
-        return None
+        return []
+    if module.is_file() and not (package / "__init__.py").exists():
+        # Python imports actions.py before a folder without __init__.py: the line goes there.
+        before = module.read_text(encoding="utf-8")
+        if "emobot.actions" in before:
+            return []
+        after = before.rstrip("\n") + ("\n\n" if before.strip() else "") + \
+            f"# Emotion sensing (added by `emobot add-to`): `rasa run actions` serves it from here.\n{_IMPORT_LINE}\n"
+        return [Change(module, before, after, ["an import of the sensing action, so `rasa run actions` serves it"])]
     if package.exists() and not (package / "__init__.py").exists():
         raise AddToError(f"{package} is not a Python package (no __init__.py)")
     for existing in package.glob("*.py") if package.exists() else []:
         if "emobot.actions" in existing.read_text(encoding="utf-8", errors="replace"):
-            return None
+            return []
     text = (
         '"""Emotion sensing for this assistant (added by `emobot add-to`).\n\n'
         "`rasa run actions` serves every Action imported into the actions package.\n"
-        '"""\nfrom emobot.actions import ActionSenseEmotion  # noqa: F401\n'
+        f'"""\n{_IMPORT_LINE}\n'
     )
-    return Change(target, None, text, ["a module importing the sensing action, so `rasa run actions` serves it"])
+    changes = [Change(target, None, text, ["a module importing the sensing action, so `rasa run actions` serves it"])]
+    if not package.exists():
+        changes.insert(0, Change(package / "__init__.py", None, "", ["the actions package (the project had none)"]))
+    return changes
 
 
 @dataclass
@@ -528,7 +544,7 @@ def plan(
         *domain_changes,
         _plan_config(project / "config.yml"),
         _plan_endpoints(project / "endpoints.yml", actions_url, service_url),
-        _plan_actions(project),
+        *_plan_actions(project),
         _plan_rules(project),
     ]
     return Plan([c for c in changes if c is not None], skipped, replies_after_user_turns(project),

@@ -388,3 +388,35 @@ def test_the_endpoints_can_name_servers_elsewhere(assistant):
     assert endpoints["emotion_service"]["url"] == "http://emotion:5006"
     wrong = _add_to(assistant, "--service-url", "emotion:5006")
     assert wrong.returncode == 2 and "'emotion:5006' is not a URL for the emotion service" in wrong.stderr
+
+
+def _served_actions(project: Path) -> list:
+    """The actions `rasa run actions` would serve from the project's `actions` (rasa_sdk's own loader)."""
+    probe = ("import sys; sys.path.insert(0, '.'); from rasa_sdk.executor import ActionExecutor; "
+             "e = ActionExecutor(); e.register_package('actions'); print(' '.join(sorted(e.actions)))")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=project, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout.split()
+
+
+@pytest.mark.parametrize("layout", ["none", "actions.py"])
+def test_rasa_run_actions_serves_the_sensing_action_in_either_layout(assistant, layout):
+    """A project without actions gets a package; one with a single actions.py module (which Python
+    imports before a folder without __init__.py, where a new module would never load) gets an import."""
+    module = assistant / "actions.py"
+    if layout == "actions.py":
+        module.write_text("from rasa_sdk import Action\n\n\nclass ActionHello(Action):\n"
+                          "    def name(self):\n        return 'action_hello'\n\n"
+                          "    def run(self, dispatcher, tracker, domain):\n        return []\n")
+    done = _add_to(assistant)
+    assert done.returncode == 0, done.stderr
+    served = _served_actions(assistant)
+    assert "action_sense_emotion" in served
+    if layout == "actions.py":
+        assert "action_hello" in served and not (assistant / "actions").exists()
+        assert module.read_text().endswith("from emobot.actions import ActionSenseEmotion  # noqa: F401\n")
+    else:
+        assert (assistant / "actions" / "__init__.py").is_file()
+    assert "already emotion-aware" in _add_to(assistant).stdout
+    assert _add_to(assistant, "--undo").returncode == 0
+    assert "action_sense_emotion" not in (_served_actions(assistant) if module.exists() else [])
