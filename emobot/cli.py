@@ -340,7 +340,7 @@ def _bench_load(args, log) -> int:
 
 
 def cmd_add_to(args) -> int:
-    from emobot.installer import FORM_PROMPTS, STUB_MARK, AddToError, apply, plan
+    from emobot.installer import FORM_PROMPTS, STUB_MARK, AddToError, apply, plan, responses_count
     from emobot.paths import train_command
 
     project = Path(args.project_dir).resolve()
@@ -371,7 +371,7 @@ def cmd_add_to(args) -> int:
         forms = [n for n in planned.skipped_responses if fnmatch.fnmatchcase(n, FORM_PROMPTS)]
         why = ("--no-stubs" if args.no_stubs else f"not matched by --responses {args.responses}" if patterns
                else f"form prompts ({FORM_PROMPTS}); --responses 'utter_*' includes them")
-        print(f"  - left without emotion variations: {len(planned.skipped_responses)} responses"
+        print(f"  - left without emotion variations: {responses_count(len(planned.skipped_responses))}"
               + (f", {len(forms)} of them form prompts" if forms and not patterns and not args.no_stubs else "")
               + f" ({why})")
     if planned.suggestions:
@@ -388,8 +388,8 @@ def cmd_add_to(args) -> int:
     backup = apply(project, changes)
     print(f"done. Originals backed up in {backup} (`emobot add-to {shlex.quote(args.project_dir)} --undo` puts "
           "them back)")
-    first = (f"rewrite the emotion variations marked '# {STUB_MARK}' in {planned.domain} ({len(planned.unwritten)} "
-             "responses), then " if planned.unwritten else "")
+    first = (f"rewrite the emotion variations marked '# {STUB_MARK}' in {planned.domain} "
+             f"({responses_count(len(planned.unwritten))}), then " if planned.unwritten else "")
     train = f"`{train_command(project)}`"
     print(f"Next: {first}{train},\nand run the stack with `emobot run --project {project}`.")
     return 0
@@ -437,10 +437,11 @@ def _undo_add_to(project: Path, args) -> int:
 
 
 def _unwritten_line(names, domain: str) -> str:
-    from emobot.installer import STUB_MARK
+    from emobot.installer import STUB_MARK, responses_count
 
     shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
-    return (f"{len(names)} responses have emotion variations that still copy their default text ({shown}): "
+    return (f"{responses_count(len(names))} {'has' if len(names) == 1 else 'have'} emotion variations that still "
+            f"copy their default text ({shown}): "
             f"rewrite them (marked '# {STUB_MARK}' in {domain}), or an upset user hears the same words.")
 
 

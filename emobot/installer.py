@@ -195,6 +195,10 @@ def _has_emotion_condition(variation: Any) -> bool:
     return any(isinstance(c, dict) and c.get("name") == USER_EMOTION for c in conditions or [])
 
 
+def responses_count(n: int) -> str:
+    return f"{n} response" if n == 1 else f"{n} responses"
+
+
 def stub_marker(emotion: str) -> str:
     """The comment on a stub's condition line: what is left for the developer to do."""
     return f"{STUB_MARK} a copy of the default, to rewrite for {USER_EMOTION} {emotion}"
@@ -297,7 +301,7 @@ def _stub_summary(stubbed_names: List[str], emotions: Sequence[str]) -> List[str
     if not stubbed_names:
         return []
     shown = ", ".join(stubbed_names[:8]) + (f" and {len(stubbed_names) - 8} more" if len(stubbed_names) > 8 else "")
-    return [f"{'/'.join(emotions)} variations of {len(stubbed_names)} responses ({shown}): copies of "
+    return [f"{'/'.join(emotions)} variations of {responses_count(len(stubbed_names))} ({shown}): copies of "
             "their text, to rewrite"]
 
 
