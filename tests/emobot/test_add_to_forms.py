@@ -1,5 +1,7 @@
 """`emobot add-to` on an assistant with a form, as real assistants have: which responses get
-emotion stubs, the suggestion of where tone matters, and a clean `rasa data validate`."""
+emotion stubs (marked, and named again while they copy their default), the suggestion of where tone
+matters, a clean `rasa data validate`, the file's own style kept, the other layouts (a domain/
+folder, a single actions.py), --undo, and servers named elsewhere."""
 from __future__ import annotations
 
 import subprocess
