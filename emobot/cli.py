@@ -379,12 +379,9 @@ def cmd_add_to(args) -> int:
         print(f"\nWhere tone matters most, the responses that most often answer a user message in your stories "
               f"and rules: {top}.\nRewrite their variations first (or stub only them: --responses "
               f"{','.join(name for name, _ in planned.suggestions[:3])}).")
-    if args.dry_run:
-        print("(dry run: nothing written)")
-        return 0
-    refused = _confirmed(args, "Apply these changes?")
-    if refused is not None:
-        return refused
+    stop = _go_ahead(args, "Apply these changes?")
+    if stop is not None:
+        return stop
     backup = apply(project, changes)
     print(f"done. Originals backed up in {backup} (`emobot add-to {shlex.quote(args.project_dir)} --undo` puts "
           "them back)")
@@ -395,8 +392,12 @@ def cmd_add_to(args) -> int:
     return 0
 
 
-def _confirmed(args, question: str) -> Optional[int]:
-    """None to go on; else the exit status (not asked where --yes, refused off a terminal)."""
+def _go_ahead(args, question: str) -> Optional[int]:
+    """None to write; else the exit status: 0 after --dry-run, 2 off a terminal without --yes, 1 when
+    the person says no (not asked where --yes)."""
+    if args.dry_run:
+        print("(dry run: nothing written)")
+        return 0
     if args.yes:
         return None
     if not sys.stdin.isatty():
@@ -425,12 +426,9 @@ def _undo_add_to(project: Path, args) -> int:
     if planned.edited:
         print(f"  changed since add-to wrote them: {', '.join(planned.edited)}; their current text is kept "
               "in .emobot/undone-<time>/ (rewritten stubs, say, to copy back)")
-    if args.dry_run:
-        print("(dry run: nothing written)")
-        return 0
-    refused = _confirmed(args, "Undo these changes?")
-    if refused is not None:
-        return refused
+    stop = _go_ahead(args, "Undo these changes?")
+    if stop is not None:
+        return stop
     kept = undo(project, planned)
     print(f"done. The files as they were are in {kept}; retrain with `{train_command(project)}`.")
     return 0
