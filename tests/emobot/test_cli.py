@@ -30,7 +30,8 @@ def test_every_command_argument_and_option_says_what_it_is_for():
     silent = [f"{name} {action.dest}" for name, command in commands.choices.items() for action in command._actions
               if not action.help and not isinstance(action, argparse._HelpAction)]
     assert silent == [], "arguments without a help text in `emobot COMMAND --help`"
-    assert all(command.description for command in commands.choices.values() if command.prog.endswith(("add-to", "serve")))
+    described = {name for name, command in commands.choices.items() if command.description}
+    assert {"add-to", "serve"} <= described
 
 
 def test_version_names_emobot_rasa_and_python():
