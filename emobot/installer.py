@@ -26,6 +26,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
+from emobot.paths import split_domain
 from emotion_sensing.labels import LABELS
 from emotion_sensing.slots import (
     AROUSAL,
@@ -252,11 +253,12 @@ def _load_domain(path: Path) -> CommentedMap:
 def _add_wiring(domain: CommentedMap, path: Path, elsewhere: Dict[str, set]) -> List[str]:
     """Add the slots, the sensing action and the offer a person response that no domain file has."""
     summary = []
-    missing = [n for n in _slot_definitions() if n not in elsewhere["slots"] and n not in (domain.get("slots") or {})]
+    definitions = _slot_definitions()
+    missing = [n for n in definitions if n not in elsewhere["slots"] and n not in (domain.get("slots") or {})]
     if missing:
         slots = _section(domain, "slots", CommentedMap, path)
         for name in missing:
-            slots[name] = _cmap(_slot_definitions()[name])
+            slots[name] = _cmap(definitions[name])
             summary.append(f"slot {name}")
     if SENSE_ACTION not in elsewhere["actions"] and SENSE_ACTION not in (domain.get("actions") or []):
         _section(domain, "actions", CommentedSeq, path).append(SENSE_ACTION)
@@ -535,7 +537,7 @@ def plan(
     if not project.is_dir():
         raise AddToError(f"{project} is not a folder")
     domain = project / "domain.yml"
-    split = (project / "domain").is_dir() and not domain.exists()
+    split = split_domain(project)
     for required in (project / "domain" if split else domain, project / "config.yml"):
         if not required.exists():
             raise AddToError(f"{project} does not look like a Rasa 3 project: {required.name} is missing")

@@ -20,10 +20,14 @@ def is_rasa_project(folder: Path) -> bool:
     return (folder / "config.yml").exists() and ((folder / "domain.yml").exists() or (folder / "domain").is_dir())
 
 
+def split_domain(folder: Path) -> bool:
+    """Whether the assistant keeps its domain in a domain/ folder (whose files Rasa merges), not domain.yml."""
+    return (Path(folder) / "domain").is_dir() and not (Path(folder) / "domain.yml").exists()
+
+
 def train_command(folder: Path) -> str:
     """How to train the assistant in ``folder``: Rasa reads domain.yml unless told of a domain/ folder."""
-    split = (Path(folder) / "domain").is_dir() and not (Path(folder) / "domain.yml").exists()
-    return "rasa train --domain domain" if split else "rasa train"
+    return "rasa train --domain domain" if split_domain(folder) else "rasa train"
 
 
 def assistant_dir(project: Optional[Path] = None) -> Path:
