@@ -153,10 +153,12 @@ def test_buttons_are_numbered_and_a_number_sends_its_payload(face_stack):
     [rating] = responses["utter_ask_rating"]
     assert f"bot> {rating['text']}" in text, text
     assert "\n".join(f"     {n}) {b['title']}" for n, b in enumerate(rating["buttons"], 1)) in text
-    assert "  (button 4: /rate)" in text
-    assert f"bot> {responses['utter_thank_rating'][0]['text']}" in text
-    events = requests.get(f"{face_stack.settings.rasa_url}/conversations/{sender}/tracker", timeout=10).json()["events"]
-    assert [e["text"] for e in events if e["event"] == "user"] == ["thanks", "yes", "/rate"]
+    assert """  (button 4: /rate{"rating": "4"})""" in text
+    plain = next(v["text"] for v in responses["utter_thank_rating"] if not v.get("condition"))
+    assert f"bot> {plain}" in text
+    tracker = requests.get(f"{face_stack.settings.rasa_url}/conversations/{sender}/tracker", timeout=10).json()
+    assert [e["text"] for e in tracker["events"] if e["event"] == "user"] == ["thanks", "yes", '/rate{"rating": "4"}']
+    assert tracker["slots"]["rating"] == "4"  # kept for emobot insights
 
 
 @pytest.mark.integration

@@ -131,6 +131,28 @@ def test_praise_is_thanked_for_not_logged_as_a_complaint(stack):
     assert replies and replies[0]["text"] in variations("utter_praise", "happy"), replies
 
 
+def rating_reply(stars: str | None) -> str:
+    """utter_thank_rating's text for a rating slot value (the unconditioned one where none matches)."""
+    variations = DOMAIN["responses"]["utter_thank_rating"]
+    for variation in variations:
+        if any(c["name"] == "rating" and c["value"] == stars for c in variation.get("condition") or []):
+            return variation["text"]
+    return next(v["text"] for v in variations if not v.get("condition"))
+
+
+@pytest.mark.parametrize("typed, stars", [("2 stars", "2"), ("one star, it didn't help", "1"), ("I'd rate it 4", "4"),
+                                          ('/rate{"rating": "5"}', "5")])
+def test_a_rating_is_kept_and_a_low_one_is_met_with_an_apology(stack, typed, stars):
+    """The stars typed ("2 stars", "one star") or sent by a button are kept in the rating slot
+    (all ratings were one bare /rate before, so insights could not set them beside the readings);
+    one or two stars are apologised for."""
+    client = new_client(stack)
+    replies = client.send(typed)
+    assert client.slots()["rating"] == stars
+    assert replies and replies[0]["text"] == rating_reply(stars)
+    assert ("sorry" in replies[0]["text"]) == (stars in ("1", "2"))
+
+
 def test_terminal_chat_converses_and_shows_the_emotion(stack):
     lines = iter(["hello", "I'm so scared my package got stolen", "/quit"])
     out = io.StringIO()

@@ -284,8 +284,9 @@ def test_a_reply_with_buttons_shows_them_and_a_click_sends_the_payload(open_page
     wait_for(lambda: len(driver.find_elements(By.CSS_SELECTOR, ".msg.bot")) > before, 60, "no reply to the click", driver)
     assert driver.find_elements(By.CSS_SELECTOR, ".msg.user")[-1].text == rating["buttons"][4]["title"]
     assert driver.find_elements(By.CSS_SELECTOR, ".msg.bot .text")[-1].text == variation("utter_thank_rating", "happy")
-    users = [e["text"] for e in tracker(web_stack, session_id)["events"] if e["event"] == "user"]
-    assert users == ["thanks", "yes", "/rate"]
+    kept = tracker(web_stack, session_id)
+    assert [e["text"] for e in kept["events"] if e["event"] == "user"] == ["thanks", "yes", '/rate{"rating": "5"}']
+    assert kept["slots"]["rating"] == "5"
 
 
 def test_with_the_camera_and_microphone_off_nothing_is_sent(open_page, web_stack):
