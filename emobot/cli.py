@@ -148,7 +148,8 @@ def cmd_insights(args) -> int:
 
     try:
         query = Query(since=parse_when(args.since), until=parse_when(args.until), model_id=args.model_id,
-                      min_n=args.min_n, upset_valence=args.upset, bucket=args.by)
+                      min_n=args.min_n, upset_valence=args.upset, bucket=args.by,
+                      rating_slot=args.rating_slot)
         result = insights(_tracker_url(args), query)
     except (ReplayError, ValueError) as error:
         print(f"emobot insights: {error}", file=sys.stderr)
@@ -530,6 +531,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--upset", type=float, default=-0.3, metavar="VALENCE",
                    help="a conversation whose last sensed valence is at or below this ended upset (default -0.3)")
     p.add_argument("--by", choices=["day", "hour"], default="day", help="time buckets of the emotion mix")
+    p.add_argument("--rating-slot", default="rating", metavar="SLOT",
+                   help="the slot holding the rating people give the chat, a number (default rating)")
     p.add_argument("--json", action="store_true", help="one JSON object (schema in README, 'Insights')")
     p.add_argument("--html", metavar="FILE", help="write a self-contained HTML report with charts")
     p.add_argument("--replay-base", metavar="URL", help="make conversation ids in the HTML links to this "

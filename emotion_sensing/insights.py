@@ -10,7 +10,9 @@ Reads the tracker store as replay does (emotion_sensing/replay.py), one conversa
   (mean, 95% confidence interval, n), ranked both ways, with example conversations;
 - the **EmotionPolicy**: how often it stepped in and what followed (the person accepted a
   person, declined, said something else, or left; valence after);
-- conversations that **ended upset** (last sensed valence at or below a threshold), ranked.
+- conversations that **ended upset** (last sensed valence at or below a threshold), ranked;
+- **ratings** people gave (a numeric slot, ``rating`` by default) beside the valence sensed in the
+  conversation before the rating: what people said set against what was sensed.
 
 Every figure carries its n; groups smaller than ``min_n`` are left out (and counted as left out).
 """
@@ -53,6 +55,7 @@ class Query:
     upset_valence: float = -0.3
     bucket: str = "day"  # or "hour"
     examples: int = 3
+    rating_slot: str = "rating"
 
 
 @dataclass
@@ -64,6 +67,18 @@ class UserTurn:
     sources: Tuple[str, ...] = ()
     model_id: Optional[str] = None
     actions: List[Tuple[str, Optional[str]]] = field(default_factory=list)  # (name, policy)
+    rating: Optional[float] = None
+
+
+def _number(value: Any) -> Optional[float]:
+    """A slot value as a finite number ("4", 4, 4.0), else None."""
+    if isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _source(reading: Any, metadata: Dict[str, Any]) -> Tuple[str, ...]:
@@ -82,9 +97,9 @@ def _source(reading: Any, metadata: Dict[str, Any]) -> Tuple[str, ...]:
     return ()
 
 
-def turns_of(events: Iterable[Dict[str, Any]], problems: Counter) -> List[UserTurn]:
-    """The user turns of one conversation with their sensed emotion and the actions after them.
-    Unreadable events are counted in ``problems`` and skipped."""
+def turns_of(events: Iterable[Dict[str, Any]], problems: Counter, rating_slot: str = "rating") -> List[UserTurn]:
+    """The user turns of one conversation with their sensed emotion, the actions after them and a
+    rating set at the turn. Unreadable events are counted in ``problems`` and skipped."""
     turns: List[UserTurn] = []
     reading: Any = None
     for event in events:
@@ -114,6 +129,8 @@ def turns_of(events: Iterable[Dict[str, Any]], problems: Counter) -> List[UserTu
                 reading = event.get("value")
                 metadata_sources = turns[-1].sources
                 turns[-1].sources = _source(reading, {}) or metadata_sources
+            elif kind == "slot" and event.get("name") == rating_slot:
+                turns[-1].rating = _number(event.get("value"))
             elif kind == "action" and event.get("name") not in PLUMBING:
                 turns[-1].actions.append((str(event.get("name")), event.get("policy")))
         except (TypeError, ValueError, AttributeError):
@@ -142,6 +159,33 @@ class _Mean:
                 "ci95": None if half is None else [round(self.mean - half, 4), round(self.mean + half, 4)]}
 
 
+class _Correlation:
+    """Pearson's r from running sums, so that the pairs need not be kept."""
+
+    __slots__ = ("n", "sx", "sy", "sxx", "syy", "sxy")
+
+    def __init__(self) -> None:
+        self.n, self.sx, self.sy, self.sxx, self.syy, self.sxy = 0, 0.0, 0.0, 0.0, 0.0, 0.0
+
+    def add(self, x: float, y: float) -> None:
+        self.n += 1
+        self.sx += x
+        self.sy += y
+        self.sxx += x * x
+        self.syy += y * y
+        self.sxy += x * y
+
+    def r(self) -> Optional[float]:
+        """None under three pairs or where either side never varies."""
+        if self.n < 3:
+            return None
+        vx = self.sxx - self.sx * self.sx / self.n
+        vy = self.syy - self.sy * self.sy / self.n
+        if vx <= 1e-12 or vy <= 1e-12:
+            return None
+        return max(-1.0, min(1.0, (self.sxy - self.sx * self.sy / self.n) / math.sqrt(vx * vy)))
+
+
 class Insights:
     """Streaming accumulator: feed it conversations, then ask for :meth:`result`."""
 
@@ -164,13 +208,18 @@ class Insights:
         self.policy_valence_after = _Mean()
         self.policy_valence_before = _Mean()
         self.upset: List[Tuple[float, str, int, float]] = []
+        self.rated = _Mean()  # the ratings themselves
+        self.rating_valence: Dict[float, _Mean] = defaultdict(_Mean)  # rating -> valence before it
+        self.rating_mix: Dict[float, Counter] = defaultdict(Counter)  # rating -> emotions before it
+        self.rating_pairs = _Correlation()
+        self.rated_unsensed = 0
 
     def _bucket(self, timestamp: float) -> str:
         fmt = "%Y-%m-%d %H:00" if self.query.bucket == "hour" else "%Y-%m-%d"
         return time.strftime(fmt, time.gmtime(timestamp))
 
     def add(self, sender_id: str, events: List[Dict[str, Any]]) -> None:
-        turns = turns_of(events, self.problems)
+        turns = turns_of(events, self.problems, self.query.rating_slot)
         for turn in turns:
             if turn.model_id:
                 self.model_ids[turn.model_id] += 1
@@ -222,6 +271,24 @@ class Insights:
         last = next((t for t in reversed(turns) if t.valence is not None and t.label != UNKNOWN), None)
         if last is not None and last.valence <= self.query.upset_valence:
             self.upset.append((last.valence, sender_id, len(turns), last.timestamp))
+        self._add_rating(turns)
+
+    def _add_rating(self, turns: List[UserTurn]) -> None:
+        """The conversation's last rating against the turns sensed before it (the rating's own turn,
+        a button's payload or "4 stars", says nothing of how the person felt)."""
+        at = next((i for i in range(len(turns) - 1, -1, -1) if turns[i].rating is not None), None)
+        if at is None:
+            return
+        rating = turns[at].rating
+        self.rated.add(rating)
+        before = [t for t in turns[:at] if t.valence is not None and t.label not in (UNKNOWN, NOT_SENSED)]
+        if not before:
+            self.rated_unsensed += 1
+            return
+        valence = sum(t.valence for t in before) / len(before)
+        self.rating_valence[rating].add(valence)
+        self.rating_mix[rating].update(t.label for t in before)
+        self.rating_pairs.add(rating, valence)
 
     def result(self) -> Dict[str, Any]:
         q = self.query
@@ -264,6 +331,15 @@ class Insights:
                                                   for c, s in reversed(examples[-q.examples:])]})
         actions.sort(key=lambda r: r["valence_change"]["mean"])
         upset = sorted(self.upset)
+        by_rating = [{"rating": int(rating) if rating.is_integer() else rating, "n": self.rating_valence[rating].n,
+                      "valence_before": self.rating_valence[rating].figures(), "mix_before": mix(self.rating_mix[rating])}
+                     for rating in sorted(self.rating_valence) if keep(self.rating_valence[rating].n, "ratings")]
+        r = self.rating_pairs.r() if self.rating_pairs.n >= q.min_n else None
+        ratings = {"slot": q.rating_slot, "n": self.rated.n,
+                   "mean": round(self.rated.mean, 4) if self.rated.n else None,
+                   "without_sensed_turns": self.rated_unsensed,
+                   "by_rating": by_rating,
+                   "valence_correlation": {"n": self.rating_pairs.n, "r": None if r is None else round(r, 4)}}
         policy = {"stepped_in": self.policy_steps, "after": dict(self.policy_after),
                   "valence_before": self.policy_valence_before.figures() if self.policy_valence_before.n else None,
                   "valence_after": self.policy_valence_after.figures() if self.policy_valence_after.n else None}
@@ -291,6 +367,7 @@ class Insights:
             "ended_upset": {"n": len(upset), "threshold": q.upset_valence,
                             "conversations": [{"sender_id": s, "last_valence": round(v, 4), "user_turns": n,
                                                "last_turn": t, "replay": f"/replay/{s}"} for v, s, n, t in upset[:50]]},
+            "ratings": ratings,
             "left_out_below_min_n": dict(left_out),
             "notes": notes,
         }
@@ -384,4 +461,28 @@ def format_insights(result: Dict[str, Any], top: int = 5) -> str:
     for row in upset["conversations"][:top]:
         lines.append(f"  {row['sender_id']:<30} {row['last_valence']:+.2f} after {row['user_turns']} turns"
                      f"   emobot replay {row['sender_id']}")
+    lines.extend(_format_ratings(result, none_shown))
     return "\n".join(lines)
+
+
+def _format_ratings(result: Dict[str, Any], none_shown) -> List[str]:
+    ratings = result.get("ratings") or {}
+    slot = ratings.get("slot", "rating")
+    if not ratings.get("n"):
+        return [f"\nno conversation set the slot {slot!r} to a rating (--rating-slot names another slot)"]
+    lines = [f"\nratings (slot {slot!r}): {ratings['n']} conversations rated, mean {ratings['mean']:.2f}"
+             + (f"; {ratings['without_sensed_turns']} with no sensed turn before the rating"
+                if ratings.get("without_sensed_turns") else "")]
+    for row in ratings["by_rating"]:
+        valence = row["valence_before"]
+        ci = valence["ci95"]
+        interval = f" [{ci[0]:+.2f}, {ci[1]:+.2f}]" if ci else ""
+        shares = ", ".join(f"{label} {share * 100:.0f}%" for label, share in
+                           sorted(row["mix_before"]["shares"].items(), key=lambda kv: -kv[1])[:3])
+        lines.append(f"  rated {row['rating']:g}   n={row['n']:<5} valence before {valence['mean']:+.2f}{interval}   {shares}")
+    if not ratings["by_rating"]:
+        lines.append(none_shown("ratings"))
+    correlation = ratings["valence_correlation"]
+    if correlation["r"] is not None:
+        lines.append(f"  rating against the mean valence sensed before it: r = {correlation['r']:+.2f} (n={correlation['n']})")
+    return lines

@@ -92,6 +92,27 @@ def _replay(sender_id: str, base_url: Optional[str]) -> str:
     return f"<code>{escaped}</code>"
 
 
+def _ratings_section(result: Dict[str, Any]) -> str:
+    """What people rated the chat beside the valence sensed before they rated it."""
+    ratings = result.get("ratings") or {}
+    slot = html.escape(str(ratings.get("slot", "rating")))
+    head = "<h2>Ratings against what was sensed</h2>"
+    if not ratings.get("n"):
+        return head + f"<p class='empty'>No conversation set the slot <code>{slot}</code> to a rating.</p>"
+    rows = "".join(
+        f"<tr><td>{r['rating']}</td><td>{r['n']}</td><td>{r['valence_before']['mean']:+.2f}</td>"
+        f"<td>{html.escape(', '.join(f'{k} {v * 100:.0f}%' for k, v in sorted(r['mix_before']['shares'].items(), key=lambda kv: -kv[1])[:3]))}</td></tr>"
+        for r in ratings["by_rating"])
+    correlation = ratings["valence_correlation"]
+    r_text = (f" Rating against that valence: r = {correlation['r']:+.2f} (n={correlation['n']})."
+              if correlation.get("r") is not None else "")
+    return (head + f"<p class='how'>The slot <code>{slot}</code>: {ratings['n']} conversations rated, mean "
+            f"{ratings['mean']:.2f}. Beside each rating, the mean valence of the person's sensed turns before it and "
+            f"the emotions read in them: where the two disagree, the sensing or the rating misreads people.{r_text}</p>"
+            f"<table><thead><tr><th>rating</th><th>conversations</th><th>valence before</th><th>emotions before</th>"
+            f"</tr></thead><tbody>{rows}</tbody></table>")
+
+
 def to_html(result: Dict[str, Any], base_url: Optional[str] = None) -> str:
     """The whole report; with ``base_url`` (the emotion service's; "" on the service itself)
     conversation ids are links to their replay pages, else they show the replay command."""
@@ -120,6 +141,7 @@ def to_html(result: Dict[str, Any], base_url: Optional[str] = None) -> str:
     if policy.get("valence_before") and policy.get("valence_after"):
         before_after = (f" Mean valence when it stepped in {policy['valence_before']['mean']:+.2f}; "
                         f"at the next user turn {policy['valence_after']['mean']:+.2f} (n={policy['valence_after']['n']}).")
+    ratings = _ratings_section(result)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Emotion insights</title>
 <style>
@@ -153,5 +175,6 @@ A negative bar means people felt worse after that reply.</p>
 <h2>Conversations that ended upset</h2>
 <p class="how">Last sensed valence at or below {result['ended_upset']['threshold']:+.2f}; {result['ended_upset']['n']} conversations, most upset first.</p>
 <table><thead><tr><th>conversation</th><th>last valence</th><th>user turns</th><th>last turn</th></tr></thead><tbody>{upset_rows}</tbody></table>
+{ratings}
 </body></html>
 """

@@ -117,7 +117,8 @@ async def insights_page(request: web.Request) -> web.Response:
     try:
         query = Query(since=parse_when(q.get("since")), until=parse_when(q.get("until")), model_id=q.get("model_id"),
                       min_n=int(q.get("min_n", 5)), upset_valence=float(q.get("upset", -0.3)),
-                      bucket=q.get("by", "day") if q.get("by", "day") in ("day", "hour") else "day")
+                      bucket=q.get("by", "day") if q.get("by", "day") in ("day", "hour") else "day",
+                      rating_slot=q.get("rating_slot", "rating"))
     except ValueError as error:
         raise ApiError(400, "invalid_query", str(error)) from None
 

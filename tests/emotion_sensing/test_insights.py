@@ -153,6 +153,51 @@ def test_corrupt_events_are_counted_and_the_rest_is_read(tmp_path):
     assert result["conversations"] == 6 and "1 unreadable events skipped" in result["notes"][0]
 
 
+def rated(stars, valence, label, t, slot="rating"):
+    """A conversation of two sensed turns at ``valence`` then a rating click (its own turn not sensed)."""
+    return [user("hello", "greet", t), *sensed(label, valence, t), *reply("utter_greet", t),
+            user("it went so-so", "share_feeling", t + 5), *sensed(label, valence, t + 5), *reply("utter_feeling", t + 5),
+            user(f'/rate{{"rating": "{stars}"}}', "rate", t + 9),
+            {"event": "slot", "name": slot, "value": str(stars), "timestamp": t + 9},
+            *reply("utter_thank_rating", t + 9)]
+
+
+def test_ratings_are_set_beside_the_valence_sensed_before_them(tmp_path):
+    conversations = {f"low-{i}": rated(1, -0.6, "angry", T0 + i) for i in range(3)}
+    conversations.update({f"high-{i}": rated(5, 0.5 + 0.1 * i, "happy", T0 + 100 + i) for i in range(4)})
+    conversations["unsensed"] = [user("/rate", "rate", T0 + 200),
+                                 {"event": "slot", "name": "rating", "value": "4", "timestamp": T0 + 200}]
+    conversations["plain"] = calm(T0 + 300)
+    url = make_store(tmp_path / "t.db", conversations)
+    ratings = insights(url, Query(min_n=3))["ratings"]
+    assert ratings["slot"] == "rating" and ratings["n"] == 8 and ratings["without_sensed_turns"] == 1
+    assert ratings["mean"] == pytest.approx((3 * 1 + 4 * 5 + 4) / 8)
+    low, high = ratings["by_rating"]
+    assert low["rating"] == 1 and low["n"] == 3 and low["valence_before"]["mean"] == pytest.approx(-0.6)
+    assert low["mix_before"]["counts"] == {"angry": 6}  # the rating's own turn is not counted
+    assert high["rating"] == 5 and high["valence_before"]["mean"] == pytest.approx(0.65)
+    assert ratings["valence_correlation"]["n"] == 7 and ratings["valence_correlation"]["r"] > 0.95
+    text = format_insights(insights(url, Query(min_n=3)))
+    assert "ratings (slot 'rating'): 8 conversations rated, mean 3.38; 1 with no sensed turn before the rating" in text
+    assert "  rated 1   n=3     valence before -0.60" in text and "angry 100%" in text
+    assert "rating against the mean valence sensed before it: r = +" in text
+    # groups under --min-n are left out and said so; another slot name is honoured
+    assert "rated 1" not in format_insights(insights(url, Query(min_n=4)))
+    other = make_store(tmp_path / "o.db", {f"s{i}": rated(2, -0.2, "sad", T0 + i, slot="stars") for i in range(3)})
+    assert insights(other, Query(min_n=1))["ratings"]["n"] == 0
+    assert "no conversation set the slot 'rating' to a rating (--rating-slot" in format_insights(insights(other, Query(min_n=1)))
+    assert insights(other, Query(min_n=1, rating_slot="stars"))["ratings"]["by_rating"][0]["rating"] == 2
+
+
+def test_a_rating_that_is_not_a_number_is_no_rating(tmp_path):
+    events = rated(3, 0.1, "neutral", T0)
+    for event in events:
+        if event.get("name") == "rating":
+            event["value"] = "great"
+    result = insights(make_store(tmp_path / "t.db", {"a": events}), Query(min_n=1))
+    assert result["ratings"]["n"] == 0 and result["ratings"]["valence_correlation"]["r"] is None
+
+
 def test_times_are_read_as_users_write_them():
     assert parse_when("2025-12-01") == T0
     assert parse_when("2025-12-01T12:00") == T0 + DAY / 2
@@ -170,6 +215,7 @@ def test_the_command_prints_json_and_writes_html(store, tmp_path):
     assert json.loads(done.stdout)["intents"][0]["intent"] == "complaint"
     page = report.read_text()
     assert page.count("<img src='data:image/png;base64,") >= 4 and "Conversations that ended upset" in page
+    assert "No conversation set the slot <code>rating</code> to a rating." in page
     bad = subprocess.run([sys.executable, "-m", "emobot", "insights", "--store", store, "--model-id", "nope"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "no user turns with model id 'nope'" in bad.stderr and "Traceback" not in bad.stderr

@@ -39,7 +39,17 @@ def conversations(stack):
         for text in ("hello", "Could you tell me where my order is?", "thanks, that's great!"):
             client.send(text)
         calm.append(client.sender_id)
-    return {"furious": furious, "calm": calm, "store": store_url(stack.tracker_store_config(), stack.run_dir)}
+    rated = {}
+    for stars, texts in (("5", ("hi there", "thanks, that's great!", "yes")), ("5", ("thank you so much, brilliant!", "yes")),
+                         ("1", ("This is outrageous, nobody ever answers", "I'm furious, this is useless")),
+                         ("1", ("I'm so angry, my parcel is lost again",))):
+        client = RasaRestClient(stack.settings.rasa_url, f"rated-{uuid.uuid4().hex[:6]}")
+        for text in texts:
+            client.send(text)
+        client.send(f'/rate{{"rating": "{stars}"}}')  # the button's payload
+        rated[client.sender_id] = stars
+    return {"furious": furious, "calm": calm, "rated": rated,
+            "store": store_url(stack.tracker_store_config(), stack.run_dir)}
 
 
 def _insights(store: str, *args: str) -> subprocess.CompletedProcess:
@@ -60,6 +70,14 @@ def test_the_real_conversations_rank_as_they_went(conversations):
     assert set(conversations["furious"]) <= upset and not upset & set(conversations["calm"])
     assert result["sensed_turns"] == result["user_turns"]
     assert result["by_source"][0]["source"] == "text only"
+    # The stars people gave, beside what was sensed before: the 1s came after angry turns, the 5s after happy
+    ratings = result["ratings"]
+    assert ratings["n"] == len(conversations["rated"]) and ratings["without_sensed_turns"] == 0
+    low, high = ratings["by_rating"]
+    assert (low["rating"], low["n"], high["rating"], high["n"]) == (1, 2, 5, 2)
+    assert low["valence_before"]["mean"] < 0 < high["valence_before"]["mean"]
+    assert "angry" in low["mix_before"]["counts"] and "happy" in high["mix_before"]["counts"]
+    assert ratings["valence_correlation"]["r"] > 0.5
 
 
 def test_the_html_report_and_the_page_open_in_chromium(stack, conversations, tmp_path):
@@ -78,6 +96,8 @@ def test_the_html_report_and_the_page_open_in_chromium(stack, conversations, tmp
             assert driver.title == "Emotion insights"
             charts = driver.find_elements(By.CSS_SELECTOR, "img[src^='data:image/png']")
             assert len(charts) >= 4 and all(c.size["width"] > 300 and c.size["height"] > 100 for c in charts)
+            stars = driver.find_elements(By.XPATH, "//h2[.='Ratings against what was sensed']/following-sibling::table[1]//tbody/tr")
+            assert [row.text.split()[0] for row in stars] == ["1", "5"]
             assert driver.save_screenshot(str(ARTIFACTS / shot))
         links = driver.find_elements(By.CSS_SELECTOR, "a[href^='/replay/']")
         assert links, "the page links the conversations that ended upset to their replay"
