@@ -33,7 +33,8 @@ class ActionSenseEmotion(Action):
     ) -> List[Dict[str, Any]]:
         text = (tracker.latest_message or {}).get("text") or ""
         if not text.strip():
-            # An intent-only message (a button payload like /greet) says nothing about feelings.
+            # A message without text has nothing to read. (A button's payload, /rate{...}, goes to the
+            # service, which reads no words in it but still fuses the face, the voice and the mood.)
             answer = {"state": unknown_state().to_dict(), "sensing": "no text"}
         else:
             answer = await self._client.turn_or_unknown(tracker.sender_id, text)

@@ -79,7 +79,7 @@ from emobot import keepalive, rasa_states, rule_first, sql_tracker, tf_call, tf_
 from emotion_sensing.config import Settings
 from emotion_sensing.fusion import unknown_state
 from emotion_sensing.processes import freeze_startup_heap, switched_off
-from emotion_sensing.slots import SENSE_ACTION, SLOT_NAMES, slot_values
+from emotion_sensing.slots import SENSE_ACTION, SLOT_NAMES, is_intent_payload, slot_values
 
 logger = logging.getLogger(__name__)
 # Beyond the sensing budget, time for the action server round trip on a busy machine.
@@ -230,7 +230,7 @@ class _TextPrefetch:
         """The task posting the message's text, or None where there is nothing to post."""
         text = getattr(message, "text", None) or ""
         sender = getattr(message, "sender_id", None)
-        if not sender or not text.strip() or text.startswith("/") or not self.enabled():
+        if not sender or not text.strip() or is_intent_payload(text) or not self.enabled():
             return None
         if self._client is None:
             from emotion_sensing.service.client import EmotionClient

@@ -17,6 +17,14 @@ READING = "emotion_reading"
 SLOT_NAMES = (USER_EMOTION, CONFIDENCE, VALENCE, AROUSAL, READING)
 EMOTION_VALUES = (*LABELS, UNKNOWN)
 SENSE_ACTION = "action_sense_emotion"
+# Rasa reads a message that starts with this as an intent, with entities, and runs no NLU on it.
+INTENT_PREFIX = "/"
+
+
+def is_intent_payload(text: str) -> bool:
+    """Whether Rasa takes ``text`` as an intent payload (a button's ``/rate{"rating": "4"}``): the
+    person clicked, and there are no words of theirs to read emotion from."""
+    return text.startswith(INTENT_PREFIX)
 
 
 def slot_values(answer: Mapping[str, Any]) -> Dict[str, Any]:

@@ -5,7 +5,7 @@
 | GET | /health | liveness and which recognizers are loaded |
 | POST | /v1/text | one-off text reading, no session |
 | POST | /v1/sessions/{id}/texts | a message's text as it reaches Rasa: its reading starts now (202) |
-| POST | /v1/sessions/{id}/turns | a user turn's text: adds a text reading, returns the fused state |
+| POST | /v1/sessions/{id}/turns | a user turn's text: adds a text reading (none for a button's /intent payload), returns the fused state |
 | POST | /v1/sessions/{id}/readings | a face or voice reading from any sensor (below); returns the fused state |
 | GET | /v1/sessions/{id} | the session's latest state and recent readings |
 | DELETE | /v1/sessions/{id} | forget a session's readings |
@@ -59,6 +59,7 @@ from emotion_sensing.service.pending import PendingTexts
 from emotion_sensing.service.sensing import MODALITIES as SENSING_MODALITIES
 from emotion_sensing.service.sensing import SensingPool
 from emotion_sensing.session import valid_session_id
+from emotion_sensing.slots import is_intent_payload
 from emotion_sensing.stores import open_store
 from emotion_sensing.text.recognizer import MODEL_FILE, TextRecognizer
 
@@ -130,15 +131,16 @@ async def add_turn(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     text = _text_field(await read_json_object(request), settings)
     session = request.app[STORE].get_or_create(session_id)
-    reading = await request.app[PENDING_TEXTS].collect(session_id, text, lambda t: read_text(request.app, t))
-    if "text" in settings.modalities:
-        session.add(reading)
+    reading: Optional[Reading] = None
+    if not is_intent_payload(text):  # a button's payload has no words to read: face and voice, and the mood, still count
+        reading = await request.app[PENDING_TEXTS].collect(session_id, text, lambda t: read_text(request.app, t))
+        if "text" in settings.modalities:
+            session.add(reading)
     session.turns += 1
     state = session.fuse(settings.fusion)
     session.end_turn(state)
-    return web.json_response(
-        {"session_id": session_id, "turn": session.turns, "reading": reading.to_dict(), "state": state.to_dict()}
-    )
+    return web.json_response({"session_id": session_id, "turn": session.turns,
+                              "reading": None if reading is None else reading.to_dict(), "state": state.to_dict()})
 
 
 # Modalities an outside sensor may report; text arrives with the user's turn instead.

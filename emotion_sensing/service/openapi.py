@@ -117,7 +117,8 @@ SCHEMAS: Dict[str, Schema] = {
         "properties": {
             "session_id": {"type": "string"},
             "turn": {"type": "integer"},
-            "reading": _ref("Reading"),
+            "reading": {"oneOf": [_ref("Reading"), {"type": "null"}],
+                        "description": "null where the text is an intent payload (/intent{...}, a button's): no words to read"},
             "state": _ref("FusedState"),
         },
     },
@@ -275,7 +276,8 @@ PATHS: Dict[str, Dict[str, Schema]] = {
     },
     "/v1/sessions/{session_id}/turns": {
         "post": {
-            "summary": "a user turn's text: adds a text reading and returns the fused state",
+            "summary": "a user turn's text: adds a text reading (none for an intent payload such as a button's "
+                       "/rate{...}) and returns the fused state",
             "parameters": [SESSION_ID],
             "requestBody": _json_body("Text"),
             "responses": {**_json("TurnAnswer"), **_errors(400, 401, 413, 415, 422, 429)},

@@ -81,3 +81,22 @@ async def test_non_finite_numbers_and_bad_ids_are_refused(service):
         assert r.status == 400 and (await r.json())["error"]["code"] == "invalid_session_id"
     async with service.post("/v1/sessions/x/readings", data=b"{oops", headers={"Content-Type": "application/json"}) as r:
         assert r.status == 400 and (await r.json())["error"]["code"] == "malformed_json"
+
+
+async def test_a_button_payload_is_no_text_to_read_but_the_face_still_counts(service):
+    """Rasa takes "/rate{...}" as a click, not words: it read neutral 0.86 and pulled an angry
+    person's state toward calm. Now the turn reads no text; the face, and the mood, carry it."""
+    async with service.post("/v1/sessions/click-1/turns", json={"text": "I'm furious, nobody answers me"}) as response:
+        angry = (await response.json())["state"]
+    assert angry["label"] == "angry"
+    async with service.post("/v1/sessions/click-1/turns", json={"text": '/rate{"rating": "1"}'}) as response:
+        body = await response.json()
+    assert response.status == 200 and body["reading"] is None and body["turn"] == 2
+    assert body["state"]["label"] == "angry", body["state"]
+    async with service.get("/v1/sessions/click-1") as response:
+        assert (await response.json())["counts"] == {"text": 1}  # the payload added no reading
+    async with service.post("/v1/sessions/click-2/readings", json=ANGRY_FACE) as response:
+        assert response.status == 200
+    async with service.post("/v1/sessions/click-2/turns", json={"text": "/affirm"}) as response:
+        state = (await response.json())["state"]
+    assert state["label"] == "angry" and {c["modality"] for c in state["contributions"]} == {"face"}
