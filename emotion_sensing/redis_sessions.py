@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import time
 from collections import OrderedDict, deque
-from typing import Any, Iterator, List, Optional
+from typing import Any, Iterator, List, Optional, Tuple
 
 import redis
 
@@ -72,9 +72,9 @@ class SharedSession(Session):
         super().add(reading)
         self.__dict__["_store"]._push(self.session_id, reading)
 
-    def fuse(self, config: FusionConfig, now: Optional[float] = None) -> FusedState:
+    def fuse(self, config: FusionConfig, now: Optional[float] = None, leave_out: Tuple[str, ...] = ()) -> FusedState:
         self.__dict__["_store"]._refresh(self)
-        return super().fuse(config, now=now)
+        return super().fuse(config, now=now, leave_out=leave_out)
 
 
 class RedisSessionStore(SessionStore):

@@ -12,7 +12,7 @@ import re
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
-from typing import Any, Deque, Dict, Iterator, List, Optional
+from typing import Any, Deque, Dict, Iterator, List, Optional, Tuple
 
 from emotion_sensing.fusion import FusedState, FusionConfig, fuse
 from emotion_sensing.reading import Reading
@@ -58,8 +58,10 @@ class Session:
         while self.readings and self.readings[0].timestamp < limit:
             self.readings.popleft()
 
-    def fuse(self, config: FusionConfig, now: Optional[float] = None) -> FusedState:
-        self.last_state = fuse(self.readings, now=now, config=config, mood=self.mood)
+    def fuse(self, config: FusionConfig, now: Optional[float] = None, leave_out: Tuple[str, ...] = ()) -> FusedState:
+        """The fused state of the readings in the window (less the modalities in ``leave_out``) and the mood."""
+        readings = [r for r in self.readings if r.modality not in leave_out] if leave_out else self.readings
+        self.last_state = fuse(readings, now=now, config=config, mood=self.mood)
         return self.last_state
 
     def end_turn(self, state: FusedState) -> None:

@@ -137,7 +137,9 @@ async def add_turn(request: web.Request) -> web.Response:
         if "text" in settings.modalities:
             session.add(reading)
     session.turns += 1
-    state = session.fuse(settings.fusion)
+    # A payload's turn leaves out the earlier turns' text readings too: they were this person's words
+    # at those turns, and the mood already carries them (read again, they pulled the state toward them).
+    state = session.fuse(settings.fusion, leave_out=("text",) if reading is None else ())
     session.end_turn(state)
     return web.json_response({"session_id": session_id, "turn": session.turns,
                               "reading": None if reading is None else reading.to_dict(), "state": state.to_dict()})

@@ -85,16 +85,20 @@ async def test_non_finite_numbers_and_bad_ids_are_refused(service):
 
 async def test_a_button_payload_is_no_text_to_read_but_the_face_still_counts(service):
     """Rasa takes "/rate{...}" as a click, not words: it read neutral 0.86 and pulled an angry
-    person's state toward calm. Now the turn reads no text; the face, and the mood, carry it."""
+    person's state toward calm. Now the turn reads no text, nor the earlier turns' text again: a
+    click with no camera or microphone on senses nothing (unknown), and the mood carries on."""
     async with service.post("/v1/sessions/click-1/turns", json={"text": "I'm furious, nobody answers me"}) as response:
         angry = (await response.json())["state"]
     assert angry["label"] == "angry"
     async with service.post("/v1/sessions/click-1/turns", json={"text": '/rate{"rating": "1"}'}) as response:
         body = await response.json()
     assert response.status == 200 and body["reading"] is None and body["turn"] == 2
-    assert body["state"]["label"] == "angry", body["state"]
+    assert body["state"]["label"] == "unknown" and body["state"]["contributions"] == [], body["state"]
     async with service.get("/v1/sessions/click-1") as response:
         assert (await response.json())["counts"] == {"text": 1}  # the payload added no reading
+    async with service.post("/v1/sessions/click-1/turns", json={"text": "ok"}) as response:
+        after = (await response.json())["state"]
+    assert after["label"] == "angry" and after["mood_share"] > 0.5  # the mood came through the click
     async with service.post("/v1/sessions/click-2/readings", json=ANGRY_FACE) as response:
         assert response.status == 200
     async with service.post("/v1/sessions/click-2/turns", json={"text": "/affirm"}) as response:
