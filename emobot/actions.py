@@ -11,8 +11,12 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from emotion_sensing.config import Settings
 from emotion_sensing.fusion import unknown_state
+from emotion_sensing.labels import UNKNOWN
 from emotion_sensing.service.client import EmotionClient
-from emotion_sensing.slots import SENSE_ACTION, slot_values
+from emotion_sensing.slots import SENSE_ACTION, is_intent_payload, slot_values
+
+# Why a button's click has no emotion, where no camera or microphone was on to read one.
+CLICK_UNSENSED = "a button's payload, no words to read"
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +42,8 @@ class ActionSenseEmotion(Action):
             answer = {"state": unknown_state().to_dict(), "sensing": "no text"}
         else:
             answer = await self._client.turn_or_unknown(tracker.sender_id, text)
+            if answer.get("sensing") == "ok" and is_intent_payload(text) and answer["state"].get("label") == UNKNOWN:
+                answer["sensing"] = CLICK_UNSENSED
         values = slot_values(answer)
         logger.info(
             "sender %s: %s (confidence %.2f, sensing %s)",

@@ -9,6 +9,7 @@ import pytest
 import requests
 import yaml
 
+from emobot.actions import CLICK_UNSENSED
 from emobot.chat import RasaRestClient, chat
 from emotion_sensing.replay import replay, store_url
 
@@ -148,9 +149,14 @@ def test_a_rating_is_kept_and_a_low_one_is_met_with_an_apology(stack, typed, sta
     one or two stars are apologised for."""
     client = new_client(stack)
     replies = client.send(typed)
-    assert client.slots()["rating"] == stars
+    slots = client.slots()
+    assert slots["rating"] == stars
     assert replies and replies[0]["text"] == rating_reply(stars)
     assert ("sorry" in replies[0]["text"]) == (stars in ("1", "2"))
+    # A click has no words to read (and no camera here): unknown, and the reason is given
+    clicked = typed.startswith("/")
+    assert (slots["user_emotion"] == "unknown") == clicked
+    assert slots["emotion_reading"]["sensing"] == (CLICK_UNSENSED if clicked else "ok")
 
 
 def test_terminal_chat_converses_and_shows_the_emotion(stack):
