@@ -79,6 +79,20 @@ def test_a_calm_start_then_an_angry_message_reads_angry(stack):
     assert slots["user_emotion"] == "angry", slots["emotion_reading"]
 
 
+def test_a_custom_action_reads_the_emotion_from_the_tracker(stack):
+    """emobot.emotion.user_emotion on the tracker an action server is handed (rasa_sdk's Tracker)."""
+    from rasa_sdk import Tracker
+
+    from emobot.emotion import user_emotion
+
+    client = new_client(stack)
+    client.send("I'm furious, my order never arrived and nobody answers")
+    state = requests.get(f"{stack.settings.rasa_url}/conversations/{client.sender_id}/tracker", timeout=10).json()
+    emotion = user_emotion(Tracker.from_dict(state))
+    assert emotion.feels("angry") and emotion.negative() and emotion.sensing == "ok"
+    assert emotion.modalities == ("text",)  # no camera or microphone in this test
+
+
 def test_the_text_is_read_as_the_message_reaches_rasa(stack):
     """Rasa posts each message's text to the service on arrival; the sensing action's turn
     collects that reading instead of starting one. (Every Rasa process gets a message first, which
