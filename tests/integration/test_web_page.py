@@ -284,6 +284,13 @@ def test_a_reply_with_buttons_shows_them_and_a_click_sends_the_payload(open_page
     wait_for(lambda: len(driver.find_elements(By.CSS_SELECTOR, ".msg.bot")) > before, 60, "no reply to the click", driver)
     assert driver.find_elements(By.CSS_SELECTOR, ".msg.user")[-1].text == rating["buttons"][4]["title"]
     assert driver.find_elements(By.CSS_SELECTOR, ".msg.bot .text")[-1].text == variation("utter_thank_rating", "happy")
+    # One answer per question: the row is spent, the chosen star marked, and a second click sends nothing
+    assert [b.is_enabled() for b in shown] == [False] * 5
+    assert [b.get_attribute("aria-pressed") for b in shown] == [None, None, None, None, "true"]
+    users_shown = len(driver.find_elements(By.CSS_SELECTOR, ".msg.user"))
+    driver.execute_script("arguments[0].click()", shown[0])  # as a script would: a disabled button ignores it
+    time.sleep(1.0)
+    assert len(driver.find_elements(By.CSS_SELECTOR, ".msg.user")) == users_shown
     kept = tracker(web_stack, session_id)
     assert [e["text"] for e in kept["events"] if e["event"] == "user"] == ["thanks", "yes", '/rate{"rating": "5"}']
     assert kept["slots"]["rating"] == "5"

@@ -121,7 +121,14 @@ socket.on("bot_uttered", (reply) => {
     const row = Object.assign(document.createElement("div"), { className: "buttons" });
     for (const b of buttons) {
       const button = Object.assign(document.createElement("button"), { type: "button", textContent: b.title });
-      button.onclick = () => send(b.payload, b.title);
+      // One answer per question: the row is spent once a button is clicked (a rating clicked twice
+      // was two ratings), and the chosen one stays marked.
+      button.onclick = () => {
+        for (const other of row.querySelectorAll("button")) other.disabled = true;
+        button.classList.add("chosen");
+        button.setAttribute("aria-pressed", "true");
+        send(b.payload, b.title);
+      };
       row.append(button);
     }
     item.append(row);
