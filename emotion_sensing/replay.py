@@ -68,6 +68,8 @@ class Turn:
     intent: Optional[str]
     emotion: Dict[str, Any] = field(default_factory=dict)
     replies: List[Dict[str, Any]] = field(default_factory=list)
+    # The assistant's other slots set at this turn (a rating, a form's answers): name -> value.
+    slots: Dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> Dict[str, Any]:
         return {
@@ -76,7 +78,16 @@ class Turn:
             "intent": self.intent,
             "emotion": self.emotion,
             "replies": self.replies,
+            "slots": self.slots,
         }
+
+    def slots_line(self, width: int = 60) -> str:
+        """``rating = 4, requested_slot = email``; long values cut to ``width`` characters."""
+        def shown(value: Any) -> str:
+            text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+            return text if len(text) <= width else text[:width - 1] + "…"
+
+        return ", ".join(f"{name} = {shown(value)}" for name, value in self.slots.items())
 
 
 URL_HELP = "expected sqlite:///path/to/tracker.db or postgresql://user:password@host:port/database"
@@ -233,6 +244,8 @@ def _apply(event: Dict[str, Any], turns: List[Turn]) -> None:
     elif kind == "slot" and event.get("name") in EMOTION_KEYS:
         key = EMOTION_KEYS[event["name"]]
         current.emotion[key] = _emotion_value(key, event.get("value"))
+    elif kind == "slot" and isinstance(event.get("name"), str):
+        current.slots[event["name"]] = event.get("value")
     elif kind == "bot":
         metadata = event.get("metadata") or {}
         current.replies.append({"text": str(event.get("text") or ""), "action": metadata.get("utter_action")})
@@ -297,6 +310,8 @@ def format_turns(sender_id: str, turns: List[Turn]) -> str:
             summary += f" [sensing: {reading['sensing']}]"
         lines.append(f"[{number}] user: {turn.text}")
         lines.append(f"     emotion: {summary}   intent: {turn.intent}")
+        if turn.slots:
+            lines.append(f"     set: {turn.slots_line()}")
         for reply in turn.replies:
             if reply.get("warning"):
                 lines.append(f"     ! {reply['warning']}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import html
 import io
+import json
 import time
 from typing import List
 
@@ -13,7 +14,7 @@ from emotion_sensing.replay import Turn
 COLOURS = {"angry": "#d62728", "disgust": "#8c564b", "fear": "#9467bd", "happy": "#2ca02c",
            "sad": "#1f77b4", "surprise": "#ff7f0e", "neutral": "#7f7f7f", "unknown": "#cccccc"}
 CSV_FIELDS = ["turn", "timestamp", "user", "intent", "emotion", "confidence", "valence", "arousal",
-              "contributions", "sensing", "bot"]
+              "contributions", "sensing", "bot", "slots"]  # slots: the other slots set at the turn, as JSON
 
 
 def to_csv(turns: List[Turn]) -> str:
@@ -38,6 +39,7 @@ def to_csv(turns: List[Turn]) -> str:
             ),
             "sensing": reading.get("sensing", ""),
             "bot": " | ".join(r["text"] for r in turn.replies if r.get("text")),
+            "slots": json.dumps(turn.slots, ensure_ascii=False, default=str) if turn.slots else "",
         })
     return out.getvalue()
 
@@ -96,6 +98,8 @@ def to_html(sender_id: str, turns: List[Turn]) -> str:
             if r.get("text") else f"<div class='bot warn'>{html.escape(r.get('warning') or 'ran ' + str(r.get('action')))}</div>"
             for r in turn.replies
         )
+        if turn.slots:
+            replies += f"<div class='set'>set: {html.escape(turn.slots_line())}</div>"
         rows.append(
             f"<tr><td>{number}</td><td>{html.escape(turn.text)}</td>"
             f"<td><span class='chip' style='background:{COLOURS.get(label, '#ccc')}'>{html.escape(label)}</span>"
@@ -111,7 +115,7 @@ body {{ font-family: system-ui, sans-serif; margin: 24px; color: #222; }}
 table {{ border-collapse: collapse; width: 100%; margin-top: 16px; }}
 td, th {{ border-bottom: 1px solid #ddd; padding: 6px 8px; vertical-align: top; text-align: left; font-size: 14px; }}
 .chip {{ display: inline-block; padding: 1px 8px; border-radius: 10px; color: #fff; font-size: 12px; }}
-.bot {{ color: #234; }} .warn {{ color: #a00; }} small {{ color: #888; }}
+.bot {{ color: #234; }} .warn {{ color: #a00; }} small {{ color: #888; }} .set {{ color: #666; font-size: 12px; }}
 </style></head><body>
 <h1>Conversation {html.escape(sender_id)}</h1>
 <p>{len(turns)} user turns · generated {generated} by <code>emobot replay --html</code></p>

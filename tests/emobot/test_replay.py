@@ -117,10 +117,26 @@ def test_replay_of_a_long_conversation_shows_every_turn(tmp_path):
     assert text.count("angry") >= 200
 
 
+def test_the_other_slots_set_at_a_turn_are_shown(tmp_path):
+    """A rating (or a form's answer) set at a turn shows beside its emotion: the demo keeps the stars
+    in a slot, and replay showed only the emotion slots."""
+    rating = {"event": "user", "text": '/rate{"rating": "4"}', "parse_data": {"intent": {"name": "rate"}}}
+    events = [USER, *SLOTS, *BOT, rating, {"event": "slot", "name": "rating", "value": "4"},
+              {"event": "slot", "name": "notes", "value": {"long": "x" * 200}}]
+    url = make_store(tmp_path / "t.db", {"alice": events})
+    first, second = replay("alice", url)
+    assert first.slots == {} and second.slots == {"rating": "4", "notes": {"long": "x" * 200}}
+    text = format_turns("alice", [first, second])
+    assert "\n     set: rating = 4, notes = {\"long\": \"xxx" in text and "x…" in text
+    assert text.count("set:") == 1
+    assert second.to_dict()["slots"]["rating"] == "4"
+
+
 def test_csv_and_html_exports(tmp_path):
     import csv as csv_module
 
-    url = make_store(tmp_path / "t.db", {"alice": [USER, *SLOTS, *BOT, USER, *BOT]})
+    url = make_store(tmp_path / "t.db", {"alice": [USER, *SLOTS, *BOT, USER, *BOT,
+                                                    {"event": "slot", "name": "rating", "value": "2"}]})
     html_path, csv_path = tmp_path / "r.html", tmp_path / "r.csv"
     result = subprocess.run([sys.executable, "-m", "emobot", "replay", "alice", "--store", url,
                              "--html", str(html_path), "--csv", str(csv_path)], capture_output=True, text=True)
@@ -128,7 +144,9 @@ def test_csv_and_html_exports(tmp_path):
     rows = list(csv_module.DictReader(csv_path.open()))
     assert [r["emotion"] for r in rows] == ["angry", ""]
     assert rows[0]["contributions"] == "text:angry:1.00" and rows[0]["bot"] == "I'm truly sorry."
+    assert [r["slots"] for r in rows] == ["", '{"rating": "2"}']
     page = html_path.read_text()
+    assert "<div class='set'>set: rating = 2</div>" in page
     assert '<svg id="timeline"' in page and page.count('class="turn"') == 2
     assert "I&#x27;m furious" in page and "http" not in page.split("<body>")[1].replace("http://www.w3.org/2000/svg", "")
 
