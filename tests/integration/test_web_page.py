@@ -297,6 +297,8 @@ def test_a_reply_with_buttons_shows_them_and_a_click_sends_the_payload(open_page
 
 
 def test_with_the_camera_and_microphone_off_nothing_is_sent(open_page, web_stack):
+    from selenium.webdriver.common.by import By
+
     driver = open_page()
     session_id = driver.execute_script("return window.emobot.sessionId")
 
@@ -309,6 +311,8 @@ def test_with_the_camera_and_microphone_off_nothing_is_sent(open_page, web_stack
     assert state["counts"] == {} and state["state"]["contributions"] == []
     assert tracker(web_stack, session_id)["slots"]["user_emotion"] == "unknown"
     assert reply == {"text": variation("utter_greet", "unknown"), "emotion": "unknown", "source": "tracker"}
+    note = driver.find_elements(By.CSS_SELECTOR, ".msg.bot .adapted")[-1].text
+    assert note == "no emotion sensed: the plain wording"  # was "adapted to unknown"
 
 
 def test_a_camera_that_will_not_start_says_why_and_its_switch_goes_off(open_page, web_stack):

@@ -173,6 +173,10 @@ function markAdapted(item, emotion, source) {
   item.dataset.emotion = emotion;
   item.dataset.emotionSource = source;
   note.innerHTML = "";
+  if (emotion === config.unknown) {  // "adapted to unknown" read as if unknown were a feeling
+    note.append("no emotion sensed: the plain wording");
+    return;
+  }
   const label = Object.assign(document.createElement("b"), { textContent: emotion });
   label.style.setProperty("--c", `var(--${emotion})`);
   note.append(source === "tracker" ? "adapted to " : "sensed ", label);
