@@ -38,7 +38,7 @@ class ActionSenseEmotion(Action):
         text = (tracker.latest_message or {}).get("text") or ""
         if not text.strip():
             # A message without text has nothing to read. (A button's payload, /rate{...}, goes to the
-            # service, which reads no words in it but still fuses the face, the voice and the mood.)
+            # service, which reads no words in it but still fuses the face and the voice.)
             answer = {"state": unknown_state().to_dict(), "sensing": "no text"}
         else:
             answer = await self._client.turn_or_unknown(tracker.sender_id, text)

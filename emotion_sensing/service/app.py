@@ -132,13 +132,14 @@ async def add_turn(request: web.Request) -> web.Response:
     text = _text_field(await read_json_object(request), settings)
     session = request.app[STORE].get_or_create(session_id)
     reading: Optional[Reading] = None
-    if not is_intent_payload(text):  # a button's payload has no words to read: face and voice, and the mood, still count
+    if not is_intent_payload(text):  # a button's payload has no words to read; face and voice still count
         reading = await request.app[PENDING_TEXTS].collect(session_id, text, lambda t: read_text(request.app, t))
         if "text" in settings.modalities:
             session.add(reading)
     session.turns += 1
     # A payload's turn leaves out the earlier turns' text readings too: they were this person's words
     # at those turns, and the mood already carries them (read again, they pulled the state toward them).
+    # With no face or voice either, the state is unknown and the mood waits for the next turn.
     state = session.fuse(settings.fusion, leave_out=("text",) if reading is None else ())
     session.end_turn(state)
     return web.json_response({"session_id": session_id, "turn": session.turns,
