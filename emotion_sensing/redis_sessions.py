@@ -1,14 +1,14 @@
 """Sessions in Redis, so several emotion-service workers share them (EMOBOT_SESSION_STORE=redis://...).
 
 What is shared: each session's readings (JSON, full precision), its turn count, its mood (the
-fused state at its last turn), and when it was created and last seen. What stays in the worker: ``Session.extras`` (a face tracker, a
+fused state at its last turn), when the person last clicked (``words_before``), and when it was created and last seen. What stays in the worker: ``Session.extras`` (a face tracker, a
 voice speaker's running statistics, a stream's voice-activity segmenter) — derived caches
 that rebuild from the next frames or utterances, and the reason a sticky load balancer
 (one conversation's stream to one worker) is still the better layout.
 
 Keys, under ``prefix`` (default ``emobot``): ``{prefix}:sessions`` a sorted set of session ids
 by last activity (for the LRU bound and ``len``), ``{prefix}:session:{id}`` a hash
-(``created``, ``last_seen``, ``turns``, ``mood``), ``{prefix}:readings:{id}`` a list of readings, newest
+(``created``, ``last_seen``, ``turns``, ``mood``, ``words_before``), ``{prefix}:readings:{id}`` a list of readings, newest
 last, trimmed to ``max_readings``. Idle sessions expire after ``ttl_s``.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import time
 from collections import OrderedDict, deque
-from typing import Any, Iterator, List, Optional, Tuple
+from typing import Any, Iterator, List, Optional
 
 import redis
 
@@ -66,15 +66,17 @@ class SharedSession(Session):
             value = store._add_turns(self.session_id, int(value) - self.turns)
         elif name == "mood" and store is not None and value is not None:
             store._set_mood(self.session_id, value)
+        elif name == "words_before" and store is not None:
+            store.redis.hset(store._meta(self.session_id), "words_before", float(value))
         object.__setattr__(self, name, value)
 
     def add(self, reading: Reading) -> None:
         super().add(reading)
         self.__dict__["_store"]._push(self.session_id, reading)
 
-    def fuse(self, config: FusionConfig, now: Optional[float] = None, leave_out: Tuple[str, ...] = ()) -> FusedState:
+    def fuse(self, config: FusionConfig, now: Optional[float] = None) -> FusedState:
         self.__dict__["_store"]._refresh(self)
-        return super().fuse(config, now=now, leave_out=leave_out)
+        return super().fuse(config, now=now)
 
 
 class RedisSessionStore(SessionStore):
@@ -195,6 +197,7 @@ class RedisSessionStore(SessionStore):
         session.created = float(fields.get("created", session.created))
         session.last_seen = float(fields.get("last_seen", session.last_seen))
         object.__setattr__(session, "mood", load_mood(fields["mood"]) if "mood" in fields else None)
+        object.__setattr__(session, "words_before", float(fields.get("words_before", 0.0)))
 
     def _touch(self, pipe: Any, session_id: str) -> None:
         pipe.expire(self._meta(session_id), self.ttl_s)

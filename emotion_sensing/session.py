@@ -12,7 +12,7 @@ import re
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
-from typing import Any, Deque, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Deque, Dict, Iterator, List, Optional
 
 from emotion_sensing.fusion import FusedState, FusionConfig, fuse
 from emotion_sensing.reading import Reading
@@ -41,6 +41,10 @@ class Session:
     mood: Optional[FusedState] = None
     # Per-modality derived state (e.g. running feature statistics); never raw frames or audio.
     extras: Dict[str, Any] = field(default_factory=dict)
+    # When the person last clicked (a button's payload): text readings up to then are left out of
+    # every fusion, the turn's and the live one between turns, until they write again. Their earlier
+    # words are the mood's by then; read again, they pulled the state toward them.
+    words_before: float = 0.0
 
     def __post_init__(self) -> None:
         self.readings = deque(maxlen=self.max_readings)
@@ -58,9 +62,11 @@ class Session:
         while self.readings and self.readings[0].timestamp < limit:
             self.readings.popleft()
 
-    def fuse(self, config: FusionConfig, now: Optional[float] = None, leave_out: Tuple[str, ...] = ()) -> FusedState:
-        """The fused state of the readings in the window (less the modalities in ``leave_out``) and the mood."""
-        readings = [r for r in self.readings if r.modality not in leave_out] if leave_out else self.readings
+    def fuse(self, config: FusionConfig, now: Optional[float] = None) -> FusedState:
+        """The fused state of the readings in the window and the mood (less the words before a click)."""
+        readings = self.readings
+        if self.words_before:
+            readings = [r for r in readings if r.modality != "text" or r.timestamp > self.words_before]
         self.last_state = fuse(readings, now=now, config=config, mood=self.mood)
         return self.last_state
 

@@ -132,15 +132,17 @@ async def add_turn(request: web.Request) -> web.Response:
     text = _text_field(await read_json_object(request), settings)
     session = request.app[STORE].get_or_create(session_id)
     reading: Optional[Reading] = None
-    if not is_intent_payload(text):  # a button's payload has no words to read; face and voice still count
+    if is_intent_payload(text):
+        # A button's payload has no words to read, and the earlier turns' words are left out from now
+        # until the person writes again (Session.words_before). Face and voice still count; with
+        # neither, the state is unknown and the mood waits for the next turn.
+        session.words_before = time.time()
+    else:
         reading = await request.app[PENDING_TEXTS].collect(session_id, text, lambda t: read_text(request.app, t))
         if "text" in settings.modalities:
             session.add(reading)
     session.turns += 1
-    # A payload's turn leaves out the earlier turns' text readings too: they were this person's words
-    # at those turns, and the mood already carries them (read again, they pulled the state toward them).
-    # With no face or voice either, the state is unknown and the mood waits for the next turn.
-    state = session.fuse(settings.fusion, leave_out=("text",) if reading is None else ())
+    state = session.fuse(settings.fusion)
     session.end_turn(state)
     return web.json_response({"session_id": session_id, "turn": session.turns,
                               "reading": None if reading is None else reading.to_dict(), "state": state.to_dict()})

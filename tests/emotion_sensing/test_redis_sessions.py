@@ -135,3 +135,23 @@ def test_the_mood_a_turn_leaves_is_shared_between_workers(clean_redis):
     client.hset("emobot:session:moody", "mood", "{not json")
     client.close()
     assert RedisSessionStore(clean_redis).get("moody").mood is None
+
+
+def test_a_click_leaves_the_earlier_words_out_on_every_worker(clean_redis):
+    """Session.words_before is shared: a worker fusing after another took the click leaves the
+    earlier text out as well, and a new message counts again."""
+    import time
+
+    from emotion_sensing.fusion import FusionConfig
+
+    config = FusionConfig()
+    store = open_store(clean_redis)
+    session = store.get_or_create("clicker")
+    session.add(Reading("text", (0.8, 0.05, 0.05, 0.0, 0.05, 0.0, 0.05), 0.8))
+    session.words_before = time.time()
+    other = RedisSessionStore(clean_redis).get("clicker")
+    assert other.words_before == pytest.approx(session.words_before)
+    assert other.fuse(config).label == "unknown"
+    time.sleep(0.01)
+    session.add(Reading("text", (0.0, 0.0, 0.0, 0.9, 0.0, 0.0, 0.1), 0.9))
+    assert RedisSessionStore(clean_redis).get("clicker").fuse(config).label == "happy"

@@ -95,10 +95,13 @@ async def test_a_button_payload_is_no_text_to_read_but_the_face_still_counts(ser
     assert response.status == 200 and body["reading"] is None and body["turn"] == 2
     assert body["state"]["label"] == "unknown" and body["state"]["contributions"] == [], body["state"]
     async with service.get("/v1/sessions/click-1") as response:
-        assert (await response.json())["counts"] == {"text": 1}  # the payload added no reading
+        live = await response.json()
+    assert live["counts"] == {"text": 1}  # the payload added no reading
+    assert live["state"]["label"] == "unknown"  # and the live state between turns leaves the words out too
     async with service.post("/v1/sessions/click-1/turns", json={"text": "ok"}) as response:
         after = (await response.json())["state"]
     assert after["label"] == "angry" and after["mood_share"] > 0.5  # the mood came through the click
+    assert [c["modality"] for c in after["contributions"]] == ["text"]  # the new words count again
     async with service.post("/v1/sessions/click-2/readings", json=ANGRY_FACE) as response:
         assert response.status == 200
     async with service.post("/v1/sessions/click-2/turns", json={"text": "/affirm"}) as response:
