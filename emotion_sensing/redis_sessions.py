@@ -1,15 +1,16 @@
 """Sessions in Redis, so several emotion-service workers share them (EMOBOT_SESSION_STORE=redis://...).
 
 What is shared: each session's readings (JSON, full precision), its turn count, its mood (the
-fused state at its last turn), when the person last clicked (``words_before``), and when it was created and last seen. What stays in the worker: ``Session.extras`` (a face tracker, a
+fused state at its last turn), when the person last clicked (``words_before``), and when it was
+created and last seen. What stays in the worker: ``Session.extras`` (a face tracker, a
 voice speaker's running statistics, a stream's voice-activity segmenter) — derived caches
 that rebuild from the next frames or utterances, and the reason a sticky load balancer
 (one conversation's stream to one worker) is still the better layout.
 
 Keys, under ``prefix`` (default ``emobot``): ``{prefix}:sessions`` a sorted set of session ids
 by last activity (for the LRU bound and ``len``), ``{prefix}:session:{id}`` a hash
-(``created``, ``last_seen``, ``turns``, ``mood``, ``words_before``), ``{prefix}:readings:{id}`` a list of readings, newest
-last, trimmed to ``max_readings``. Idle sessions expire after ``ttl_s``.
+(``created``, ``last_seen``, ``turns``, ``mood``, ``words_before``), ``{prefix}:readings:{id}`` a
+list of readings, newest last, trimmed to ``max_readings``. Idle sessions expire after ``ttl_s``.
 """
 from __future__ import annotations
 
