@@ -60,6 +60,26 @@ def _turn(rng: random.Random, number: int, t: float, intent: str, action: str, l
     return events
 
 
+def _rating(t: float, stars: int, model_id: str) -> List[Dict[str, Any]]:
+    """A rating button's click: no emotion sensed (a click has no words), the rating slot set."""
+    meta = {"model_id": model_id, "assistant_id": "emobot-demo"}
+    reading = {"label": "unknown", "confidence": 0.0, "contributions": [], "sensing": "a button's payload, no words to read"}
+    return [
+        {"event": "user", "timestamp": t, "text": f'/rate{{"rating": "{stars}"}}', "metadata": meta,
+         "parse_data": {"intent": {"name": "rate", "confidence": 1.0}, "entities": []}, "input_channel": "rest"},
+        {"event": "slot", "timestamp": t + 0.01, "metadata": meta, "name": "user_emotion", "value": "unknown"},
+        {"event": "slot", "timestamp": t + 0.01, "metadata": meta, "name": "emotion_valence", "value": None},
+        {"event": "slot", "timestamp": t + 0.01, "metadata": meta, "name": "emotion_reading", "value": reading},
+        {"event": "slot", "timestamp": t + 0.01, "metadata": meta, "name": "rating", "value": str(stars)},
+        {"event": "action", "timestamp": t + 0.02, "metadata": meta, "name": "utter_thank_rating",
+         "policy": "RulePolicy", "confidence": 1.0},
+        {"event": "bot", "timestamp": t + 0.02, "text": "Thank you for the rating",
+         "metadata": {**meta, "utter_action": "utter_thank_rating"}},
+        {"event": "action", "timestamp": t + 0.03, "metadata": meta, "name": "action_listen", "policy": "RulePolicy",
+         "confidence": 1.0},
+    ]
+
+
 def conversations(n: int, seed: int = 0, days: int = 14) -> Iterator[Tuple[str, List[Dict[str, Any]]]]:
     """``n`` Rasa-shaped conversations (2-4 user turns, ~20 events each) over ``days`` days."""
     rng = random.Random(seed)
@@ -72,10 +92,15 @@ def conversations(n: int, seed: int = 0, days: int = 14) -> Iterator[Tuple[str, 
                                         "policy": None}]
         scenes = [SCENES[0]] * (rng.random() < 0.5) + rng.sample(SCENES[1:6], rng.randint(1, 2)) + [SCENES[6]]
         stepped = False
+        felt: List[float] = []
         for number, (intent, action, moods) in enumerate(scenes):
             label = rng.choices(list(moods), weights=list(moods.values()))[0]
             steps_in = not stepped and label in ("angry", "disgust") and number > 0 and rng.random() < 0.5
             stepped |= steps_in
+            if number == len(scenes) - 1 and rng.random() < 0.3:  # a third rate the chat before leaving
+                stars = max(1, min(5, round(3 + 2 * sum(felt) / len(felt) + rng.uniform(-1.0, 1.0))))
+                events += _rating(t + 10 * number - 5, stars, model_id)
+            felt.append(VALENCE[label])
             events += _turn(rng, number, t + 10 * number, intent, action, label, model_id, source, steps_in)
         yield f"bench-{c:06d}", events
 
@@ -139,5 +164,5 @@ def bench_insights(conversations_n: int = 10_000, store: Optional[str] = None,
         "conversations": conversations_n, "events": events, "generate_s": round(generate_s, 1),
         "insights_s": round(seconds, 2), "peak_rss_mb": round(peak_kb / 1024, 1),
         "peak_rss_note": None if peak_kb > before else "a child process before this one used more; the figure is an upper bound",
-        "user_turns": result["user_turns"], "targets": {"insights_s": 15, "peak_rss_mb": 500},
+        "user_turns": result["user_turns"], "rated": result["ratings"]["n"], "targets": {"insights_s": 15, "peak_rss_mb": 500},
     }
