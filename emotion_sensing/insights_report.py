@@ -102,7 +102,9 @@ def _ratings_section(result: Dict[str, Any]) -> str:
     rows = "".join(
         f"<tr><td>{r['rating']}</td><td>{r['n']}</td><td>{r['valence_before']['mean']:+.2f}</td>"
         f"<td>{html.escape(', '.join(f'{k} {v * 100:.0f}%' for k, v in sorted(r['mix_before']['shares'].items(), key=lambda kv: -kv[1])[:3]))}</td></tr>"
-        for r in ratings["by_rating"])
+        for r in ratings["by_rating"]) or (
+        f"<tr><td colspan='4' class='empty'>no rating given in {result['query']['min_n']} or more conversations "
+        f"(fewer are left out)</td></tr>")
     correlation = ratings["valence_correlation"]
     r_text = (f" Rating against that valence: r = {correlation['r']:+.2f} (n={correlation['n']})."
               if correlation.get("r") is not None else "")

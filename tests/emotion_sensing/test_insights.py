@@ -187,6 +187,11 @@ def test_ratings_are_set_beside_the_valence_sensed_before_them(tmp_path):
     assert insights(other, Query(min_n=1))["ratings"]["n"] == 0
     assert "no conversation set the slot 'rating' to a rating (--rating-slot" in format_insights(insights(other, Query(min_n=1)))
     assert insights(other, Query(min_n=1, rating_slot="stars"))["ratings"]["by_rating"][0]["rating"] == 2
+    from emotion_sensing.insights_report import to_html
+
+    page = to_html(insights(url, Query(min_n=3)))
+    assert "<tr><td>1</td><td>3</td><td>-0.60</td><td>angry 100%</td></tr>" in page and "r = +0.99 (n=7)" in page
+    assert "no rating given in 9 or more conversations (fewer are left out)" in to_html(insights(url, Query(min_n=9)))
 
 
 def test_a_rating_that_is_not_a_number_is_no_rating(tmp_path):
