@@ -97,7 +97,7 @@ def conversations(n: int, seed: int = 0, days: int = 14) -> Iterator[Tuple[str, 
             label = rng.choices(list(moods), weights=list(moods.values()))[0]
             steps_in = not stepped and label in ("angry", "disgust") and number > 0 and rng.random() < 0.5
             stepped |= steps_in
-            if number == len(scenes) - 1 and rng.random() < 0.3:  # a third rate the chat before leaving
+            if number == len(scenes) - 1 and rng.random() < 0.3:  # 30% rate the chat before leaving
                 stars = max(1, min(5, round(3 + 2 * sum(felt) / len(felt) + rng.uniform(-1.0, 1.0))))
                 events += _rating(t + 10 * number - 5, stars, model_id)
             felt.append(VALENCE[label])
