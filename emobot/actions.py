@@ -13,10 +13,7 @@ from emotion_sensing.config import Settings
 from emotion_sensing.fusion import unknown_state
 from emotion_sensing.labels import UNKNOWN
 from emotion_sensing.service.client import EmotionClient
-from emotion_sensing.slots import SENSE_ACTION, is_intent_payload, slot_values
-
-# Why a button's click has no emotion, where no camera or microphone was on to read one.
-CLICK_UNSENSED = "a button's payload, no words to read"
+from emotion_sensing.slots import CLICK_UNSENSED, SENSE_ACTION, is_intent_payload, slot_values
 
 logger = logging.getLogger(__name__)
 

@@ -24,12 +24,11 @@ no Rasa import itself.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Tuple
 
 from emotion_sensing.labels import LABELS, UNKNOWN
-from emotion_sensing.slots import AROUSAL, CONFIDENCE, READING, USER_EMOTION, VALENCE
+from emotion_sensing.slots import AROUSAL, CONFIDENCE, READING, USER_EMOTION, VALENCE, slot_number
 
 NOT_SENSED = "not sensed"
 
@@ -63,12 +62,6 @@ class UserEmotion:
         return self.valence is not None and self.valence <= at_most
 
 
-def _number(value: Any) -> Optional[float]:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return None
-    return float(value)
-
-
 def user_emotion(tracker: Any) -> UserEmotion:
     """The emotion the sensing action set at the latest user turn (unknown where it set none)."""
     label = tracker.get_slot(USER_EMOTION)
@@ -78,16 +71,16 @@ def user_emotion(tracker: Any) -> UserEmotion:
         sensing = reading.get("sensing") if label == UNKNOWN else None
         return UserEmotion(sensing=str(sensing) if sensing else NOT_SENSED)
     contributions = [c for c in reading.get("contributions") or [] if isinstance(c, dict)]
-    decided = sorted((c for c in contributions if (_number(c.get("share")) or 0.0) > 0),
-                     key=lambda c: -(_number(c.get("share")) or 0.0))
+    decided = sorted((c for c in contributions if (slot_number(c.get("share")) or 0.0) > 0),
+                     key=lambda c: -(slot_number(c.get("share")) or 0.0))
     probs = reading.get("probs") if isinstance(reading.get("probs"), dict) else {}
     return UserEmotion(
         label=label,
-        confidence=_number(tracker.get_slot(CONFIDENCE)) or 0.0,
-        valence=_number(tracker.get_slot(VALENCE)),
-        arousal=_number(tracker.get_slot(AROUSAL)),
-        probs={k: float(v) for k, v in probs.items() if k in LABELS and _number(v) is not None},
+        confidence=slot_number(tracker.get_slot(CONFIDENCE)) or 0.0,
+        valence=slot_number(tracker.get_slot(VALENCE)),
+        arousal=slot_number(tracker.get_slot(AROUSAL)),
+        probs={k: float(v) for k, v in probs.items() if k in LABELS and slot_number(v) is not None},
         modalities=tuple(str(c.get("modality")) for c in decided),
-        mood_share=_number(reading.get("mood_share")) or 0.0,
+        mood_share=slot_number(reading.get("mood_share")) or 0.0,
         sensing=str(reading.get("sensing") or "ok"),
     )

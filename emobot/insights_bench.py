@@ -14,6 +14,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from emotion_sensing.labels import VALENCE
 from emotion_sensing.machine import machine
+from emotion_sensing.slots import CLICK_UNSENSED
 
 Printer = Callable[[str], None]
 # (intent, reply action, emotions people arrive with and their weights)
@@ -63,7 +64,7 @@ def _turn(rng: random.Random, number: int, t: float, intent: str, action: str, l
 def _rating(t: float, stars: int, model_id: str) -> List[Dict[str, Any]]:
     """A rating button's click: no emotion sensed (a click has no words), the rating slot set."""
     meta = {"model_id": model_id, "assistant_id": "emobot-demo"}
-    reading = {"label": "unknown", "confidence": 0.0, "contributions": [], "sensing": "a button's payload, no words to read"}
+    reading = {"label": "unknown", "confidence": 0.0, "contributions": [], "sensing": CLICK_UNSENSED}
     return [
         {"event": "user", "timestamp": t, "text": f'/rate{{"rating": "{stars}"}}', "metadata": meta,
          "parse_data": {"intent": {"name": "rate", "confidence": 1.0}, "entities": []}, "input_channel": "rest"},

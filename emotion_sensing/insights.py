@@ -28,7 +28,7 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from emotion_sensing.labels import LABELS, UNKNOWN
 from emotion_sensing.replay import EmptyStore, ReplayError, TrackerReader
-from emotion_sensing.slots import READING, SENSE_ACTION, USER_EMOTION, VALENCE
+from emotion_sensing.slots import READING, SENSE_ACTION, USER_EMOTION, VALENCE, slot_number
 
 SCHEMA_VERSION = 1
 NOT_SENSED = "not sensed"
@@ -68,17 +68,6 @@ class UserTurn:
     model_id: Optional[str] = None
     actions: List[Tuple[str, Optional[str]]] = field(default_factory=list)  # (name, policy)
     rating: Optional[float] = None
-
-
-def _number(value: Any) -> Optional[float]:
-    """A slot value as a finite number ("4", 4, 4.0), else None."""
-    if isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
 
 
 def _source(reading: Any, metadata: Dict[str, Any]) -> Tuple[str, ...]:
@@ -122,15 +111,13 @@ def turns_of(events: Iterable[Dict[str, Any]], problems: Counter, rating_slot: s
                 value = event.get("value")
                 turns[-1].label = value if value in (*LABELS, UNKNOWN) else NOT_SENSED
             elif kind == "slot" and event.get("name") == VALENCE:
-                value = event.get("value")
-                turns[-1].valence = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) \
-                    and math.isfinite(value) else None
+                turns[-1].valence = slot_number(event.get("value"))
             elif kind == "slot" and event.get("name") == READING:
                 reading = event.get("value")
                 metadata_sources = turns[-1].sources
                 turns[-1].sources = _source(reading, {}) or metadata_sources
             elif kind == "slot" and event.get("name") == rating_slot:
-                turns[-1].rating = _number(event.get("value"))
+                turns[-1].rating = slot_number(event.get("value"), from_text=True)
             elif kind == "action" and event.get("name") not in PLUMBING:
                 turns[-1].actions.append((str(event.get("name")), event.get("policy")))
         except (TypeError, ValueError, AttributeError):

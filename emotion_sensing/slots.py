@@ -5,7 +5,8 @@ action, replay and the `add-to` installer.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping
+import math
+from typing import Any, Dict, Mapping, Optional
 
 from emotion_sensing.labels import LABELS, UNKNOWN
 
@@ -19,6 +20,20 @@ EMOTION_VALUES = (*LABELS, UNKNOWN)
 SENSE_ACTION = "action_sense_emotion"
 # Rasa reads a message that starts with this as an intent, with entities, and runs no NLU on it.
 INTENT_PREFIX = "/"
+# emotion_reading's "sensing" where a click sensed nothing (no camera or microphone on to read it).
+CLICK_UNSENSED = "a button's payload, no words to read"
+
+
+def slot_number(value: Any, from_text: bool = False) -> Optional[float]:
+    """A slot value as a finite number, else None: a number (not a bool), or with ``from_text`` also
+    what ``float()`` reads ("4", the rating a payload sets as text). NaN and infinities are None."""
+    if isinstance(value, bool) or (not from_text and not isinstance(value, (int, float))):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 def is_intent_payload(text: str) -> bool:

@@ -9,9 +9,9 @@ import pytest
 import requests
 import yaml
 
-from emobot.actions import CLICK_UNSENSED
 from emobot.chat import RasaRestClient, chat
 from emotion_sensing.replay import replay, store_url
+from emotion_sensing.slots import CLICK_UNSENSED
 
 pytestmark = pytest.mark.integration
 
