@@ -301,40 +301,54 @@ def benchmark(rows: Sequence[Row], config: FusionConfig = FusionConfig(), shippe
     result: Dict[str, Any] = {"patterns": patterns}
     if shipped is not None and shipped.mood_weight > 0:
         result["two_turns"] = two_turns(rows, shipped)
+        result["two_turns_changed"] = two_turns(rows, shipped, change=1.0)
     return result
 
 
 MOOD_GAP_S = 10.0  # seconds between the two turns of a two-turn row
 
 
-def earlier_rows(rows: Sequence[Row], rng: np.random.Generator) -> List[int]:
-    """For each row, the index of a row of the same true emotion drawn at random: the turn before
-    it of a person who feels the same."""
+def earlier_rows(rows: Sequence[Row], rng: np.random.Generator, change: float = 0.0) -> List[int]:
+    """For each row, the index of a row drawn at random for the turn before it: of the same true
+    emotion (a person who feels the same), or, with probability ``change`` where both can be
+    emotions, of another emotion (a person whose emotion changed; neutral rows keep neutral)."""
     by_truth: Dict[str, List[int]] = {}
     for i, row in enumerate(rows):
         by_truth.setdefault(row.truth, []).append(i)
-    return [by_truth[row.truth][int(rng.integers(len(by_truth[row.truth])))] for row in rows]
+    others = {truth: [i for other, group in by_truth.items() if other not in (truth, "neutral") for i in group]
+              for truth in by_truth}
+    out = []
+    for row in rows:
+        group = by_truth[row.truth]
+        if change > 0 and row.truth != "neutral" and others[row.truth] and rng.random() < change:
+            group = others[row.truth]
+        out.append(group[int(rng.integers(len(group)))])
+    return out
 
 
-def two_turns(rows: Sequence[Row], model: LearnedFusion, seed: int = 0) -> Dict[str, Any]:
-    """Two turns of one person who feels the same both times: each row's readings fused after an
-    earlier turn (another row of the same true emotion, its own message drawn with the same p,
-    10 s before), with and without the mood the first turn leaves."""
-    earlier = [rows[i] for i in earlier_rows(rows, np.random.default_rng(seed))]
+def two_turns(rows: Sequence[Row], model: LearnedFusion, seed: int = 0, change: float = 0.0) -> Dict[str, Any]:
+    """Two turns of one person: each row's readings fused after an earlier turn (another row, its
+    own message drawn with the same p, 10 s before), with and without the mood the first turn
+    leaves. The earlier row has the same true emotion (a person who feels the same both times), or
+    with probability ``change`` another emotion (``change=1``: every emotional row follows another
+    emotion: what the mood costs a person whose feeling changes)."""
+    earlier = [rows[i] for i in earlier_rows(rows, np.random.default_rng(seed), change)]
     config = FusionConfig(model=model)
-    truth = [row.truth for row in rows]
     out: Dict[str, Any] = {}
     for pattern in PATTERNS:
         modalities = pattern.split("+")
         if any(m not in rows[0].readings for m in modalities):
             continue
-        with_mood, without = [], []
+        truth, with_mood, without = [], [], []
         for row, first in zip(rows, earlier):
+            if change >= 1.0 and row.truth == first.truth:
+                continue  # neutral rows: no change to measure
             now = max(row.readings[m].timestamp for m in modalities)
             before = [dataclasses.replace(first.readings[m], timestamp=now - MOOD_GAP_S) for m in modalities]
             mood = fuse(before, now=now - MOOD_GAP_S, config=config)
             second = [row.readings[m] for m in modalities]
             state = fuse(second, now=now, config=config, mood=mood)
+            truth.append(row.truth)
             with_mood.append((state.label, state.valence))
             without.append(_today(second, config))
         out[pattern] = {"without_mood": score(truth, without), "with_mood": score(truth, with_mood)}
@@ -581,10 +595,11 @@ def format_report(result: Dict[str, Any]) -> str:
         for name, s in methods.items():
             lines.append(f"  {name:<26} accuracy {s['accuracy']:.3f}  macro-F1 {s['macro_f1']:.3f}  "
                          f"valence sign {s['valence_sign_agreement']:.3f}" + (f"  unknown {s['unknown']}" if s["unknown"] else ""))
-    if result.get("two_turns"):
-        lines.append(f"\n== two turns of one person feeling the same (the second turn, {MOOD_GAP_S:g} s after the first)")
-        for pattern, entry in result["two_turns"].items():
-            lines.append(f"  {pattern:<16} without mood accuracy {entry['without_mood']['accuracy']:.3f} "
-                         f"(macro-F1 {entry['without_mood']['macro_f1']:.3f}), with mood "
-                         f"{entry['with_mood']['accuracy']:.3f} ({entry['with_mood']['macro_f1']:.3f})")
+    for key, who in (("two_turns", "feeling the same"), ("two_turns_changed", "whose emotion changed")):
+        if result.get(key):
+            lines.append(f"\n== two turns of one person {who} (the second turn, {MOOD_GAP_S:g} s after the first)")
+            for pattern, entry in result[key].items():
+                lines.append(f"  {pattern:<16} without mood accuracy {entry['without_mood']['accuracy']:.3f} "
+                             f"(macro-F1 {entry['without_mood']['macro_f1']:.3f}), with mood "
+                             f"{entry['with_mood']['accuracy']:.3f} ({entry['with_mood']['macro_f1']:.3f})")
     return "\n".join(lines)

@@ -21,9 +21,13 @@ confident emotional one says a lot (``r = 1``: the reading as it is). A message 
 no voice, no earlier turn) keeps its own reading: see :meth:`LearnedFusion.terms`.
 
 Mood carries across turns: the previous turn's fused state enters as one more term,
-``beta * 0.5 ** (age / half_life) * log(previous probs)``, so a content-free message after an
-angry one stays angry-leaning while a message that carries a new emotion moves the state (after
-a turn, words alone enter as the mixture with their own carry rate, ``mood_text_carry``).
+``beta * 0.5 ** (age / half_life) * log(k * previous probs + (1 - k) / K)``, so a content-free
+message after an angry one stays angry-leaning while a message that carries a new emotion moves
+the state (after a turn, words alone enter as the mixture with their own carry rate,
+``mood_text_carry``). ``k`` (``mood_keep``) is how often the emotion is the one of the turn
+before: the rest of the time it may be any. Without it (``k = 1``) the log of a confident turn's
+state vetoes every other label: after "thanks, that is great!" (happy 0.91, sad 0.0004) the
+message "actually I am really sad, my dog died yesterday" (sad 0.79) fused to happy 0.44.
 
 The parameters live in ``models/fusion.json`` (card: ``models/fusion.md``); fusion.py falls back
 to its hand-set weights when the file is absent.
@@ -74,19 +78,21 @@ class LearnedFusion:
     unknown_below: float = 0.0
     text_carry: float = 1.0  # r: how often a message's words carry the person's emotion
     mood_text_carry: float = 1.0  # r of a turn with only words and a mood (fitted with beta)
+    mood_keep: float = 1.0  # k: how often the emotion stays the previous turn's (fitted with beta)
     meta: Dict[str, Any] = field(default_factory=dict)
 
     def terms(self, logp: np.ndarray, presence: np.ndarray, mood: Optional[Sequence[float]] = None,
               mood_factor: float = 1.0, mood_weight: Optional[float] = None,
-              mood_text_carry: Optional[float] = None) -> Tuple[np.ndarray, Dict[str, np.ndarray]]:
+              mood_text_carry: Optional[float] = None,
+              mood_keep: Optional[float] = None) -> Tuple[np.ndarray, Dict[str, np.ndarray]]:
         """One turn's fused logits and each part's term (by modality, and "mood").
 
         - Words only, no mood: the text reading as it is (its own calibration, fitted on the
           corpora's real mix of labels, is the better account of a lone message than the
           balanced benchmark's; text-only fusion leaves the reading unchanged).
         - Words only, after a turn: the words as a mixture with carry rate ``mood_text_carry``
-          plus ``beta * decay * log(mood)``, so a content-free message keeps the mood and an
-          emotional one moves it.
+          plus ``beta * decay * log(k * mood + (1 - k) / K)``, so a content-free message keeps the
+          mood and an emotional one moves it.
         - A face or a voice present: the learned combination, plus the same mood term.
         - Words with a face or voice reading that has aged (presence between 0 and 1): a mixture
           of the two above, ``(1 - s) * p(words only) + s * p(learned)``, where
@@ -109,6 +115,7 @@ class LearnedFusion:
         presence = np.asarray(presence, dtype=np.float64)
         beta = self.mood_weight if mood_weight is None else mood_weight
         carry = self.mood_text_carry if mood_text_carry is None else mood_text_carry
+        keep = self.mood_keep if mood_keep is None else mood_keep
         if mood is not None and int(np.argmax(mood)) == NEUTRAL:
             mood = None
         weight = beta * mood_factor if mood is not None else 0.0
@@ -124,7 +131,7 @@ class LearnedFusion:
         else:
             z, parts = self._learned_terms(logp, presence)
         if weight > 0:
-            parts["mood"] = weight * log_probs(np.asarray(mood, dtype=np.float64))
+            parts["mood"] = weight * log_probs(keep * np.asarray(mood, dtype=np.float64) + (1.0 - keep) / K)
             z = z + parts["mood"]
         return z, parts
 
@@ -176,6 +183,7 @@ class LearnedFusion:
             "unknown_below": round(float(self.unknown_below), 6),
             "text_carry": round(float(self.text_carry), 6),
             "mood_text_carry": round(float(self.mood_text_carry), 6),
+            "mood_keep": round(float(self.mood_keep), 6),
             "meta": self.meta,
         }
 
@@ -197,7 +205,7 @@ class LearnedFusion:
         return cls(str(data["kind"]), weights, offsets, bias, float(data.get("mood_weight", 0.0)),
                    float(data.get("mood_half_life_s", 120.0)), float(data.get("unknown_below", 0.0)),
                    float(data.get("text_carry", 1.0)), float(data.get("mood_text_carry", 1.0)),
-                   dict(data.get("meta") or {}))
+                   float(data.get("mood_keep", 1.0)), dict(data.get("meta") or {}))
 
     @classmethod
     def load(cls, path: Path) -> LearnedFusion:
@@ -321,13 +329,13 @@ def fit(kind: str, logp: np.ndarray, presence: np.ndarray, labels: np.ndarray, l
 
 
 def run_sequence(model: LearnedFusion, logp: np.ndarray, presence: np.ndarray, mood_weight: Optional[float] = None,
-                 mood_text_carry: Optional[float] = None) -> np.ndarray:
+                 mood_text_carry: Optional[float] = None, mood_keep: Optional[float] = None) -> np.ndarray:
     """The fused probabilities of one person's turns in order, each turn's state the next one's
     mood (no decay: consecutive turns)."""
     out = np.zeros((len(logp), K))
     previous = None
     for t in range(len(logp)):
-        z, _ = model.terms(logp[t], presence[t], previous, 1.0, mood_weight, mood_text_carry)
+        z, _ = model.terms(logp[t], presence[t], previous, 1.0, mood_weight, mood_text_carry, mood_keep)
         out[t] = softmax(z)
         previous = out[t]
     return out
@@ -335,30 +343,42 @@ def run_sequence(model: LearnedFusion, logp: np.ndarray, presence: np.ndarray, m
 
 MOOD_GRID = tuple(np.round(np.arange(0.0, 1.01, 0.1), 2))
 CARRY_GRID = (0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
+KEEP_GRID = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5)
+
+
+def mood_settings(grid: Sequence[float] = MOOD_GRID, carries: Sequence[float] = CARRY_GRID,
+                  keeps: Sequence[float] = KEEP_GRID) -> Tuple[str, ...]:
+    """Every mood setting of the grids as "beta/carry/keep" (no mood: beta 0, carry 1, keep 1)."""
+    return tuple(f"{beta:g}/{carry:g}/{keep:g}" for beta in grid
+                 for carry in (carries if beta > 0 else (1.0,)) for keep in (keeps if beta > 0 else (1.0,)))
+
+
+def mood_setting(key: str) -> Tuple[float, float, float]:
+    """(beta, carry, keep) of a "beta/carry/keep" key (a "beta/carry" key of older files: keep 1)."""
+    values = [float(v) for v in key.split("/")]
+    return values[0], values[1], values[2] if len(values) > 2 else 1.0
 
 
 def fit_mood_weight(model: LearnedFusion, sequences: Sequence[Tuple[np.ndarray, np.ndarray, np.ndarray]],
-                    grid: Sequence[float] = MOOD_GRID, carries: Sequence[float] = CARRY_GRID,
-                    ) -> Tuple[float, float, Dict[str, float]]:
-    """The mood weight beta and the words' carry rate of a turn after another (r) minimising the
-    class-balanced NLL of each later turn's label given its own evidence and the previous turn's
-    state (the filter run along each sequence). ``sequences``: (logp (T, M, K), presence (T, M),
-    labels (T,)) per speaker, turns in order. Returns (beta, r, NLL by "beta/r")."""
+                    settings: Optional[Sequence[str]] = None) -> Tuple[str, Dict[str, float]]:
+    """The mood setting (weight beta, the words' carry rate of a turn after another r, and the
+    chance k that the emotion stays) minimising the class-balanced NLL of each later turn's label
+    given its own evidence and the previous turn's state (the filter run along each sequence).
+    ``sequences``: (logp (T, M, K), presence (T, M), labels (T,)) per speaker, turns in order.
+    Returns (the best "beta/carry/keep", NLL by setting)."""
     counts = np.bincount(np.concatenate([s[2] for s in sequences]), minlength=K).astype(float)
     class_weight = np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / max((counts > 0).sum(), 1), 0.0)
     curve: Dict[str, float] = {}
-    for beta in grid:
-        for carry in (carries if beta > 0 else (1.0,)):
-            total = weight = 0.0
-            for logp, presence, labels in sequences:
-                probs = run_sequence(model, logp, presence, beta, carry)[1:]
-                w = class_weight[labels[1:]]
-                total -= float(np.sum(w * np.log(np.clip(probs[np.arange(len(probs)), labels[1:]], 1e-12, None))))
-                weight += float(w.sum())
-            curve[f"{beta:g}/{carry:g}"] = round(total / max(weight, 1e-12), 5)
-    best = min(curve, key=curve.__getitem__)
-    beta, carry = (float(v) for v in best.split("/"))
-    return beta, carry, curve
+    for key in settings or mood_settings():
+        beta, carry, keep = mood_setting(key)
+        total = weight = 0.0
+        for logp, presence, labels in sequences:
+            probs = run_sequence(model, logp, presence, beta, carry, keep)[1:]
+            w = class_weight[labels[1:]]
+            total -= float(np.sum(w * np.log(np.clip(probs[np.arange(len(probs)), labels[1:]], 1e-12, None))))
+            weight += float(w.sum())
+        curve[key] = round(total / max(weight, 1e-12), 5)
+    return min(curve, key=curve.__getitem__), curve
 
 
 def recognizer_fingerprints(models_dir: Path) -> Dict[str, str]:

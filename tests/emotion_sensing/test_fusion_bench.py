@@ -9,7 +9,16 @@ import sys
 import numpy as np
 import pytest
 
-from emotion_sensing.fusion_bench import PATTERNS, Pool, benchmark, build_rows, score, with_calm_faces
+from emotion_sensing.fusion_bench import (
+    PATTERNS,
+    Pool,
+    benchmark,
+    build_rows,
+    earlier_rows,
+    score,
+    two_turns,
+    with_calm_faces,
+)
 from emotion_sensing.labels import LABELS, UNKNOWN
 from emotion_sensing.reading import Reading
 from tests.conftest import DATASETS
@@ -220,3 +229,45 @@ def test_eval_fusion_refuses_a_manifest_rather_than_ignoring_it(tmp_path):
     done = subprocess.run([sys.executable, "-m", "emobot", "eval", "fusion", "--manifest", str(manifest)],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 2 and "--manifest is for text, speech and face" in done.stderr
+
+
+def test_earlier_turns_of_a_person_whose_emotion_changed():
+    """``change`` is how often an emotional row's earlier turn has another emotion (never neutral);
+    neutral rows and ``change=0`` keep the same emotion, drawn as before."""
+    rows = build_rows(pools(), n_per_label=100, p=0.3, seed=2)
+    same = earlier_rows(rows, np.random.default_rng(5))
+    assert all(rows[j].truth == row.truth for row, j in zip(rows, same))
+    changed = earlier_rows(rows, np.random.default_rng(5), change=1.0)
+    for row, j in zip(rows, changed):
+        if row.truth == "neutral":
+            assert rows[j].truth == "neutral"
+        else:
+            assert rows[j].truth not in (row.truth, "neutral")
+    some = earlier_rows(rows, np.random.default_rng(5), change=0.25)
+    emotional = [(row, j) for row, j in zip(rows, some) if row.truth != "neutral"]
+    assert np.mean([rows[j].truth != row.truth for row, j in emotional]) == pytest.approx(0.25, abs=0.05)
+
+
+def test_the_mood_moves_for_a_message_that_carries_a_new_emotion():
+    """The two-turn benchmark where the emotion changed: with the mood mixed with how often emotion
+    stays (k < 1) the second turn's words still win where they carry the new emotion; with k = 1 a
+    confident first turn vetoes them."""
+    from emotion_sensing import fusion_model as fm
+
+    def model(keep):
+        return fm.LearnedFusion("product", np.repeat(np.eye(len(LABELS))[None], 3, 0), np.zeros((3, len(LABELS))),
+                                np.zeros(len(LABELS)), mood_weight=1.0, text_carry=0.9, mood_text_carry=0.7,
+                                mood_keep=keep)
+
+    # Messages read confidently (0.9995) or plainly (0.75): a plain one after a confident one of
+    # another emotion is what the old mood vetoed.
+    two = {m: Pool(m, "synthetic", {label: [reading(m, label, c) for c in (0.9995, 0.75)] for label in LABELS})
+           for m in ("text", "face", "voice")}
+    rows = build_rows(two, n_per_label=60, p=1.0, seed=3)
+    vetoed = two_turns(rows, model(1.0), change=1.0)["text"]
+    kept = two_turns(rows, model(0.5), change=1.0)["text"]
+    assert vetoed["without_mood"]["accuracy"] == kept["without_mood"]["accuracy"] == 1.0
+    assert kept["with_mood"]["accuracy"] == 1.0 > vetoed["with_mood"]["accuracy"]
+    # Where the emotion stays, the mood still helps (or costs nothing).
+    assert two_turns(rows, model(0.5))["text"]["with_mood"]["accuracy"] == 1.0
+

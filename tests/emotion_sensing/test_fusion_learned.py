@@ -224,15 +224,36 @@ def test_mood_weight_is_fitted_from_sequences():
             out.append((np.array(logp), presence, np.array(labels)))
         return out
 
-    persistent, carry, curve = fm.fit_mood_weight(model, sequences(True))
-    independent, _, other = fm.fit_mood_weight(model, sequences(False))
+    settings = fm.mood_settings(keeps=(1.0, 0.5))
+    best, curve = fm.fit_mood_weight(model, sequences(True), settings)
+    other_best, other = fm.fit_mood_weight(model, sequences(False), settings)
+    persistent, carry, _ = fm.mood_setting(best)
+    independent, _, _ = fm.mood_setting(other_best)
     assert persistent > 0.3 and carry < 1.0  # half the messages are content-free: the words carry less
-    assert "0/1" in curve and f"{persistent:g}/{carry:g}" in curve
+    assert "0/1/1" in curve and best in curve and len(curve) == len(settings)
     # Where the emotion persists the mood is worth much more. (Where it does not, a mood after an
     # emotional turn still lets a content-free message's words count less, so its weight need not
     # be 0: a neutral turn leaves no mood, and these labels are uniform.)
-    gain = curve["0/1"] - min(curve.values())
-    assert independent <= persistent and other["0/1"] - min(other.values()) < gain / 2
+    gain = curve["0/1/1"] - min(curve.values())
+    assert independent <= persistent and other["0/1/1"] - min(other.values()) < gain / 2
+
+
+def test_mood_keep_bounds_what_a_confident_turn_vetoes():
+    """The log of a confident turn's state (happy 0.9985, sad 0.0002) vetoes a message that plainly
+    carries another emotion; mixed with how often the emotion stays (k < 1), it leans on it."""
+    model = fm.fit("weighted", *synthetic())
+    happy = np.array(one_hot("happy", 0.9985))
+    logp = np.zeros((3, K))
+    logp[0] = fm.log_probs(one_hot("sad", 0.8))
+    presence = np.array([1.0, 0.0, 0.0])
+    sad, happy_i = LABEL_INDEX["sad"], LABEL_INDEX["happy"]
+    vetoed, _ = model.terms(logp, presence, happy, 1.0, 0.8, 0.5, 1.0)
+    assert vetoed.argmax() == happy_i
+    kept, parts = model.terms(logp, presence, happy, 1.0, 0.8, 0.5, 0.5)
+    assert kept.argmax() == sad and parts["mood"][happy_i] > parts["mood"][sad]
+    # k = 1 is the mood as it was, and files without the field read as k = 1.
+    older = {k: v for k, v in model.to_dict().items() if k != "mood_keep"}
+    assert fm.LearnedFusion.from_dict(older).mood_keep == 1.0
 
 
 def test_a_message_alone_keeps_its_own_reading():
