@@ -271,3 +271,24 @@ def test_the_mood_moves_for_a_message_that_carries_a_new_emotion():
     # Where the emotion stays, the mood still helps (or costs nothing).
     assert two_turns(rows, model(0.5))["text"]["with_mood"]["accuracy"] == 1.0
 
+
+def test_the_shipped_mood_costs_little_where_the_emotion_changes():
+    """`emobot train fusion` records, for every mood setting, what it costs where a person's emotion
+    changed, and ships one that costs at most the tolerance there and on DailyDialog."""
+    from emotion_sensing.config import Settings
+    from emotion_sensing.fusion_model import mood_setting
+    from emotion_sensing.fusion_train import MOOD_TOLERANCE, NO_MOOD
+
+    results = json.loads((Settings().models_dir / "fusion.results.json").read_text())
+    fitted = json.loads((Settings().models_dir / "fusion.json").read_text())
+    mood = results["mood"]
+    shipped = next(key for key in mood["nll_sum"]
+                   if mood_setting(key) == (fitted["mood_weight"], fitted["mood_text_carry"], fitted["mood_keep"]))
+    changed = mood["changed_two_turn_accuracy"]
+    assert changed[shipped] >= changed[NO_MOOD] - MOOD_TOLERANCE
+    f1 = mood["dailydialog_validation_macro_f1"]
+    assert f1[shipped] >= f1[NO_MOOD] - MOOD_TOLERANCE
+    assert 0.0 < fitted["mood_keep"] < 1.0 and 0.05 < mood["change_rate"]["rate"] < 0.2
+    for pattern, entry in results["benchmark"]["two_turns"].items():
+        assert entry["with_mood"]["accuracy"] > entry["without_mood"]["accuracy"], pattern
+    assert results["benchmark"]["two_turns_changed"]

@@ -165,12 +165,26 @@ def test_ok_after_an_angry_turn_stays_angry_leaning(text):
     assert fuse([text.read("ok", timestamp=NOW)], now=NOW, config=SHIPPED).valence >= 0 > second.valence
 
 
-def test_a_message_with_a_new_emotion_moves_the_mood(text):
+@pytest.mark.parametrize("before, message, label", [
+    ("this is ridiculous, nobody ever answers my emails", "Thank you so much, that's wonderful news!", "happy"),
+    # A confident happy turn left sad at 0.0004: its log vetoed the sad message (happy 0.44,
+    # valence +0.77, "That's lovely to hear!") until the mood was mixed with how often emotion stays.
+    ("thanks, that is great!", "actually I am really sad, my dog died yesterday", "sad"),
+    ("I'm so happy with the service, thank you!", "oh no, I'm scared my card details were stolen", "fear"),
+])
+def test_a_message_with_a_new_emotion_moves_the_mood(text, before, message, label):
     session = Session("support")
-    session.add(text.read("this is ridiculous, nobody ever answers my emails", timestamp=NOW))
-    session.end_turn(session.fuse(SHIPPED, now=NOW))
-    session.add(text.read("Thank you so much, that's wonderful news!", timestamp=NOW + 8))
-    assert session.fuse(SHIPPED, now=NOW + 8).label == "happy"
+    session.add(text.read(before, timestamp=NOW))
+    first = session.fuse(SHIPPED, now=NOW)
+    session.end_turn(first)
+    assert first.label not in ("neutral", label), first.to_dict()
+    reading = text.read(message, timestamp=NOW + 8)
+    assert reading.label == label, reading
+    session.add(reading)
+    state = session.fuse(SHIPPED, now=NOW + 8)
+    assert state.label == label, state.to_dict()
+    # Its valence is the message's side of zero, not the previous turn's.
+    assert np.sign(state.valence) == np.sign(reading.valence) != np.sign(first.valence), state.to_dict()
 
 
 @pytest.mark.parametrize("message, label", [

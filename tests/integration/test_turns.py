@@ -79,6 +79,20 @@ def test_a_calm_start_then_an_angry_message_reads_angry(stack):
     assert slots["user_emotion"] == "angry", slots["emotion_reading"]
 
 
+def test_sad_news_right_after_thanks_is_answered_as_sad(stack):
+    """After a happy turn a plainly sad message read happy (0.44, valence +0.77: the happy turn's
+    near-zero sad probability vetoed it) and the person heard "That's lovely to hear! 😊"."""
+    client = new_client(stack)
+    client.send("thanks, that is great!")
+    assert client.slots()["user_emotion"] == "happy"
+    replies = client.send("actually I am really sad, my dog died yesterday")
+    slots = client.slots()
+    assert slots["user_emotion"] == "sad" and slots["emotion_valence"] < 0, slots["emotion_reading"]
+    texts = [r["text"] for r in replies]
+    assert not set(texts) & variations("utter_feeling", "happy"), texts
+    assert set(texts) & variations("utter_feeling", "sad"), texts
+
+
 def test_a_custom_action_reads_the_emotion_from_the_tracker(stack):
     """emobot.emotion.user_emotion on the tracker an action server is handed (rasa_sdk's Tracker)."""
     from rasa_sdk import Tracker
