@@ -249,6 +249,21 @@ def choose_threshold(curve: Sequence[Dict[str, float]]) -> float:
     return float(max(allowed))
 
 
+def dailydialog_turns(path: Path) -> Dict[Tuple[str, str], List[Tuple[int, str, str]]]:
+    """Each DailyDialog speaker's utterances of a split's CSV, in order: (dialogue, speaker) ->
+    [(turn, text, canonical label)]."""
+    turns: Dict[Tuple[str, str], List[Tuple[int, str, str]]] = {}
+    with Path(path).open(encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle):
+            label = DAILYDIALOG.get((row.get("emotion") or "").strip())
+            text = (row.get("text") or "").strip()
+            if label and text:
+                turns.setdefault((row["dialogue_id"], row["speaker"]), []).append((int(row["turn"]), text, label))
+    for group in turns.values():
+        group.sort()
+    return turns
+
+
 def dailydialog_sequences(datasets_dir: Path, split: str, models_dir: Path, now: float,
                           log: Printer) -> List[Tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Each DailyDialog speaker's turns in order (log-probabilities of the text reading, text-only
@@ -258,13 +273,7 @@ def dailydialog_sequences(datasets_dir: Path, split: str, models_dir: Path, now:
     path = Path(datasets_dir) / "dailydialog" / f"{split}.csv"
     if not path.exists():
         raise FileNotFoundError(f"DailyDialog {split} split not found at {path}; see README 'Datasets'")
-    turns: Dict[Tuple[str, str], List[Tuple[int, str, str]]] = {}
-    with path.open(encoding="utf-8", newline="") as handle:
-        for row in csv.DictReader(handle):
-            label = DAILYDIALOG.get((row.get("emotion") or "").strip())
-            text = (row.get("text") or "").strip()
-            if label and text:
-                turns.setdefault((row["dialogue_id"], row["speaker"]), []).append((int(row["turn"]), text, label))
+    turns = dailydialog_turns(path)
     texts = sorted({text for group in turns.values() for _, text, _ in group})
     by_text: Dict[str, Tuple[float, ...]] = {}
 
@@ -287,7 +296,6 @@ def dailydialog_sequences(datasets_dir: Path, split: str, models_dir: Path, now:
     presence = np.zeros(len(MODALITIES))
     presence[MODALITIES.index("text")] = 1.0
     for group in turns.values():
-        group.sort()
         lp = np.zeros((len(group), len(MODALITIES), len(LABELS)))
         for t, (_, text, _) in enumerate(group):
             lp[t, MODALITIES.index("text")] = log_probs(by_text[text])
@@ -330,16 +338,10 @@ def dailydialog_change_rate(datasets_dir: Path) -> Tuple[float, str]:
     path = Path(datasets_dir) / "dailydialog" / "train.csv"
     if not path.exists():
         return MOOD_CHANGE, MOOD_CHANGE_SOURCE + " (recorded: the corpus is not here)"
-    turns: Dict[Tuple[str, str], List[Tuple[int, str]]] = {}
-    with path.open(encoding="utf-8", newline="") as handle:
-        for row in csv.DictReader(handle):
-            label = DAILYDIALOG.get((row.get("emotion") or "").strip())
-            if label:
-                turns.setdefault((row["dialogue_id"], row["speaker"]), []).append((int(row["turn"]), label))
     same = changed = 0
-    for group in turns.values():
-        group.sort()
-        for (_, a), (_, b) in zip(group, group[1:]):
+    for group in dailydialog_turns(path).values():
+        labels = [label for _, _, label in group]
+        for a, b in zip(labels, labels[1:]):
             if "neutral" not in (a, b):
                 same += a == b
                 changed += a != b

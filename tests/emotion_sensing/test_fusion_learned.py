@@ -328,3 +328,25 @@ def test_a_strong_mood_costs_macro_f1_where_emotion_changes_and_not_where_it_per
     steady = mood_macro_f1(model, sequences(True), [NO_MOOD, "1/0.1"])
     assert changing["1/0.1"] < changing[NO_MOOD] - 0.05
     assert steady["1/0.1"] >= steady[NO_MOOD] - 0.01
+
+
+def test_how_often_emotion_changes_is_counted_from_dailydialog(tmp_path):
+    """Consecutive utterances of one speaker, both emotional: how many change emotion. Neutral ones
+    and the other speaker's do not count; without the corpus the recorded figure stands."""
+    from emotion_sensing.fusion_train import MOOD_CHANGE, dailydialog_change_rate
+
+    folder = tmp_path / "dailydialog"
+    folder.mkdir()
+    rows = [  # dialogue, turn, speaker, emotion
+        (1, 0, "A", "happiness"), (1, 1, "B", "anger"), (1, 2, "A", "happiness"), (1, 3, "B", "no emotion"),
+        (1, 4, "A", "sadness"), (1, 5, "B", "anger"), (2, 0, "A", "fear"), (2, 1, "A", "no emotion"),
+        (2, 2, "A", "fear"),
+    ]
+    (folder / "train.csv").write_text("dialogue_id,turn,speaker,text,emotion\n" + "".join(
+        f"{d},{t},{s},utterance {d}-{t},{e}\n" for d, t, s, e in rows))
+    rate, source = dailydialog_change_rate(tmp_path)
+    # A: happy -> happy (same), happy -> sad (changed). B's angry, neutral, angry and dialogue 2's
+    # fear, neutral, fear make no pair: each has a neutral side.
+    assert rate == pytest.approx(1 / 2) and "1 of 2" in source
+    missing, why = dailydialog_change_rate(tmp_path / "elsewhere")
+    assert missing == MOOD_CHANGE and "not here" in why
