@@ -255,3 +255,28 @@ def test_a_fusion_fitted_on_other_recognizer_files_says_so(tmp_path, caplog):
     del fitted["meta"]["recognizers"]  # fitted before fingerprints were kept: nothing to compare
     (tmp_path / MODEL_FILE).write_text(json.dumps(fitted))
     assert changed_recognizers(load_fusion_model(tmp_path), tmp_path) is None
+
+
+def test_the_mood_keeps_content_free_turns_and_yields_to_a_new_emotion(text):
+    """The support messages the text tests call content-free, each after each emotional message of
+    those tests: the previous turn's feeling carries (its valence side). And each emotional message
+    after one of another emotion reads its own: with the mood's plain log (until 7 December) 27 of
+    the 40 pairs did (after "I feel so sad and lonely today", "I'm furious, ..." read sad 0.71);
+    the mood mixed with how often emotion stays reads 37 here, and carries as before (326 of 329
+    valences kept, against 329)."""
+    from tests.emotion_sensing.test_text_recognizer import CONTENT_FREE, EMOTIONAL
+
+    def second_turn(before, message):
+        session = Session("support")
+        session.add(text.read(before, timestamp=NOW))
+        first = session.fuse(SHIPPED, now=NOW)
+        session.end_turn(first)
+        session.add(text.read(message, timestamp=NOW + 8))
+        return first, session.fuse(SHIPPED, now=NOW + 8)
+
+    kept = [np.sign(first.valence) == np.sign(state.valence)
+            for first, state in (second_turn(before, message) for before, _ in EMOTIONAL for message in CONTENT_FREE)]
+    assert np.mean(kept) >= 0.95, f"{sum(kept)} of {len(kept)}"
+    moved = [second_turn(before, message)[1].label == label
+             for before, other in EMOTIONAL for message, label in EMOTIONAL if other != label]
+    assert sum(moved) >= 34, f"{sum(moved)} of {len(moved)}"
