@@ -37,7 +37,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -152,15 +152,31 @@ class LearnedFusion:
         terms = np.einsum("mij,...mj->...mi", self.weights, logp) + self.offsets
         return presence[..., None] * terms
 
-    def logits(self, logp: np.ndarray, presence: np.ndarray) -> np.ndarray:
-        """Fused logits of many rows with no mood, as :meth:`terms` gives them one by one:
-        ``logp`` (N, M, K), ``presence`` (N, M)."""
+    def logits(self, logp: np.ndarray, presence: np.ndarray, mood: Optional[np.ndarray] = None,
+               mood_factor: float = 1.0, mood_weight: Optional[float] = None,
+               mood_text_carry: Optional[float] = None, mood_keep: Optional[float] = None) -> np.ndarray:
+        """Fused logits of many rows, as :meth:`terms` gives them one by one: ``logp`` (N, M, K),
+        ``presence`` (N, M), and ``mood`` (N, K) each row's previous state (none: no mood; a row
+        whose mood reads neutral has none, as in :meth:`terms`)."""
         logp = np.asarray(logp, dtype=np.float64)
         presence = np.asarray(presence, dtype=np.float64)
         seen = _seen(presence)
         z = self.bias + self.evidence(logp, _learned_presence(presence, seen)).sum(axis=-2)
+        words = logp[..., TEXT, :]
+        weight = np.zeros(words.shape[:-1])
+        if mood is not None:
+            mood = np.asarray(mood, dtype=np.float64)
+            beta = self.mood_weight if mood_weight is None else mood_weight
+            carry = self.mood_text_carry if mood_text_carry is None else mood_text_carry
+            keep = self.mood_keep if mood_keep is None else mood_keep
+            weight = np.where(mood.argmax(axis=-1) != NEUTRAL, beta * mood_factor, 0.0)
+            # After a turn the words enter with their own carry rate (rows with a mood only).
+            words = np.where((weight > 0)[..., None], carry_text(logp, carry)[..., TEXT, :], words)
         # Words only (seen 0): the text reading; words with aged face or voice: the mixture of terms().
-        return _mix(logp[..., TEXT, :], z, np.where(presence[..., TEXT] > 0, seen, 1.0))
+        z = _mix(words, z, np.where(presence[..., TEXT] > 0, seen, 1.0))
+        if mood is not None and np.any(weight > 0):
+            z = z + weight[..., None] * log_probs(keep * mood + (1.0 - keep) / K)
+        return z
 
     def mood_factor(self, age_s: float) -> float:
         """How much a mood ``age_s`` old still counts: halving every half-life, 0 below MOOD_FLOOR."""
@@ -341,6 +357,26 @@ def run_sequence(model: LearnedFusion, logp: np.ndarray, presence: np.ndarray, m
     return out
 
 
+def run_sequences(model: LearnedFusion, sequences: Sequence[Tuple[np.ndarray, np.ndarray, np.ndarray]],
+                  mood_weight: Optional[float] = None, mood_text_carry: Optional[float] = None,
+                  mood_keep: Optional[float] = None) -> List[np.ndarray]:
+    """:func:`run_sequence` over many sequences at once (turn by turn, every sequence together)."""
+    if not sequences:
+        return []
+    lengths = np.array([len(s[0]) for s in sequences])
+    n, length = len(sequences), int(lengths.max())
+    m = sequences[0][0].shape[1]
+    logp = np.zeros((n, length, m, K))
+    presence = np.zeros((n, length, m))
+    for i, (lp, pr, _) in enumerate(sequences):
+        logp[i, : len(lp)], presence[i, : len(pr)] = lp, pr
+    out = np.zeros((n, length, K))
+    for t in range(length):
+        mood = out[:, t - 1] if t > 0 else None
+        out[:, t] = softmax(model.logits(logp[:, t], presence[:, t], mood, 1.0, mood_weight, mood_text_carry, mood_keep))
+    return [out[i, : lengths[i]] for i in range(n)]
+
+
 MOOD_GRID = tuple(np.round(np.arange(0.0, 1.01, 0.1), 2))
 CARRY_GRID = (0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
 KEEP_GRID = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5)
@@ -372,8 +408,8 @@ def fit_mood_weight(model: LearnedFusion, sequences: Sequence[Tuple[np.ndarray, 
     for key in settings or mood_settings():
         beta, carry, keep = mood_setting(key)
         total = weight = 0.0
-        for logp, presence, labels in sequences:
-            probs = run_sequence(model, logp, presence, beta, carry, keep)[1:]
+        for (_, _, labels), probs in zip(sequences, run_sequences(model, sequences, beta, carry, keep)):
+            probs = probs[1:]
             w = class_weight[labels[1:]]
             total -= float(np.sum(w * np.log(np.clip(probs[np.arange(len(probs)), labels[1:]], 1e-12, None))))
             weight += float(w.sum())

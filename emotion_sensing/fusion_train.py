@@ -76,7 +76,7 @@ from emotion_sensing.fusion_model import (
     mood_setting,
     mood_settings,
     recognizer_fingerprints,
-    run_sequence,
+    run_sequences,
 )
 from emotion_sensing.labels import DAILYDIALOG, LABEL_INDEX, LABELS
 from emotion_sensing.reading import Reading
@@ -313,21 +313,18 @@ def fit_mood(model: LearnedFusion, rows: Sequence[Row], seed: int, gap_s: float 
     the emotion changes (the card reports both)."""
     rng = np.random.default_rng(seed)
     factor = model.mood_factor(gap_s)
-    cases = []
+    parts = []
     for pattern in PATTERNS:
         mask = [p.split("+") for p in [pattern]]
         logp, presence, labels = arrays(rows, mask)
         first = earlier_rows(rows, rng, change)
-        earlier = softmax(model.logits(logp[first], presence[first]))
-        cases += list(zip(logp, presence, labels, earlier))
+        parts.append((logp, presence, labels, softmax(model.logits(logp[first], presence[first]))))
+    logp, presence, labels, earlier = (np.concatenate(column) for column in zip(*parts))
     curve: Dict[str, float] = {}
     for key in settings or mood_settings():
         beta, carry, keep = mood_setting(key)
-        nll = 0.0
-        for lp, pr, y, before in cases:
-            z, _ = model.terms(lp, pr, before, factor, beta, carry, keep)
-            nll -= float(np.log(max(softmax(z)[y], 1e-12)))
-        curve[key] = round(nll / len(cases), 5)
+        probs = softmax(model.logits(logp, presence, earlier, factor, beta, carry, keep))
+        curve[key] = round(float(-np.mean(np.log(np.maximum(probs[np.arange(len(labels)), labels], 1e-12)))), 5)
     return min(curve, key=curve.__getitem__), curve
 
 
@@ -392,9 +389,8 @@ def changed_turns_accuracy(model: LearnedFusion, rows: Sequence[Row], seed: int,
     out: Dict[str, float] = {}
     for key in settings:
         beta, carry, keep = mood_setting(key)
-        hits = sum(int(model.terms(logp[i], presence[i], mood, factor, beta, carry, keep)[0].argmax() == labels[i])
-                   for i, mood in zip(idx, earlier))
-        out[key] = round(hits / max(len(idx), 1), 4)
+        z = model.logits(logp[idx], presence[idx], earlier, factor, beta, carry, keep)
+        out[key] = round(float(np.mean(z.argmax(axis=1) == labels[idx])) if idx else 0.0, 4)
     return out, len(idx)
 
 
@@ -406,8 +402,8 @@ def mood_macro_f1(model: LearnedFusion, sequences: Sequence[Tuple[np.ndarray, np
     out = {}
     for key in settings:
         beta, carry, keep = mood_setting(key)
-        predicted = [LABELS[i] for logp, presence, _ in sequences
-                     for i in run_sequence(model, logp, presence, beta, carry, keep)[1:].argmax(axis=1)]
+        predicted = [LABELS[i] for probs in run_sequences(model, sequences, beta, carry, keep)
+                     for i in probs[1:].argmax(axis=1)]
         out[key] = round(float(evaluate(truth, predicted, labels=LABELS)["macro_f1"]), 4)
     return out
 
@@ -418,8 +414,7 @@ def mood_effect(model: LearnedFusion, sequences: Sequence[Tuple[np.ndarray, np.n
     out: Dict[str, Any] = {}
     for name, beta in (("without_mood", 0.0), ("with_mood", model.mood_weight)):
         truth, predicted = [], []
-        for logp, presence, labels in sequences:
-            probs = run_sequence(model, logp, presence, mood_weight=beta)
+        for (_, _, labels), probs in zip(sequences, run_sequences(model, sequences, mood_weight=beta)):
             truth += [LABELS[y] for y in labels[1:]]
             predicted += [LABELS[i] for i in probs[1:].argmax(axis=1)]
         result = evaluate(truth, predicted, labels=LABELS)
@@ -491,7 +486,7 @@ def train_fusion(datasets_dir: Path, models_dir: Path, n_per_label: int = 500, p
     log(f"mood: two-turn validation rows (one person at two turns 10 s apart, whose emotion changes {change_rate:.1%} "
         f"of the time: {change_source}) and DailyDialog's validation dialogues (each speaker's turns in order)")
     log(f"  {len(mood_settings())} settings of the mood's weight, the words' carry rate after a turn and how often "
-        "the emotion stays, each run over every two-turn row and DailyDialog dialogue (a few minutes)...")
+        "the emotion stays, each run over every two-turn row and DailyDialog dialogue (a minute or two)...")
     _, persist = fit_mood(model, rows, seed + 3, change=change_rate)
     mood["change_rate"] = {"rate": round(change_rate, 4), "source": change_source}
     mood["nll_two_turn_rows"] = persist

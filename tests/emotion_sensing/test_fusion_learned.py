@@ -350,3 +350,29 @@ def test_how_often_emotion_changes_is_counted_from_dailydialog(tmp_path):
     assert rate == pytest.approx(1 / 2) and "1 of 2" in source
     missing, why = dailydialog_change_rate(tmp_path / "elsewhere")
     assert missing == MOOD_CHANGE and "not here" in why
+
+
+@pytest.mark.parametrize("kind", fm.KINDS)
+def test_many_rows_at_once_fuse_as_one_by_one(kind):
+    """The fit scores every mood setting on all rows at once (`logits` with moods, `run_sequences`):
+    the same logits as `terms` row by row, for every presence pattern (aged face and voice too),
+    rows whose mood reads neutral (none) and rows with no mood."""
+    rng = np.random.default_rng(11)
+    model = fm.fit(kind, *synthetic(600))
+    n = 300
+    logp = np.log(rng.dirichlet(np.ones(K) * 0.5, size=(n, 3)))
+    presence = rng.choice([0.0, 1.0, 0.3, 0.8], size=(n, 3))
+    presence[rng.random(n) < 0.3, 0] = 1.0
+    moods = rng.dirichlet(np.ones(K) * 0.3, size=n)
+    moods[::5, LABEL_INDEX["neutral"]] = 5.0
+    moods /= moods.sum(axis=1, keepdims=True)
+    for setting in ((0.7, 0.3, 0.6), (1.0, 0.7, 1.0), (0.0, 1.0, 1.0)):
+        batch = model.logits(logp, presence, moods, 0.8, *setting)
+        single = np.array([model.terms(logp[i], presence[i], moods[i], 0.8, *setting)[0] for i in range(n)])
+        np.testing.assert_allclose(batch, single, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(model.logits(logp, presence),
+                               [model.terms(logp[i], presence[i])[0] for i in range(n)], rtol=1e-9, atol=1e-9)
+    sequences = [(logp[i:i + size], presence[i:i + size], np.zeros(size, dtype=int))
+                 for i, size in zip(range(0, n, 7), rng.integers(1, 7, size=n // 7))]
+    for got, (lp, pr, _) in zip(fm.run_sequences(model, sequences, 0.9, 0.5, 0.7), sequences):
+        np.testing.assert_allclose(got, fm.run_sequence(model, lp, pr, 0.9, 0.5, 0.7), rtol=1e-9, atol=1e-12)
