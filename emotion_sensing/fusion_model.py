@@ -344,23 +344,12 @@ def fit(kind: str, logp: np.ndarray, presence: np.ndarray, labels: np.ndarray, l
                                                                      "converged": bool(result.success)}})
 
 
-def run_sequence(model: LearnedFusion, logp: np.ndarray, presence: np.ndarray, mood_weight: Optional[float] = None,
-                 mood_text_carry: Optional[float] = None, mood_keep: Optional[float] = None) -> np.ndarray:
-    """The fused probabilities of one person's turns in order, each turn's state the next one's
-    mood (no decay: consecutive turns)."""
-    out = np.zeros((len(logp), K))
-    previous = None
-    for t in range(len(logp)):
-        z, _ = model.terms(logp[t], presence[t], previous, 1.0, mood_weight, mood_text_carry, mood_keep)
-        out[t] = softmax(z)
-        previous = out[t]
-    return out
-
-
 def run_sequences(model: LearnedFusion, sequences: Sequence[Tuple[np.ndarray, np.ndarray, np.ndarray]],
                   mood_weight: Optional[float] = None, mood_text_carry: Optional[float] = None,
                   mood_keep: Optional[float] = None) -> List[np.ndarray]:
-    """:func:`run_sequence` over many sequences at once (turn by turn, every sequence together)."""
+    """The fused probabilities of each person's turns in order (``sequences``: (logp (T, M, K),
+    presence (T, M), labels (T,)) per person), each turn's state the next one's mood (no decay:
+    consecutive turns); every sequence is run together, turn by turn."""
     if not sequences:
         return []
     lengths = np.array([len(s[0]) for s in sequences])

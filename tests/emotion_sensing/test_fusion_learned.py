@@ -355,7 +355,7 @@ def test_how_often_emotion_changes_is_counted_from_dailydialog(tmp_path):
 @pytest.mark.parametrize("kind", fm.KINDS)
 def test_many_rows_at_once_fuse_as_one_by_one(kind):
     """The fit scores every mood setting on all rows at once (`logits` with moods, `run_sequences`):
-    the same logits as `terms` row by row, for every presence pattern (aged face and voice too),
+    the same as `terms` row by row and turn by turn, for every presence pattern (aged face and voice too),
     rows whose mood reads neutral (none) and rows with no mood."""
     rng = np.random.default_rng(11)
     model = fm.fit(kind, *synthetic(600))
@@ -375,4 +375,8 @@ def test_many_rows_at_once_fuse_as_one_by_one(kind):
     sequences = [(logp[i:i + size], presence[i:i + size], np.zeros(size, dtype=int))
                  for i, size in zip(range(0, n, 7), rng.integers(1, 7, size=n // 7))]
     for got, (lp, pr, _) in zip(fm.run_sequences(model, sequences, 0.9, 0.5, 0.7), sequences):
-        np.testing.assert_allclose(got, fm.run_sequence(model, lp, pr, 0.9, 0.5, 0.7), rtol=1e-9, atol=1e-12)
+        previous, expected = None, []  # one turn after another, each state the next one's mood
+        for t in range(len(lp)):
+            previous = fm.softmax(model.terms(lp[t], pr[t], previous, 1.0, 0.9, 0.5, 0.7)[0])
+            expected.append(previous)
+        np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12)
