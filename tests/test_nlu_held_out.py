@@ -34,16 +34,19 @@ def test_no_held_out_message_is_in_the_training_data():
     assert [text for _, text in held_out if text.lower() in trained] == []
 
 
-@pytest.mark.integration
-def test_the_demo_understands_messages_it_was_not_trained_on():
+@pytest.fixture(scope="module")
+def agent():
     from rasa.core.agent import Agent
 
     try:
         model = latest_rasa_model(ROOT)
     except FileNotFoundError as error:
         pytest.fail(str(error))
-    agent = Agent.load(str(model))
+    return Agent.load(str(model))
 
+
+@pytest.mark.integration
+def test_the_demo_understands_messages_it_was_not_trained_on(agent):
     async def parse_all():
         return [(intent, text, (await agent.parse_message(text))["intent"]["name"])
                 for intent, text in examples(HELD_OUT)]
@@ -56,3 +59,33 @@ def test_the_demo_understands_messages_it_was_not_trained_on():
     misread = [f"{text!r} read as {got}" for intent, text, got in parsed
                if intent == "share_feeling" and got in ("praise", "order_status")]
     assert misread == []
+
+
+# (message, the order number the reply should name, or None): none of them in data/nlu.yml.
+ORDER_NUMBERS = [
+    ("order 51234, where is it?", "51234"),
+    ("could you check on order #88001 please", "88001"),
+    ("77341", "77341"),
+    ("#40912", "40912"),
+    ("my order number is 300512 and it never came", "300512"),
+    ("Order 66120 still hasn't arrived", "66120"),
+    ("my account number is 4471", None),
+    ("customer number 60018, where's my parcel?", None),
+    ("I'd give you a 4 for that", None),
+    ("I ordered 2 jackets last week", None),
+]
+
+
+@pytest.mark.integration
+def test_an_order_number_is_taken_from_the_message_and_nothing_else_is(agent):
+    """The reply to an order question names the order given (utter_order_checked); an account or
+    customer number, a rating or a quantity must not be taken for one."""
+    async def parse_all():
+        return [(text, want, [e["value"] for e in (await agent.parse_message(text))["entities"]
+                              if e["entity"] == "order_number"]) for text, want in ORDER_NUMBERS]
+
+    trained = {text.lower() for _, text in examples(ROOT / "data" / "nlu.yml")}
+    assert [text for text, _ in ORDER_NUMBERS if text.lower() in trained] == []
+    wrong = [f"{text!r}: {got} (want {want})" for text, want, got in asyncio.run(parse_all())
+             if got != ([want] if want else [])]
+    assert wrong == []

@@ -151,6 +151,36 @@ def test_a_feeling_shared_without_a_request_is_answered_in_its_tone(stack):
     assert replies and replies[0]["text"] in variations("utter_feeling", "sad"), replies
 
 
+def test_the_same_feeling_shared_again_gets_a_second_answer(stack):
+    """A person who says again how they feel heard the first answer word for word (utter_feeling has
+    one variation per emotion); now the second is utter_feeling_again's, in the same tone."""
+    client = new_client(stack)
+    first = client.send("I feel so down and lonely today")
+    second = client.send("I just feel really sad and alone")
+    assert client.slots()["user_emotion"] == "sad"
+    assert first[0]["text"] in variations("utter_feeling", "sad"), first
+    assert second[0]["text"] in variations("utter_feeling_again", "sad"), second
+    # It already says a person is there to ask for: no separate offer after it.
+    assert len(second) == 1, second
+
+
+def test_an_order_number_given_is_named_in_the_reply(stack):
+    """Asked where an order is, the demo asks for its number; given it ("order 55123"), the reply
+    names that order. Before, the number got the same general reply again, word for word."""
+    client = new_client(stack)
+    asked = client.send("I ordered a jacket three weeks ago and it still hasn't arrived")
+    assert asked[0]["text"] in variations("utter_order_status", client.slots()["user_emotion"]) \
+        | variations("utter_order_status", None), asked
+    assert "order number" in asked[0]["text"]
+    answered = client.send("order 55123")
+    slots = client.slots()
+    assert slots["order_number"] == "55123"
+    checked = {text.format(order_number="55123") for text in
+               variations("utter_order_checked", slots["user_emotion"]) | variations("utter_order_checked", None)}
+    assert answered[0]["text"] in checked, answered
+    assert answered[0]["text"] != asked[0]["text"]
+
+
 def test_praise_is_thanked_for_not_logged_as_a_complaint(stack):
     """Before the demo knew praise, "your team was amazing" went to the complaint intent: a happy
     user was told their complaint had been logged."""
