@@ -89,3 +89,18 @@ def test_an_order_number_is_taken_from_the_message_and_nothing_else_is(agent):
     wrong = [f"{text!r}: {got} (want {want})" for text, want, got in asyncio.run(parse_all())
              if got != ([want] if want else [])]
     assert wrong == []
+
+
+# (message, the stars it gives): marks out of ten are halved and rounded up ("10/10" is 5).
+RATINGS = [("I'd rate it 4/10", "2"), ("solid 8/10", "4"), ("9/10 would chat again", "5"), ("1/10", "1"),
+           ("I'd give it a 3", "3"), ("5 stars", "5")]
+
+
+@pytest.mark.integration
+def test_a_rating_out_of_ten_is_kept_as_stars_out_of_five(agent):
+    async def parse_all():
+        return [(text, want, [e["value"] for e in (await agent.parse_message(text))["entities"]
+                              if e["entity"] == "rating"]) for text, want in RATINGS]
+
+    wrong = [f"{text!r}: {got} (want {want})" for text, want, got in asyncio.run(parse_all()) if got != [want]]
+    assert wrong == []

@@ -200,11 +200,12 @@ def rating_reply(stars: str | None) -> str:
 
 
 @pytest.mark.parametrize("typed, stars", [("2 stars", "2"), ("one star, it didn't help", "1"), ("I'd rate it 4", "4"),
-                                          ('/rate{"rating": "5"}', "5")])
+                                          ('/rate{"rating": "5"}', "5"), ("10/10", "5"), ("3/10", "2")])
 def test_a_rating_is_kept_and_a_low_one_is_met_with_an_apology(stack, typed, stars):
-    """The stars typed ("2 stars", "one star") or sent by a button are kept in the rating slot
-    (all ratings were one bare /rate before, so insights could not set them beside the readings);
-    one or two stars are apologised for."""
+    """The stars typed ("2 stars", "one star", marks out of ten: "10/10" is 5, "3/10" is 2) or sent by a
+    button are kept in the rating slot (all ratings were one bare /rate before, so insights could not
+    set them beside the readings; "10/10" had no value until 7 December); one or two stars are
+    apologised for."""
     client = new_client(stack)
     replies = client.send(typed)
     slots = client.slots()
