@@ -421,8 +421,10 @@ def format_insights(result: Dict[str, Any], top: int = 5) -> str:
     lines.append("\nintents, most upset first")
     for row in result["intents"][:top * 2]:
         valence = row["valence"]
-        figure = f"valence {valence['mean']:+.2f} (n={valence['n']})" if valence else "not sensed"
-        lines.append(f"  {row['intent']:<22} {figure:<24} {shares(row)}")
+        # Turns read unknown (a click, sensing down) have no valence: say of how many the mean is.
+        of = f" of {row['n']}" if valence and valence["n"] != row["n"] else ""
+        figure = f"valence {valence['mean']:+.2f} (n={valence['n']}{of})" if valence else "not sensed"
+        lines.append(f"  {row['intent']:<22} {figure:<29} {shares(row)}")
     if not result["intents"]:
         lines.append(none_shown("intents"))
     for title, rows in (("replies followed by a drop in valence", result["actions"]["worse"]),

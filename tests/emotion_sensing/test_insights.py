@@ -103,6 +103,21 @@ def test_the_figures_rank_what_upsets_and_what_calms(store):
     assert "complaint" in text and "EmotionPolicy stepped in 6 times" in text and "emobot replay angry-0" in text
 
 
+def test_an_intent_with_turns_read_unknown_says_of_how_many_its_valence_is(tmp_path):
+    """Ratings clicked (unknown, no valence) beside ratings typed: the line read "valence +0.60 (n=2)"
+    beside "unknown 60%", as if the mix were of two turns."""
+    conversations = {}
+    for i in range(5):
+        t = T0 + i * 100
+        typed = i < 2
+        conversations[f"rate-{i}"] = [user("5 stars" if typed else "/rate", "rate", t),
+                                      *sensed("happy" if typed else "unknown", 0.6 if typed else None, t),
+                                      *reply("utter_thank_rating", t)]
+    text = format_insights(insights(make_store(tmp_path / "rated.db", conversations), Query(min_n=5)))
+    line = next(line for line in text.splitlines() if line.strip().startswith("rate "))
+    assert "valence +0.60 (n=2 of 5)" in line and "unknown 60%" in line, line
+
+
 def test_small_groups_are_left_out_and_counted(store):
     result = insights(store, Query(min_n=5))
     assert "utter_offer_human" not in {row["action"] for row in result["actions"]["all"]}  # n=4
