@@ -15,7 +15,8 @@ DOMAIN = yaml.safe_load((ROOT / "domain.yml").read_text())
 # ignoring what it just sensed.
 TONE_SENSITIVE = ["utter_greet", "utter_order_status", "utter_complaint", "utter_refund",
                   "utter_handoff", "utter_goodbye", "utter_thanks", "utter_default", "utter_feeling",
-                  "utter_capabilities", "utter_order_checked", "utter_feeling_again"]
+                  "utter_capabilities", "utter_order_checked", "utter_feeling_again",
+                  "utter_payment"]
 
 
 def test_rasa_data_validate_is_clean():

@@ -181,6 +181,15 @@ def test_an_order_number_given_is_named_in_the_reply(stack):
     assert answered[0]["text"] != asked[0]["text"]
 
 
+def test_a_frightened_card_worry_gets_the_payment_reply_in_its_tone(stack):
+    """"I'm scared someone used my card" was a feeling shared, answered "if it's an order, a payment or
+    a refund, I can help": a payment the demo had no answer for. Now the payment intent's fear reply."""
+    client = new_client(stack)
+    replies = client.send("I'm so scared someone used my card")
+    assert client.slots()["user_emotion"] == "fear"
+    assert replies and replies[0]["text"] in variations("utter_payment", "fear"), replies
+
+
 def test_praise_is_thanked_for_not_logged_as_a_complaint(stack):
     """Before the demo knew praise, "your team was amazing" went to the complaint intent: a happy
     user was told their complaint had been logged."""
