@@ -188,6 +188,11 @@ def test_a_frightened_card_worry_gets_the_payment_reply_in_its_tone(stack):
     replies = client.send("I'm so scared someone used my card")
     assert client.slots()["user_emotion"] == "fear"
     assert replies and replies[0]["text"] in variations("utter_payment", "fear"), replies
+    # "what should I do?" carries no feeling of its own: the fear a moment ago is the mood, and the list
+    # of what the assistant can do comes in its fear variation (it had none: the plain list).
+    replies = client.send("what should I do?")
+    assert client.slots()["user_emotion"] == "fear", client.slots()["emotion_reading"]
+    assert replies and replies[0]["text"] in variations("utter_capabilities", "fear"), replies
 
 
 def test_praise_is_thanked_for_not_logged_as_a_complaint(stack):
