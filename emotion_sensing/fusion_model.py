@@ -131,7 +131,7 @@ class LearnedFusion:
         else:
             z, parts = self._learned_terms(logp, presence)
         if weight > 0:
-            parts["mood"] = weight * log_probs(keep * np.asarray(mood, dtype=np.float64) + (1.0 - keep) / K)
+            parts["mood"] = weight * mood_prior(mood, keep)
             z = z + parts["mood"]
         return z, parts
 
@@ -175,7 +175,7 @@ class LearnedFusion:
         # Words only (seen 0): the text reading; words with aged face or voice: the mixture of terms().
         z = _mix(words, z, np.where(presence[..., TEXT] > 0, seen, 1.0))
         if mood is not None and np.any(weight > 0):
-            z = z + weight[..., None] * log_probs(keep * mood + (1.0 - keep) / K)
+            z = z + weight[..., None] * mood_prior(mood, keep)
         return z
 
     def mood_factor(self, age_s: float) -> float:
@@ -234,6 +234,12 @@ class LearnedFusion:
 
 NEUTRAL = LABELS.index("neutral")
 TEXT = MODALITIES.index("text")
+
+
+def mood_prior(mood, keep: float) -> np.ndarray:
+    """The log-prior a previous state ``mood`` (…, K) sets on the next turn: ``log(k * mood + (1 - k) / K)``,
+    the emotion staying the previous turn's with probability ``k`` and any one otherwise."""
+    return log_probs(keep * np.asarray(mood, dtype=np.float64) + (1.0 - keep) / K)
 
 
 def carry_text(logp: np.ndarray, carry: float) -> np.ndarray:

@@ -315,8 +315,7 @@ def fit_mood(model: LearnedFusion, rows: Sequence[Row], seed: int, gap_s: float 
     factor = model.mood_factor(gap_s)
     parts = []
     for pattern in PATTERNS:
-        mask = [p.split("+") for p in [pattern]]
-        logp, presence, labels = arrays(rows, mask)
+        logp, presence, labels = arrays(rows, [pattern.split("+")])
         first = earlier_rows(rows, rng, change)
         parts.append((logp, presence, labels, softmax(model.logits(logp[first], presence[first]))))
     logp, presence, labels, earlier = (np.concatenate(column) for column in zip(*parts))
@@ -578,7 +577,8 @@ def _unconstrained(mood: Dict[str, Any]) -> Optional[str]:
     if not joint:
         return None
     best = min(joint, key=joint.__getitem__)
-    return best if _costs(mood, best) and max(_costs(mood, best).values()) > MOOD_TOLERANCE else None
+    costs = _costs(mood, best)
+    return best if costs and max(costs.values()) > MOOD_TOLERANCE else None
 
 
 def _costs(mood: Dict[str, Any], key: str) -> Dict[str, float]:
@@ -795,31 +795,24 @@ def write_card(models_dir: Path, model: LearnedFusion, report: Dict[str, Any]) -
               f"({mood[split]['without_mood']['macro_f1']:.3f}) | {mood[split]['with_mood']['accuracy']:.3f} "
               f"({mood[split]['with_mood']['macro_f1']:.3f}) |" for split in ("validation", "test") if split in mood],
         ]
-    if bench.get("two_turns"):
-        lines += [
-            "",
-            "The benchmark's two-turn rows (test samples): one person feeling the same at two turns 10 s apart, each "
-            "turn's message carrying the emotion with probability p; the second turn fused with and without the "
-            "mood the first left. Accuracy (macro-F1):",
-            "",
-            "| pattern | without mood | with mood |",
-            "|---|---|---|",
-            *[f"| {pattern} | {e['without_mood']['accuracy']:.3f} ({e['without_mood']['macro_f1']:.3f}) | "
-              f"{e['with_mood']['accuracy']:.3f} ({e['with_mood']['macro_f1']:.3f}) |"
-              for pattern, e in bench["two_turns"].items()],
-        ]
-    if bench.get("two_turns_changed"):
-        lines += [
-            "",
-            "The same where the person's emotion changed: every emotional row after a row of another emotion (what "
-            "the mood costs a person whose feeling changes; `k` above bounds it). Accuracy (macro-F1):",
-            "",
-            "| pattern | without mood | with mood |",
-            "|---|---|---|",
-            *[f"| {pattern} | {e['without_mood']['accuracy']:.3f} ({e['without_mood']['macro_f1']:.3f}) | "
-              f"{e['with_mood']['accuracy']:.3f} ({e['with_mood']['macro_f1']:.3f}) |"
-              for pattern, e in bench["two_turns_changed"].items()],
-        ]
+    for key, intro in (
+            ("two_turns", "The benchmark's two-turn rows (test samples): one person feeling the same at two turns 10 s "
+             "apart, each turn's message carrying the emotion with probability p; the second turn fused with and "
+             "without the mood the first left. Accuracy (macro-F1):"),
+            ("two_turns_changed", "The same where the person's emotion changed: every emotional row after a row of "
+             "another emotion (what the mood costs a person whose feeling changes; `k` above bounds it). Accuracy "
+             "(macro-F1):")):
+        if bench.get(key):
+            lines += [
+                "",
+                intro,
+                "",
+                "| pattern | without mood | with mood |",
+                "|---|---|---|",
+                *[f"| {pattern} | {e['without_mood']['accuracy']:.3f} ({e['without_mood']['macro_f1']:.3f}) | "
+                  f"{e['with_mood']['accuracy']:.3f} ({e['with_mood']['macro_f1']:.3f}) |"
+                  for pattern, e in bench[key].items()],
+            ]
     lines += [
         "",
         "## Parameters",

@@ -151,14 +151,21 @@ def test_the_same_with_real_face_photos_through_the_face_model(text, message, fa
         assert "angry" in labels
 
 
-def test_ok_after_an_angry_turn_stays_angry_leaning(text):
+def second_turn(text, before: str, message: str):
+    """One support conversation of two messages 8 s apart: (the first turn's state, the second
+    message's text reading, the second turn's state, fused with the first as its mood)."""
     session = Session("support")
-    session.add(text.read("this is ridiculous, nobody ever answers my emails", timestamp=NOW))
+    session.add(text.read(before, timestamp=NOW))
     first = session.fuse(SHIPPED, now=NOW)
     session.end_turn(first)
+    reading = text.read(message, timestamp=NOW + 8)
+    session.add(reading)
+    return first, reading, session.fuse(SHIPPED, now=NOW + 8)
+
+
+def test_ok_after_an_angry_turn_stays_angry_leaning(text):
+    first, _, second = second_turn(text, "this is ridiculous, nobody ever answers my emails", "ok")
     assert first.valence < 0, first.to_dict()
-    session.add(text.read("ok", timestamp=NOW + 8))
-    second = session.fuse(SHIPPED, now=NOW + 8)
     assert second.valence < 0, second.to_dict()
     assert second.label != "happy" and second.mood_share > 0
     # The same "ok" with no earlier turn is not negative.
@@ -173,15 +180,9 @@ def test_ok_after_an_angry_turn_stays_angry_leaning(text):
     ("I'm so happy with the service, thank you!", "oh no, I'm scared my card details were stolen", "fear"),
 ])
 def test_a_message_with_a_new_emotion_moves_the_mood(text, before, message, label):
-    session = Session("support")
-    session.add(text.read(before, timestamp=NOW))
-    first = session.fuse(SHIPPED, now=NOW)
-    session.end_turn(first)
+    first, reading, state = second_turn(text, before, message)
     assert first.label not in ("neutral", label), first.to_dict()
-    reading = text.read(message, timestamp=NOW + 8)
     assert reading.label == label, reading
-    session.add(reading)
-    state = session.fuse(SHIPPED, now=NOW + 8)
     assert state.label == label, state.to_dict()
     # Its valence is the message's side of zero, not the previous turn's.
     assert np.sign(state.valence) == np.sign(reading.valence) != np.sign(first.valence), state.to_dict()
@@ -266,17 +267,10 @@ def test_the_mood_keeps_content_free_turns_and_yields_to_a_new_emotion(text):
     valences kept, against 329)."""
     from tests.emotion_sensing.test_text_recognizer import CONTENT_FREE, EMOTIONAL
 
-    def second_turn(before, message):
-        session = Session("support")
-        session.add(text.read(before, timestamp=NOW))
-        first = session.fuse(SHIPPED, now=NOW)
-        session.end_turn(first)
-        session.add(text.read(message, timestamp=NOW + 8))
-        return first, session.fuse(SHIPPED, now=NOW + 8)
-
     kept = [np.sign(first.valence) == np.sign(state.valence)
-            for first, state in (second_turn(before, message) for before, _ in EMOTIONAL for message in CONTENT_FREE)]
+            for first, _, state in (second_turn(text, before, message)
+                                    for before, _ in EMOTIONAL for message in CONTENT_FREE)]
     assert np.mean(kept) >= 0.95, f"{sum(kept)} of {len(kept)}"
-    moved = [second_turn(before, message)[1].label == label
+    moved = [second_turn(text, before, message)[2].label == label
              for before, other in EMOTIONAL for message, label in EMOTIONAL if other != label]
     assert sum(moved) >= 34, f"{sum(moved)} of {len(moved)}"
