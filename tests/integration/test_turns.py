@@ -181,6 +181,26 @@ def test_an_order_number_given_is_named_in_the_reply(stack):
     assert answered[0]["text"] != asked[0]["text"]
 
 
+def named(response: str, emotion: str, number: str) -> set[str]:
+    return {text.format(order_number=number) for text in variations(response, emotion) | variations(response, None)}
+
+
+def test_a_known_order_number_is_not_asked_for_again(stack):
+    """Once an order's number is given, a later order question without one is answered about that
+    order; before, the demo asked for the number again. A new number in a message is the one named."""
+    client = new_client(stack)
+    client.send("where is order 55123?")
+    later = client.send("thank you")
+    assert client.slots()["order_number"] == "55123"
+    again = client.send("has my order shipped yet?")
+    emotion = client.slots()["user_emotion"]
+    assert again[0]["text"] in named("utter_order_known", emotion, "55123"), (later, again)
+    assert "order number" not in again[0]["text"]
+    other = client.send("what about order 60417?")
+    assert client.slots()["order_number"] == "60417"
+    assert other[0]["text"] in named("utter_order_checked", client.slots()["user_emotion"], "60417"), other
+
+
 def test_a_frightened_card_worry_gets_the_payment_reply_in_its_tone(stack):
     """"I'm scared someone used my card" was a feeling shared, answered "if it's an order, a payment or
     a refund, I can help": a payment the demo had no answer for. Now the payment intent's fear reply."""
@@ -193,6 +213,39 @@ def test_a_frightened_card_worry_gets_the_payment_reply_in_its_tone(stack):
     replies = client.send("what should I do?")
     assert client.slots()["user_emotion"] == "fear", client.slots()["emotion_reading"]
     assert replies and replies[0]["text"] in variations("utter_capabilities", "fear"), replies
+
+
+def in_tone(response: str, client: RasaRestClient) -> set[str]:
+    """The response's texts for the emotion the last turn set, and its plain ones."""
+    return variations(response, client.slots()["user_emotion"]) | variations(response, None)
+
+
+def test_a_question_about_refunds_is_answered_not_taken_as_a_request(stack):
+    """"what is your return policy?" was answered "I've started a refund for your last order", and
+    "how long will that take?" after it fell back to "didn't get that". Now the policy, an offer to
+    start one, the refund when the user says yes, and the timescales when asked how long."""
+    client = new_client(stack)
+    policy = client.send("what is your return policy?")
+    assert policy[0]["text"] in in_tone("utter_refund_info", client), policy
+    assert "started" not in policy[0]["text"]
+    started = client.send("yes please")
+    assert started[0]["text"] in in_tone("utter_refund", client), started
+    timing = client.send("how long will that take?")
+    assert timing[0]["text"] in in_tone("utter_timescales", client), timing
+
+
+def test_account_trouble_is_passed_to_the_team_with_an_offer_of_a_person(stack):
+    """"I think someone hacked my account" had the payment reply ("payments show on your statement
+    within a day") and "I forgot my password" was a feeling shared. Now the account reply, the offer of
+    a person, and the handoff when the user accepts."""
+    client = new_client(stack)
+    hacked = client.send("I think someone hacked my account")
+    assert [r["text"] for r in hacked][:2] in ([text, offer] for text in in_tone("utter_account_help", client)
+                                                for offer in variations("utter_offer_human", None)), hacked
+    handed = client.send("yes")
+    assert handed[0]["text"] in in_tone("utter_handoff", client), handed
+    forgot = client.send("I forgot my password")
+    assert forgot[0]["text"] in in_tone("utter_account_help", client), forgot
 
 
 def test_praise_is_thanked_for_not_logged_as_a_complaint(stack):
