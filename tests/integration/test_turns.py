@@ -248,6 +248,17 @@ def test_account_trouble_is_passed_to_the_team_with_an_offer_of_a_person(stack):
     assert forgot[0]["text"] in in_tone("utter_account_help", client), forgot
 
 
+def test_frustration_with_the_assistant_gets_an_apology_and_a_person(stack):
+    """"you're useless" fell back to "Sorry, I didn't catch that", and "this bot is useless" was told
+    "I'm a virtual assistant". Now an apology in the tone sensed, then the offer of a person."""
+    client = new_client(stack)
+    replies = [r["text"] for r in client.send("you're useless")]
+    assert replies[0] in in_tone("utter_bot_frustration", client), replies
+    assert replies[1:] == list(variations("utter_offer_human", None)), replies
+    handed = client.send("yes")
+    assert handed[0]["text"] in in_tone("utter_handoff", client), handed
+
+
 def test_praise_is_thanked_for_not_logged_as_a_complaint(stack):
     """Before the demo knew praise, "your team was amazing" went to the complaint intent: a happy
     user was told their complaint had been logged."""
