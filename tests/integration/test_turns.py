@@ -296,6 +296,18 @@ def test_a_rating_is_kept_and_a_low_one_is_met_with_an_apology(stack, typed, sta
     assert slots["emotion_reading"]["sensing"] == (CLICK_UNSENSED if clicked else "ok")
 
 
+@pytest.mark.parametrize("typed", ["I've been waiting 3 days", "I called 5 times"])
+def test_a_number_that_is_no_rating_is_not_thanked_for_one(stack, typed):
+    """Numbers pulled messages towards the rating intent: "I've been waiting 3 days" and "I paid 50
+    pounds for this" were thanked for their rating. Without a rating in the message, no thanks for one
+    (a rule asks the rate intent for the entity; more examples with numbers in other intents)."""
+    thanks = {v["text"] for v in DOMAIN["responses"]["utter_thank_rating"]}
+    client = new_client(stack)
+    replies = client.send(typed)
+    assert replies and not thanks & {r["text"] for r in replies}, replies
+    assert client.slots()["rating"] is None
+
+
 def test_terminal_chat_converses_and_shows_the_emotion(stack):
     lines = iter(["hello", "I'm so scared my package got stolen", "/quit"])
     out = io.StringIO()
