@@ -17,7 +17,8 @@ TONE_SENSITIVE = ["utter_greet", "utter_order_status", "utter_complaint", "utter
                   "utter_handoff", "utter_goodbye", "utter_thanks", "utter_default", "utter_feeling",
                   "utter_capabilities", "utter_order_checked", "utter_feeling_again",
                   "utter_payment", "utter_order_known", "utter_refund_info", "utter_timescales",
-                  "utter_account_help", "utter_bot_frustration"]
+                  "utter_account_help", "utter_bot_frustration",
+                  "utter_cancel_order"]
 
 
 def test_rasa_data_validate_is_clean():

@@ -234,6 +234,13 @@ def test_a_question_about_refunds_is_answered_not_taken_as_a_request(stack):
     assert timing[0]["text"] in in_tone("utter_timescales", client), timing
 
 
+def test_a_cancellation_is_answered_not_asked_for_an_order_number(stack):
+    """"can I cancel my order?" was an order question ("tell me the order number and I'll check")."""
+    client = new_client(stack)
+    replies = client.send("can I cancel my order?")
+    assert replies[0]["text"] in in_tone("utter_cancel_order", client), replies
+
+
 def test_account_trouble_is_passed_to_the_team_with_an_offer_of_a_person(stack):
     """"I think someone hacked my account" had the payment reply ("payments show on your statement
     within a day") and "I forgot my password" was a feeling shared. Now the account reply, the offer of
