@@ -18,7 +18,7 @@ TONE_SENSITIVE = ["utter_greet", "utter_order_status", "utter_complaint", "utter
                   "utter_capabilities", "utter_order_checked", "utter_feeling_again",
                   "utter_payment", "utter_order_known", "utter_refund_info", "utter_timescales",
                   "utter_account_help", "utter_bot_frustration",
-                  "utter_cancel_order"]
+                  "utter_cancel_order", "utter_cancel_order_known"]
 
 
 def test_rasa_data_validate_is_clean():

@@ -235,10 +235,15 @@ def test_a_question_about_refunds_is_answered_not_taken_as_a_request(stack):
 
 
 def test_a_cancellation_is_answered_not_asked_for_an_order_number(stack):
-    """"can I cancel my order?" was an order question ("tell me the order number and I'll check")."""
+    """"can I cancel my order?" was an order question ("tell me the order number and I'll check"), and a
+    cancellation after an order was named said "your last order"."""
     client = new_client(stack)
     replies = client.send("can I cancel my order?")
     assert replies[0]["text"] in in_tone("utter_cancel_order", client), replies
+    # With an order named in the conversation, the cancellation names it rather than "your last order".
+    client.send("where is order 77310?")
+    cancelled = client.send("actually I want to cancel it")
+    assert cancelled[0]["text"] in named("utter_cancel_order_known", client.slots()["user_emotion"], "77310"), cancelled
 
 
 def test_account_trouble_is_passed_to_the_team_with_an_offer_of_a_person(stack):
