@@ -246,16 +246,21 @@ def test_a_cancellation_is_answered_not_asked_for_an_order_number(stack):
     assert cancelled[0]["text"] in named("utter_cancel_order_known", client.slots()["user_emotion"], "77310"), cancelled
 
 
+def reply_then_a_person_offered_and_accepted(client: RasaRestClient, message: str, response: str) -> None:
+    """The message gets the response in its tone, then the offer of a person alone; "yes" hands over."""
+    replies = [r["text"] for r in client.send(message)]
+    assert replies[0] in in_tone(response, client), replies
+    assert replies[1:] == list(variations("utter_offer_human", None)), replies
+    handed = client.send("yes")
+    assert handed[0]["text"] in in_tone("utter_handoff", client), handed
+
+
 def test_account_trouble_is_passed_to_the_team_with_an_offer_of_a_person(stack):
     """"I think someone hacked my account" had the payment reply ("payments show on your statement
     within a day") and "I forgot my password" was a feeling shared. Now the account reply, the offer of
     a person, and the handoff when the user accepts."""
     client = new_client(stack)
-    hacked = [r["text"] for r in client.send("I think someone hacked my account")]
-    assert hacked[0] in in_tone("utter_account_help", client), hacked
-    assert hacked[1:] == list(variations("utter_offer_human", None)), hacked
-    handed = client.send("yes")
-    assert handed[0]["text"] in in_tone("utter_handoff", client), handed
+    reply_then_a_person_offered_and_accepted(client, "I think someone hacked my account", "utter_account_help")
     forgot = client.send("I forgot my password")
     assert forgot[0]["text"] in in_tone("utter_account_help", client), forgot
 
@@ -263,12 +268,7 @@ def test_account_trouble_is_passed_to_the_team_with_an_offer_of_a_person(stack):
 def test_frustration_with_the_assistant_gets_an_apology_and_a_person(stack):
     """"you're useless" fell back to "Sorry, I didn't catch that", and "this bot is useless" was told
     "I'm a virtual assistant". Now an apology in the tone sensed, then the offer of a person."""
-    client = new_client(stack)
-    replies = [r["text"] for r in client.send("you're useless")]
-    assert replies[0] in in_tone("utter_bot_frustration", client), replies
-    assert replies[1:] == list(variations("utter_offer_human", None)), replies
-    handed = client.send("yes")
-    assert handed[0]["text"] in in_tone("utter_handoff", client), handed
+    reply_then_a_person_offered_and_accepted(new_client(stack), "you're useless", "utter_bot_frustration")
 
 
 def test_praise_is_thanked_for_not_logged_as_a_complaint(stack):
