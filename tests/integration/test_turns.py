@@ -33,6 +33,13 @@ def new_client(stack) -> RasaRestClient:
     return RasaRestClient(stack.settings.rasa_url, sender_id=f"test-{uuid.uuid4().hex[:8]}")
 
 
+def in_tone(response: str, client: RasaRestClient, **values: str) -> set[str]:
+    """The response's texts for the emotion the last turn set, and its plain ones, with ``values``
+    filled in ({order_number})."""
+    texts = variations(response, client.slots()["user_emotion"]) | variations(response, None)
+    return {text.format(**values) for text in texts}
+
+
 def test_angry_then_calm_turns_and_their_replay(stack):
     client = new_client(stack)
     replies = client.send("I'm furious, my order never arrived and nobody answers")
@@ -169,20 +176,12 @@ def test_an_order_number_given_is_named_in_the_reply(stack):
     names that order. Before, the number got the same general reply again, word for word."""
     client = new_client(stack)
     asked = client.send("I ordered a jacket three weeks ago and it still hasn't arrived")
-    assert asked[0]["text"] in variations("utter_order_status", client.slots()["user_emotion"]) \
-        | variations("utter_order_status", None), asked
+    assert asked[0]["text"] in in_tone("utter_order_status", client), asked
     assert "order number" in asked[0]["text"]
     answered = client.send("order 55123")
-    slots = client.slots()
-    assert slots["order_number"] == "55123"
-    checked = {text.format(order_number="55123") for text in
-               variations("utter_order_checked", slots["user_emotion"]) | variations("utter_order_checked", None)}
-    assert answered[0]["text"] in checked, answered
+    assert client.slots()["order_number"] == "55123"
+    assert answered[0]["text"] in in_tone("utter_order_checked", client, order_number="55123"), answered
     assert answered[0]["text"] != asked[0]["text"]
-
-
-def named(response: str, emotion: str, number: str) -> set[str]:
-    return {text.format(order_number=number) for text in variations(response, emotion) | variations(response, None)}
 
 
 def test_a_known_order_number_is_not_asked_for_again(stack):
@@ -193,12 +192,11 @@ def test_a_known_order_number_is_not_asked_for_again(stack):
     later = client.send("thank you")
     assert client.slots()["order_number"] == "55123"
     again = client.send("has my order shipped yet?")
-    emotion = client.slots()["user_emotion"]
-    assert again[0]["text"] in named("utter_order_known", emotion, "55123"), (later, again)
+    assert again[0]["text"] in in_tone("utter_order_known", client, order_number="55123"), (later, again)
     assert "order number" not in again[0]["text"]
     other = client.send("what about order 60417?")
     assert client.slots()["order_number"] == "60417"
-    assert other[0]["text"] in named("utter_order_checked", client.slots()["user_emotion"], "60417"), other
+    assert other[0]["text"] in in_tone("utter_order_checked", client, order_number="60417"), other
 
 
 def test_a_frightened_card_worry_gets_the_payment_reply_in_its_tone(stack):
@@ -213,11 +211,6 @@ def test_a_frightened_card_worry_gets_the_payment_reply_in_its_tone(stack):
     replies = client.send("what should I do?")
     assert client.slots()["user_emotion"] == "fear", client.slots()["emotion_reading"]
     assert replies and replies[0]["text"] in variations("utter_capabilities", "fear"), replies
-
-
-def in_tone(response: str, client: RasaRestClient) -> set[str]:
-    """The response's texts for the emotion the last turn set, and its plain ones."""
-    return variations(response, client.slots()["user_emotion"]) | variations(response, None)
 
 
 def test_a_question_about_refunds_is_answered_not_taken_as_a_request(stack):
@@ -243,7 +236,7 @@ def test_a_cancellation_is_answered_not_asked_for_an_order_number(stack):
     # With an order named in the conversation, the cancellation names it rather than "your last order".
     client.send("where is order 77310?")
     cancelled = client.send("actually I want to cancel it")
-    assert cancelled[0]["text"] in named("utter_cancel_order_known", client.slots()["user_emotion"], "77310"), cancelled
+    assert cancelled[0]["text"] in in_tone("utter_cancel_order_known", client, order_number="77310"), cancelled
 
 
 def reply_then_a_person_offered_and_accepted(client: RasaRestClient, message: str, response: str) -> None:
