@@ -237,6 +237,10 @@ def test_a_cancellation_is_answered_not_asked_for_an_order_number(stack):
     client.send("where is order 77310?")
     cancelled = client.send("actually I want to cancel it")
     assert cancelled[0]["text"] in in_tone("utter_cancel_order_known", client, order_number="77310"), cancelled
+    # The same with the number in the cancelling message itself.
+    other = new_client(stack)
+    named = other.send("please cancel order 60001")
+    assert named[0]["text"] in in_tone("utter_cancel_order_known", other, order_number="60001"), named
 
 
 def reply_then_a_person_offered_and_accepted(client: RasaRestClient, message: str, response: str) -> None:
